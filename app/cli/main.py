@@ -1,0 +1,33 @@
+"""The `flowwright` command. Each command group lives in its own module under ``app/cli`` and
+registers itself; heavy libraries (litellm, chromadb, the engine) are imported inside commands so
+that ``flowwright --help`` answers fast."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="flowwright",
+    help="Flowwright: describe an automation, get a validated workflow, run it, watch it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+COMMAND_MODULES = (
+    "app.cli.workflow_cmds",
+    "app.cli.serve_cmd",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The one Settings object (env prefix ``FLOWWRIGHT_``), built by a cached ``get_settings()``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_KEYS = {"", "changeme", "change-me", "secret", "placeholder", "dev", "development", "test", "xxx"}
+
+
+class UnsafeSettingsError(ValueError):
+    """A setting is not safe for production (a placeholder secret key, say)."""
+
+
+class Settings(BaseSettings):
+    """Every setting Flowwright reads. Each is documented in the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWWRIGHT_", env_file=None, extra="ignore")
+
+    env: Literal["development", "production"] = Field("development", description="production refuses unsafe values")
+    data_dir: Path = Field(Path(".flowwright"), description="Where the database, Chroma and keys live.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the data dir.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    model: str = Field("local/flowwright-planner", description="A litellm model string.")
+    model_api_base: str | None = None
+    secret_key: str | None = Field(None, description="Master key (base64, 32 bytes); generated if unset.")
+    http_allow_hosts: str = Field("", description="Comma-separated hosts/CIDRs the http connector may reach "
+                                  "despite SSRF protection.")
+    step_output_limit_bytes: int = Field(1024 * 1024, ge=1024)
+    max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'flowwright.db').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def master_key(self) -> str:
+        """The master key: the configured one, or one generated into ``data_dir/secret.key`` (0600)."""
+        if self.secret_key is not None:
+            if self.env == "production" and self.secret_key.strip().lower() in PLACEHOLDER_KEYS:
+                raise UnsafeSettingsError(
+                    "FLOWWRIGHT_SECRET_KEY is a placeholder; set a random key (e.g. `openssl rand -base64 32`)"
+                )
+            return self.secret_key
+        key_file = self.ensure_data_dir() / "secret.key"
+        if not key_file.exists():
+            import base64
+
+            key = base64.b64encode(secrets.token_bytes(32)).decode()
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(key + "\n")
+        return key_file.read_text().strip()
+
+    def check_safe(self) -> None:
+        """Refuse unsafe values outside development."""
+        if self.env == "production":
+            self.master_key()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,81 @@
+"""The connector contract: a connector declares operations; an operation has an input model, an
+output model and one async function. Third-party packages register connectors through the
+entry-point group ``flowwright.connectors`` (each entry point names a ``Connector`` object or a
+zero-argument callable returning one)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+
+class AuthType(StrEnum):
+    NONE = "none"
+    API_KEY = "api_key"
+    BASIC = "basic"
+    OAUTH2 = "oauth2"
+    SMTP = "smtp"
+    URL = "url"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Token bucket: at most ``requests`` per ``per_seconds``, per connector and workspace."""
+
+    requests: int
+    per_seconds: float
+
+
+class OperationContext(Protocol):
+    """What the engine hands an operation. Secrets arrive only in ``credential``, never in input."""
+
+    workspace_id: str
+    execution_id: str | None
+    node_id: str | None
+    credential: Mapping[str, Any] | None
+    services: Mapping[str, Any]  # app-supplied collaborators: "model", "datastore", "http", ...
+    dry_run: bool
+
+    resumed: bool  # True when the operation is called again after a ``Suspend``
+
+    def log(self, level: str, message: str, **metadata: Any) -> None: ...
+
+    def evaluate(self, expression: str) -> Any:
+        """Evaluate a bare JSONata expression against the execution's expression scope."""
+        ...
+
+
+Run = Callable[[Any, OperationContext], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    description: str  # written for people and for models
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    run: Run
+    idempotent: bool = False
+    external: bool = True  # reaches outside Flowwright (dry runs replace it; passes add retries)
+    destructive: bool = False  # deletes, writes or moves money (the approval pass guards it)
+    rate_limit: RateLimit | None = None
+
+
+@dataclass(frozen=True)
+class Connector:
+    name: str
+    title: str
+    description: str
+    category: str
+    icon: str
+    auth: AuthType
+    operations: tuple[Operation, ...]
+    rate_limit: RateLimit | None = None
+    credential_fields: Mapping[str, str] = field(default_factory=dict)  # field -> description
+
+    def operation(self, name: str) -> Operation | None:
+        return next((op for op in self.operations if op.name == name), None)

@@ -1,0 +1,114 @@
+"""The ``core`` connector: transform, set, delay, log, fail — steps that never leave Flowwright."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from connectors.contract import AuthType, Connector, Operation, OperationContext
+from connectors.errors import PermanentError, Suspend
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TransformInput(_In):
+    expression: str = Field(min_length=1, description="Bare JSONata over {trigger, nodes, item, index, vars}.")
+
+
+class ValueOutput(BaseModel):
+    value: Any = None
+
+
+class SetInput(_In):
+    values: dict[str, Any] = Field(description="Fixed values; {{ }} expressions inside are interpolated.")
+
+
+class SetOutput(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class DelayInput(_In):
+    seconds: float | None = Field(None, ge=0, le=366 * 86_400)
+    until: datetime | None = Field(None, description="ISO 8601 date-time to wait for.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DelayInput:
+        if (self.seconds is None) == (self.until is None):
+            raise ValueError("give exactly one of 'seconds' or 'until'")
+        return self
+
+
+class DelayOutput(BaseModel):
+    waited_until: datetime
+
+
+class LogInput(_In):
+    message: str
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class LogOutput(BaseModel):
+    message: str
+    level: str
+
+
+class FailInput(_In):
+    message: str = "failed on purpose"
+
+
+class NoOutput(BaseModel):
+    pass
+
+
+async def _transform(inp: TransformInput, ctx: OperationContext) -> ValueOutput:
+    return ValueOutput(value=ctx.evaluate(inp.expression))
+
+
+async def _set(inp: SetInput, ctx: OperationContext) -> BaseModel:  # noqa: ARG001
+    # Values arrive already interpolated by the engine; the output *is* the mapping.
+    return SetOutput(**inp.values)
+
+
+async def _delay(inp: DelayInput, ctx: OperationContext) -> DelayOutput:
+    now = datetime.now(UTC)
+    until = inp.until if inp.until is not None else now + timedelta(seconds=inp.seconds or 0)
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    if until > now and not ctx.resumed:
+        raise Suspend(until)
+    return DelayOutput(waited_until=until)
+
+
+async def _log(inp: LogInput, ctx: OperationContext) -> LogOutput:
+    ctx.log(inp.level, inp.message)
+    return LogOutput(message=inp.message, level=inp.level)
+
+
+async def _fail(inp: FailInput, ctx: OperationContext) -> NoOutput:  # noqa: ARG001
+    raise PermanentError(inp.message, code="core_fail")
+
+
+CONNECTOR = Connector(
+    name="core",
+    title="Core",
+    description="Built-in steps that never leave Flowwright: compute, set values, wait, log, fail.",
+    category="core",
+    icon="⚙️",
+    auth=AuthType.NONE,
+    operations=(
+        Operation("transform", "Compute a value with a JSONata expression over earlier results.",
+                  TransformInput, ValueOutput, _transform, idempotent=True, external=False),
+        Operation("set", "Output fixed values (expressions inside are interpolated).",
+                  SetInput, SetOutput, _set, idempotent=True, external=False),
+        Operation("delay", "Wait a number of seconds or until a date-time; the wait survives restarts.",
+                  DelayInput, DelayOutput, _delay, idempotent=True, external=False),
+        Operation("log", "Write a line to the execution log.", LogInput, LogOutput, _log,
+                  idempotent=True, external=False),
+        Operation("fail", "Stop this path with an error message.", FailInput, NoOutput, _fail,
+                  idempotent=True, external=False),
+    ),
+)

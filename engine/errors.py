@@ -1,0 +1,78 @@
+"""Errors of the engine, and the root every Flowwright error derives from.
+
+Each error carries a stable ``code`` (part of the API: clients branch on it) and typed fields.
+They are mapped to HTTP JSON in exactly one place in ``app/`` and to CLI messages in the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class FlowwrightError(Exception):
+    """Root of every Flowwright error. ``code`` is stable; ``status`` is the HTTP status it maps to."""
+
+    code: str = "flowwright_error"
+    status: int = 500
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details: dict[str, Any] = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON payload shared by the API, the SSE ``error`` event and ``--json`` CLI output."""
+        payload: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            payload["details"] = self.details
+        return payload
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem: a stable code, a JSON path (``$.nodes[2].config.cron``) and a message."""
+
+    code: str
+    path: str
+    message: str
+    hint: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"code": self.code, "path": self.path, "message": self.message}
+        if self.hint:
+            data["hint"] = self.hint
+        if self.extra:
+            data.update(self.extra)
+        return data
+
+
+class WorkflowInvalidError(FlowwrightError):
+    """A workflow failed validation; ``problems`` lists every problem found, each with its path."""
+
+    code = "workflow_invalid"
+    status = 422
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        summary = "; ".join(f"{p.path}: {p.message}" for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"workflow is invalid: {summary}{more}")
+        self.details = {"problems": [p.to_dict() for p in problems]}
+
+
+class NotFoundError(FlowwrightError):
+    """A workflow, version, execution, credential or other object does not exist in this workspace."""
+
+    code = "not_found"
+    status = 404
+
+
+class ConflictError(FlowwrightError):
+    """The request conflicts with the current state (an illegal state transition, a duplicate name)."""
+
+    code = "conflict"
+    status = 409

@@ -1,0 +1,194 @@
+"""Persistence of workflows and their immutable versions (SQLModel)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, select
+
+from engine.errors import ConflictError, NotFoundError
+from engine.workflow import Workflow
+
+WorkflowStatus = Literal["active", "inactive", "archived"]
+VersionSource = Literal["chat", "api", "import", "cli"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+class WorkflowRow(SQLModel, table=True):
+    __tablename__ = "workflows"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_workflow_name"),)
+
+    id: str = Field(default_factory=lambda: _new_id("wf"), primary_key=True)
+    workspace_id: str = Field(index=True)
+    name: str
+    status: str = Field(default="active")
+    current_version: int | None = None
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class WorkflowVersionRow(SQLModel, table=True):
+    """An immutable version: never updated once written."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (UniqueConstraint("workflow_id", "version", name="uq_workflow_version"),)
+
+    id: str = Field(default_factory=lambda: _new_id("wfv"), primary_key=True)
+    workflow_id: str = Field(foreign_key="workflows.id", index=True)
+    workspace_id: str = Field(index=True)
+    version: int
+    definition: str = Field(sa_column=Column(Text, nullable=False))
+    content_hash: str = Field(index=True)
+    source: str = Field(default="api")  # chat | api | import | cli
+    created_by: str | None = None
+    note: str | None = None
+    created_at: datetime = Field(default_factory=_now)
+
+    def workflow(self) -> Workflow:
+        return Workflow.model_validate_json(self.definition)
+
+    def definition_dict(self) -> dict[str, Any]:
+        return dict(json.loads(self.definition))
+
+
+class WorkflowStore:
+    """Workflows and versions, every query scoped to a workspace."""
+
+    TABLES = (WorkflowRow.__table__, WorkflowVersionRow.__table__)
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        SQLModel.metadata.create_all(engine, tables=list(self.TABLES))
+
+    def create(
+        self, workspace_id: str, workflow: Workflow, *, source: VersionSource = "api",
+        created_by: str | None = None, note: str | None = None,
+    ) -> tuple[WorkflowRow, WorkflowVersionRow]:
+        with Session(self.engine) as session:
+            exists = session.exec(
+                select(WorkflowRow).where(WorkflowRow.workspace_id == workspace_id, WorkflowRow.name == workflow.name)
+            ).first()
+            if exists:
+                raise ConflictError(f"a workflow named {workflow.name!r} already exists", workflow_id=exists.id)
+            row = WorkflowRow(workspace_id=workspace_id, name=workflow.name, current_version=1)
+            session.add(row)
+            session.flush()
+            version = self._version_row(row, 1, workflow, source, created_by, note)
+            session.add(version)
+            session.commit()
+            session.refresh(row)
+            session.refresh(version)
+            return row, version
+
+    def add_version(
+        self, workspace_id: str, workflow_id: str, workflow: Workflow, *, source: VersionSource = "api",
+        created_by: str | None = None, note: str | None = None,
+    ) -> WorkflowVersionRow:
+        """Store a new version and make it current (an identical definition reuses the latest)."""
+        with Session(self.engine) as session:
+            row = self._get(session, workspace_id, workflow_id)
+            latest = session.exec(
+                select(WorkflowVersionRow)
+                .where(WorkflowVersionRow.workflow_id == workflow_id)
+                .order_by(WorkflowVersionRow.version.desc())  # type: ignore[attr-defined]
+            ).first()
+            if latest and latest.content_hash == workflow.content_hash() and row.current_version == latest.version:
+                return latest
+            number = (latest.version if latest else 0) + 1
+            version = self._version_row(row, number, workflow, source, created_by, note)
+            row.current_version = number
+            row.name = workflow.name
+            row.updated_at = _now()
+            session.add(version)
+            session.add(row)
+            session.commit()
+            session.refresh(version)
+            return version
+
+    def get(self, workspace_id: str, workflow_id: str) -> WorkflowRow:
+        with Session(self.engine) as session:
+            return self._get(session, workspace_id, workflow_id)
+
+    def list(self, workspace_id: str, *, include_archived: bool = False) -> list[WorkflowRow]:
+        with Session(self.engine) as session:
+            query = select(WorkflowRow).where(WorkflowRow.workspace_id == workspace_id)
+            if not include_archived:
+                query = query.where(WorkflowRow.status != "archived")
+            return list(session.exec(query.order_by(WorkflowRow.created_at)))
+
+    def version(self, workspace_id: str, workflow_id: str, version: int | None = None) -> WorkflowVersionRow:
+        """A version (the current one by default)."""
+        with Session(self.engine) as session:
+            row = self._get(session, workspace_id, workflow_id)
+            number = version if version is not None else row.current_version
+            found = session.exec(
+                select(WorkflowVersionRow).where(
+                    WorkflowVersionRow.workflow_id == workflow_id, WorkflowVersionRow.version == number
+                )
+            ).first()
+            if found is None:
+                raise NotFoundError(f"workflow {workflow_id} has no version {number}")
+            return found
+
+    def versions(self, workspace_id: str, workflow_id: str) -> list[WorkflowVersionRow]:
+        with Session(self.engine) as session:
+            self._get(session, workspace_id, workflow_id)
+            return list(
+                session.exec(
+                    select(WorkflowVersionRow)
+                    .where(WorkflowVersionRow.workflow_id == workflow_id)
+                    .order_by(WorkflowVersionRow.version)  # type: ignore[arg-type]
+                )
+            )
+
+    def set_status(self, workspace_id: str, workflow_id: str, status: WorkflowStatus) -> WorkflowRow:
+        with Session(self.engine) as session:
+            row = self._get(session, workspace_id, workflow_id)
+            row.status = status
+            row.updated_at = _now()
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row
+
+    def set_current(self, workspace_id: str, workflow_id: str, version: int) -> WorkflowRow:
+        """Point the workflow at an earlier version (undo / rollback)."""
+        self.version(workspace_id, workflow_id, version)
+        with Session(self.engine) as session:
+            row = self._get(session, workspace_id, workflow_id)
+            row.current_version = version
+            row.updated_at = _now()
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row
+
+    @staticmethod
+    def _get(session: Session, workspace_id: str, workflow_id: str) -> WorkflowRow:
+        row = session.get(WorkflowRow, workflow_id)
+        if row is None or row.workspace_id != workspace_id:
+            raise NotFoundError(f"workflow {workflow_id} not found")
+        return row
+
+    @staticmethod
+    def _version_row(
+        row: WorkflowRow, number: int, workflow: Workflow, source: str, created_by: str | None, note: str | None
+    ) -> WorkflowVersionRow:
+        definition = workflow.to_json_dict()
+        return WorkflowVersionRow(
+            workflow_id=row.id, workspace_id=row.workspace_id, version=number,
+            definition=json.dumps(definition, sort_keys=True), content_hash=workflow.content_hash(),
+            source=source, created_by=created_by, note=note,
+        )
