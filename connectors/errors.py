@@ -67,3 +67,13 @@ class Suspend(Exception):  # noqa: N818 - a control-flow signal, not an error
         super().__init__(f"suspended until {until}")
         self.until = until
         self.output = output
+
+
+class ApprovalRequired(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised (by the approval guardrail) to put the execution in ``waiting`` until a person
+    approves or rejects. The engine checkpoints and calls the node again with the decision."""
+
+    def __init__(self, reason: str, details: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details

@@ -76,3 +76,10 @@ class ConflictError(FlowwrightError):
 
     code = "conflict"
     status = 409
+
+
+class GuardrailViolation(FlowwrightError):
+    """A guardrail node refused the data passing through it (``kind`` says which guardrail)."""
+
+    code = "guardrail_violation"
+    status = 422
