@@ -56,7 +56,7 @@ class SsrfBlockedError(PermanentError):
     status = 400
 
 
-class Suspend(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Suspend(Exception):
     """Raised by an operation to suspend the execution durably until ``until`` (an aware datetime).
 
     The engine checkpoints, releases the worker and resumes the node after that time — also after
@@ -69,7 +69,7 @@ class Suspend(Exception):  # noqa: N818 - a control-flow signal, not an error
         self.output = output
 
 
-class ApprovalRequired(Exception):  # noqa: N818 - a control-flow signal, not an error
+class ApprovalRequired(Exception):
     """Raised (by the approval guardrail) to put the execution in ``waiting`` until a person
     approves or rejects. The engine checkpoints and calls the node again with the decision."""
 

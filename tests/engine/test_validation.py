@@ -1,0 +1,334 @@
+"""One test per validation rule: each asserts the stable code and the JSON path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from connectors.registry import default_registry
+from engine.errors import WorkflowInvalidError
+from engine.validation import parse_workflow, validate_workflow
+from tests.engine.workflows import digest, minimal
+
+REGISTRY = default_registry(plugins=False)
+
+
+def problems(data: Any) -> set[tuple[str, str]]:
+    return {(p.code, p.path) for p in validate_workflow(data, REGISTRY).problems}
+
+
+def test_reference_workflow_is_valid() -> None:
+    result = validate_workflow(digest(), REGISTRY)
+    assert result.problems == []
+    assert result.workflow is not None and result.workflow.name == "Weekly sales digest"
+
+
+def test_not_an_object() -> None:
+    assert problems([1, 2]) == {("schema.type", "$")}
+
+
+def test_schema_errors_carry_paths_without_union_tags() -> None:
+    wf = minimal()
+    wf["nodes"][1]["timeout_s"] = -5
+    wf["nodes"][1]["retry"] = {"max_attempts": 0}
+    found = problems(wf)
+    assert ("schema.greater_than", "$.nodes[1].timeout_s") in found
+    assert ("schema.greater_than_equal", "$.nodes[1].retry.max_attempts") in found
+
+
+def test_unknown_node_type() -> None:
+    wf = minimal()
+    wf["nodes"][1] = {"id": "say", "type": "widget"}
+    assert ("schema.union_tag_invalid", "$.nodes[1]") in problems(wf)
+
+
+def test_bad_node_id_pattern() -> None:
+    wf = minimal()
+    wf["nodes"][1]["id"] = "Say-Hi"
+    wf["edges"][0]["target"] = "Say-Hi"
+    assert ("schema.string_pattern_mismatch", "$.nodes[1].id") in problems(wf)
+
+
+def test_duplicate_ids_top_level() -> None:
+    wf = minimal()
+    wf["nodes"].append({"id": "say", "type": "merge"})
+    assert ("duplicate_id", "$.nodes[2].id") in problems(wf)
+
+
+def test_duplicate_ids_in_nested_body() -> None:
+    wf = digest()
+    body = wf["nodes"][3]["body"]
+    body["nodes"].append(dict(body["nodes"][0]))
+    assert ("duplicate_id", "$.nodes[3].body.nodes[1].id") in problems(wf)
+
+
+def test_dangling_edge() -> None:
+    wf = minimal()
+    wf["edges"].append({"source": "say", "target": "nowhere"})
+    assert ("dangling_edge", "$.edges[1].target") in problems(wf)
+
+
+def test_no_trigger() -> None:
+    wf = minimal()
+    wf["nodes"] = wf["nodes"][1:]
+    wf["edges"] = []
+    assert ("trigger_missing", "$.nodes") in problems(wf)
+
+
+def test_two_triggers() -> None:
+    wf = minimal()
+    wf["nodes"].append({"id": "again", "type": "trigger", "kind": "manual"})
+    assert ("trigger_multiple", "$.nodes[2]") in problems(wf)
+
+
+def test_trigger_in_loop_body() -> None:
+    wf = digest()
+    wf["nodes"][3]["body"]["nodes"].append({"id": "inner_start", "type": "trigger", "kind": "manual"})
+    assert ("trigger_in_body", "$.nodes[3].body.nodes[1]") in problems(wf)
+
+
+def test_trigger_with_incoming_edge() -> None:
+    wf = minimal()
+    wf["edges"].append({"source": "say", "target": "start"})
+    assert ("trigger_has_incoming", "$.edges[1].target") in problems(wf)
+
+
+def test_cycle_names_its_nodes() -> None:
+    wf = minimal()
+    wf["nodes"] += [{"id": "a", "type": "merge"}, {"id": "b", "type": "merge"}]
+    wf["edges"] += [{"source": "say", "target": "a"}, {"source": "a", "target": "b"}, {"source": "b", "target": "a"}]
+    result = validate_workflow(wf, REGISTRY)
+    cycles = [p for p in result.problems if p.code == "cycle"]
+    assert len(cycles) == 1
+    assert cycles[0].path == "$.edges[2]"
+    assert "a → b → a" in cycles[0].message
+    assert cycles[0].extra["nodes"] == ["a", "b"]
+
+
+def test_self_loop_is_a_cycle() -> None:
+    wf = minimal()
+    wf["edges"].append({"source": "say", "target": "say"})
+    assert ("cycle", "$.edges[1]") in problems(wf)
+
+
+def test_unreachable_node() -> None:
+    wf = minimal()
+    wf["nodes"].append({"id": "island", "type": "action", "connector": "core", "operation": "log",
+                        "config": {"message": "alone"}})
+    assert problems(wf) == {("unreachable", "$.nodes[2]")}
+
+
+def test_empty_loop_body() -> None:
+    wf = digest()
+    wf["nodes"][3]["body"] = {"nodes": [], "edges": []}
+    assert ("empty_body", "$.nodes[3].body.nodes") in problems(wf)
+
+
+def test_condition_needs_true_false() -> None:
+    wf = digest()
+    wf["edges"][2]["branch"] = "yes"
+    assert ("invalid_branch", "$.edges[2].branch") in problems(wf)
+    wf["edges"][2].pop("branch")
+    assert ("invalid_branch", "$.edges[2].branch") in problems(wf)
+
+
+def test_switch_branches_are_case_names_or_default() -> None:
+    wf = minimal()
+    wf["nodes"].append({"id": "route", "type": "switch",
+                        "config": {"value": "trigger.priority", "cases": [{"name": "urgent", "equals": "P1"}]}})
+    wf["nodes"].append({"id": "page", "type": "action", "connector": "core", "operation": "log",
+                        "config": {"message": "page"}})
+    wf["edges"] += [{"source": "start", "target": "route"}, {"source": "route", "target": "page", "branch": "urgent"},
+                    {"source": "route", "target": "say", "branch": "default"}]
+    assert problems(wf) == set()
+    wf["edges"][2]["branch"] = "critical"
+    assert problems(wf) == {("invalid_branch", "$.edges[2].branch")}
+
+
+def test_duplicate_and_reserved_switch_cases() -> None:
+    wf = minimal()
+    wf["nodes"].append({"id": "route", "type": "switch", "config": {"value": "trigger.p", "cases": [
+        {"name": "a", "equals": 1}, {"name": "a", "equals": 2}, {"name": "default", "equals": 3}]}})
+    wf["edges"].append({"source": "start", "target": "route"})
+    found = problems(wf)
+    assert ("duplicate_case", "$.nodes[2].config.cases[1].name") in found
+    assert ("reserved_case", "$.nodes[2].config.cases[2].name") in found
+
+
+def test_error_edge_needs_on_error_route() -> None:
+    wf = minimal()
+    wf["nodes"].append({"id": "oops", "type": "action", "connector": "core", "operation": "log",
+                        "config": {"message": "failed"}})
+    wf["edges"].append({"source": "say", "target": "oops", "branch": "error"})
+    assert ("invalid_branch", "$.edges[1].branch") in problems(wf)
+    wf["nodes"][1]["on_error"] = "route"
+    assert problems(wf) == set()
+
+
+def test_on_error_route_without_error_edge() -> None:
+    wf = minimal()
+    wf["nodes"][1]["on_error"] = "route"
+    assert problems(wf) == {("missing_error_edge", "$.nodes[1].on_error")}
+
+
+def test_plain_node_cannot_have_a_branch() -> None:
+    wf = minimal()
+    wf["edges"][0]["branch"] = "true"
+    assert problems(wf) == {("invalid_branch", "$.edges[0].branch")}
+
+
+def test_duplicate_edge() -> None:
+    wf = minimal()
+    wf["edges"].append(dict(wf["edges"][0]))
+    assert ("duplicate_edge", "$.edges[1]") in problems(wf)
+
+
+def test_unknown_connector_suggests_closest() -> None:
+    wf = minimal()
+    wf["nodes"][1]["connector"] = "cor"
+    result = validate_workflow(wf, REGISTRY)
+    [p] = result.problems
+    assert (p.code, p.path) == ("unknown_connector", "$.nodes[1].connector")
+    assert p.hint == "did you mean 'core'?"
+
+
+def test_unknown_operation_suggests_closest() -> None:
+    wf = minimal()
+    wf["nodes"][1]["operation"] = "logg"
+    [p] = validate_workflow(wf, REGISTRY).problems
+    assert (p.code, p.path) == ("unknown_operation", "$.nodes[1].operation")
+    assert p.hint == "did you mean 'log'?"
+
+
+def test_config_missing_field() -> None:
+    wf = minimal()
+    wf["nodes"][1]["config"] = {}
+    assert problems(wf) == {("config_missing_field", "$.nodes[1].config.message")}
+
+
+def test_config_unknown_field() -> None:
+    wf = minimal()
+    wf["nodes"][1]["config"]["colour"] = "red"
+    assert problems(wf) == {("config_unknown_field", "$.nodes[1].config.colour")}
+
+
+def test_config_wrong_type() -> None:
+    wf = minimal()
+    wf["nodes"][1]["config"]["level"] = "loud"
+    assert problems(wf) == {("config_invalid_value", "$.nodes[1].config.level")}
+
+
+def test_config_template_values_are_typed_at_run_time() -> None:
+    wf = minimal()
+    wf["nodes"][1] = {"id": "say", "type": "action", "connector": "core", "operation": "delay",
+                      "config": {"seconds": "{{ trigger.wait }}"}}
+    assert problems(wf) == set()
+
+
+def test_config_model_level_rule() -> None:
+    wf = minimal()
+    wf["nodes"][1] = {"id": "say", "type": "action", "connector": "core", "operation": "delay", "config": {}}
+    assert problems(wf) == {("config_invalid_value", "$.nodes[1].config")}
+
+
+def test_template_expression_does_not_parse() -> None:
+    wf = minimal()
+    wf["nodes"][1]["config"]["message"] = "total: {{ nodes.x.total + }}"
+    assert problems(wf) == {("expression_syntax", "$.nodes[1].config.message")}
+
+
+def test_unbalanced_braces() -> None:
+    wf = minimal()
+    wf["nodes"][1]["config"]["message"] = "total: {{ nodes.x.total"
+    assert problems(wf) == {("expression_syntax", "$.nodes[1].config.message")}
+
+
+def test_condition_expression_does_not_parse() -> None:
+    wf = digest()
+    wf["nodes"][2]["config"]["expression"] = "nodes.fetch_sales.value.total >"
+    assert problems(wf) == {("expression_syntax", "$.nodes[2].config.expression")}
+
+
+def test_transform_expression_is_bare_jsonata() -> None:
+    wf = digest()
+    wf["nodes"][1]["config"]["expression"] = "{'a': }"
+    assert problems(wf) == {("expression_syntax", "$.nodes[1].config.expression")}
+
+
+def test_loop_items_expression() -> None:
+    wf = digest()
+    wf["nodes"][3]["config"]["items"] = "{{ nodes.fetch_sales.value.regions[ }}"
+    assert problems(wf) == {("expression_syntax", "$.nodes[3].config.items")}
+
+
+def test_invalid_cron() -> None:
+    wf = digest()
+    wf["nodes"][0]["config"]["cron"] = "0 25 * * 1"
+    assert problems(wf) == {("invalid_cron", "$.nodes[0].config.cron")}
+    wf["nodes"][0]["config"]["cron"] = "0 9 * *"
+    assert problems(wf) == {("invalid_cron", "$.nodes[0].config.cron")}
+
+
+def test_invalid_timezone_suggests_closest() -> None:
+    wf = digest()
+    wf["nodes"][0]["config"]["timezone"] = "Europe/Berln"
+    [p] = validate_workflow(wf, REGISTRY).problems
+    assert (p.code, p.path) == ("invalid_timezone", "$.nodes[0].config.timezone")
+    assert p.hint == "did you mean 'Europe/Berlin'?"
+
+
+def test_schedule_needs_cron_or_at() -> None:
+    wf = digest()
+    wf["nodes"][0]["config"] = {"timezone": "UTC"}
+    assert problems(wf) == {("schedule_missing", "$.nodes[0].config")}
+
+
+def test_schedule_at_must_be_iso() -> None:
+    wf = digest()
+    wf["nodes"][0]["config"] = {"at": "next tuesday"}
+    assert problems(wf) == {("invalid_datetime", "$.nodes[0].config.at")}
+    wf["nodes"][0]["config"] = {"at": "2026-12-01T09:00:00Z"}
+    assert problems(wf) == set()
+
+
+def test_cron_on_manual_trigger_is_flagged() -> None:
+    wf = minimal()
+    wf["nodes"][0]["config"] = {"cron": "0 9 * * 1"}
+    assert problems(wf) == {("config_not_applicable", "$.nodes[0].config.cron")}
+
+
+def test_webhook_input_schema_must_be_a_json_schema() -> None:
+    wf = minimal()
+    wf["nodes"][0] = {"id": "start", "type": "trigger", "kind": "webhook",
+                      "config": {"method": "POST", "input_schema": {"type": "object",
+                                                                     "properties": {"email": {"type": "strng"}}}}}
+    assert ("invalid_json_schema", "$.nodes[0].config.input_schema.properties.email.type") in problems(wf)
+
+
+def test_every_problem_reported_at_once() -> None:
+    wf = digest()
+    wf["nodes"][0]["config"]["cron"] = "bad"
+    wf["nodes"][2]["config"]["expression"] = "x >"
+    wf["nodes"][4]["connector"] = "nope"
+    wf["edges"].append({"source": "ghost", "target": "fetch_sales"})
+    codes = {p.code for p in validate_workflow(wf, REGISTRY).problems}
+    assert {"invalid_cron", "expression_syntax", "unknown_connector", "dangling_edge"} <= codes
+
+
+def test_schema_and_graph_problems_together() -> None:
+    wf = minimal()
+    wf["nodes"][1]["timeout_s"] = "soon"
+    wf["edges"].append({"source": "say", "target": "ghost"})
+    codes = {p.code for p in validate_workflow(wf, REGISTRY).problems}
+    assert {"schema.float_parsing", "dangling_edge"} <= codes
+
+
+def test_parse_workflow_raises_with_every_problem() -> None:
+    wf = minimal()
+    wf["edges"].append({"source": "say", "target": "ghost"})
+    wf["nodes"][1]["config"] = {}
+    with pytest.raises(WorkflowInvalidError) as err:
+        parse_workflow(wf, REGISTRY)
+    assert {p["code"] for p in err.value.to_dict()["details"]["problems"]} == {"dangling_edge", "config_missing_field"}
+    assert err.value.status == 422

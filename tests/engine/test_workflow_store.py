@@ -1,0 +1,76 @@
+"""Workflows and immutable versions on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from engine.db import make_engine
+from engine.errors import ConflictError, NotFoundError
+from engine.workflow import Workflow
+from engine.workflow_store import WorkflowStore
+from tests.engine.workflows import digest, minimal
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> WorkflowStore:
+    return WorkflowStore(make_engine(f"sqlite:///{tmp_path / 'fw.db'}"))
+
+
+def test_schema_created_without_manual_step_and_wal(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'sub' / 'fw.db'}")
+    WorkflowStore(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+    assert {"workflows", "workflow_versions"} <= tables
+
+
+def test_create_and_read_back(store: WorkflowStore) -> None:
+    wf = Workflow.model_validate(digest())
+    row, version = store.create("ws1", wf, source="import", created_by="alice")
+    assert row.current_version == 1 and row.status == "active"
+    got = store.version("ws1", row.id)
+    assert got.workflow() == wf
+    assert got.content_hash == wf.content_hash()
+    assert (got.source, got.created_by) == ("import", "alice")
+    assert version.definition_dict() == wf.to_json_dict()
+
+
+def test_versions_are_appended_and_identical_content_is_reused(store: WorkflowStore) -> None:
+    row, _ = store.create("ws1", Workflow.model_validate(minimal()))
+    changed = minimal()
+    changed["nodes"][1]["config"]["message"] = "hello"
+    v2 = store.add_version("ws1", row.id, Workflow.model_validate(changed), source="chat")
+    assert v2.version == 2
+    same = store.add_version("ws1", row.id, Workflow.model_validate(changed), source="chat")
+    assert same.id == v2.id
+    assert [v.version for v in store.versions("ws1", row.id)] == [1, 2]
+    assert store.version("ws1", row.id, 1).workflow().nodes[1].config["message"] == "hi"  # type: ignore[union-attr]
+    store.set_current("ws1", row.id, 1)
+    assert store.get("ws1", row.id).current_version == 1
+
+
+def test_every_query_is_scoped_to_its_workspace(store: WorkflowStore) -> None:
+    row, _ = store.create("ws1", Workflow.model_validate(minimal()))
+    with pytest.raises(NotFoundError):
+        store.get("ws2", row.id)
+    with pytest.raises(NotFoundError):
+        store.version("ws2", row.id)
+    assert store.list("ws2") == []
+    store.create("ws2", Workflow.model_validate(minimal()))  # same name, other workspace: fine
+
+
+def test_duplicate_name_in_workspace(store: WorkflowStore) -> None:
+    store.create("ws1", Workflow.model_validate(minimal()))
+    with pytest.raises(ConflictError):
+        store.create("ws1", Workflow.model_validate(minimal()))
+
+
+def test_status_and_archive(store: WorkflowStore) -> None:
+    row, _ = store.create("ws1", Workflow.model_validate(minimal()))
+    store.set_status("ws1", row.id, "archived")
+    assert store.list("ws1") == []
+    assert [r.id for r in store.list("ws1", include_archived=True)] == [row.id]
