@@ -1,0 +1,115 @@
+"""Pattern categories for the ``content_filter`` guardrail.
+
+Text is normalised first (Unicode NFKC, zero-width characters removed, whitespace collapsed,
+lower case) so that ``Ignore\u200b   PREVIOUS\ninstructions`` still matches. The categories:
+
+- ``prompt_injection`` — attempts to override the instructions a model was given;
+- ``exfiltration`` — attempts to make a model reveal its system prompt, hidden instructions or
+  secrets;
+- ``secrets`` — credentials that must not leave (private keys, cloud/API keys, bearer tokens);
+- ``unsafe`` — requests for clearly dangerous content (weapons, malware, self-harm instructions).
+
+The lists are deliberately conservative (a false positive stops a workflow); workflows add their
+own regular expressions with ``patterns`` and can pick categories with ``categories``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+_PREV = r"(?:previous|prior|above|earlier|preceding|all|any|the|your|system|original)"
+_INSTR = r"(?:instructions?|prompts?|rules|directions|guidelines|guardrails|context|messages?)"
+
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "prompt_injection": (
+        rf"\b(?:ignore|disregard|forget|skip|override|bypass|drop)\b(?:\s+\w+){{0,3}}\s+{_PREV}\s+(?:\w+\s+){{0,2}}{_INSTR}",
+        r"\byou\s+are\s+now\s+(?:in\s+)?(?:dan|developer\s+mode|jailbroken|unrestricted|an?\s+unfiltered)",
+        r"\b(?:new|updated|real)\s+(?:system\s+)?instructions\s*:",
+        r"\bact\s+as\s+(?:if\s+you\s+(?:have|had)\s+no|an?\s+(?:ai|assistant)\s+without)\s+(?:restrictions|rules|filters|limits)",
+        r"\bdo\s+not\s+(?:follow|obey)\s+(?:your|the|any)\s+(?:rules|instructions|guidelines)",
+        r"\b(?:remove|disable|turn\s+off)\s+(?:all\s+|the\s+|any\s+)?(?:guardrails?|safety\s+(?:checks?|filters?)|content\s+filters?)",
+        r"<\|?(?:im_start|im_end|system)\|?>|\[/?inst\]|<<sys>>",
+    ),
+    "exfiltration": (
+        r"\b(?:reveal|print|show|repeat|output|leak|dump|tell\s+me|give\s+me|display|what\s+(?:is|are))\b(?:\s+\w+){0,3}\s+"
+        r"(?:system\s+prompt|hidden\s+(?:prompt|instructions)|initial\s+(?:prompt|instructions)|developer\s+(?:prompt|message))",
+        r"\b(?:send|post|email|upload|exfiltrate)\b(?:\s+\w+){0,4}\s+(?:api\s+keys?|credentials|passwords?|secrets?|tokens?)\s+to\b",
+        r"\bprint\s+(?:all\s+)?(?:environment\s+variables|env\s+vars|os\.environ)",
+    ),
+    "secrets": (
+        r"-----begin\s+(?:rsa\s+|ec\s+|openssh\s+|dsa\s+|pgp\s+)?private\s+key-----",
+        r"\bakia[0-9a-z]{16}\b",
+        r"\bsk-(?:proj-|ant-)?[a-z0-9_-]{20,}",
+        r"\bgh[pousr]_[a-z0-9]{36}\b",
+        r"\bxox[abposr]-[a-z0-9-]{10,}",
+        r"\bauthorization:\s*bearer\s+[a-z0-9._~+/-]{20,}",
+    ),
+    "unsafe": (
+        r"\bhow\s+to\s+(?:make|build|assemble)\s+(?:a\s+)?(?:bomb|explosive|pipe\s+bomb|nerve\s+agent|bioweapon)",
+        r"\b(?:write|create|generate)\s+(?:a\s+)?(?:ransomware|keylogger|credential\s+stealer|computer\s+virus)",
+        r"\b(?:best|easiest)\s+way\s+to\s+(?:kill\s+myself|commit\s+suicide)",
+        r"\brm\s+-rf\s+/(?:\s|$)",
+    ),
+}
+
+DEFAULT_CATEGORIES = ("prompt_injection", "exfiltration", "secrets", "unsafe")
+
+
+def normalize(text: str) -> str:
+    """NFKC, zero-width characters removed, whitespace collapsed, lower case."""
+    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    return re.sub(r"\s+", " ", text).lower()
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: str
+    pattern: str
+    excerpt: str
+
+
+class ContentFilter:
+    """Compiled patterns for a set of categories plus custom regular expressions."""
+
+    def __init__(self, categories: Iterable[str] = DEFAULT_CATEGORIES, patterns: Iterable[str] = ()) -> None:
+        self._compiled: list[tuple[str, re.Pattern[str]]] = []
+        for category in categories:
+            if category not in CATEGORIES:
+                raise ValueError(f"unknown content_filter category {category!r}; known: {', '.join(CATEGORIES)}")
+            self._compiled.extend((category, re.compile(p, re.IGNORECASE)) for p in CATEGORIES[category])
+        for pattern in patterns:
+            self._compiled.append(("custom", re.compile(pattern, re.IGNORECASE)))
+
+    def scan(self, text: str) -> list[Finding]:
+        """Every category that matches the (normalised) text, with a short excerpt."""
+        norm = normalize(text)
+        found: list[Finding] = []
+        for category, pattern in self._compiled:
+            match = pattern.search(norm)
+            if match:
+                start = max(0, match.start() - 20)
+                found.append(Finding(category, pattern.pattern, norm[start : match.end() + 20]))
+        return found
+
+    def redact(self, text: str, replacement: str = "[FILTERED]") -> str:
+        """Replace matches with ``replacement``, in the original text when the matches are found
+        there, else in the normalised text (obfuscated input loses its formatting)."""
+        if not self.scan(text):
+            return text
+        changed = text
+        for _, pattern in self._compiled:
+            changed = pattern.sub(replacement, changed)
+        if not self.scan(changed):
+            return changed
+        changed = normalize(text)
+        for _, pattern in self._compiled:
+            changed = pattern.sub(replacement, changed)
+        return changed
+
+
+__all__ = ["CATEGORIES", "DEFAULT_CATEGORIES", "ContentFilter", "Finding", "normalize"]
