@@ -7,6 +7,7 @@ raise. Codes are a public contract (clients and the copilot's re-ask loop read t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +65,7 @@ def validate_workflow(data: Any, catalog: Catalog | None = None) -> ValidationRe
     checker = _GraphChecker(catalog)
     try:
         checker.check_graph(data, "$", top_level=True)
+        checker.check_references(data)
     except Exception as exc:  # defensive: a bug in one rule must not hide the others' findings
         checker.problems.append(Problem("internal", "$", f"validator error: {type(exc).__name__}: {exc}"))
     seen = {(p.code, p.path, p.message) for p in result.problems}
@@ -279,6 +281,40 @@ class _GraphChecker:
                 self.add("missing_error_edge", f"{path}.nodes[{i}].on_error",
                          f"node {node.get('id')!r} has on_error: route but no edge with branch 'error'")
 
+    # --- references between nodes --------------------------------------------------------
+
+    def check_references(self, data: dict[str, Any]) -> None:
+        """``nodes.<id>`` in an expression must name a node that runs before this one."""
+        all_ids: set[str] = set()
+        _collect_ids(data, all_ids)
+        self._check_graph_references(data, "$", frozenset(), all_ids)
+
+    def _check_graph_references(
+        self, graph: dict[str, Any], path: str, outer: frozenset[str], all_ids: set[str]
+    ) -> None:
+        nodes = [n for n in _as_list(graph.get("nodes")) if isinstance(n, dict)]
+        ids = {n.get("id") for n in nodes if isinstance(n.get("id"), str)}
+        parents: dict[str, set[str]] = {}
+        for edge in _as_list(graph.get("edges")):
+            if isinstance(edge, dict) and edge.get("source") in ids and edge.get("target") in ids:
+                parents.setdefault(edge["target"], set()).add(edge["source"])
+        for i, node in enumerate(_as_list(graph.get("nodes"))):
+            if not isinstance(node, dict) or not isinstance(node.get("id"), str):
+                continue
+            upstream = set(outer) | _ancestors(node["id"], parents)
+            for spath, value in iter_strings(node.get("config"), f"{path}.nodes[{i}].config"):
+                for ref in _node_references(value):
+                    if ref not in all_ids:
+                        self.add("unknown_reference", spath, f"expression refers to nodes.{ref}, which does not exist",
+                                 node_id=node["id"], reference=ref)
+                    elif ref not in upstream:
+                        self.add("reference_not_upstream", spath,
+                                 f"expression refers to nodes.{ref}, which does not run before {node['id']!r}",
+                                 "add an edge so that it runs first", node_id=node["id"], reference=ref)
+            body = node.get("body")
+            if node.get("type") == "loop" and isinstance(body, dict):
+                self._check_graph_references(body, f"{path}.nodes[{i}].body", frozenset(upstream), all_ids)
+
     # --- per node ---------------------------------------------------------------------------
 
     def _check_node(self, node: dict[str, Any], path: str) -> None:
@@ -417,6 +453,40 @@ class _GraphChecker:
                 compile_expression(source)
             except ExpressionSyntaxError as exc:
                 self.add("expression_syntax", path, f"expression {source!r} does not parse: {exc}", expression=value)
+
+
+_QUOTED_RE = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_NODE_REF_RE = re.compile(r"(?<![\w$.])nodes\.([a-z][a-z0-9_]*)")
+
+
+def _node_references(value: str) -> list[str]:
+    """Node ids an expression string refers to as ``nodes.<id>`` (string literals ignored)."""
+    sources = templates_in(value) if "{{" in value else [value]
+    refs: list[str] = []
+    for source in sources:
+        refs.extend(_NODE_REF_RE.findall(_QUOTED_RE.sub("''", source)))
+    return refs
+
+
+def _collect_ids(graph: Any, out: set[str]) -> None:
+    if not isinstance(graph, dict):
+        return
+    for node in _as_list(graph.get("nodes")):
+        if isinstance(node, dict):
+            if isinstance(node.get("id"), str):
+                out.add(node["id"])
+            _collect_ids(node.get("body"), out)
+
+
+def _ancestors(node_id: str, parents: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = [node_id]
+    while stack:
+        for parent in parents.get(stack.pop(), ()):
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return seen
 
 
 def _strongly_connected(adjacency: dict[str, list[str]]) -> list[list[str]]:

@@ -234,13 +234,13 @@ def test_config_model_level_rule() -> None:
 
 def test_template_expression_does_not_parse() -> None:
     wf = minimal()
-    wf["nodes"][1]["config"]["message"] = "total: {{ nodes.x.total + }}"
+    wf["nodes"][1]["config"]["message"] = "total: {{ trigger.total + }}"
     assert problems(wf) == {("expression_syntax", "$.nodes[1].config.message")}
 
 
 def test_unbalanced_braces() -> None:
     wf = minimal()
-    wf["nodes"][1]["config"]["message"] = "total: {{ nodes.x.total"
+    wf["nodes"][1]["config"]["message"] = "total: {{ trigger.total"
     assert problems(wf) == {("expression_syntax", "$.nodes[1].config.message")}
 
 
@@ -332,3 +332,26 @@ def test_parse_workflow_raises_with_every_problem() -> None:
         parse_workflow(wf, REGISTRY)
     assert {p["code"] for p in err.value.to_dict()["details"]["problems"]} == {"dangling_edge", "config_missing_field"}
     assert err.value.status == 422
+
+
+def test_reference_to_unknown_node() -> None:
+    wf = digest()
+    wf["nodes"][4]["config"]["message"] = "{{ nodes.fetch_sale.value.summary }}"
+    [p] = validate_workflow(wf, REGISTRY).problems
+    assert (p.code, p.path) == ("unknown_reference", "$.nodes[4].config.message")
+    assert p.extra["reference"] == "fetch_sale"
+
+
+def test_reference_to_node_that_does_not_run_first() -> None:
+    wf = digest()
+    wf["nodes"][2]["config"]["expression"] = "nodes.send_digest.message = 'ok'"
+    assert problems(wf) == {("reference_not_upstream", "$.nodes[2].config.expression")}
+
+
+def test_loop_body_sees_ancestors_of_its_loop_and_string_literals_are_ignored() -> None:
+    wf = digest()
+    body_node = wf["nodes"][3]["body"]["nodes"][0]
+    body_node["config"]["message"] = "{{ nodes.fetch_sales.value.summary & ' nodes.ghost ' & item.name }}"
+    assert problems(wf) == set()
+    body_node["config"]["message"] = "{{ nodes.send_digest.message }}"
+    assert problems(wf) == {("reference_not_upstream", "$.nodes[3].body.nodes[0].config.message")}
