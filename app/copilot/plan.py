@@ -80,6 +80,7 @@ class _StepBase(_Model):
         None, description="When this step finally fails: id of a step to route the error to, or 'continue', or 'fail'."
     )
     origin: SkipJsonSchema[Literal["user", "generated", "guardrail"] | None] = None
+    reason: SkipJsonSchema[str | None] = None
 
 
 class ActionStep(_StepBase):
@@ -353,6 +354,8 @@ def _node_for(step: Any, node_id: str, catalog: Any) -> dict[str, Any]:
         node["timeout_s"] = step.timeout_s
     if step.origin is not None and step.origin != "user":
         node["origin"] = step.origin
+    if step.reason:
+        node["reason"] = step.reason
     return node
 
 
@@ -555,7 +558,7 @@ def _collect_steps(
         common: dict[str, Any] = {
             "id": nid, "after": after, "branch": branches.pop() if len(branches) == 1 else None,
             "in_loop": loop_id, "name": node.get("name"), "description": node.get("description"),
-            "timeout_s": node.get("timeout_s"), "origin": node.get("origin"),
+            "timeout_s": node.get("timeout_s"), "origin": node.get("origin"), "reason": node.get("reason"),
         }
         retry = node.get("retry")
         if retry:
@@ -598,7 +601,7 @@ def apply_edits(plan: WorkflowPlan, edit: EditPlan) -> WorkflowPlan:
 
     Raises ``PlanInvalidError`` when an edit names a step that does not exist.
     """
-    data = plan.model_dump(mode="json", exclude_none=False)
+    data = _explicit(plan).model_dump(mode="json", exclude_none=False)
     steps: list[dict[str, Any]] = data["steps"]
     problems: list[Problem] = []
 
@@ -659,6 +662,22 @@ def apply_edits(plan: WorkflowPlan, edit: EditPlan) -> WorkflowPlan:
     if problems:
         raise PlanInvalidError(problems)
     return WorkflowPlan.model_validate(data)
+
+
+def _explicit(plan: WorkflowPlan) -> WorkflowPlan:
+    """The same plan with every ``after`` spelled out, so edits cannot shift implicit links."""
+    trigger_id = _trigger_id(plan.trigger)
+    ids = [_slug(s.id) for s in plan.steps]
+    level = {sid: (_slug(s.in_loop) if s.in_loop else None) for sid, s in zip(ids, plan.steps, strict=True)}
+    handlers = {_slug(s.on_failure) for s in plan.steps if s.on_failure and s.on_failure not in _FAILURE_KEYWORDS}
+    steps = []
+    for i, (sid, step) in enumerate(zip(ids, plan.steps, strict=True)):
+        if step.after is None and sid not in handlers:
+            preds = _predecessors(i, sid, step, ids, plan.steps, level, handlers, trigger_id)
+            after = [TRIGGER_REF if p == trigger_id else p for p in preds] or ([level[sid]] if level[sid] else [])
+            step = step.model_copy(update={"after": after})
+        steps.append(step)
+    return plan.model_copy(update={"steps": steps})
 
 
 def _merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
