@@ -18,6 +18,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
 
+    from app.api.routes import workflows
+
+    app.include_router(workflows.router)
+
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, str]:
         """Liveness: 200 with the service's status and version."""

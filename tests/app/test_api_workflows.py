@@ -1,0 +1,64 @@
+"""Workflow API: create/read/version/status, 422 with every problem, workspace scoping."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api.server import create_app
+from app.settings import get_settings
+from tests.engine.workflows import digest, minimal
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return TestClient(create_app(get_settings()))
+
+
+def test_create_read_and_version(client: TestClient) -> None:
+    created = client.post("/v1/workflows", json=digest())
+    assert created.status_code == 201, created.text
+    wf_id = created.json()["id"]
+    assert created.json()["definition"] == digest()
+    changed = digest()
+    changed["nodes"][4]["config"]["message"] = "changed"
+    assert client.put(f"/v1/workflows/{wf_id}", json=changed).json()["current_version"] == 2
+    assert [v["version"] for v in client.get(f"/v1/workflows/{wf_id}/versions").json()] == [1, 2]
+    assert client.get(f"/v1/workflows/{wf_id}", params={"version": 1}).json()["definition"] == digest()
+    assert client.post(f"/v1/workflows/{wf_id}/status", json={"status": "inactive"}).json()["status"] == "inactive"
+
+
+def test_invalid_workflow_is_422_with_every_problem(client: TestClient) -> None:
+    wf = minimal()
+    wf["nodes"][1]["config"] = {}
+    wf["edges"].append({"source": "say", "target": "ghost"})
+    response = client.post("/v1/workflows", json=wf)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "workflow_invalid"
+    assert {(p["code"], p["path"]) for p in error["details"]["problems"]} == {
+        ("config_missing_field", "$.nodes[1].config.message"), ("dangling_edge", "$.edges[1].target")}
+    assert client.post("/v1/workflows/validate", json=wf).json()["valid"] is False
+
+
+def test_not_json_object_is_a_4xx(client: TestClient) -> None:
+    response = client.post("/v1/workflows", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "request_invalid"
+
+
+def test_workspaces_are_isolated(client: TestClient) -> None:
+    wf_id = client.post("/v1/workflows", json=minimal(), headers={"X-Workspace": "team-a"}).json()["id"]
+    assert client.get(f"/v1/workflows/{wf_id}", headers={"X-Workspace": "team-b"}).status_code == 404
+    assert client.get("/v1/workflows", headers={"X-Workspace": "team-b"}).json() == []
+    assert client.get("/v1/workflows", headers={"X-Workspace": "bad workspace!"}).status_code == 400
+
+
+def test_duplicate_name_conflicts(client: TestClient) -> None:
+    assert client.post("/v1/workflows", json=minimal()).status_code == 201
+    assert client.post("/v1/workflows", json=minimal()).status_code == 409
+
+
+def test_catalog(client: TestClient) -> None:
+    names = {c["name"] for c in client.get("/v1/connectors").json()}
+    assert "core" in names
