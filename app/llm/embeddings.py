@@ -312,7 +312,7 @@ def _chroma_class() -> type:
         def __init__(self, embedder: Embedder) -> None:
             self.embedder = embedder
 
-        def __call__(self, input: Any) -> Any:  # noqa: A002 - the parameter name is chromadb's contract
+        def __call__(self, input: Any) -> Any:
             return list(self.embedder.embed(list(input)))
 
         @staticmethod

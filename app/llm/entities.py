@@ -1,0 +1,411 @@
+"""The concrete values and the structure of a request, so the semantic cache can tell requests apart.
+
+Sentence embeddings place "email alice@x.com every Monday" and "email bob@y.com every Friday" very
+close together, and "do X unless Y" next to "do X if Y". The cache therefore only serves a cached
+answer when the two requests agree on what this module extracts:
+
+* **values** — emails, URLs, Slack channels, @mentions, quoted strings, cron strings, numbers and
+  amounts, times, days of week and month, months, durations, frequencies, relative periods, time
+  zones, proper names, table names and identifiers;
+* **structure** — negations (not / unless / except), comparators (above / below ...), scope words
+  (only / new / active ...), the services named (email, Slack ...), and the order of the actions.
+
+Values of the *literal* types appear verbatim in a generated workflow (an email address is copied
+into ``config.to``), so a cached answer whose literal values differ can be re-bound slot by slot
+(see :mod:`app.llm.rebinding`). Everything else — derived values such as "Monday" (rendered as cron
+field ``1``) and every structural feature — must match exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+# Types whose value is copied verbatim into a generated workflow, so it can be re-bound.
+LITERAL_TYPES = frozenset({"email", "url", "channel", "mention", "quoted", "cron", "number", "name", "table"})
+
+_WEEKDAYS = {
+    "monday": "mon", "tuesday": "tue", "wednesday": "wed", "thursday": "thu", "friday": "fri",
+    "saturday": "sat", "sunday": "sun",
+}
+_WEEKDAY_GROUPS = {
+    "weekday": "weekdays", "weekdays": "weekdays", "workday": "weekdays", "workdays": "weekdays",
+    "weekend": "weekend", "weekends": "weekend",
+}
+_MONTHS = {
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8,
+    "september": 9, "october": 10, "november": 11, "december": 12,
+}
+_NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "thirty": 30, "forty-five": 45, "sixty": 60, "hundred": 100,
+}
+_UNITS = {
+    "s": "second", "sec": "second", "secs": "second", "second": "second", "seconds": "second",
+    "m": "minute", "min": "minute", "mins": "minute", "minute": "minute", "minutes": "minute",
+    "h": "hour", "hr": "hour", "hrs": "hour", "hour": "hour", "hours": "hour",
+    "day": "day", "days": "day", "week": "week", "weeks": "week", "month": "month", "months": "month",
+    "year": "year", "years": "year",
+}
+_FREQUENCIES = {
+    "hourly": "hour", "daily": "day", "nightly": "day", "weekly": "week", "monthly": "month",
+    "yearly": "year", "annually": "year", "quarterly": "quarter", "biweekly": "2week",
+}
+_TIME_WORDS = {"noon": "12:00", "midday": "12:00", "midnight": "00:00", "morning": "morning",
+               "afternoon": "afternoon", "evening": "evening", "night": "night", "tonight": "night"}
+_TZ_ABBREVIATIONS = {"utc", "gmt", "cet", "cest", "est", "edt", "cst", "cdt", "pst", "pdt", "mst", "mdt",
+                     "bst", "ist", "jst", "aest", "aedt", "eet", "eest", "wet"}
+_CITIES = {
+    "berlin", "london", "paris", "madrid", "rome", "amsterdam", "vienna", "zurich", "stockholm", "oslo",
+    "dublin", "lisbon", "warsaw", "prague", "helsinki", "athens", "istanbul", "moscow", "dubai",
+    "mumbai", "delhi", "kolkata", "singapore", "tokyo", "seoul", "shanghai", "beijing", "sydney",
+    "melbourne", "auckland", "chicago", "denver", "toronto", "vancouver", "boston", "seattle",
+    "new york", "los angeles", "san francisco", "sao paulo", "mexico city", "hong kong", "cairo",
+    "johannesburg", "lagos", "nairobi", "bangkok", "jakarta", "manila",
+}
+# Canonical service per word; a service is structural (email vs Slack is a different workflow).
+_SERVICES = {
+    "email": "email", "e-mail": "email", "emails": "email", "mail": "email", "inbox": "email",
+    "smtp": "email", "gmail": "email", "outlook": "email",
+    "slack": "slack", "sms": "sms", "text message": "sms", "teams": "teams", "discord": "discord",
+    "telegram": "telegram", "whatsapp": "whatsapp", "webhook": "webhook", "webhooks": "webhook",
+    "spreadsheet": "sheet", "sheet": "sheet", "sheets": "sheet", "excel": "sheet", "csv": "csv",
+    "database": "database", "db": "database", "postgres": "database", "postgresql": "database",
+    "mysql": "database", "sqlite": "database", "s3": "s3", "jira": "jira", "github": "github",
+    "gitlab": "gitlab", "notion": "notion", "trello": "trello", "hubspot": "hubspot",
+    "salesforce": "salesforce", "stripe": "stripe", "shopify": "shopify", "twilio": "twilio",
+    "zendesk": "zendesk", "pagerduty": "pagerduty", "datadog": "datadog", "airtable": "airtable",
+    "dropbox": "dropbox", "drive": "drive", "calendar": "calendar",
+}
+_NEGATIONS = {
+    "not": "not", "no": "not", "never": "not", "none": "not", "without": "not", "nobody": "not",
+    "nothing": "not", "cannot": "not", "unless": "unless", "except": "except", "excluding": "except",
+    "exclude": "except", "excludes": "except", "besides": "except", "skip": "except", "skipping": "except",
+    "ignore": "except", "ignoring": "except",
+}
+_COMPARATORS = [
+    (r"(?:more|greater|higher|bigger|larger) than|above|over|exceeds?|exceeding|>", "gt"),
+    (r"(?:less|fewer|lower|smaller) than|below|under|drops? below|<", "lt"),
+    (r"at least|or more|minimum of|>=|≥", "ge"),
+    (r"at most|or less|or fewer|maximum of|up to|<=|≤", "le"),
+    (r"equals?|equal to|exactly|==", "eq"),
+    (r"between", "between"),
+]
+_SCOPE_WORDS = {
+    "only", "new", "existing", "old", "active", "inactive", "paid", "unpaid", "free", "premium", "trial",
+    "open", "closed", "pending", "failed", "successful", "overdue", "cancelled", "canceled", "refunded",
+    "archived", "deleted", "internal", "external", "vip", "enterprise", "churned", "unread", "read",
+    "urgent", "critical", "high-priority", "low-priority", "first", "last", "latest", "top", "bottom",
+    "largest", "smallest", "highest", "lowest", "public", "private", "draft", "published", "verified",
+    "unverified", "domestic", "international", "recurring", "single", "both", "either", "any",
+}
+# Canonical action per verb; consecutive repeats collapse ("send an email" is one action).
+_ACTIONS = {
+    "fetch": "fetch", "fetches": "fetch", "fetching": "fetch", "get": "fetch", "gets": "fetch",
+    "pull": "fetch", "pulls": "fetch", "download": "fetch", "downloads": "fetch", "retrieve": "fetch",
+    "grab": "fetch", "load": "fetch", "query": "fetch", "collect": "fetch", "read": "fetch",
+    "poll": "fetch", "scrape": "fetch", "call": "fetch", "request": "fetch", "look": "fetch",
+    "send": "send", "sends": "send", "sending": "send", "email": "send", "mail": "send", "post": "send",
+    "posts": "send", "notify": "send", "message": "send", "alert": "send", "ping": "send", "tell": "send",
+    "forward": "send", "text": "send", "share": "send", "publish": "send", "dm": "send", "remind": "send",
+    "save": "store", "saves": "store", "store": "store", "stores": "store", "insert": "store",
+    "write": "store", "record": "store", "append": "store", "add": "store", "upsert": "store",
+    "archive": "store", "backup": "store", "export": "store", "upload": "store", "log": "store",
+    "delete": "delete", "deletes": "delete", "remove": "delete", "purge": "delete", "clean": "delete",
+    "drop": "delete", "clear": "delete",
+    "summarize": "summarize", "summarise": "summarize", "summarizes": "summarize", "digest": "summarize",
+    "summary": "summarize",
+    "convert": "transform", "transform": "transform", "format": "transform", "translate": "transform",
+    "classify": "transform", "extract": "transform", "parse": "transform", "enrich": "transform",
+    "filter": "transform", "aggregate": "transform", "sum": "transform", "count": "transform",
+    "create": "create", "open": "create", "generate": "create", "file": "create",
+    "update": "update", "modify": "update", "edit": "update", "change": "update", "sync": "update",
+    "approve": "approve", "review": "approve", "escalate": "escalate", "assign": "assign",
+    "wait": "wait", "pause": "wait", "delay": "wait", "retry": "retry",
+}
+
+_SENTENCE_BREAK = re.compile(r"[.!?;:\n]\s*$")
+_CAPITALISED_STOP = {
+    "i", "i'm", "i'd", "the", "a", "an", "and", "or", "then", "please", "every", "each", "at", "on",
+    "in", "to", "for", "of", "from", "with", "by", "if", "when", "after", "before", "ok", "okay", "hi",
+    "api", "json", "pdf", "url", "id", "ids", "ai", "llm", "am", "pm", "asap", "fyi", "eod", "kpi",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Entity:
+    """One concrete value: its ``type``, a canonical ``value`` for comparison, the ``raw`` text."""
+
+    type: str
+    value: str
+    raw: str = field(compare=False)
+
+    @property
+    def literal(self) -> bool:
+        return self.type in LITERAL_TYPES
+
+
+@dataclass(frozen=True)
+class RequestSignature:
+    """Everything the cache compares besides the embedding: values and structure."""
+
+    entities: tuple[Entity, ...] = ()
+    negations: tuple[str, ...] = ()
+    comparators: tuple[str, ...] = ()
+    scope: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+
+    def structure(self) -> tuple[tuple[str, ...], ...]:
+        """The parts that must match exactly (sorted multisets, except the action order)."""
+        return (tuple(sorted(self.negations)), tuple(sorted(self.comparators)), self.scope,
+                self.services, self.actions)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "entities": [[e.type, e.value, e.raw] for e in self.entities],
+            "negations": list(self.negations), "comparators": list(self.comparators),
+            "scope": list(self.scope), "services": list(self.services), "actions": list(self.actions),
+        }, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> RequestSignature:
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            entities=tuple(Entity(t, v, r) for t, v, r in data.get("entities", [])),
+            negations=tuple(data.get("negations", [])), comparators=tuple(data.get("comparators", [])),
+            scope=tuple(data.get("scope", [])), services=tuple(data.get("services", [])),
+            actions=tuple(data.get("actions", [])),
+        )
+
+
+class _Text:
+    """The request text with consumed spans blanked out, so that no value is extracted twice."""
+
+    def __init__(self, text: str) -> None:
+        self.original = text
+        self.masked = text
+        self.found: list[tuple[int, Entity]] = []
+
+    def take(self, pattern: re.Pattern[str], kind: str, canon: Any, group: int = 0) -> None:
+        for match in list(pattern.finditer(self.masked)):
+            raw = match.group(group)
+            if not raw or not raw.strip():
+                continue
+            value = canon(match) if callable(canon) else canon
+            if value is None:
+                continue
+            start, end = match.span(group)
+            self.found.append((start, Entity(kind, str(value), self.original[start:end])))
+            self.blank(*match.span())
+
+    def blank(self, start: int, end: int) -> None:
+        self.masked = self.masked[:start] + " " * (end - start) + self.masked[end:]
+
+
+def _num(text: str) -> str:
+    cleaned = text.replace(",", "").replace("_", "")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        return text
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _clock(hour: int, minute: int, ampm: str | None) -> str | None:
+    if ampm:
+        ampm = ampm.lower().replace(".", "")
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ampm.startswith("p") else 0)
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None
+    return f"{hour:02d}:{minute:02d}"
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]")
+_QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|“([^”\n]{1,200})”|`([^`\n]{1,200})`|(?<![\w])'([^'\n]{1,200})'(?![\w])")
+_CRON = re.compile(r"(?<![\w*/,-])((?:[\d*][\d*/,-]*\s+){4}[\d*][\d*/,-]*)(?![\w*/,-])")
+_CHANNEL = re.compile(r"(?<![\w&])#[a-z0-9][a-z0-9_.-]*", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w.])@[a-z0-9][a-z0-9_.-]*", re.IGNORECASE)
+_IANA_TZ = re.compile(r"\b(?:Africa|America|Asia|Atlantic|Australia|Europe|Pacific|Indian|Etc)/[A-Za-z_]+(?:/[A-Za-z_]+)?")
+_TZ_ABBR = re.compile(r"\b(" + "|".join(_TZ_ABBREVIATIONS) + r")\b(?:\s*[+-]\s*\d{1,2})?", re.IGNORECASE)
+_CITY = re.compile(r"\b(" + "|".join(sorted(_CITIES, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(a\.?m\.?|p\.?m\.?)(?![a-z])|\b(\d{1,2}):(\d{2})\b", re.IGNORECASE)
+_TIME_WORD = re.compile(r"\b(" + "|".join(_TIME_WORDS) + r")s?\b", re.IGNORECASE)
+_PERIOD = re.compile(
+    r"\b(yesterday|today|tomorrow|tonight|(?:last|this|next|previous|past|current|coming|prior)\s+"
+    r"(?:\d+\s+)?(?:hour|day|week|month|quarter|year|weekend)s?|(?:week|month|quarter|year)[- ]to[- ]date)\b",
+    re.IGNORECASE)
+_DURATION = re.compile(
+    r"\b(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")[\s-]*(" + "|".join(sorted(_UNITS, key=len, reverse=True))
+    + r")\b", re.IGNORECASE)
+_EVERY_UNIT = re.compile(r"\b(?:every|each|once an?|once per|per)\s+(other\s+)?(second|minute|hour|day|week|month|quarter|year)\b",
+                         re.IGNORECASE)
+_FREQUENCY = re.compile(r"\b(" + "|".join(_FREQUENCIES) + r")\b", re.IGNORECASE)
+_DOM = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b|\b(first|last)\s+(?:business\s+|working\s+)?day\s+of\s+(?:the|each|every)\s+month\b",
+                  re.IGNORECASE)
+_WEEKDAY = re.compile(r"\b(" + "|".join(_WEEKDAYS) + r")s?\b|\b(" + "|".join(_WEEKDAY_GROUPS) + r")\b"
+                      r"|\b(business|working)\s+days?\b", re.IGNORECASE)
+_MONTH = re.compile(r"\b(" + "|".join(m for m in _MONTHS if m not in {"may", "march"}) + r")\b"
+                    r"|\b(May|March)\b(?=\s+\d|\s+of\b)|(?<=\bin\s)(May|March)\b", re.IGNORECASE)
+_AMOUNT = re.compile(r"([$€£¥])\s?(\d[\d,]*(?:\.\d+)?)\s*([kKmM])?\b|\b(\d[\d,]*(?:\.\d+)?)\s*([kKmM]\b|%|percent\b|"
+                     r"(?:usd|eur|gbp|dollars?|euros?|pounds?)\b)", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,_]*(?:\.\d+)?(?![\w])")
+_TABLE = re.compile(r"\b(?:table|collection|sheet|tab)\s+(?:called\s+|named\s+)?([A-Za-z_][\w.]*)|"
+                    r"\b([A-Za-z_][\w]*)\s+(?:table|collection)\b", re.IGNORECASE)
+_IDENT = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+_WORD = re.compile(r"[A-Za-z][\w'-]*")
+_TABLE_STOP = {"the", "a", "an", "this", "that", "my", "our", "your", "their", "its", "same", "new", "sales",
+               "each", "every", "which", "one", "data", "whole", "entire", "following", "to", "in", "into", "from"}
+
+
+def _amount(match: re.Match[str]) -> str:
+    if match.group(1):
+        mult = {"k": 1000, "m": 1_000_000}.get((match.group(3) or "").lower(), 1)
+        return f"{match.group(1)}{_num(str(float(_num(match.group(2))) * mult))}"
+    suffix = match.group(5).lower()
+    base = match.group(4)
+    if suffix in {"k", "m"}:
+        return _num(str(float(_num(base)) * (1000 if suffix == "k" else 1_000_000)))
+    if suffix in {"%", "percent"}:
+        return f"{_num(base)}%"
+    currency = {"usd": "$", "dollar": "$", "dollars": "$", "eur": "€", "euro": "€", "euros": "€",
+                "gbp": "£", "pound": "£", "pounds": "£"}[suffix]
+    return f"{currency}{_num(base)}"
+
+
+def _duration(match: re.Match[str]) -> str:
+    count = match.group(1).lower()
+    n = _NUMBER_WORDS.get(count)
+    return f"{n if n is not None else _num(count)} {_UNITS[match.group(2).lower()]}"
+
+
+def _clock_value(match: re.Match[str]) -> str | None:
+    if match.group(3):
+        return _clock(int(match.group(1)), int(match.group(2) or 0), match.group(3))
+    return _clock(int(match.group(4)), int(match.group(5)), None)
+
+
+def _weekday(match: re.Match[str]) -> str:
+    if match.group(1):
+        return _WEEKDAYS[match.group(1).lower()]
+    if match.group(2):
+        return _WEEKDAY_GROUPS[match.group(2).lower()]
+    return "weekdays"
+
+
+def _dom(match: re.Match[str]) -> str:
+    if match.group(1):
+        return match.group(1).lstrip("0") or "0"
+    return "1" if match.group(2).lower() == "first" else "last"
+
+
+def _month(match: re.Match[str]) -> str:
+    word = next(g for g in match.groups() if g)
+    return str(_MONTHS[word.lower()])
+
+
+def _table(match: re.Match[str]) -> str | None:
+    name = match.group(1) or match.group(2)
+    if name.lower() in _TABLE_STOP or name.lower() in _SERVICES:
+        return None
+    return name
+
+
+def _at_sentence_start(text: str, start: int) -> bool:
+    before = text[:start].rstrip(" \t\"'(“")
+    return not before or bool(_SENTENCE_BREAK.search(before)) or before.endswith(("-", "*", "•"))
+
+
+def extract(text: str) -> RequestSignature:
+    """Extract the values and the structure of ``text`` (a user's request)."""
+    t = _Text(text)
+    t.take(_URL, "url", lambda m: m.group(0).rstrip("/").lower())
+    t.take(_EMAIL, "email", lambda m: m.group(0).lower())
+    for group in (1, 2, 3, 4):
+        t.take(_QUOTED, "quoted", lambda m, g=group: m.group(g), group=group)
+    t.take(_CRON, "cron", lambda m: " ".join(m.group(1).split()), group=1)
+    t.take(_IANA_TZ, "timezone", lambda m: m.group(0).lower())
+    t.take(_TZ_ABBR, "timezone", lambda m: re.sub(r"\s+", "", m.group(0).lower()))
+    t.take(_CITY, "timezone", lambda m: m.group(1).lower())
+    t.take(_CHANNEL, "channel", lambda m: m.group(0).lower())
+    t.take(_MENTION, "mention", lambda m: m.group(0).lower())
+    t.take(_CLOCK, "time", _clock_value)
+    t.take(_PERIOD, "period", lambda m: " ".join(m.group(1).lower().split()).replace("previous", "last")
+           .replace("prior", "last").replace("current", "this"))
+    t.take(_DOM, "day_of_month", _dom)
+    t.take(_AMOUNT, "amount", _amount)
+    t.take(_DURATION, "duration", _duration)
+    t.take(_EVERY_UNIT, "frequency", lambda m: ("2" if m.group(1) else "") + m.group(2).lower())
+    t.take(_FREQUENCY, "frequency", lambda m: _FREQUENCIES[m.group(1).lower()])
+    t.take(_TIME_WORD, "time", lambda m: _TIME_WORDS[m.group(1).lower()])
+    t.take(_WEEKDAY, "weekday", _weekday)
+    t.take(_MONTH, "month", _month)
+    t.take(_TABLE, "table", _table, group=0)
+    t.take(_IDENT, "table", lambda m: m.group(0))
+    t.take(_NUMBER, "number", lambda m: _num(m.group(0)))
+
+    # "every Monday" already says weekly; "weekly on Monday" says the same thing.
+    kinds = {e.type for _, e in t.found}
+    if "weekday" in kinds:
+        t.found = [(s, e) for s, e in t.found if not (e.type == "frequency" and e.value == "week")]
+    if "day_of_month" in kinds:
+        t.found = [(s, e) for s, e in t.found if not (e.type == "frequency" and e.value == "month")]
+
+    services: set[str] = set()
+    lowered = t.masked.lower()
+    for phrase in ("text message", "google sheets"):
+        if phrase in lowered:
+            services.add(_SERVICES.get(phrase, "sheet"))
+    negations: list[str] = []
+    scope: set[str] = set()
+    actions: list[str] = []
+    for match in _WORD.finditer(t.masked):
+        word = match.group(0)
+        low = word.lower()
+        if low.endswith("n't"):
+            negations.append("not")
+            continue
+        if low in _NEGATIONS and not (low == "no" and _followed_by(t.masked, match.end(), "longer")):
+            negations.append(_NEGATIONS[low])
+        if low in _SERVICES:
+            services.add(_SERVICES[low])
+        if low in _SCOPE_WORDS:
+            scope.add(low)
+        action = _ACTIONS.get(low)
+        if action and (not actions or actions[-1] != action):
+            actions.append(action)
+        if (word[0].isupper() and low not in _SERVICES and low not in _CAPITALISED_STOP
+                and low not in _ACTIONS and low not in _SCOPE_WORDS and low not in _NEGATIONS
+                and not _at_sentence_start(t.masked, match.start())):
+            t.found.append((match.start(), Entity("name", word, word)))
+    for _start, entity in t.found:
+        if entity.type == "email":
+            services.add("email")
+        elif entity.type == "channel":
+            services.add("slack")
+    comparators = [canon for pattern, canon in _COMPARATORS for _ in re.finditer(rf"(?<!\w)(?:{pattern})(?!\w)", lowered)]
+    entities = tuple(e for _, e in sorted(t.found, key=lambda item: item[0]))
+    return RequestSignature(
+        entities=entities,
+        negations=tuple(negations),
+        comparators=tuple(comparators),
+        scope=tuple(sorted(scope)),
+        services=tuple(sorted(services)),
+        actions=tuple(actions),
+    )
+
+
+def _followed_by(text: str, end: int, word: str) -> bool:
+    return text[end:].lstrip().lower().startswith(word)
+
+
+def entity_counts(signature: RequestSignature) -> Counter[tuple[str, str]]:
+    """The entities as a multiset of ``(type, value)``."""
+    return Counter((e.type, e.value) for e in signature.entities)

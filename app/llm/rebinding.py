@@ -1,0 +1,145 @@
+"""Decide whether a cached answer may serve a new request, re-binding literal values when they differ.
+
+A cached answer for request A may serve request B when B's signature (:mod:`app.llm.entities`)
+has the same structure (negations, comparators, scope, services, order of actions) and either
+
+* the same values (an exact hit), or
+* values that differ only in *literal* types, with the same types and counts, where each old value
+  occurs in the cached JSON: then every old value is replaced by the new one (simultaneously, so
+  swaps work), and the result is served only if no trace of an old value remains and the caller's
+  validator accepts it.
+
+Anything else is a miss: a wrong answer from the cache is worse than a model call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.llm.entities import Entity, RequestSignature, entity_counts
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one candidate: ``value_json`` to serve (``None`` for a miss) and why."""
+
+    value_json: str | None
+    rebound: bool = False
+    reason: str = "exact"
+
+    @property
+    def hit(self) -> bool:
+        return self.value_json is not None
+
+
+def _miss(reason: str) -> Decision:
+    return Decision(None, False, reason)
+
+
+def decide(old: RequestSignature, new: RequestSignature, value_json: str,
+           validate: Callable[[str], bool] | None) -> Decision:
+    """May ``value_json`` (cached for ``old``) serve ``new``? Re-binds literal values if needed."""
+    if old.structure() != new.structure():
+        return _miss("structure differs")
+    if entity_counts(old) == entity_counts(new):
+        return Decision(value_json, False, "exact")
+    if validate is None:
+        return _miss("values differ and no validator to re-check a re-bound answer")
+    old_by_type: dict[str, list[Entity]] = defaultdict(list)
+    new_by_type: dict[str, list[Entity]] = defaultdict(list)
+    for e in old.entities:
+        old_by_type[e.type].append(e)
+    for e in new.entities:
+        new_by_type[e.type].append(e)
+    if {k: len(v) for k, v in old_by_type.items()} != {k: len(v) for k, v in new_by_type.items()}:
+        return _miss("entity types or counts differ")
+    mapping: dict[str, Entity] = {}
+    olds: dict[str, Entity] = {}
+    for kind, old_list in old_by_type.items():
+        for before, after in zip(old_list, new_by_type[kind], strict=True):
+            if before.value == after.value:
+                continue
+            if not before.literal:
+                return _miss(f"{kind} differs ({before.raw!r} vs {after.raw!r}) and cannot be re-bound")
+            if before.raw in mapping and mapping[before.raw].raw != after.raw:
+                return _miss(f"{before.raw!r} would be re-bound to two values")
+            mapping[before.raw] = after
+            olds[before.raw] = before
+    try:
+        document = json.loads(value_json)
+    except ValueError:
+        return _miss("cached value is not JSON")
+    rebound = _Rebinder(mapping, olds)
+    result = rebound.apply(document)
+    for raw, count in rebound.counts.items():
+        if count == 0:
+            return _miss(f"{raw!r} does not occur in the cached answer")
+        if olds[raw].type == "number" and count != 1:
+            return _miss(f"number {raw!r} occurs {count} times in the cached answer (ambiguous)")
+    text = json.dumps(result, ensure_ascii=False)
+    if rebound.leftovers(result):
+        return _miss("an old value remains in the re-bound answer")
+    if not validate(text):
+        return _miss("the re-bound answer failed validation")
+    return Decision(text, True, "rebound")
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        value = float(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else value
+
+
+class _Rebinder:
+    """Simultaneous substitution of old raw values by new ones in every string and number leaf."""
+
+    def __init__(self, mapping: dict[str, Entity], olds: dict[str, Entity]) -> None:
+        self.mapping = mapping
+        self.olds = olds
+        self.counts: dict[str, int] = dict.fromkeys(mapping, 0)
+        alternatives = sorted(mapping, key=len, reverse=True)
+        self.pattern = re.compile("|".join(self._bounded(raw) for raw in alternatives)) if alternatives else None
+        self.numbers = {_number(old.value): raw for raw, old in olds.items() if old.type == "number"}
+
+    @staticmethod
+    def _bounded(raw: str) -> str:
+        left = r"(?<![\w.,@+-])" if raw[:1].isalnum() else ""
+        right = r"(?![\w@]|[.,]\d)" if raw[-1:].isalnum() else ""
+        return f"{left}{re.escape(raw)}{right}"
+
+    def _replace(self, match: re.Match[str]) -> str:
+        raw = match.group(0)
+        self.counts[raw] += 1
+        return self.mapping[raw].raw
+
+    def apply(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self.apply(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.apply(v) for v in value]
+        if isinstance(value, str) and self.pattern is not None:
+            return self.pattern.sub(self._replace, value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value in self.numbers:
+            raw = self.numbers[value]
+            self.counts[raw] += 1
+            replacement = _number(self.mapping[raw].value)
+            return replacement if replacement is not None else value
+        return value
+
+    def leftovers(self, value: Any) -> bool:
+        """Does any old value still occur (case-insensitively, e.g. inside an email address)?"""
+        text = json.dumps(value, ensure_ascii=False).lower()
+        for raw, old in self.olds.items():
+            if old.type == "number":
+                if re.search(rf"(?<![\w.]){re.escape(raw.lower())}(?![\w]|\.\d)", text):
+                    return True
+            elif raw.lower() in text and raw.lower() not in self.mapping[raw].raw.lower():
+                return True
+        return False
