@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
+import ssl
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -109,6 +110,12 @@ def transport_error(exc: httpx.HTTPError, what: str) -> ConnectorError:
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return PermanentError(f"{what}: {exc}", code="http_invalid_url")
     if isinstance(exc, httpx.TransportError):
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return PermanentError(f"{what}: TLS certificate check failed: {cause.verify_message}",
+                                      code="http_tls_verify")
+            cause = cause.__cause__ or cause.__context__
         return ConnectorError(f"{what}: connection failed: {exc}", code="http_connect")
     return PermanentError(f"{what}: {exc}", code="http_error")
 

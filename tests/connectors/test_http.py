@@ -144,3 +144,28 @@ async def test_connection_refused_is_retryable_and_bad_urls_permanent() -> None:
 def test_input_model_rejects_two_bodies() -> None:
     with pytest.raises(ValueError, match="only one"):
         RequestInput.model_validate({"url": "http://x", "json": {}, "body": "y"})
+
+
+async def test_https_keeps_sni_and_certificate_check_while_pinning_the_ip() -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server = LoopbackServer()
+    server.routes["/json"] = lambda r: (200, {}, {"tls": True, "host": r.headers["host"]})
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    server.httpd.socket = server_ctx.wrap_socket(server.httpd.socket, server_side=True)
+    server.start()
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    try:
+        services = {"http_allow_hosts": "localhost, 127.0.0.1", "http_verify": client_ctx}
+        out = await call(Ctx(services=services), url=f"https://localhost:{server.port}/json")
+        assert out.body == {"tls": True, "host": f"localhost:{server.port}"}
+        # The certificate names localhost, not 127.0.0.1: the check is real, and it is permanent.
+        with pytest.raises(PermanentError, match="certificate"):
+            await call(Ctx(services=services), url=f"https://127.0.0.1:{server.port}/json")
+    finally:
+        server.stop()

@@ -1,0 +1,171 @@
+import socket
+import ssl
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.policy import default
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from connectors.email import CONNECTOR, SendInput
+from connectors.errors import ConnectorError, CredentialError, PermanentError
+from tests.connectors.conftest import Ctx
+
+send = CONNECTOR.operation("send")
+assert send is not None
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes, bool]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
+                              server.transport.get_extra_info("ssl_object") is not None))
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _auth(server, session, envelope, mechanism, auth_data):
+    ok = auth_data.login == b"mailer" and auth_data.password == b"s3cret"
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    return ctx
+
+
+def _client_tls(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
+
+
+@pytest.fixture
+def plain_smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def starttls_smtp(ca: trustme.CA) -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=_server_tls(ca),
+                            require_starttls=True, authenticator=_auth, auth_required=True)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+async def test_send_text_and_html_with_cc_bcc(plain_smtp) -> None:
+    inbox, port = plain_smtp
+    ctx = Ctx(credential={"host": "127.0.0.1", "port": port, "security": "none", "from": "Bot <bot@example.com>"})
+    inp = SendInput.model_validate({
+        "to": "alice@example.com, Bob <bob@example.org>", "cc": ["carol@example.net"],
+        "bcc": ["dave@example.com"], "subject": "Sales ✓", "body": "plain text", "html": "<b>bold</b>"})
+    out = await send.run(inp, ctx)
+    assert sorted(out.accepted) == ["alice@example.com", "bob@example.org", "carol@example.net", "dave@example.com"]
+    mail_from, rcpts, content, _tls = inbox.messages[0]
+    assert mail_from == "bot@example.com" and len(rcpts) == 4
+    msg = message_from_bytes(content, policy=default)
+    assert msg["Subject"] == "Sales ✓" and msg["Cc"] == "carol@example.net"
+    assert "dave" not in content.decode()  # bcc never appears in the headers
+    assert msg["Message-ID"] == out.message_id
+    assert msg.get_body(("plain",)).get_content().strip() == "plain text"
+    assert msg.get_body(("html",)).get_content().strip() == "<b>bold</b>"
+
+
+async def test_starttls_with_auth(starttls_smtp, ca) -> None:
+    inbox, port = starttls_smtp
+    cred = {"host": "127.0.0.1", "port": port, "username": "mailer", "password": "s3cret", "from": "bot@example.com"}
+    ctx = Ctx(credential=cred, services={"smtp_tls_context": _client_tls(ca)})
+    inp = SendInput.model_validate({"to": ["alice@example.com"], "subject": "hi", "body": "over TLS"})
+    await send.run(inp, ctx)
+    assert inbox.messages[0][3] is True  # the session was encrypted
+    with pytest.raises(CredentialError, match="refused the login"):
+        await send.run(inp, Ctx(credential={**cred, "password": "wrong"},
+                                services={"smtp_tls_context": _client_tls(ca)}))
+    # an untrusted certificate is a permanent failure, not a silent downgrade
+    with pytest.raises(PermanentError, match="certificate"):
+        await send.run(inp, Ctx(credential=cred))
+
+
+async def test_implicit_ssl(ca) -> None:
+    inbox, port = Inbox(), _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=_server_tls(ca))
+    controller.start()
+    try:
+        ctx = Ctx(credential={"host": "127.0.0.1", "port": port, "security": "ssl", "from": "bot@example.com"},
+                  services={"smtp_tls_context": _client_tls(ca)})
+        await send.run(SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "html": "<p>x</p>"}), ctx)
+        assert inbox.messages and inbox.messages[0][3] is True
+    finally:
+        controller.stop()
+
+
+async def test_starttls_required_by_default(plain_smtp) -> None:
+    _inbox, port = plain_smtp
+    ctx = Ctx(credential={"host": "127.0.0.1", "port": port, "from": "bot@example.com"})  # default: starttls
+    with pytest.raises(PermanentError, match="STARTTLS|not supported"):
+        await send.run(SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "body": "b"}), ctx)
+
+
+async def test_refused_recipients(plain_smtp) -> None:
+    inbox, port = plain_smtp
+    ctx = Ctx(credential={"host": "127.0.0.1", "port": port, "security": "none", "from": "bot@example.com"})
+    out = await send.run(SendInput.model_validate(
+        {"to": ["a@example.com", "nobody@example.com"], "subject": "s", "body": "b"}), ctx)
+    assert out.accepted == ["a@example.com"] and "nobody@example.com" in out.refused
+    with pytest.raises(ConnectorError) as err:
+        await send.run(SendInput.model_validate({"to": ["nobody@example.com"], "subject": "s", "body": "b"}), ctx)
+    assert not err.value.retryable
+
+
+async def test_connection_refused_is_retryable() -> None:
+    ctx = Ctx(credential={"host": "127.0.0.1", "port": _free_port(), "security": "none", "from": "b@example.com"})
+    with pytest.raises(ConnectorError) as err:
+        await send.run(SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "body": "b"}), ctx)
+    assert err.value.retryable
+
+
+@pytest.mark.parametrize("bad", [
+    {"to": ["not-an-address"], "subject": "s", "body": "b"},
+    {"to": ["a@example.com"], "subject": "s\r\nBcc: evil@example.com", "body": "b"},
+    {"to": ["a@example.com\r\nBcc: x@example.com"], "subject": "s", "body": "b"},
+    {"to": ["a@example.com"], "subject": "no body"},
+    {"to": [], "subject": "s", "body": "b"},
+])
+def test_input_validation(bad) -> None:
+    with pytest.raises(ValueError):
+        SendInput.model_validate(bad)
+
+
+async def test_missing_credential_or_sender() -> None:
+    inp = SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "body": "b"})
+    with pytest.raises(CredentialError):
+        await send.run(inp, Ctx())
+    with pytest.raises(PermanentError, match="no sender"):
+        await send.run(inp, Ctx(credential={"host": "127.0.0.1"}))
