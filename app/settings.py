@@ -31,6 +31,21 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     model: str = Field("local/flowwright-planner", description="A litellm model string.")
     model_api_base: str | None = None
+    model_api_key: str | None = Field(None, description="API key passed to litellm (else the provider's own env var).")
+    model_timeout_s: float = Field(60.0, gt=0, description="Timeout of one model request.")
+    model_deadline_s: float = Field(180.0, gt=0, description="Total deadline of a model call, retries included.")
+    model_max_tokens: int = Field(2048, ge=1, description="Default max output tokens of a model call.")
+    model_temperature: float = Field(0.0, ge=0, le=2)
+    model_structured_mode: Literal["tools", "json", "md_json"] = Field(
+        "tools", description="How instructor asks for structured output (tools: function calling).")
+    allow_model_requests: bool = Field(True, description="Kill switch: false refuses every model but "
+                                       "local/ and fake/ (the test suite sets it false).")
+    embedding_model: str | None = Field(None, description="A litellm embedding model for the semantic cache; "
+                                        "default: the built-in offline all-MiniLM-L6-v2.")
+    embedding_api_base: str | None = None
+    cache_enabled: bool = Field(True, description="Serve and store model answers through the semantic cache.")
+    cache_threshold: float = Field(0.85, gt=0, le=1, description="Cosine similarity a cached request must reach.")
+    cache_ttl_s: float = Field(7 * 24 * 3600, gt=0, description="How long a cached answer stays servable.")
     secret_key: str | None = Field(None, description="Master key (base64, 32 bytes); generated if unset.")
     http_allow_hosts: str = Field("", description="Comma-separated hosts/CIDRs the http connector may reach "
                                   "despite SSRF protection.")

@@ -12,6 +12,8 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Kill switch (app/llm/killswitch.py): any model but local/ and fake/ raises model_requests_blocked.
+os.environ.setdefault("FLOWWRIGHT_ALLOW_MODEL_REQUESTS", "false")
 
 # jsonata-python raises the recursion limit when first imported; import it before Hypothesis
 # records the limit, or Hypothesis warns (and warnings are errors here).
