@@ -12,7 +12,8 @@ Kinds and their ``config`` (validated by the models below; a bad config is a
 
 =================  ========================================================================
 ``schema``         ``schema`` (JSON Schema, draft 2020-12), optional ``path`` (dotted path into
-                   the data to check). Fails with every offending path.
+                   the data to check; when the data is an object without that key, the whole
+                   data is checked). Fails with every offending path.
 ``pii_redaction``  ``kinds`` (subset of email, card, iban, national_id, phone), ``skip_keys``.
                    Returns the data with every nested string masked.
 ``approval``       ``message`` shown to the approver, optional ``approvers``.
@@ -196,8 +197,12 @@ def _dig(data: Any, dotted: str) -> Any:
 async def _schema(node: GuardrailNode, config: Any, data: Any, ctx: GuardrailContext) -> Any:
     import jsonschema
 
-    target = _dig(data, config.path) if config.path else data
-    prefix = f"$.{config.path}" if config.path else "$"
+    path = config.path
+    if path and isinstance(data, Mapping) and path.split(".")[0] not in data:
+        # A trigger that hands over the payload itself (no envelope): check the data as it is.
+        path = None
+    target = _dig(data, path) if path else data
+    prefix = f"$.{path}" if path else "$"
     validator = jsonschema.Draft202012Validator(config.json_schema, format_checker=jsonschema.FormatChecker())
     problems: list[dict[str, str]] = []
     for err in sorted(validator.iter_errors(target), key=lambda e: list(map(str, e.absolute_path))):

@@ -65,6 +65,8 @@ async def test_schema_checks_a_sub_path() -> None:
     with pytest.raises(GuardrailViolation) as info:
         await apply_guardrail(node, {"body": {}}, Ctx())
     assert info.value.details["paths"] == ["$.body.id"]
+    # a payload without the envelope is checked as it is
+    assert await apply_guardrail(node, {"id": 1}, Ctx()) == {"id": 1}
 
 
 async def test_bad_config_is_a_clear_error() -> None:

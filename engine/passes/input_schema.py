@@ -1,0 +1,64 @@
+"""Pass: a ``schema`` guardrail right after a webhook trigger.
+
+The schema is the trigger's ``input_schema`` when it has one; otherwise it is built from the
+fields the workflow reads (``trigger.body.<field>``), each required. Webhook data is checked at
+``body`` (the request body) when the workflow reads ``trigger.body``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from engine.passes.graph import Editor, guardrail
+from engine.workflow import Workflow
+
+_FIELD_RE = re.compile(r"(?<![\w$.])trigger\.(?:body\.)?([A-Za-z_][A-Za-z0-9_]*)")
+_BODY_RE = re.compile(r"(?<![\w$.])trigger\.body\b")
+_ENVELOPE = {"body", "headers", "query", "method", "path", "params"}
+
+
+def apply(workflow: Workflow, catalog: Any = None) -> Workflow:  # noqa: ARG001 - every pass takes the catalog
+    """Insert a schema guardrail after a webhook trigger that has none."""
+    edit = Editor(workflow)
+    trigger = edit.trigger
+    if trigger.get("kind") != "webhook":
+        return workflow
+    if any(g.get("kind") == "schema" for g in edit.guard_chain_after(edit.data, trigger["id"])):
+        return workflow
+    texts = _config_texts(edit)
+    reads_body = any(_BODY_RE.search(t) for t in texts)
+    schema = (trigger.get("config") or {}).get("input_schema")
+    if schema:
+        fields = sorted((schema.get("properties") or {}).keys()) if isinstance(schema, dict) else []
+        source = "the trigger's input_schema"
+    else:
+        fields = sorted({m for t in texts for m in _FIELD_RE.findall(t)} - _ENVELOPE)
+        schema = {"type": "object", "properties": {f: {} for f in fields}, "required": fields}
+        source = "the fields the workflow reads" if fields else "a JSON object"
+    config: dict[str, Any] = {"schema": schema}
+    if reads_body or not texts:
+        config["path"] = "body"
+    named = f" ({', '.join(fields)})" if fields else ""
+    reason = f"Rejects webhook calls whose data does not match {source}{named} before any step uses it."
+    # The schema check comes first, in front of any other guardrail already after the trigger.
+    node = guardrail(edit.unique_id("check_input"), "schema", config, reason, "Check webhook input")
+    edit.insert_after(edit.data, trigger["id"], node)
+    return edit.result()
+
+
+def _config_texts(edit: Editor) -> list[str]:
+    out: list[str] = []
+    for node, _, _ in edit.all_nodes():
+        out.extend(_strings(node.get("config")))
+    return out
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
