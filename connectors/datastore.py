@@ -1,0 +1,409 @@
+"""The ``datastore`` connector: small tables of JSON rows kept inside Flowwright's own database.
+
+Every row belongs to a workspace and a table and has a key (given, taken from ``key_field``, or
+generated). Nothing leaves Flowwright (``external=False``), so these steps also run in dry runs.
+
+Filter language (``where``), all conditions must hold:
+
+* ``{"status": "open"}`` — field equals the value;
+* ``{"total": {"gt": 100, "lte": 500}}`` — comparisons ``eq``, ``ne``, ``gt``, ``gte``, ``lt``,
+  ``lte``; ``{"region": {"in": ["EMEA", "APAC"]}}`` and ``nin``; ``{"email": {"exists": true}}``;
+* ``{"seen_at": {"older_than_days": 30}}`` / ``newer_than_days`` — the field holds an ISO date-time
+  (or a Unix timestamp) older / newer than that many days;
+* ``{"older_than_days": 30}`` at the top level is short for ``{"_created_at": {"older_than_days": 30}}``.
+
+Built-in fields usable in filters and ``order_by``: ``_key``, ``_created_at``, ``_updated_at``.
+Comparisons between different kinds of value (a number and a string) are simply false; when
+sorting, numbers come before strings and rows without the field come last.
+
+Services read: ``datastore`` (a :class:`Datastore`) or ``db_engine`` (Flowwright's SQLAlchemy
+engine, wrapped on first use; the table is created if missing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+import weakref
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field as SQLField
+from sqlmodel import Session, SQLModel, col, delete, select
+
+from connectors.contract import AuthType, Connector, Operation, OperationContext
+from connectors.errors import ConnectorError, PermanentError
+
+TABLE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+MAX_ROW_BYTES = 256 * 1024
+BUILTIN_FIELDS = ("_key", "_created_at", "_updated_at")
+OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "older_than_days", "newer_than_days"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DatastoreRow(SQLModel, table=True):
+    __tablename__ = "datastore_rows"
+    __table_args__ = (UniqueConstraint("workspace_id", "table_name", "key", name="uq_datastore_key"),)
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    workspace_id: str = SQLField(index=True)
+    table_name: str = SQLField(index=True)
+    key: str
+    data: str = SQLField(sa_column=Column(Text, nullable=False))
+    created_at: datetime = SQLField(default_factory=_now, index=True)
+    updated_at: datetime = SQLField(default_factory=_now)
+
+
+# -- the filter language --------------------------------------------------------------------------
+
+def validate_where(where: dict[str, Any]) -> dict[str, Any]:
+    """Check a filter's shape (unknown operators, wrong operand types) before running it."""
+    out: dict[str, Any] = {}
+    for field, cond in where.items():
+        if field == "older_than_days" and not isinstance(cond, dict):
+            field, cond = "_created_at", {"older_than_days": cond}
+        if isinstance(cond, dict):
+            unknown = set(cond) - OPERATORS
+            if unknown:
+                raise ValueError(f"where.{field}: unknown operator(s) {sorted(unknown)}; use {sorted(OPERATORS)}")
+            for op, operand in cond.items():
+                if op in ("in", "nin") and not isinstance(operand, list):
+                    raise ValueError(f"where.{field}.{op}: needs a list")
+                if op in ("older_than_days", "newer_than_days") and (
+                        isinstance(operand, bool) or not isinstance(operand, int | float) or operand < 0):
+                    raise ValueError(f"where.{field}.{op}: needs a number of days >= 0")
+        out[field] = cond
+    return out
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _comparable(a: Any, b: Any) -> bool:
+    numeric = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool)
+    return (isinstance(a, numeric) and isinstance(b, numeric)) or type(a) is type(b)
+
+
+def _test(value: Any, present: bool, op: str, operand: Any, now: datetime) -> bool:
+    if op == "exists":
+        return present == bool(operand)
+    if op == "eq":
+        return present and value == operand and _comparable(value, operand)
+    if op == "ne":
+        return not (present and value == operand and _comparable(value, operand))
+    if op == "in":
+        return present and any(value == o and _comparable(value, o) for o in operand)
+    if op == "nin":
+        return not (present and any(value == o and _comparable(value, o) for o in operand))
+    if op in ("older_than_days", "newer_than_days"):
+        when = _as_datetime(value) if present else None
+        if when is None:
+            return False
+        cutoff = now - timedelta(days=float(operand))
+        return when < cutoff if op == "older_than_days" else when >= cutoff
+    if not present or value is None or not _comparable(value, operand):
+        return False
+    try:
+        return bool({"gt": value > operand, "gte": value >= operand,
+                     "lt": value < operand, "lte": value <= operand}[op])
+    except TypeError:
+        return False
+
+
+def matches(row: dict[str, Any], where: dict[str, Any], now: datetime | None = None) -> bool:
+    """Whether a row (with its built-in fields) satisfies a validated filter."""
+    now = now or _now()
+    for field, cond in where.items():
+        present = field in row
+        value = row.get(field)
+        if isinstance(cond, dict):
+            if not all(_test(value, present, op, operand, now) for op, operand in cond.items()):
+                return False
+        elif not _test(value, present, "eq", cond, now):
+            return False
+    return True
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+def _public(row: DatastoreRow) -> dict[str, Any]:
+    data = json.loads(row.data)
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+    return {**data, "_key": row.key, "_created_at": created.isoformat(), "_updated_at": updated.isoformat()}
+
+
+def _dump(data: dict[str, Any]) -> str:
+    clean = {k: v for k, v in data.items() if k not in BUILTIN_FIELDS}
+    text = json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)
+    if len(text.encode()) > MAX_ROW_BYTES:
+        raise PermanentError(f"a datastore row is larger than {MAX_ROW_BYTES} bytes", code="datastore_row_too_large")
+    return text
+
+
+class Datastore:
+    """JSON rows per (workspace, table, key) in Flowwright's database. Blocking; call in a thread."""
+
+    TABLES = (DatastoreRow.__table__,)
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        SQLModel.metadata.create_all(engine, tables=list(self.TABLES))
+
+    def insert(self, workspace_id: str, table: str, rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        try:
+            with Session(self.engine) as session:
+                for key, data in rows:
+                    session.add(DatastoreRow(workspace_id=workspace_id, table_name=table, key=key, data=_dump(data)))
+                session.commit()
+        except IntegrityError:
+            raise PermanentError(f"datastore.insert: a row with one of these keys already exists in {table!r}; "
+                                 "use upsert to replace it", code="datastore_conflict") from None
+        return [k for k, _ in rows]
+
+    def upsert(self, workspace_id: str, table: str, rows: list[tuple[str, dict[str, Any]]],
+               *, merge: bool) -> tuple[int, int]:
+        for attempt in range(2):  # a concurrent insert of the same key: go again, now as an update
+            try:
+                return self._upsert_once(workspace_id, table, rows, merge=merge)
+            except IntegrityError:
+                if attempt:
+                    raise ConnectorError("datastore.upsert: concurrent writes to the same key",
+                                         code="datastore_conflict") from None
+        raise AssertionError("unreachable")
+
+    def _upsert_once(self, workspace_id: str, table: str, rows: list[tuple[str, dict[str, Any]]],
+                     *, merge: bool) -> tuple[int, int]:
+        inserted = updated = 0
+        with Session(self.engine) as session:
+            keys = [k for k, _ in rows]
+            existing = {r.key: r for r in session.exec(select(DatastoreRow).where(
+                DatastoreRow.workspace_id == workspace_id, DatastoreRow.table_name == table,
+                col(DatastoreRow.key).in_(keys)))}
+            for key, data in rows:
+                row = existing.get(key)
+                if row is None:
+                    row = DatastoreRow(workspace_id=workspace_id, table_name=table, key=key, data=_dump(data))
+                    existing[key] = row
+                    inserted += 1
+                else:
+                    row.data = _dump({**json.loads(row.data), **data} if merge else data)
+                    row.updated_at = _now()
+                    updated += 1
+                session.add(row)
+            session.commit()
+        return inserted, updated
+
+    def _scan(self, session: Session, workspace_id: str, table: str) -> Iterator[DatastoreRow]:
+        stmt = select(DatastoreRow).where(DatastoreRow.workspace_id == workspace_id,
+                                          DatastoreRow.table_name == table).order_by(col(DatastoreRow.id))
+        yield from session.exec(stmt.execution_options(yield_per=500))
+
+    def query(self, workspace_id: str, table: str, where: dict[str, Any], *, order_by: str | None,
+              descending: bool, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        now = _now()
+        with Session(self.engine) as session:
+            found = [p for p in (_public(r) for r in self._scan(session, workspace_id, table)) if matches(p, where, now)]
+        if order_by:
+            present = [r for r in found if r.get(order_by) is not None]
+            missing = [r for r in found if r.get(order_by) is None]
+            try:
+                present.sort(key=lambda r: (isinstance(r[order_by], str), r[order_by]), reverse=descending)
+            except TypeError:
+                present.sort(key=lambda r: str(r[order_by]), reverse=descending)
+            found = present + missing
+        return found[offset:offset + limit], len(found)
+
+    def delete(self, workspace_id: str, table: str, where: dict[str, Any]) -> int:
+        now = _now()
+        with Session(self.engine) as session:
+            ids = [r.id for r in self._scan(session, workspace_id, table) if matches(_public(r), where, now)]
+            for start in range(0, len(ids), 500):
+                session.exec(delete(DatastoreRow).where(col(DatastoreRow.id).in_(ids[start:start + 500])))  # type: ignore[call-overload]
+            session.commit()
+        return len(ids)
+
+    def tables(self, workspace_id: str) -> list[str]:
+        with Session(self.engine) as session:
+            names = session.exec(select(DatastoreRow.table_name).where(
+                DatastoreRow.workspace_id == workspace_id).distinct()).all()
+        return sorted(names)
+
+
+_BY_ENGINE: weakref.WeakKeyDictionary[Engine, Datastore] = weakref.WeakKeyDictionary()
+
+
+def _store(ctx: OperationContext) -> Datastore:
+    services = ctx.services or {}
+    store = services.get("datastore")
+    if isinstance(store, Datastore):
+        return store
+    engine = services.get("db_engine")
+    if engine is None:
+        raise ConnectorError("the datastore needs Flowwright's database (services['db_engine'])",
+                             code="datastore_unavailable", retryable=False)
+    store = _BY_ENGINE.get(engine)
+    if store is None:
+        store = _BY_ENGINE[engine] = Datastore(engine)
+    return store
+
+
+# -- operations -----------------------------------------------------------------------------------
+
+class _TableInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    table: str = Field(pattern=TABLE_PATTERN, description="Table name: lowercase letters, digits, '_'.")
+
+
+class _RowsInput(_TableInput):
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=1000, description="Rows (objects) to write.")
+    key_field: str | None = Field(None, description="The field whose value is each row's key.")
+
+    def keyed(self, *, generate: bool) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
+        seen: set[str] = set()
+        for i, row in enumerate(self.rows):
+            if self.key_field:
+                if row.get(self.key_field) in (None, ""):
+                    raise PermanentError(f"rows[{i}] has no {self.key_field!r} (the key_field)", code="datastore_no_key")
+                key = str(row[self.key_field])
+            elif "_key" in row:
+                key = str(row["_key"])
+            elif generate:
+                key = uuid.uuid4().hex
+            else:
+                raise PermanentError(f"rows[{i}]: upsert needs key_field or a _key in each row", code="datastore_no_key")
+            if key in seen:
+                raise PermanentError(f"rows[{i}]: key {key!r} appears twice", code="datastore_duplicate_key")
+            if len(key) > 256:
+                raise PermanentError(f"rows[{i}]: key longer than 256 characters", code="datastore_bad_key")
+            seen.add(key)
+            out.append((key, row))
+        return out
+
+
+class InsertInput(_RowsInput):
+    pass
+
+
+class InsertOutput(BaseModel):
+    inserted: int
+    keys: list[str]
+
+
+class UpsertInput(_RowsInput):
+    merge: bool = Field(False, description="Merge fields into an existing row instead of replacing it.")
+
+
+class UpsertOutput(BaseModel):
+    inserted: int
+    updated: int
+
+
+class _WhereInput(_TableInput):
+    where: dict[str, Any] = Field(default_factory=dict, description="Filter (see the connector description).")
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return validate_where(value)
+
+
+class QueryInput(_WhereInput):
+    order_by: str | None = Field(None, description="Field to sort by (also _created_at, _updated_at, _key).")
+    descending: bool = False
+    limit: int = Field(100, ge=1, le=10_000)
+    offset: int = Field(0, ge=0)
+
+
+class QueryOutput(BaseModel):
+    rows: list[dict[str, Any]] = Field(description="Matching rows, each with _key, _created_at, _updated_at.")
+    count: int = Field(description="Rows returned.")
+    total: int = Field(description="Rows matching before limit/offset.")
+
+
+class DeleteInput(_WhereInput):
+    all: bool = Field(False, description="Must be true to delete with an empty filter (the whole table).")
+
+    @model_validator(mode="after")
+    def _guard(self) -> DeleteInput:
+        if not self.where and not self.all:
+            raise ValueError("an empty 'where' would delete every row; give a filter, or all: true")
+        return self
+
+
+class DeleteOutput(BaseModel):
+    deleted: int
+
+
+async def _insert(inp: InsertInput, ctx: OperationContext) -> InsertOutput:
+    rows = inp.keyed(generate=True)
+    keys = await asyncio.to_thread(_store(ctx).insert, ctx.workspace_id, inp.table, rows)
+    return InsertOutput(inserted=len(keys), keys=keys)
+
+
+async def _upsert(inp: UpsertInput, ctx: OperationContext) -> UpsertOutput:
+    rows = inp.keyed(generate=False)
+    inserted, updated = await asyncio.to_thread(_store(ctx).upsert, ctx.workspace_id, inp.table, rows, merge=inp.merge)
+    return UpsertOutput(inserted=inserted, updated=updated)
+
+
+async def _query(inp: QueryInput, ctx: OperationContext) -> QueryOutput:
+    rows, total = await asyncio.to_thread(
+        _store(ctx).query, ctx.workspace_id, inp.table, inp.where, order_by=inp.order_by,
+        descending=inp.descending, limit=inp.limit, offset=inp.offset)
+    return QueryOutput(rows=rows, count=len(rows), total=total)
+
+
+async def _delete(inp: DeleteInput, ctx: OperationContext) -> DeleteOutput:
+    deleted = await asyncio.to_thread(_store(ctx).delete, ctx.workspace_id, inp.table, inp.where)
+    return DeleteOutput(deleted=deleted)
+
+
+def _ops() -> Iterable[Operation]:
+    yield Operation("insert", "Add rows to a datastore table; a row whose key exists is an error. Keys come from "
+                    "`key_field`, a `_key` field, or are generated.", InsertInput, InsertOutput, _insert,
+                    idempotent=False, external=False)
+    yield Operation("upsert", "Insert rows or replace (or with merge=true, update) those whose key exists; keys "
+                    "come from `key_field` or `_key`.", UpsertInput, UpsertOutput, _upsert,
+                    idempotent=True, external=False)
+    yield Operation("query", "Read rows matching `where` (field equals, gt/gte/lt/lte/ne, in, older_than_days), "
+                    "sorted by `order_by`, at most `limit`.", QueryInput, QueryOutput, _query,
+                    idempotent=True, external=False)
+    yield Operation("delete", "Delete rows matching `where` (all: true with no filter empties the table).",
+                    DeleteInput, DeleteOutput, _delete, idempotent=True, external=False, destructive=True)
+
+
+CONNECTOR = Connector(
+    name="datastore",
+    title="Datastore",
+    description="Small tables of JSON rows kept inside Flowwright, per workspace: remember what a workflow saw, "
+    "deduplicate, keep state between runs.",
+    category="data",
+    icon="🗃️",
+    auth=AuthType.NONE,
+    operations=tuple(_ops()),
+)
