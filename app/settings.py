@@ -51,6 +51,7 @@ class Settings(BaseSettings):
                                   "despite SSRF protection.")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024)
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
+    expression_time_limit_ms: int = Field(1000, ge=10, le=60_000, description="Time limit of one expression evaluation.")
 
     @field_validator("data_dir")
     @classmethod

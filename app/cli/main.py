@@ -19,6 +19,8 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "app.cli.workflow_cmds",
     "app.cli.serve_cmd",
+    "app.cli.llm_cmds",
+    "app.cli.run_cmds",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,372 @@
+"""`flowwright run`, `executions list|show`, `recover`, `approvals list`, `approve`, `reject`.
+
+Contract (other tools depend on it): ``run`` prints the execution id on stderr as soon as the
+execution exists; with ``--json`` it prints one object ``{id, status, output, error, duration_ms,
+steps: [{node_id, status, attempt, output, error, started_at, completed_at}]}`` (loop-body steps
+add ``loop_path``); exit code 0 when completed, 1 otherwise, 2 for an invalid workflow or input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.cli.output import console, err_console, fail, load_json_file, print_json
+
+executions_app = typer.Typer(help="List and inspect executions.", no_args_is_help=True)
+approvals_app = typer.Typer(help="Guardrails waiting for a person.", no_args_is_help=True)
+
+STATUS_STYLE = {
+    "completed": "green", "failed": "red", "cancelled": "yellow", "timed_out": "red", "running": "cyan",
+    "paused": "yellow", "waiting": "magenta", "pending": "dim", "skipped": "dim",
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("recover")(recover)
+    app.command("approve")(approve)
+    app.command("reject")(reject)
+    executions_app.command("list")(executions_list)
+    executions_app.command("show")(executions_show)
+    approvals_app.command("list")(approvals_list)
+    app.add_typer(executions_app, name="executions")
+    app.add_typer(approvals_app, name="approvals")
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _services(*, vault: bool = True) -> Any:
+    from app.settings import get_settings
+    from app.wiring import build_services
+
+    try:
+        return build_services(get_settings(), vault=vault)
+    except Exception as exc:  # an unreadable database or key: one line, no traceback
+        fail(f"cannot open the data dir: {exc}")
+
+
+def _exit_for(status: str) -> None:
+    raise typer.Exit(0 if status == "completed" else 1)
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def run(
+    file: Annotated[Path, typer.Argument(help="Workflow JSON file.")],
+    input_json: Annotated[str | None, typer.Option("--input", help="Trigger input as JSON (or @file.json).")] = None,
+    as_json: JsonOpt = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Replace external connectors by recorders "
+                                          "returning sample outputs; nothing is sent.")] = False,
+    workspace: Annotated[str, typer.Option(help="Workspace id.")] = "default",
+) -> None:
+    """Validate and run a workflow to its end in this process."""
+    from connectors.registry import default_registry
+    from engine.validation import validate_workflow
+
+    data = load_json_file(file)
+    result = validate_workflow(data, default_registry())
+    if not result.ok or result.workflow is None:
+        if as_json:
+            print_json({"id": None, "status": "invalid", "output": None,
+                        "error": {"code": "workflow_invalid", "problems": [p.to_dict() for p in result.problems]},
+                        "duration_ms": None, "steps": []})
+        err_console.print(f"[bold red]✗ {file}: {len(result.problems)} problem(s)[/]")
+        for p in result.problems:
+            err_console.print(f"  [cyan]{p.path}[/] [yellow]{p.code}[/]: {p.message}")
+        raise typer.Exit(2)
+    trigger_input = _parse_input(input_json)
+    services = _services(vault=not dry_run)
+    try:
+        outcome = asyncio.run(_run(services, result.workflow, trigger_input, as_json=as_json, dry_run=dry_run,
+                                   workspace=workspace))
+    finally:
+        services.close()
+    if as_json:
+        print_json(outcome)
+    else:
+        _print_summary(outcome)
+    _exit_for(outcome["status"])
+
+
+def _parse_input(value: str | None) -> Any:
+    if value is None:
+        return {}
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            value = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            err_console.print(f"[bold red]error:[/] --input {path}: {exc}")
+            raise typer.Exit(2) from None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        err_console.print(f"[bold red]error:[/] --input is not valid JSON: {exc.msg} (column {exc.colno})")
+        raise typer.Exit(2) from None
+
+
+async def _run(services: Any, workflow: Any, trigger_input: Any, *, as_json: bool, dry_run: bool,
+               workspace: str) -> dict[str, Any]:
+    from engine.errors import FlowwrightError
+
+    runtime = services.runtime
+    try:
+        execution_id = await runtime.start(workflow, trigger_input, workspace_id=workspace, dry_run=dry_run,
+                                           trigger="manual", user_id="cli")
+    except FlowwrightError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}")
+        raise typer.Exit(2) from None
+    err_console.print(f"execution {execution_id}" + (" (dry run)" if dry_run else ""), markup=False)
+    if not as_json:
+        await _follow(runtime, execution_id)
+    return await runtime.wait(execution_id)
+
+
+async def _follow(runtime: Any, execution_id: str) -> None:
+    """The live view: one line per node and execution event as it happens."""
+    async for event in runtime.events(execution_id, 0):
+        line = _event_line(event)
+        if line:
+            console.print(line)
+        if event.type in ("execution.waiting", "execution.paused"):
+            return
+
+
+def _event_line(event: Any) -> str | None:
+    data = event.data or {}
+    where = f"[dim]{data['loop_path']}[/] " if data.get("loop_path") else ""
+    node = f"[bold]{event.node_id}[/]" if event.node_id else ""
+    kind = event.type
+    if kind == "node.started":
+        attempt = data.get("attempt", 1)
+        return f"  [cyan]▶[/] {where}{node}" + (f" [dim](attempt {attempt})[/]" if attempt and attempt > 1 else "")
+    if kind == "node.completed":
+        return f"  [green]✓[/] {where}{node}"
+    if kind == "node.skipped":
+        return f"  [dim]↷ {where}{event.node_id} skipped[/]"
+    if kind == "node.retrying":
+        err = (data.get("error") or {}).get("message", "")
+        return f"  [yellow]↻[/] {where}{node} retrying in {data.get('delay_s', 0)} s: {_escape(err)}"
+    if kind == "node.failed":
+        err = (data.get("error") or {}).get("message", "")
+        return f"  [red]✗[/] {where}{node}: {_escape(err)}" + (f" [dim](on_error: {data['on_error']})[/]"
+                                                           if data.get("on_error") != "fail" else "")
+    if kind == "node.suspended":
+        return f"  [magenta]⏸[/] {where}{node} sleeping until {data.get('until')}"
+    if kind == "node.waiting":
+        return f"  [magenta]✋[/] {where}{node} waits for approval: {_escape(str(data.get('reason', '')))}"
+    if kind == "log":
+        return f"  [dim]{data.get('level', 'info')}:[/] {_escape(str(data.get('message', '')))}"
+    if kind.startswith("execution."):
+        status = kind.split(".", 1)[1]
+        style = STATUS_STYLE.get(status, "white")
+        return f"[{style}]● {status}[/]"
+    return None
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _print_summary(outcome: dict[str, Any]) -> None:
+    status = outcome["status"]
+    style = STATUS_STYLE.get(status, "white")
+    duration = f" in {outcome['duration_ms']} ms" if outcome.get("duration_ms") is not None else ""
+    console.print(f"[{style}]{status}[/]{duration}  [dim]{outcome['id']}[/]")
+    if outcome.get("error"):
+        err = outcome["error"]
+        where = f" (node {err['node_id']})" if isinstance(err, dict) and err.get("node_id") else ""
+        message = err.get("message") if isinstance(err, dict) else err
+        console.print(f"[red]error{where}:[/] {_escape(str(message))}")
+    elif outcome.get("output") is not None:
+        text = json.dumps(outcome["output"], ensure_ascii=False, default=str)
+        console.print("[bold]output:[/] " + _escape(text if len(text) < 2000 else text[:2000] + "…"))
+
+
+# --- executions ---------------------------------------------------------------------------------
+
+
+def executions_list(
+    status: Annotated[str | None, typer.Option(help="Only this status (running, failed, ...).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List executions, newest first."""
+    from engine.execution_state import STATUSES
+    from engine.execution_store import aware, loads
+
+    if status is not None and status not in STATUSES:
+        fail(f"unknown status {status!r}; one of {', '.join(STATUSES)}", 2)
+    services = _services(vault=False)
+    try:
+        rows = services.execution_store.list(workspace, status=status, limit=limit)
+    finally:
+        services.close()
+    items = [{
+        "id": r.id, "status": r.status, "workflow_name": r.workflow_name, "workflow_id": r.workflow_id,
+        "workspace_id": r.workspace_id, "trigger": r.trigger, "dry_run": bool(r.dry_run),
+        "created_at": aware(r.created_at).isoformat() if r.created_at else None,  # type: ignore[union-attr]
+        "duration_ms": r.duration_ms, "error": loads(r.error),
+    } for r in rows]
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        console.print("[dim]no executions[/]")
+        return
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    table.add_column("id", no_wrap=True)
+    for col in ("status", "workflow", "created", "duration"):
+        table.add_column(col)
+    for item in items:
+        style = STATUS_STYLE.get(item["status"], "white")
+        table.add_row(item["id"], f"[{style}]{item['status']}[/]", _escape(item["workflow_name"]),
+                      (item["created_at"] or "")[:19], f"{item['duration_ms']} ms" if item["duration_ms"] is not None else "")
+    console.print(table)
+
+
+def executions_show(
+    execution_id: Annotated[str, typer.Argument(help="Execution id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one execution and its steps (same JSON shape as `run --json`)."""
+    from engine.errors import NotFoundError
+    from engine.runtime import describe_execution
+
+    services = _services(vault=False)
+    try:
+        outcome = describe_execution(services.execution_store, execution_id)
+    except NotFoundError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    if as_json:
+        print_json(outcome)
+        return
+    from rich.table import Table
+
+    _print_summary(outcome)
+    table = Table(show_edge=False)
+    for col in ("node", "status", "attempt", "started", "error"):
+        table.add_column(col)
+    for step in outcome["steps"]:
+        node = step["node_id"] + (f" [dim]{step['loop_path']}[/]" if step.get("loop_path") else "")
+        style = STATUS_STYLE.get(step["status"], "white")
+        err = step["error"]["message"] if isinstance(step.get("error"), dict) else ""
+        table.add_row(node, f"[{style}]{step['status']}[/]", str(step["attempt"]), (step["started_at"] or "")[11:23],
+                      _escape(err or ""))
+    console.print(table)
+
+
+# --- recover and approvals ----------------------------------------------------------------------
+
+
+def recover(as_json: JsonOpt = False) -> None:
+    """Resume every execution that was running when its process died, and run them to the end."""
+    services = _services()
+    try:
+        results = asyncio.run(_recover(services))
+    finally:
+        services.close()
+    if as_json:
+        print_json({"resumed": results})
+        return
+    if not results:
+        console.print("[dim]nothing to recover[/]")
+        return
+    for item in results:
+        style = STATUS_STYLE.get(item["status"], "white")
+        console.print(f"resumed {item['id']} → [{style}]{item['status']}[/]")
+
+
+async def _recover(services: Any) -> list[dict[str, Any]]:
+    runtime = services.runtime
+    ids = await runtime.recover()
+    for execution_id in ids:
+        err_console.print(f"resuming {execution_id}", markup=False)
+    out = []
+    for execution_id in ids:
+        outcome = await runtime.wait(execution_id)
+        out.append({"id": execution_id, "status": outcome["status"]})
+    return out
+
+
+def approvals_list(
+    execution: Annotated[str | None, typer.Option("--execution", help="Only this execution.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List guardrails waiting for a person."""
+    from engine.runtime import approval_dict
+
+    services = _services(vault=False)
+    try:
+        items = [approval_dict(r) for r in services.execution_store.approvals(None, execution_id=execution)]
+    finally:
+        services.close()
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        console.print("[dim]no pending approvals[/]")
+        return
+    for item in items:
+        where = f" {item['loop_path']}" if item.get("loop_path") else ""
+        console.print(f"{item['execution_id']} [bold]{item['node_id']}[/]{where}: {_escape(item['reason'])}")
+
+
+def _decide(execution_id: str, node_id: str, decision: str, by: str | None, as_json: bool) -> None:
+    from engine.errors import FlowwrightError
+
+    services = _services()
+
+    async def go() -> dict[str, Any]:
+        runtime = services.runtime
+        if decision == "approved":
+            await runtime.approve(execution_id, node_id, by)
+        else:
+            await runtime.reject(execution_id, node_id, by)
+        return await runtime.wait(execution_id)
+
+    try:
+        outcome = asyncio.run(go())
+    except FlowwrightError as exc:
+        fail(exc.message)
+    finally:
+        services.close()
+    if as_json:
+        print_json(outcome)
+    else:
+        _print_summary(outcome)
+    _exit_for(outcome["status"])
+
+
+def approve(
+    execution_id: Annotated[str, typer.Argument(help="Execution id.")],
+    node_id: Annotated[str, typer.Argument(help="The waiting guardrail node.")],
+    by: Annotated[str | None, typer.Option(help="Who approves.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a waiting guardrail and run the execution on to its end."""
+    _decide(execution_id, node_id, "approved", by, as_json)
+
+
+def reject(
+    execution_id: Annotated[str, typer.Argument(help="Execution id.")],
+    node_id: Annotated[str, typer.Argument(help="The waiting guardrail node.")],
+    by: Annotated[str | None, typer.Option(help="Who rejects.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject a waiting guardrail (the node fails; its on_error applies) and run on to the end."""
+    _decide(execution_id, node_id, "rejected", by, as_json)

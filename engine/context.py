@@ -1,0 +1,131 @@
+"""What a running node sees: the operation context, the expression scope, and secret redaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from engine.expressions import evaluate
+
+if TYPE_CHECKING:
+    from engine.execution_run import ExecutionRun
+
+REDACTED = "***"
+_MIN_SUBSTRING = 4  # shorter secrets are redacted only where they are a whole value
+
+
+class Redactor:
+    """Replaces every string value of the execution's resolved credentials with ``***``."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._ordered: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def add_credential(self, credential: Mapping[str, Any]) -> None:
+        for value in _strings(credential):
+            if value and value not in self._secrets:
+                self._secrets.add(value)
+        # longest first, so that a secret containing another is replaced whole
+        self._ordered = sorted(self._secrets, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        if value in self._secrets:
+            return REDACTED
+        for secret in self._ordered:
+            if len(secret) >= _MIN_SUBSTRING and secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    def __call__(self, value: Any) -> Any:
+        """A copy of a JSON value with every secret replaced (the value itself when none)."""
+        if not self._secrets:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(k) if isinstance(k, str) else k: self(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self(v) for v in value]
+        return value
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+class Scope:
+    """The expression scope of one graph instance (the workflow, or one loop iteration).
+
+    ``nodes`` holds the outputs of every settled node visible here: the outer graphs' and this
+    iteration's. Only JSON data goes in — never credentials.
+    """
+
+    __slots__ = ("execution", "index", "item", "nodes", "outer", "trigger", "vars")
+
+    def __init__(
+        self, *, trigger: Any, execution: dict[str, Any], outer: Scope | None = None,
+        item: Any = None, index: int | None = None,
+    ) -> None:
+        self.trigger = trigger
+        self.execution = execution
+        self.outer = outer
+        self.nodes: dict[str, Any] = {}
+        self.item = item
+        self.index = index
+        self.vars: dict[str, Any] = {}
+
+    def all_nodes(self) -> dict[str, Any]:
+        if self.outer is None:
+            return self.nodes
+        return {**self.outer.all_nodes(), **self.nodes}
+
+    def data(self) -> dict[str, Any]:
+        """The document expressions are evaluated against."""
+        data: dict[str, Any] = {
+            "trigger": self.trigger, "nodes": self.all_nodes(), "vars": self.vars, "execution": self.execution,
+        }
+        if self.index is not None:
+            data["item"] = self.item
+            data["index"] = self.index
+        return data
+
+
+class StepContext:
+    """The ``OperationContext`` (and guardrail context) handed to one node attempt."""
+
+    def __init__(
+        self, run: ExecutionRun, scope: Scope, node_id: str, loop_path: str, *,
+        credential: Mapping[str, Any] | None = None, resumed: bool = False,
+        approval: Literal["approved", "rejected"] | None = None,
+    ) -> None:
+        self._run = run
+        self._scope = scope
+        self._loop_path = loop_path
+        self.workspace_id = run.workspace_id
+        self.execution_id: str | None = run.execution_id
+        self.workflow_id = run.workflow_id
+        self.node_id: str | None = node_id
+        self.credential = credential
+        self.services: Mapping[str, Any] = run.services
+        self.dry_run = run.dry_run
+        self.resumed = resumed
+        self.approval = approval
+
+    def log(self, level: str, message: str, **metadata: Any) -> None:
+        self._run.log(level, message, node_id=self.node_id, loop_path=self._loop_path, **metadata)
+
+    def evaluate(self, expression: str) -> Any:
+        return evaluate(
+            expression, self._scope.data(), time_limit_ms=self._run.limits.expression_time_limit_ms,
+            output_limit_bytes=self._run.limits.expression_output_limit_bytes,
+        )

@@ -1,0 +1,119 @@
+"""Dry runs: every external operation is replaced by a recorder that logs the input it would have
+sent and returns a deterministic, schema-valid sample of the operation's output model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+SAMPLE_DATETIME = "2000-01-01T00:00:00Z"
+_FORMAT_SAMPLES = {
+    "date-time": SAMPLE_DATETIME,
+    "date": "2000-01-01",
+    "time": "00:00:00",
+    "email": "sample@example.com",
+    "uri": "https://example.com/",
+    "url": "https://example.com/",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "ipv4": "192.0.2.1",
+    "hostname": "example.com",
+    "duration": "P1D",
+}
+
+
+def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None, depth: int = 0) -> Any:
+    """A deterministic value that satisfies ``schema`` (the JSON Schema pydantic generates)."""
+    root = root if root is not None else schema
+    if depth > 12:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+        return sample_from_schema(merged, root, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if "default" in schema and schema["default"] is not None:
+        return schema["default"]
+    if "examples" in schema and isinstance(schema["examples"], list) and schema["examples"]:
+        return schema["examples"][0]
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+            return sample_from_schema(non_null[0] if non_null else options[0], root, depth + 1)
+    if isinstance(schema.get("allOf"), list):
+        merged = {}
+        for part in schema["allOf"]:
+            if isinstance(part, dict):
+                merged.update(part)
+        return sample_from_schema(merged, root, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), kind[0] if kind else None)
+    if kind == "object" or (kind is None and "properties" in schema):
+        props = schema.get("properties") or {}
+        required = schema.get("required") or list(props)
+        return {
+            name: sample_from_schema(sub, root, depth + 1)
+            for name, sub in props.items()
+            if name in required and isinstance(sub, dict)
+        }
+    if kind == "array":
+        count = int(schema.get("minItems", 1) or 0)
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        return [sample_from_schema(items, root, depth + 1) for _ in range(max(count, 1) if items else count)]
+    if kind == "string":
+        fmt = schema.get("format")
+        if isinstance(fmt, str) and fmt in _FORMAT_SAMPLES:
+            return _FORMAT_SAMPLES[fmt]
+        text = "sample"
+        min_len = int(schema.get("minLength", 0) or 0)
+        max_len = schema.get("maxLength")
+        if len(text) < min_len:
+            text = text + "x" * (min_len - len(text))
+        if isinstance(max_len, int):
+            text = text[:max_len]
+        return text
+    if kind == "integer":
+        return _number(schema, 1, integer=True)
+    if kind == "number":
+        return _number(schema, 1.0, integer=False)
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return None  # ``Any``: null is valid JSON for it
+
+
+def _number(schema: dict[str, Any], default: float, *, integer: bool) -> Any:
+    value: float = default
+    if "minimum" in schema:
+        value = max(value, schema["minimum"])
+    if "exclusiveMinimum" in schema:
+        value = max(value, schema["exclusiveMinimum"] + 1)
+    if "maximum" in schema:
+        value = min(value, schema["maximum"])
+    if "exclusiveMaximum" in schema:
+        value = min(value, schema["exclusiveMaximum"] - 1)
+    return int(value) if integer else float(value)
+
+
+def sample_output(model: type[BaseModel]) -> BaseModel:
+    """A valid instance of ``model`` built from its JSON Schema (deterministic)."""
+    schema = model.model_json_schema(mode="serialization")
+    sample = sample_from_schema(schema)
+    try:
+        return model.model_validate(sample)
+    except ValidationError:
+        # Constraints the sampler does not model (validators, patterns): fall back to the
+        # validation-mode schema, then to an unvalidated instance with the sampled fields.
+        try:
+            return model.model_validate(sample_from_schema(model.model_json_schema(mode="validation")))
+        except ValidationError:
+            return model.model_construct(**(sample if isinstance(sample, dict) else {}))

@@ -1,0 +1,214 @@
+"""The in-memory state of one execution while this process drives it.
+
+It owns the execution's event sequence, its checkpoints (the final step rows loaded from the
+store, reused instead of re-running a node), the concurrency cap, the pause flag and the
+redactor, and it is the only writer of the execution's step rows, logs and events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine import events as ev
+from engine.context import Redactor
+from engine.execution_store import (
+    EVENT_INSERT,
+    LOG_INSERT,
+    STEP_FINISH,
+    STEP_INSERT,
+    ExecutionStore,
+    StepRow,
+    aware,
+    dumps,
+    loads,
+    new_id,
+    now,
+)
+from engine.workflow import Workflow
+
+
+@dataclass(frozen=True)
+class RuntimeLimits:
+    """Per-execution limits (from the settings)."""
+
+    max_concurrency: int = 16
+    step_output_limit_bytes: int = 1024 * 1024
+    expression_time_limit_ms: int = 1000
+    expression_output_limit_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A settled node as recorded in its final step row."""
+
+    status: str  # completed | skipped | failed (handled by on_error)
+    output: Any
+    branch: str | None
+    error: Any = None
+
+    @property
+    def scope_value(self) -> Any:
+        """What the node contributes to ``nodes.<id>``: its output, or its error when routed."""
+        if self.status == "failed":
+            return self.error if self.branch == "error" else None
+        return self.output
+
+
+class Paused(Exception):
+    """The graph stopped launching nodes because the execution is pausing."""
+
+
+class Parked(Exception):
+    """Nothing more can run until a person decides (a guardrail waits for approval)."""
+
+
+class NodeFailed(Exception):
+    """A node failed and its ``on_error`` is ``fail``: the execution fails."""
+
+    def __init__(self, node_id: str, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message", "node failed"))
+        self.node_id = node_id
+        self.error = error
+
+
+class ExecutionRun:
+    """State and writes of one execution being driven by this process."""
+
+    def __init__(
+        self, *, execution_id: str, workflow: Workflow, workspace_id: str, workflow_id: str | None,
+        trigger_input: Any, dry_run: bool, store: ExecutionStore, bus: ev.EventBus, limits: RuntimeLimits,
+        registry: Any, services: Mapping[str, Any], credentials: Any, rate_limiter: Any, started_at: datetime,
+    ) -> None:
+        self.execution_id = execution_id
+        self.workflow = workflow
+        self.workspace_id = workspace_id
+        self.workflow_id = workflow_id
+        self.trigger_input = trigger_input
+        self.dry_run = dry_run
+        self.store = store
+        self.bus = bus
+        self.limits = limits
+        self.registry = registry
+        self.services = services
+        self.credentials = credentials
+        self.rate_limiter = rate_limiter
+        self.started_at = started_at
+        self.redact = Redactor()
+        self.semaphore = asyncio.Semaphore(workflow.max_concurrency or limits.max_concurrency)
+        self.stop_event = asyncio.Event()  # set when pausing: start nothing new, wake sleepers
+        self.seq = 0
+        self.step_seq = 0
+        self.checkpoints: dict[tuple[str, str], Checkpoint] = {}
+        self.attempts: dict[tuple[str, str], int] = {}
+        self.suspended: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self.approval_rows: dict[tuple[str, str], Any] = {}
+        self.live_steps: dict[str, tuple[str, str]] = {}  # step id -> (loop_path, node_id) running now
+        self.execution_scope = {
+            "id": execution_id, "workflow_name": workflow.name, "workflow_id": workflow_id,
+            "started_at": started_at.isoformat(), "dry_run": dry_run,
+        }
+
+    @property
+    def pausing(self) -> bool:
+        return self.stop_event.is_set()
+
+    # -- loading checkpoints --
+
+    def load_steps(self, steps: list[StepRow], approvals: list[Any]) -> None:
+        for row in steps:
+            key = (row.loop_path, row.node_id)
+            self.step_seq = max(self.step_seq, row.seq)
+            if row.attempt > self.attempts.get(key, 0):
+                self.attempts[key] = row.attempt
+            if row.final:
+                self.checkpoints[key] = Checkpoint(row.status, loads(row.output), row.branch, loads(row.error))
+            elif row.status == "suspended" and row.resume_at is not None:
+                self.suspended[key] = (row.id, aware(row.resume_at))  # type: ignore[assignment]
+            elif key in self.suspended and row.status != "suspended":
+                self.suspended.pop(key, None)
+        for approval in approvals:
+            self.approval_rows[(approval.loop_path, approval.node_id)] = approval
+
+    # -- events and logs --
+
+    def emit(self, type_: str, node_id: str | None = None, **data: Any) -> ev.Event:
+        self.seq += 1
+        if self.redact:
+            data = self.redact(data)
+        event = ev.Event(self.execution_id, self.seq, type_, now(), node_id, data)
+        self.store.write(EVENT_INSERT, {
+            "execution_id": self.execution_id, "seq": event.seq, "type": type_, "node_id": node_id,
+            "data": dumps(data) if data else None, "created_at": event.at,
+        })
+        self.bus.publish(event)
+        return event
+
+    def log(self, level: str, message: str, *, node_id: str | None = None, loop_path: str = "", **metadata: Any) -> None:
+        message = self.redact.text(message) if self.redact else message
+        metadata = self.redact(metadata) if self.redact else metadata
+        self.store.write(LOG_INSERT, {
+            "execution_id": self.execution_id, "node_id": node_id, "loop_path": loop_path, "level": level,
+            "message": message, "metadata": dumps(metadata) if metadata else None, "created_at": now(),
+        })
+        self.emit(ev.LOG, node_id, level=level, message=message, **({"metadata": metadata} if metadata else {}))
+
+    # -- step rows --
+
+    def next_attempt(self, key: tuple[str, str]) -> int:
+        attempt = self.attempts.get(key, 0) + 1
+        self.attempts[key] = attempt
+        return attempt
+
+    def step_started(
+        self, node_id: str, node_type: str, loop_path: str, attempt: int, input_: Any, *, status: str = "running",
+    ) -> tuple[str, datetime]:
+        """Queue a step row for an attempt that starts now (not awaited: see the store's doc)."""
+        step_id = new_id("st")
+        started = now()
+        self.step_seq += 1
+        self.store.write(STEP_INSERT, {
+            "id": step_id, "execution_id": self.execution_id, "seq": self.step_seq, "node_id": node_id,
+            "node_type": node_type, "loop_path": loop_path, "attempt": attempt, "status": status,
+            "input": None if input_ is None else dumps(self.redact(input_)), "output": None, "error": None,
+            "branch": None, "final": False, "resume_at": None, "started_at": started, "completed_at": None,
+            "duration_ms": None,
+        })
+        self.live_steps[step_id] = (loop_path, node_id)
+        return step_id, started
+
+    def step_finished(
+        self, step_id: str, started: datetime, *, status: str, output: Any = None, error: Any = None,
+        branch: str | None = None, final: bool = False, resume_at: datetime | None = None, durable: bool = True,
+    ) -> Any:
+        """Record an attempt's result; returns an awaitable resolved once it is committed."""
+        finished = now()
+        if status not in ("suspended", "waiting"):
+            self.live_steps.pop(step_id, None)
+        return self.store.write(STEP_FINISH, {
+            "_id": step_id, "status": status,
+            "output": None if output is None else dumps(output),
+            "error": None if error is None else dumps(error),
+            "branch": branch, "final": final, "resume_at": resume_at,
+            "completed_at": None if status in ("suspended", "waiting") else finished,
+            "duration_ms": int((finished - started).total_seconds() * 1000),
+        }, durable=durable)
+
+    def settled_row(
+        self, node_id: str, node_type: str, loop_path: str, *, status: str, input_: Any = None, output: Any = None,
+        branch: str | None = None, attempt: int = 1, final: bool = True,
+    ) -> Any:
+        """One final row for a node that settles at once (trigger, condition, skip...); durable."""
+        step_id = new_id("st")
+        at = now()
+        self.step_seq += 1
+        return self.store.write(STEP_INSERT, {
+            "id": step_id, "execution_id": self.execution_id, "seq": self.step_seq, "node_id": node_id,
+            "node_type": node_type, "loop_path": loop_path, "attempt": attempt, "status": status,
+            "input": None if input_ is None else dumps(self.redact(input_)),
+            "output": None if output is None else dumps(output), "error": None, "branch": branch, "final": final,
+            "resume_at": None, "started_at": at, "completed_at": at, "duration_ms": 0,
+        }, durable=True)

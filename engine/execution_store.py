@@ -1,0 +1,470 @@
+"""The execution store (SQLModel): executions, step rows, logs, events and pending approvals.
+
+Writes go through a :class:`GroupCommitWriter`: one thread owns the write connection, drains
+whatever is queued and commits it in one transaction. A caller that needs durability (a node's
+output before its dependents start) awaits the write's future, which resolves only after the
+commit; everything queued before it is committed in the same or an earlier transaction, so
+fire-and-forget writes (a "node started" row, an event) never overtake a durable one.
+Reads are plain synchronous queries (the runtime runs them in a thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Text, bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, SQLModel
+
+from engine.errors import NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; every one we store is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+class ExecutionRow(SQLModel, table=True):
+    """One run of a workflow version. ``definition`` is the workflow as it ran (a snapshot)."""
+
+    __tablename__ = "executions"
+    __table_args__ = (Index("ix_executions_ws_status", "workspace_id", "status"),)
+
+    id: str = Field(primary_key=True)
+    workspace_id: str = Field(index=True)
+    user_id: str | None = None
+    workflow_id: str | None = Field(default=None, index=True)
+    workflow_version: int | None = None
+    workflow_name: str = ""
+    definition: str = Field(sa_column=Column(Text, nullable=False))
+    trigger: str = "manual"
+    status: str = "pending"
+    input: str | None = Field(default=None, sa_column=Column(Text))
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    dry_run: bool = False
+    node_count: int = 0
+    owner: str | None = None  # host:pid of the process driving it (recovery skips live owners)
+    created_at: datetime = Field(default_factory=now)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: int | None = None
+    deadline_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=now)
+
+
+class StepRow(SQLModel, table=True):
+    """One attempt of one node (``loop_path`` ``"2.0"`` = item 2 of the outer loop, item 0 inner).
+
+    ``final`` marks the row that settled the node (completed, skipped, or failed and handled by
+    ``on_error``); recovery and retries reuse final rows and re-run everything else.
+    """
+
+    __tablename__ = "execution_steps"
+    __table_args__ = (Index("ix_steps_execution", "execution_id", "seq"),)
+
+    id: str = Field(primary_key=True)
+    execution_id: str
+    seq: int = 0  # insertion order within the execution
+    node_id: str
+    node_type: str = "action"
+    loop_path: str = ""
+    attempt: int = 1
+    status: str = "running"
+    input: str | None = Field(default=None, sa_column=Column(Text))
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    branch: str | None = None
+    final: bool = False
+    resume_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: int | None = None
+
+
+class ExecutionLogRow(SQLModel, table=True):
+    __tablename__ = "execution_logs"
+    __table_args__ = (Index("ix_logs_execution", "execution_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: str
+    node_id: str | None = None
+    loop_path: str = ""
+    level: str = "info"
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    meta: str | None = Field(default=None, sa_column=Column("metadata", Text))
+    created_at: datetime = Field(default_factory=now)
+
+
+class EventRow(SQLModel, table=True):
+    """An event of an execution's stream; ``seq`` increases by one per event, per execution."""
+
+    __tablename__ = "execution_events"
+
+    execution_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    type: str
+    node_id: str | None = None
+    data: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=now)
+
+
+class ApprovalRow(SQLModel, table=True):
+    """A guardrail waiting for a person: ``pending`` until approved or rejected."""
+
+    __tablename__ = "execution_approvals"
+    __table_args__ = (Index("ix_approvals_execution", "execution_id", "node_id"),)
+
+    id: str = Field(primary_key=True)
+    execution_id: str
+    workspace_id: str = Field(index=True)
+    node_id: str
+    loop_path: str = ""
+    status: str = "pending"  # pending | approved | rejected
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    details: str | None = Field(default=None, sa_column=Column(Text))
+    requested_at: datetime = Field(default_factory=now)
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+
+
+TABLES = [t.__table__ for t in (ExecutionRow, StepRow, ExecutionLogRow, EventRow, ApprovalRow)]  # type: ignore[attr-defined]
+_EX = ExecutionRow.__table__  # type: ignore[attr-defined]
+_STEP = StepRow.__table__  # type: ignore[attr-defined]
+_LOG = ExecutionLogRow.__table__  # type: ignore[attr-defined]
+_EVENT = EventRow.__table__  # type: ignore[attr-defined]
+_APPROVAL = ApprovalRow.__table__  # type: ignore[attr-defined]
+
+# Fixed statements, so that queued writes of the same kind go out as one executemany.
+STEP_INSERT = insert(_STEP)
+STEP_FINISH = (
+    update(_STEP)
+    .where(_STEP.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("status"), output=bindparam("output"), error=bindparam("error"),
+        branch=bindparam("branch"), final=bindparam("final"), resume_at=bindparam("resume_at"),
+        completed_at=bindparam("completed_at"), duration_ms=bindparam("duration_ms"),
+    )
+)
+LOG_INSERT = insert(_LOG)
+EVENT_INSERT = insert(_EVENT)
+
+
+# --- the group-commit writer -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Write:
+    stmt: Any
+    params: dict[str, Any] | None
+    waiter: asyncio.Future[None] | Future[None] | None
+
+
+_BARRIER = object()
+
+
+class GroupCommitWriter:
+    """A thread that commits queued writes in batches; durable writes resolve after their commit."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 2000) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="flowwright-store-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, stmt: Any, params: dict[str, Any] | None = None, *, durable: bool = False) -> Any:
+        """Queue a write. With ``durable`` return an awaitable resolved once it is committed."""
+        if self._closed:
+            raise RuntimeError("the execution store is closed")
+        waiter: asyncio.Future[None] | None = None
+        if durable:
+            waiter = asyncio.get_running_loop().create_future()
+        self._queue.put(_Write(stmt, params, waiter))
+        return waiter
+
+    def submit_sync(self, stmt: Any, params: dict[str, Any] | None = None) -> None:
+        """Queue a write and block until it is committed (for synchronous callers)."""
+        fut: Future[None] = Future()
+        self._queue.put(_Write(stmt, params, fut))
+        fut.result()
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._queue.put(_Write(_BARRIER, None, waiter))
+        await waiter
+
+    def flush_sync(self) -> None:
+        fut: Future[None] = Future()
+        self._queue.put(_Write(_BARRIER, None, fut))
+        fut.result()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    # -- thread side --
+
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Write]) -> None:
+        error: BaseException | None = None
+        try:
+            with self.engine.begin() as conn:
+                self._execute(conn, batch)
+        except Exception as exc:  # one bad write must not sink the others: replay one by one
+            if len(batch) == 1:
+                error = exc
+                log.exception("execution store write failed")
+            else:
+                for item in batch:
+                    self._commit([item])
+                return
+        self._resolve(batch, error)
+
+    @staticmethod
+    def _execute(conn: Any, batch: list[_Write]) -> None:
+        run_stmt: Any = None
+        run_params: list[dict[str, Any]] = []
+        for item in batch:
+            if item.stmt is _BARRIER:
+                continue
+            if item.params is None:
+                if run_params:
+                    conn.execute(run_stmt, run_params)
+                    run_stmt, run_params = None, []
+                conn.execute(item.stmt)
+                continue
+            if item.stmt is not run_stmt and run_params:
+                conn.execute(run_stmt, run_params)
+                run_params = []
+            run_stmt = item.stmt
+            run_params.append(item.params)
+        if run_params:
+            conn.execute(run_stmt, run_params)
+
+    @staticmethod
+    def _resolve(batch: list[_Write], error: BaseException | None) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for item in batch:
+            waiter = item.waiter
+            if waiter is None:
+                continue
+            if isinstance(waiter, Future):
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+            else:
+                by_loop.setdefault(waiter.get_loop(), []).append(waiter)
+        for loop, waiters in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, waiters, error)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+
+def _settle_all(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for waiter in waiters:
+        if waiter.done():
+            continue
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class ExecutionStore:
+    """Executions and everything they write. Writes are queued (see module doc); reads are sync."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        SQLModel.metadata.create_all(engine, tables=TABLES)
+        self.writer = GroupCommitWriter(engine)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    # -- writes --
+
+    def write(self, stmt: Any, params: dict[str, Any] | None = None, *, durable: bool = False) -> Any:
+        return self.writer.submit(stmt, params, durable=durable)
+
+    def update_execution(self, execution_id: str, *, durable: bool = True, **fields: Any) -> Any:
+        fields["updated_at"] = now()
+        stmt = update(_EX).where(_EX.c.id == execution_id).values(**fields)
+        return self.writer.submit(stmt, None, durable=durable)
+
+    def update_execution_sync(self, execution_id: str, **fields: Any) -> None:
+        fields["updated_at"] = now()
+        self.writer.submit_sync(update(_EX).where(_EX.c.id == execution_id).values(**fields))
+
+    def insert_execution(self, row: dict[str, Any]) -> Any:
+        return self.writer.submit(insert(_EX).values(**row), None, durable=True)
+
+    async def flush(self) -> None:
+        await self.writer.flush()
+
+    def flush_sync(self) -> None:
+        self.writer.flush_sync()
+
+    def execute_sync(self, stmt: Any) -> None:
+        self.writer.submit_sync(stmt)
+
+    # -- reads --
+
+    def get(self, execution_id: str, workspace_id: str | None = None) -> ExecutionRow:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_EX).where(_EX.c.id == execution_id)).mappings().first()
+        if row is None or (workspace_id is not None and row["workspace_id"] != workspace_id):
+            raise NotFoundError(f"execution {execution_id} not found", execution_id=execution_id)
+        return ExecutionRow(**row)
+
+    def list(
+        self, workspace_id: str | None = None, *, status: str | Sequence[str] | None = None,
+        workflow_id: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[ExecutionRow]:
+        query = select(_EX)
+        if workspace_id is not None:
+            query = query.where(_EX.c.workspace_id == workspace_id)
+        if isinstance(status, str):
+            query = query.where(_EX.c.status == status)
+        elif status is not None:
+            query = query.where(_EX.c.status.in_(list(status)))
+        if workflow_id is not None:
+            query = query.where(_EX.c.workflow_id == workflow_id)
+        query = query.order_by(_EX.c.created_at.desc(), _EX.c.id).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [ExecutionRow(**r) for r in conn.execute(query).mappings()]
+
+    def steps(self, execution_id: str) -> list[StepRow]:
+        query = select(_STEP).where(_STEP.c.execution_id == execution_id).order_by(_STEP.c.seq)
+        with self.engine.connect() as conn:
+            return [StepRow(**r) for r in conn.execute(query).mappings()]
+
+    def logs(self, execution_id: str) -> list[ExecutionLogRow]:
+        query = select(_LOG).where(_LOG.c.execution_id == execution_id).order_by(_LOG.c.id)
+        with self.engine.connect() as conn:
+            return [
+                ExecutionLogRow(**{k: v for k, v in r.items() if k != "metadata"}, meta=r["metadata"])
+                for r in conn.execute(query).mappings()
+            ]
+
+    def events(self, execution_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRow]:
+        query = (
+            select(_EVENT)
+            .where(_EVENT.c.execution_id == execution_id, _EVENT.c.seq > after_seq)
+            .order_by(_EVENT.c.seq)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [EventRow(**r) for r in conn.execute(query).mappings()]
+
+    def max_seq(self, execution_id: str) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.max(_EVENT.c.seq)).where(_EVENT.c.execution_id == execution_id)
+            ).scalar()
+        return int(value or 0)
+
+    def approvals(
+        self, workspace_id: str | None = None, *, execution_id: str | None = None, status: str | None = "pending"
+    ) -> list[ApprovalRow]:
+        query = select(_APPROVAL)
+        if workspace_id is not None:
+            query = query.where(_APPROVAL.c.workspace_id == workspace_id)
+        if execution_id is not None:
+            query = query.where(_APPROVAL.c.execution_id == execution_id)
+        if status is not None:
+            query = query.where(_APPROVAL.c.status == status)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(_APPROVAL.c.requested_at)).mappings()
+            return [ApprovalRow(**r) for r in rows]
+
+    def delete_execution(self, execution_id: str) -> None:
+        """Remove an execution and everything it wrote (retention)."""
+        for table in (_STEP, _LOG, _EVENT, _APPROVAL):
+            self.writer.submit_sync(delete(table).where(table.c.execution_id == execution_id))
+        self.writer.submit_sync(delete(_EX).where(_EX.c.id == execution_id))
+
+
+def approval_insert(row: dict[str, Any]) -> Any:
+    return insert(_APPROVAL).values(**row)
+
+
+def approval_decide(approval_id: str, status: str, by: str | None) -> Any:
+    return (
+        update(_APPROVAL)
+        .where(_APPROVAL.c.id == approval_id, _APPROVAL.c.status == "pending")
+        .values(status=status, decided_by=by, decided_at=now())
+    )
+
+
+def step_update(step_id: str, **fields: Any) -> Any:
+    return update(_STEP).where(_STEP.c.id == step_id).values(**fields)
+
+
+def steps_update_where(execution_id: str, statuses: Sequence[str], **fields: Any) -> Any:
+    return (
+        update(_STEP)
+        .where(_STEP.c.execution_id == execution_id, _STEP.c.status.in_(list(statuses)))
+        .values(**fields)
+    )

@@ -1,0 +1,556 @@
+"""The durable workflow runtime: the public async API over executions.
+
+``start`` creates an execution (durably) and drives it in a task; ``wait`` awaits its end;
+``pause``/``resume``/``cancel``/``retry``/``approve``/``reject`` move it through the state
+machine (``engine.execution_state``); ``events`` replays an execution's stream from any sequence
+number and then follows it live; ``recover`` resumes every execution whose process died.
+
+Durability: every node's result is committed before a dependent node starts, so a process killed
+at any point resumes from the last checkpoint and no completed node runs again (a node that was
+in flight when the process died runs again — at-least-once, as in every durable engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from engine import events as ev
+from engine.context import Scope
+from engine.errors import ConflictError, FlowwrightError, NotFoundError
+from engine.execution_run import ExecutionRun, NodeFailed, Parked, Paused, RuntimeLimits
+from engine.execution_state import TERMINAL, check_transition
+from engine.execution_store import (
+    ExecutionRow,
+    ExecutionStore,
+    StepRow,
+    approval_decide,
+    aware,
+    dumps,
+    loads,
+    new_id,
+    now,
+    step_update,
+    steps_update_where,
+)
+from engine.scheduler_graph import GraphRun
+from engine.workflow import Workflow, iter_graph_nodes
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CredentialResolver", "InputInvalidError", "Runtime", "RuntimeLimits"]
+
+
+class CredentialResolver(Protocol):
+    """Resolves a workspace's named credential (the vault implements it)."""
+
+    def resolve(self, workspace_id: str, name: str) -> dict[str, Any]: ...
+
+
+class InputInvalidError(FlowwrightError):
+    """The trigger input does not match the trigger's ``input_schema``."""
+
+    code = "input_invalid"
+    status = 422
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """True when ``owner`` is another live process on this host (recovery leaves it alone)."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return host != socket.gethostname()  # another host: assume alive
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Runtime:
+    """Runs workflows durably. One instance per process; all methods run on one event loop."""
+
+    def __init__(
+        self, store: ExecutionStore, registry: Any, *, credentials: CredentialResolver | None = None,
+        rate_limiter: Any = None, services: Mapping[str, Any] | None = None, limits: RuntimeLimits | None = None,
+        bus: ev.EventBus | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.credentials = credentials
+        self.rate_limiter = rate_limiter
+        self.services: Mapping[str, Any] = services if services is not None else {}
+        self.limits = limits or RuntimeLimits()
+        self.bus = bus or ev.EventBus()
+        self.owner = _owner()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._runs: dict[str, ExecutionRun] = {}
+        self._status: dict[str, str] = {}
+        self._cancelling: set[str] = set()
+        self._recheck: set[str] = set()
+
+    # -- starting --
+
+    async def start(
+        self, workflow: Workflow | dict[str, Any], input: Any = None, *, workspace_id: str = "default",
+        user_id: str | None = None, workflow_id: str | None = None, workflow_version: int | None = None,
+        trigger: str | None = None, dry_run: bool = False,
+    ) -> str:
+        """Create an execution (committed before this returns) and start driving it."""
+        wf = self._parse(workflow)
+        self._check_input(wf, input)
+        execution_id = new_id("ex")
+        started = now()
+        row = {
+            "id": execution_id, "workspace_id": workspace_id, "user_id": user_id, "workflow_id": workflow_id,
+            "workflow_version": workflow_version, "workflow_name": wf.name,
+            "definition": dumps(wf.to_json_dict()), "trigger": trigger or (wf.trigger.kind if wf.trigger else "manual"),
+            "status": "pending", "input": dumps(input), "dry_run": dry_run,
+            "node_count": len(iter_graph_nodes(wf.nodes)), "owner": self.owner, "created_at": started,
+            "started_at": started, "deadline_at": started + timedelta(seconds=wf.timeout_s) if wf.timeout_s else None,
+            "updated_at": started,
+        }
+        await self.store.insert_execution(row)
+        run = self._new_run(ExecutionRow(**row), wf)
+        self._status[execution_id] = "pending"
+        self._launch(run)
+        return execution_id
+
+    async def run(self, workflow: Workflow | dict[str, Any], input: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """Start an execution and wait for its end; returns :meth:`describe`'s result."""
+        execution_id = await self.start(workflow, input, **kwargs)
+        return await self.wait(execution_id)
+
+    async def wait(self, execution_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until the execution stops in this process (ends, pauses or waits); describe it."""
+        task = self._tasks.get(execution_id)
+        if task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), timeout)
+        return await self.describe(execution_id)
+
+    # -- reading --
+
+    async def get(self, execution_id: str, workspace_id: str | None = None) -> ExecutionRow:
+        await self.store.flush()
+        return await asyncio.to_thread(self.store.get, execution_id, workspace_id)
+
+    async def describe(self, execution_id: str, workspace_id: str | None = None) -> dict[str, Any]:
+        """The execution as JSON (the ``run --json`` / ``executions show --json`` shape)."""
+        await self.store.flush()
+        return await asyncio.to_thread(describe_execution, self.store, execution_id, workspace_id)
+
+    async def events(self, execution_id: str, after_seq: int = 0) -> AsyncIterator[ev.Event]:
+        """Every event after ``after_seq``, then the live ones, until the execution ends."""
+        queue = self.bus.subscribe(execution_id)
+        try:
+            rows = await asyncio.to_thread(self.store.events, execution_id, after_seq)
+            replay = {r.seq: _event_from_row(r) for r in rows}
+            for event in self.bus.history(execution_id):
+                if event.seq > after_seq:
+                    replay[event.seq] = event
+            last = after_seq
+            for seq in sorted(replay):
+                last = seq
+                yield replay[seq]
+                if replay[seq].terminal:
+                    return
+            while True:
+                if execution_id not in self._tasks:
+                    row = await self.get(execution_id)
+                    later = await asyncio.to_thread(self.store.events, execution_id, last)
+                    for r in later:
+                        last = r.seq
+                        event = _event_from_row(r)
+                        yield event
+                        if event.terminal:
+                            return
+                    if row.status in TERMINAL:
+                        return
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=1.0)
+                except TimeoutError:
+                    continue
+                if item is None or item.seq <= last:
+                    continue
+                last = item.seq
+                yield item
+                if item.terminal:
+                    return
+        finally:
+            self.bus.unsubscribe(execution_id, queue)
+
+    # -- control --
+
+    async def pause(self, execution_id: str) -> None:
+        """Start no new node; running ones finish and are checkpointed; ``resume`` continues."""
+        status = await self._current_status(execution_id)
+        check_transition(status, "paused", execution_id)
+        run = self._runs.get(execution_id)
+        if run is not None:
+            self._status[execution_id] = "paused"
+            run.stop_event.set()
+            run.emit(ev.EXECUTION_PAUSED)
+            await self.store.update_execution(execution_id, status="paused")
+        else:
+            await self.store.update_execution(execution_id, status="paused")
+            await self._emit_offline(execution_id, ev.EXECUTION_PAUSED)
+
+    async def resume(self, execution_id: str) -> None:
+        """Continue a paused execution from its checkpoints."""
+        await self._settle_task(execution_id)
+        row = await self.get(execution_id)
+        check_transition(row.status, "running", execution_id)
+        if row.status != "paused":
+            raise ConflictError(f"execution {execution_id} is {row.status}, not paused", code="illegal_transition")
+        await self._relaunch(row)
+
+    async def retry(self, execution_id: str) -> None:
+        """Re-run a failed (or timed-out) execution from its failed nodes, reusing completed outputs."""
+        await self._settle_task(execution_id)
+        row = await self.get(execution_id)
+        if row.status not in ("failed", "timed_out"):
+            raise ConflictError(f"only failed or timed-out executions can be retried; {execution_id} is {row.status}",
+                                code="illegal_transition", execution_id=execution_id)
+        wf = Workflow.model_validate_json(row.definition)
+        deadline = now() + timedelta(seconds=wf.timeout_s) if wf.timeout_s else None
+        await self.store.update_execution(execution_id, error=None, completed_at=None, duration_ms=None, deadline_at=deadline)
+        row.deadline_at = deadline
+        await self._relaunch(row)
+
+    async def cancel(self, execution_id: str) -> None:
+        """Stop in-flight nodes (asyncio cancellation) and mark the rest cancelled."""
+        status = await self._current_status(execution_id)
+        check_transition(status, "cancelled", execution_id)
+        task = self._tasks.get(execution_id)
+        if task is not None and not task.done():
+            self._cancelling.add(execution_id)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            return
+        completed = now()
+        await self.store.write(steps_update_where(execution_id, ["running", "waiting", "suspended"], status="cancelled"),
+                               None, durable=True)
+        await self.store.write(
+            approval_decide_all(execution_id), None, durable=True,
+        )
+        row = await self.get(execution_id)
+        await self.store.update_execution(execution_id, status="cancelled", completed_at=completed,
+                                          duration_ms=_duration(row.started_at, completed))
+        await self._emit_offline(execution_id, ev.EXECUTION_CANCELLED)
+
+    async def approve(self, execution_id: str, node_id: str, by: str | None = None, *, loop_path: str | None = None) -> None:
+        """Approve a guardrail that waits for a person; the node runs again with the decision."""
+        await self._decide(execution_id, node_id, "approved", by, loop_path)
+
+    async def reject(self, execution_id: str, node_id: str, by: str | None = None, *, loop_path: str | None = None) -> None:
+        """Reject a waiting guardrail: the node fails (its ``on_error`` applies)."""
+        await self._decide(execution_id, node_id, "rejected", by, loop_path)
+
+    async def approvals(self, workspace_id: str | None = None, execution_id: str | None = None) -> list[dict[str, Any]]:
+        """Pending approvals as JSON."""
+        await self.store.flush()
+        rows = await asyncio.to_thread(self.store.approvals, workspace_id, execution_id=execution_id)
+        return [approval_dict(r) for r in rows]
+
+    async def recover(self, *, workspace_id: str | None = None) -> list[str]:
+        """Resume every running/pending execution whose driving process is gone; returns their ids."""
+        rows = await asyncio.to_thread(self.store.list, workspace_id, status=["running", "pending"], limit=100_000)
+        resumed = []
+        for row in sorted(rows, key=lambda r: aware(r.created_at) or now()):
+            if row.id in self._tasks or _owner_alive(row.owner):
+                continue
+            if row.status == "pending":
+                await self.store.update_execution(row.id, status="running")
+                row.status = "running"
+            await self._launch_from_row(row)
+            resumed.append(row.id)
+        return resumed
+
+    async def aclose(self) -> None:
+        """Stop driving (shutdown): running executions stay ``running`` for ``recover``."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.store.flush()
+
+    # -- internals: launching --
+
+    def _parse(self, workflow: Workflow | dict[str, Any]) -> Workflow:
+        if isinstance(workflow, Workflow):
+            return workflow
+        from engine.validation import parse_workflow
+
+        return parse_workflow(workflow, self.registry)
+
+    @staticmethod
+    def _check_input(wf: Workflow, value: Any) -> None:
+        schema = wf.trigger.config.input_schema if wf.trigger else None
+        if not schema:
+            return
+        import jsonschema
+
+        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
+        if errors:
+            problems = [{"path": "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
+                         "message": e.message} for e in errors]
+            raise InputInvalidError(
+                "input does not match the trigger's input_schema: "
+                + "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5]), problems=problems,
+            )
+
+    def _new_run(self, row: ExecutionRow, wf: Workflow) -> ExecutionRun:
+        return ExecutionRun(
+            execution_id=row.id, workflow=wf, workspace_id=row.workspace_id, workflow_id=row.workflow_id,
+            trigger_input=loads(row.input), dry_run=bool(row.dry_run), store=self.store, bus=self.bus,
+            limits=self.limits, registry=self.registry, services=self.services, credentials=self.credentials,
+            rate_limiter=self.rate_limiter, started_at=aware(row.started_at) or now(),
+        )
+
+    def _launch(self, run: ExecutionRun, *, deadline: datetime | None = None) -> None:
+        self._runs[run.execution_id] = run
+        self.bus.open(run.execution_id)
+        if deadline is None and run.workflow.timeout_s:
+            deadline = run.started_at + timedelta(seconds=run.workflow.timeout_s)
+        task = asyncio.create_task(self._drive(run, deadline=deadline), name=f"execution {run.execution_id}")
+        self._tasks[run.execution_id] = task
+
+    async def _launch_from_row(self, row: ExecutionRow) -> None:
+        wf = Workflow.model_validate_json(row.definition)
+        steps, approvals, seq = await asyncio.to_thread(self._load, row.id)
+        run = self._new_run(row, wf)
+        run.seq = seq
+        run.load_steps(steps, approvals)
+        self._status[row.id] = row.status
+        self._launch(run, deadline=aware(row.deadline_at))
+
+    def _load(self, execution_id: str) -> tuple[list[StepRow], list[Any], int]:
+        steps = self.store.steps(execution_id)
+        approvals = self.store.approvals(execution_id=execution_id, status=None)
+        return steps, approvals, self.store.max_seq(execution_id)
+
+    async def _relaunch(self, row: ExecutionRow) -> None:
+        await self.store.update_execution(row.id, status="running", owner=self.owner)
+        row.status = "running"
+        await self._launch_from_row(row)
+
+    async def _settle_task(self, execution_id: str) -> None:
+        task = self._tasks.get(execution_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.shield(task)
+
+    async def _current_status(self, execution_id: str) -> str:
+        if execution_id in self._status:
+            return self._status[execution_id]
+        return (await self.get(execution_id)).status
+
+    async def _emit_offline(self, execution_id: str, type_: str, **data: Any) -> None:
+        from engine.execution_store import EVENT_INSERT
+
+        seq = await asyncio.to_thread(self.store.max_seq, execution_id) + 1
+        at = now()
+        await self.store.write(EVENT_INSERT, {"execution_id": execution_id, "seq": seq, "type": type_, "node_id": None,
+                                              "data": dumps(data) if data else None, "created_at": at}, durable=True)
+        self.bus.publish(ev.Event(execution_id, seq, type_, at, None, data))
+        self.bus.wake(execution_id)
+
+    async def _decide(self, execution_id: str, node_id: str, decision: Literal["approved", "rejected"],
+                      by: str | None, loop_path: str | None) -> None:
+        await self.store.flush()
+        pending = [a for a in await asyncio.to_thread(self.store.approvals, None, execution_id=execution_id)
+                   if a.node_id == node_id and (loop_path is None or a.loop_path == loop_path)]
+        if not pending:
+            await self.get(execution_id)  # NotFoundError when the execution does not exist
+            raise NotFoundError(f"execution {execution_id} has no pending approval for node {node_id}",
+                                code="approval_not_found", execution_id=execution_id, node_id=node_id)
+        for approval in pending:
+            await self.store.write(approval_decide(approval.id, decision, by), None, durable=True)
+            await self.store.write(
+                steps_update_where_node(execution_id, node_id, approval.loop_path, decision), None, durable=True,
+            )
+            approval.status = decision
+        run = self._runs.get(execution_id)
+        if run is not None and self._status.get(execution_id) == "running":
+            for approval in pending:  # the live run picks the decision up before it parks
+                run.approval_rows[(approval.loop_path, approval.node_id)] = approval
+                run.emit(ev.LOG, node_id, level="info", message=f"{decision} by {by or 'someone'}")
+            self._recheck.add(execution_id)
+            return
+        await self._settle_task(execution_id)
+        row = await self.get(execution_id)
+        check_transition(row.status, "running", execution_id)
+        await self._relaunch(row)
+
+    # -- internals: driving --
+
+    async def _drive(self, run: ExecutionRun, *, deadline: datetime | None) -> None:
+        execution_id = run.execution_id
+        graph = GraphRun(run, run.workflow.nodes, run.workflow.edges,
+                         Scope(trigger=run.trigger_input, execution=run.execution_scope))
+        cm: asyncio.Timeout | None = None
+        try:
+            if self._status.get(execution_id) == "pending":
+                self._status[execution_id] = "running"
+                run.emit(ev.EXECUTION_STARTED, workflow_name=run.workflow.name, dry_run=run.dry_run)
+                run.store.update_execution(execution_id, status="running", durable=False)
+            else:
+                self._status[execution_id] = "running"
+                run.emit(ev.EXECUTION_RESUMED)
+            while True:
+                try:
+                    if deadline is not None:
+                        cm = asyncio.timeout(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
+                        async with cm:
+                            await graph.execute()
+                    else:
+                        await graph.execute()
+                    break
+                except Parked:
+                    if execution_id in self._recheck:
+                        self._recheck.discard(execution_id)
+                        continue  # a decision came in while other branches ran: go again
+                    raise
+            await self._finish(run, "completed", output=run.redact(graph.result()))
+        except Paused:
+            self._status[execution_id] = "paused"
+        except Parked:
+            self._status[execution_id] = "waiting"
+            await run.store.update_execution(execution_id, status="waiting")
+            run.emit(ev.EXECUTION_WAITING, approvals=[k[1] for k, a in run.approval_rows.items() if a.status == "pending"])
+        except NodeFailed as failure:
+            await self._finish(run, "failed", error=failure.error)
+        except TimeoutError:
+            if cm is None or not cm.expired():
+                await self._finish(run, "failed", error={"code": "internal_error", "message": "unexpected timeout"})
+            else:
+                await self._mark_stopped(run, graph, "timed_out")
+                await self._finish(run, "timed_out", error={
+                    "code": "workflow_timeout", "message": f"the workflow ran longer than {run.workflow.timeout_s} s"})
+        except asyncio.CancelledError:
+            if execution_id not in self._cancelling:
+                raise  # shutdown: the execution stays running for recovery
+            self._cancelling.discard(execution_id)
+            await self._mark_stopped(run, graph, "cancelled")
+            await self._finish(run, "cancelled")
+        except Exception as exc:  # a bug must not leave the execution running forever
+            log.exception("execution %s crashed", execution_id)
+            await self._finish(run, "failed", error={"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.store.flush())
+            self._tasks.pop(execution_id, None)
+            self._runs.pop(execution_id, None)
+            self._status.pop(execution_id, None)
+            self._recheck.discard(execution_id)
+            self.bus.close(execution_id)
+            self.bus.wake(execution_id)
+
+    async def _mark_stopped(self, run: ExecutionRun, graph: GraphRun, status: str) -> None:
+        """Mark in-flight steps and never-started top-level nodes (``cancelled`` / ``timed_out``)."""
+        for step_id in list(run.live_steps):
+            run.store.write(step_update(step_id, status=status, completed_at=now()))
+        run.live_steps.clear()
+        for node in run.workflow.nodes:
+            if node.id not in graph.settled and ("", node.id) not in run.checkpoints:
+                run.settled_row(node.id, node.type, "", status=status, attempt=0, final=False)
+
+    async def _finish(self, run: ExecutionRun, status: str, *, output: Any = None, error: Any = None) -> None:
+        execution_id = run.execution_id
+        completed = now()
+        duration = _duration(run.started_at, completed)
+        self._status[execution_id] = status
+        await run.store.update_execution(
+            execution_id, status=status, output=dumps(output) if output is not None else None,
+            error=dumps(error) if error is not None else None, completed_at=completed, duration_ms=duration,
+        )
+        data: dict[str, Any] = {"duration_ms": duration}
+        if error is not None:
+            data["error"] = error
+        run.emit(f"execution.{status}", **data)
+
+
+# --- helpers shared with the CLI ---------------------------------------------------------------
+
+
+def _duration(started: datetime | None, completed: datetime) -> int | None:
+    started = aware(started)
+    return None if started is None else int((completed - started).total_seconds() * 1000)
+
+
+def _event_from_row(row: Any) -> ev.Event:
+    return ev.Event(row.execution_id, row.seq, row.type, aware(row.created_at) or now(), row.node_id, loads(row.data) or {})
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = aware(value)
+    return value.isoformat() if value is not None else None
+
+
+def step_dict(step: StepRow) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "node_id": step.node_id, "status": step.status, "attempt": step.attempt,
+        "output": loads(step.output), "error": loads(step.error),
+        "started_at": _iso(step.started_at), "completed_at": _iso(step.completed_at),
+    }
+    if step.loop_path:
+        data["loop_path"] = step.loop_path
+    return data
+
+
+def execution_dict(row: ExecutionRow, steps: list[StepRow]) -> dict[str, Any]:
+    return {
+        "id": row.id, "status": row.status, "output": loads(row.output), "error": loads(row.error),
+        "duration_ms": row.duration_ms, "steps": [step_dict(s) for s in steps],
+    }
+
+
+def describe_execution(store: ExecutionStore, execution_id: str, workspace_id: str | None = None) -> dict[str, Any]:
+    row = store.get(execution_id, workspace_id)
+    return execution_dict(row, store.steps(execution_id))
+
+
+def approval_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "execution_id": row.execution_id, "node_id": row.node_id, "loop_path": row.loop_path or None,
+        "status": row.status, "reason": row.reason, "details": loads(row.details),
+        "requested_at": _iso(row.requested_at), "decided_at": _iso(row.decided_at), "decided_by": row.decided_by,
+    }
+
+
+def approval_decide_all(execution_id: str) -> Any:
+    from sqlalchemy import update
+
+    from engine.execution_store import ApprovalRow
+
+    table = ApprovalRow.__table__  # type: ignore[attr-defined]
+    return update(table).where(table.c.execution_id == execution_id, table.c.status == "pending").values(
+        status="cancelled", decided_at=now())
+
+
+def steps_update_where_node(execution_id: str, node_id: str, loop_path: str, status: str) -> Any:
+    from sqlalchemy import update
+
+    table = StepRow.__table__  # type: ignore[attr-defined]
+    return update(table).where(
+        table.c.execution_id == execution_id, table.c.node_id == node_id, table.c.loop_path == loop_path,
+        table.c.status == "waiting",
+    ).values(status=status)
+
