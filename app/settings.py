@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     cache_threshold: float = Field(0.85, gt=0, le=1, description="Cosine similarity a cached request must reach.")
     cache_ttl_s: float = Field(7 * 24 * 3600, gt=0, description="How long a cached answer stays servable.")
     secret_key: str | None = Field(None, description="Master key (base64, 32 bytes); generated if unset.")
+    previous_secret_keys: str = Field("", description="Comma-separated retired master keys that still decrypt "
+                                      "credentials until `flowwright keys rotate` re-seals them.")
     http_allow_hosts: str = Field("", description="Comma-separated hosts/CIDRs the http connector may reach "
                                   "despite SSRF protection.")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024)

@@ -42,7 +42,9 @@ class Services:
 
 def _collaborators(settings: Settings, built: Services) -> dict[str, Any]:
     """The ``services`` mapping handed to every operation (``ctx.services``)."""
-    return {"settings": settings, "db": built.db, "registry": built.registry}
+    return {"settings": settings, "db": built.db, "registry": built.registry,
+            # connectors (see connectors.contract.OperationContext)
+            "db_engine": built.db, "http_allow_hosts": settings.http_allow_hosts}
 
 
 def _vault(settings: Settings, db: Any) -> Any:
