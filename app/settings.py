@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024)
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
     expression_time_limit_ms: int = Field(1000, ge=10, le=60_000, description="Time limit of one expression evaluation.")
+    default_timezone: str = Field("UTC", description="Copilot: time zone of schedules that name none (IANA).")
+    default_email: str | None = Field(None, description="Copilot: default email recipient offered to the model.")
+    default_slack_channel: str | None = Field(None, description="Copilot: default Slack channel offered to the model.")
+    copilot_context_tokens: int = Field(3000, ge=500, le=100_000, description="Copilot: token budget of the "
+                                        "injected context (catalog excerpt, workflows, examples).")
+    copilot_max_reasks: int = Field(2, ge=0, le=5, description="Copilot: re-asks with validation errors.")
 
     @field_validator("data_dir")
     @classmethod
