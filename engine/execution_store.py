@@ -14,8 +14,8 @@ import asyncio
 import json
 import logging
 import queue
+import random
 import threading
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ from sqlmodel import Field, SQLModel
 from engine.errors import NotFoundError
 
 log = logging.getLogger(__name__)
+_random = random.Random()
 
 
 def now() -> datetime:
@@ -36,7 +37,9 @@ def now() -> datetime:
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+    # random (seeded from os.urandom) rather than uuid4: no syscall, which on a busy process
+    # means no GIL hand-off to the writer thread on every id. Ids need uniqueness, not secrecy.
+    return f"{prefix}_{_random.getrandbits(80):020x}"
 
 
 def dumps(value: Any) -> str:
@@ -181,9 +184,50 @@ STEP_FINISH = (
 )
 LOG_INSERT = insert(_LOG)
 EVENT_INSERT = insert(_EVENT)
+EXEC_INSERT = insert(_EX)
+EXEC_SET = (
+    update(_EX)
+    .where(_EX.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("status"), output=bindparam("output"), error=bindparam("error"),
+        completed_at=bindparam("completed_at"), duration_ms=bindparam("duration_ms"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+# Within a transaction the writer runs the fixed statements queued between two other writes
+# grouped, in this order: an insert before any update of the same table, and each group in
+# queue order. Events and logs depend on nothing.
+FAST_ORDER = (EXEC_INSERT, STEP_INSERT, STEP_FINISH, EXEC_SET, EVENT_INSERT, LOG_INSERT)
+EXECUTION_COLUMNS = tuple(c.name for c in _EX.columns)
 
 
 # --- the group-commit writer -----------------------------------------------------------------
+
+
+class _DriverStatement:
+    """A fixed statement compiled once for the dialect and run with ``exec_driver_sql``: the hot
+    writes (steps, events, logs) skip SQLAlchemy's per-execution work, which matters because the
+    writer thread shares the GIL with the event loop."""
+
+    def __init__(self, stmt: Any, dialect: Any) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.keys: list[str] | None = list(compiled.positiontup) if compiled.positional else None
+        self.sqlite = dialect.name == "sqlite"
+
+    def convert(self, params: dict[str, Any]) -> Any:
+        values = {k: self._value(v) for k, v in params.items()}
+        if self.keys is None:
+            return values
+        return tuple(values[k] for k in self.keys)
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            if self.sqlite:  # the text form SQLAlchemy's SQLite DateTime reads back
+                return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value
 
 
 @dataclass(slots=True)
@@ -199,9 +243,11 @@ _BARRIER = object()
 class GroupCommitWriter:
     """A thread that commits queued writes in batches; durable writes resolve after their commit."""
 
-    def __init__(self, engine: Engine, *, max_batch: int = 2000) -> None:
+    def __init__(self, engine: Engine, *, max_batch: int = 2000, fast: tuple[Any, ...] = ()) -> None:
         self.engine = engine
         self.max_batch = max_batch
+        self._fast = {id(stmt): _DriverStatement(stmt, engine.dialect) for stmt in fast}
+        self._order = [id(stmt) for stmt in fast]
         self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="flowwright-store-writer", daemon=True)
@@ -276,26 +322,40 @@ class GroupCommitWriter:
                 return
         self._resolve(batch, error)
 
-    @staticmethod
-    def _execute(conn: Any, batch: list[_Write]) -> None:
-        run_stmt: Any = None
-        run_params: list[dict[str, Any]] = []
+    def _execute(self, conn: Any, batch: list[_Write]) -> None:
+        groups: dict[int, list[dict[str, Any]]] = {}
+        inserted: dict[str, dict[str, Any]] = {}  # step rows inserted by the pending group
         for item in batch:
             if item.stmt is _BARRIER:
                 continue
-            if item.params is None:
-                if run_params:
-                    conn.execute(run_stmt, run_params)
-                    run_stmt, run_params = None, []
-                conn.execute(item.stmt)
+            if item.stmt is STEP_INSERT:
+                inserted[item.params["id"]] = item.params  # type: ignore[index]
+            elif item.stmt is STEP_FINISH:
+                row = inserted.get(item.params["_id"])  # type: ignore[index]
+                if row is not None:  # started and finished within one batch: one insert, no update
+                    row.update({k: v for k, v in item.params.items() if k != "_id"})  # type: ignore[union-attr]
+                    continue
+            if item.params is not None and id(item.stmt) in self._fast:
+                groups.setdefault(id(item.stmt), []).append(item.params)
                 continue
-            if item.stmt is not run_stmt and run_params:
-                conn.execute(run_stmt, run_params)
-                run_params = []
-            run_stmt = item.stmt
-            run_params.append(item.params)
-        if run_params:
-            conn.execute(run_stmt, run_params)
+            inserted.clear()
+            self._flush_groups(conn, groups)
+            if item.params is None:
+                conn.execute(item.stmt)
+            else:
+                conn.execute(item.stmt, item.params)
+        self._flush_groups(conn, groups)
+
+    def _flush_groups(self, conn: Any, groups: dict[int, list[dict[str, Any]]]) -> None:
+        if not groups:
+            return
+        for key in self._order:
+            params = groups.get(key)
+            if params:
+                fast = self._fast[key]
+                conn.exec_driver_sql(fast.sql, [fast.convert(p) for p in params])
+        groups.clear()
+        # (``inserted`` is cleared by the caller: a row flushed here must be updated, not merged)
 
     @staticmethod
     def _resolve(batch: list[_Write], error: BaseException | None) -> None:
@@ -337,7 +397,7 @@ class ExecutionStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         SQLModel.metadata.create_all(engine, tables=TABLES)
-        self.writer = GroupCommitWriter(engine)
+        self.writer = GroupCommitWriter(engine, fast=FAST_ORDER)
 
     def close(self) -> None:
         self.writer.close()
@@ -357,7 +417,19 @@ class ExecutionStore:
         self.writer.submit_sync(update(_EX).where(_EX.c.id == execution_id).values(**fields))
 
     def insert_execution(self, row: dict[str, Any]) -> Any:
-        return self.writer.submit(insert(_EX).values(**row), None, durable=True)
+        params = dict.fromkeys(EXECUTION_COLUMNS)
+        params.update(row)
+        return self.writer.submit(EXEC_INSERT, params, durable=True)
+
+    def set_state(
+        self, execution_id: str, status: str, *, output: str | None = None, error: str | None = None,
+        completed_at: datetime | None = None, duration_ms: int | None = None, durable: bool = True,
+    ) -> Any:
+        """Set the status (and the outcome fields, cleared unless given) of an execution."""
+        return self.writer.submit(EXEC_SET, {
+            "_id": execution_id, "status": status, "output": output, "error": error,
+            "completed_at": completed_at, "duration_ms": duration_ms, "updated_at": now(),
+        }, durable=durable)
 
     async def flush(self) -> None:
         await self.writer.flush()

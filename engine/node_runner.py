@@ -130,6 +130,14 @@ class NodeRunner:
         run = self.run
         policy = node.retry or NO_RETRY
         current = _Attempt()
+        if policy.max_attempts == 1:  # the common case, without tenacity's per-call machinery
+            try:
+                return await attempt_fn(current)  # type: ignore[no-any-return]
+            except (Parked, Paused, asyncio.CancelledError, NodeFailed):
+                raise
+            except Exception as exc:
+                error = error_payload(exc, node.id, current.number)
+                return await self.handle_failure(node, loop_path, error, current.step_id, current.started)
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None

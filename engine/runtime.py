@@ -98,7 +98,7 @@ class Runtime:
         self.limits = limits or RuntimeLimits()
         self.bus = bus or ev.EventBus()
         self.owner = _owner()
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Task[str | None]] = {}
         self._runs: dict[str, ExecutionRun] = {}
         self._status: dict[str, str] = {}
         self._cancelling: set[str] = set()
@@ -143,6 +143,17 @@ class Runtime:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(task), timeout)
         return await self.describe(execution_id)
+
+    async def join(self, execution_id: str) -> str:
+        """Wait until the execution stops in this process; return its status (no store read
+        when it was driven here)."""
+        task = self._tasks.get(execution_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                status = await asyncio.shield(task)
+                if status is not None:
+                    return status
+        return (await self.get(execution_id)).status
 
     # -- reading --
 
@@ -401,8 +412,9 @@ class Runtime:
 
     # -- internals: driving --
 
-    async def _drive(self, run: ExecutionRun, *, deadline: datetime | None) -> None:
+    async def _drive(self, run: ExecutionRun, *, deadline: datetime | None) -> str | None:
         execution_id = run.execution_id
+        final: str | None = None
         graph = GraphRun(run, run.workflow.nodes, run.workflow.edges,
                          Scope(trigger=run.trigger_input, execution=run.execution_scope))
         cm: asyncio.Timeout | None = None
@@ -410,7 +422,7 @@ class Runtime:
             if self._status.get(execution_id) == "pending":
                 self._status[execution_id] = "running"
                 run.emit(ev.EXECUTION_STARTED, workflow_name=run.workflow.name, dry_run=run.dry_run)
-                run.store.update_execution(execution_id, status="running", durable=False)
+                run.store.set_state(execution_id, "running", durable=False)
             else:
                 self._status[execution_id] = "running"
                 run.emit(ev.EXECUTION_RESUMED)
@@ -433,7 +445,7 @@ class Runtime:
             self._status[execution_id] = "paused"
         except Parked:
             self._status[execution_id] = "waiting"
-            await run.store.update_execution(execution_id, status="waiting")
+            await run.store.set_state(execution_id, "waiting")
             run.emit(ev.EXECUTION_WAITING, approvals=[k[1] for k, a in run.approval_rows.items() if a.status == "pending"])
         except NodeFailed as failure:
             await self._finish(run, "failed", error=failure.error)
@@ -454,6 +466,7 @@ class Runtime:
             log.exception("execution %s crashed", execution_id)
             await self._finish(run, "failed", error={"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
         finally:
+            final = self._status.get(execution_id)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.store.flush())
             self._tasks.pop(execution_id, None)
@@ -462,6 +475,7 @@ class Runtime:
             self._recheck.discard(execution_id)
             self.bus.close(execution_id)
             self.bus.wake(execution_id)
+        return final
 
     async def _mark_stopped(self, run: ExecutionRun, graph: GraphRun, status: str) -> None:
         """Mark in-flight steps and never-started top-level nodes (``cancelled`` / ``timed_out``)."""
@@ -477,8 +491,8 @@ class Runtime:
         completed = now()
         duration = _duration(run.started_at, completed)
         self._status[execution_id] = status
-        await run.store.update_execution(
-            execution_id, status=status, output=dumps(output) if output is not None else None,
+        await run.store.set_state(
+            execution_id, status, output=dumps(output) if output is not None else None,
             error=dumps(error) if error is not None else None, completed_at=completed, duration_ms=duration,
         )
         data: dict[str, Any] = {"duration_ms": duration}
