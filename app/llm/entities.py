@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Types whose value is copied verbatim into a generated workflow, so it can be re-bound.
+# Actions a request may leave implicit ("email me the report from URL" fetches it).
+SOFT_ACTIONS = frozenset({"fetch"})
 LITERAL_TYPES = frozenset({"email", "url", "channel", "mention", "quoted", "cron", "number", "name", "table"})
 
 _WEEKDAYS = {
@@ -52,10 +54,10 @@ _UNITS = {
     "year": "year", "years": "year",
 }
 _FREQUENCIES = {
-    "hourly": "hour", "daily": "day", "nightly": "day", "weekly": "week", "monthly": "month",
+    "hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month",
     "yearly": "year", "annually": "year", "quarterly": "quarter", "biweekly": "2week",
 }
-_TIME_WORDS = {"noon": "12:00", "midday": "12:00", "midnight": "00:00", "morning": "morning",
+_TIME_WORDS = {"nightly": "night", "noon": "12:00", "midday": "12:00", "midnight": "00:00", "morning": "morning",
                "afternoon": "afternoon", "evening": "evening", "night": "night", "tonight": "night"}
 _TZ_ABBREVIATIONS = {"utc", "gmt", "cet", "cest", "est", "edt", "cst", "cdt", "pst", "pdt", "mst", "mdt",
                      "bst", "ist", "jst", "aest", "aedt", "eet", "eest", "wet"}
@@ -88,17 +90,19 @@ _NEGATIONS = {
     "ignore": "except", "ignoring": "except",
 }
 _COMPARATORS = [
-    (r"(?:more|greater|higher|bigger|larger) than|above|over|exceeds?|exceeding|>", "gt"),
-    (r"(?:less|fewer|lower|smaller) than|below|under|drops? below|<", "lt"),
+    (r"(?:more|greater|higher|bigger|larger|older|later) than|above|over|exceeds?|exceeding", "gt"),
+    (r"(?:less|fewer|lower|smaller|newer|younger|earlier) than|below|under|drops? below", "lt"),
     (r"at least|or more|minimum of|>=|≥", "ge"),
-    (r"at most|or less|or fewer|maximum of|up to|<=|≤", "le"),
+    (r"at most|or less|or fewer|maximum of|up to(?=\s+[$€£]?\d)|<=|≤", "le"),
     (r"equals?|equal to|exactly|==", "eq"),
+    (r"(?<![-=<>])>(?=\s*-?\d)", "gt"),
+    (r"(?<![-=<>])<(?=\s*-?\d)", "lt"),
     (r"between", "between"),
 ]
 _SCOPE_WORDS = {
     "only", "new", "existing", "old", "active", "inactive", "paid", "unpaid", "free", "premium", "trial",
     "open", "closed", "pending", "failed", "successful", "overdue", "cancelled", "canceled", "refunded",
-    "archived", "deleted", "internal", "external", "vip", "enterprise", "churned", "unread", "read",
+    "archived", "deleted", "internal", "external", "vip", "enterprise", "churned", "unread",
     "urgent", "critical", "high-priority", "low-priority", "first", "last", "latest", "top", "bottom",
     "largest", "smallest", "highest", "lowest", "public", "private", "draft", "published", "verified",
     "unverified", "domestic", "international", "recurring", "single", "both", "either", "any",
@@ -114,18 +118,43 @@ _ACTIONS = {
     "forward": "send", "text": "send", "share": "send", "publish": "send", "dm": "send", "remind": "send",
     "save": "store", "saves": "store", "store": "store", "stores": "store", "insert": "store",
     "write": "store", "record": "store", "append": "store", "add": "store", "upsert": "store",
-    "archive": "store", "backup": "store", "export": "store", "upload": "store", "log": "store",
+    "archive": "store", "backup": "store", "subscribe": "store", "export": "store", "upload": "store", "log": "store",
     "delete": "delete", "deletes": "delete", "remove": "delete", "purge": "delete", "clean": "delete",
     "drop": "delete", "clear": "delete",
-    "summarize": "summarize", "summarise": "summarize", "summarizes": "summarize", "digest": "summarize",
-    "summary": "summarize",
+    "summarize": "summarize", "summarise": "summarize", "summarizes": "summarize",
     "convert": "transform", "transform": "transform", "format": "transform", "translate": "transform",
     "classify": "transform", "extract": "transform", "parse": "transform", "enrich": "transform",
     "filter": "transform", "aggregate": "transform", "sum": "transform", "count": "transform",
-    "create": "create", "open": "create", "generate": "create", "file": "create",
+    "create": "create", "generate": "create",
     "update": "update", "modify": "update", "edit": "update", "change": "update", "sync": "update",
     "approve": "approve", "review": "approve", "escalate": "escalate", "assign": "assign",
     "wait": "wait", "pause": "wait", "delay": "wait", "retry": "retry",
+}
+
+# Phrasing words: function words and the filler of automation requests.
+_STOPWORDS = frozenset("""
+a about above across after afterwards again against all also always am among an and another any anyone
+anything are around as at be became because become been before being below between both but by can could
+did do does doing done down during each either else ever every everyone for from further had has have
+having he her here hers him his how however i if in into is it it's its itself just let like made make
+many may me might mine more most much must my myself need needs new no nor not now of off often on once
+one only onto or other others our ours out over own per please put rather really same shall she should
+since so some someone something such than that the their theirs them then there these they this those
+though through thus to too toward towards under until up upon us use used using very via was way we well
+were what whatever when whenever where whether which while who whoever whom whose why will with within
+without would yet you your yours yourself automatically automation workflow want wants like ok okay hey
+hi thanks thank kindly go goes going get gets got also make sure let's lets given new them they
+message messages mail email notification notifications channel via time times person people someone
+anybody somebody titled title called named subject label labelled labeled mention mentioning tag
+""".split())
+# Stems (see _stem) that mean the same in a request; "" marks phrasing.
+_SYNONYMS = {
+    "entry": "record", "row": "record", "item": "record", "submission": "form", "submit": "form",
+    "signup": "sign", "sign-up": "sign", "regist": "sign", "registration": "sign", "mark": "set",
+    "number": "count", "amount": "count", "total": "count", "check": "", "look": "", "receiv": "",
+    "arriv": "", "com": "", "incom": "", "happen": "", "occur": "", "exceed": "", "more": "", "less": "",
+    "fewer": "", "greater": "", "higher": "", "lower": "", "least": "", "most": "", "abov": "", "below": "",
+    "over": "", "under": "", "summary": "summariz", "summaris": "summariz",
 }
 
 _SENTENCE_BREAK = re.compile(r"[.!?;:\n]\s*$")
@@ -159,17 +188,38 @@ class RequestSignature:
     scope: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
+    content: tuple[str, ...] = ()
 
-    def structure(self) -> tuple[tuple[str, ...], ...]:
-        """The parts that must match exactly (sorted multisets, except the action order)."""
-        return (tuple(sorted(self.negations)), tuple(sorted(self.comparators)), self.scope,
-                self.services, self.actions)
+    def structure_differs(self, other: RequestSignature) -> str | None:
+        """Why the structures of two requests differ, or ``None`` if they agree.
+
+        Negations, comparators, scope words and services must agree as multisets/sets. Actions
+        must come in the same order; a fetch may be implicit ("email me the report from URL"), so
+        it is compared only when both requests name one.
+        """
+        for name in ("negations", "comparators"):
+            if sorted(getattr(self, name)) != sorted(getattr(other, name)):
+                return name
+        for name in ("scope", "services"):
+            if set(getattr(self, name)) != set(getattr(other, name)):
+                return name
+        mine, theirs = self.actions, other.actions
+        if not (SOFT_ACTIONS & set(mine) and SOFT_ACTIONS & set(theirs)):
+            mine, theirs = _without(mine, SOFT_ACTIONS), _without(theirs, SOFT_ACTIONS)
+        if mine != theirs:
+            return "actions"
+        # A word swapped for another ("disk" → "memory", "signs up" → "cancels") changes the request
+        # in ways no list can foresee; extra words on one side only are usually phrasing.
+        if set(self.content) - set(other.content) and set(other.content) - set(self.content):
+            return "content words"
+        return None
 
     def to_json(self) -> str:
         return json.dumps({
             "entities": [[e.type, e.value, e.raw] for e in self.entities],
             "negations": list(self.negations), "comparators": list(self.comparators),
             "scope": list(self.scope), "services": list(self.services), "actions": list(self.actions),
+            "content": list(self.content),
         }, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -179,7 +229,7 @@ class RequestSignature:
             entities=tuple(Entity(t, v, r) for t, v, r in data.get("entities", [])),
             negations=tuple(data.get("negations", [])), comparators=tuple(data.get("comparators", [])),
             scope=tuple(data.get("scope", [])), services=tuple(data.get("services", [])),
-            actions=tuple(data.get("actions", [])),
+            actions=tuple(data.get("actions", [])), content=tuple(data.get("content", [])),
         )
 
 
@@ -242,9 +292,10 @@ _PERIOD = re.compile(
     r"\b(yesterday|today|tomorrow|tonight|(?:last|this|next|previous|past|current|coming|prior)\s+"
     r"(?:\d+\s+)?(?:hour|day|week|month|quarter|year|weekend)s?|(?:week|month|quarter|year)[- ]to[- ]date)\b",
     re.IGNORECASE)
+_LONG_UNITS = "|".join(sorted((u for u in _UNITS if len(u) > 2), key=len, reverse=True))
 _DURATION = re.compile(
-    r"\b(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")[\s-]*(" + "|".join(sorted(_UNITS, key=len, reverse=True))
-    + r")\b", re.IGNORECASE)
+    r"\b(\d+(?:\.\d+)?)[\s-]*(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")\b"
+    r"|\b(" + "|".join(_NUMBER_WORDS) + r")[\s-]+(" + _LONG_UNITS + r")\b", re.IGNORECASE)
 _EVERY_UNIT = re.compile(r"\b(?:every|each|once an?|once per|per)\s+(other\s+)?(second|minute|hour|day|week|month|quarter|year)\b",
                          re.IGNORECASE)
 _FREQUENCY = re.compile(r"\b(" + "|".join(_FREQUENCIES) + r")\b", re.IGNORECASE)
@@ -257,12 +308,18 @@ _MONTH = re.compile(r"\b(" + "|".join(m for m in _MONTHS if m not in {"may", "ma
 _AMOUNT = re.compile(r"([$€£¥])\s?(\d[\d,]*(?:\.\d+)?)\s*([kKmM])?\b|\b(\d[\d,]*(?:\.\d+)?)\s*([kKmM]\b|%|percent\b|"
                      r"(?:usd|eur|gbp|dollars?|euros?|pounds?)\b)", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,_]*(?:\.\d+)?(?![\w])")
-_TABLE = re.compile(r"\b(?:table|collection|sheet|tab)\s+(?:called\s+|named\s+)?([A-Za-z_][\w.]*)|"
-                    r"\b([A-Za-z_][\w]*)\s+(?:table|collection)\b", re.IGNORECASE)
+_TABLE_BEFORE = re.compile(r"\b(?:table|collection|sheet|tab|bucket)\s+(?:called\s+|named\s+)?([A-Za-z_][\w.-]*\w)",
+                           re.IGNORECASE)
+_TABLE_AFTER = re.compile(r"\b([A-Za-z_]\w*)\s+(?:table|collection|bucket)\b", re.IGNORECASE)
 _IDENT = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 _WORD = re.compile(r"[A-Za-z][\w'-]*")
-_TABLE_STOP = {"the", "a", "an", "this", "that", "my", "our", "your", "their", "its", "same", "new", "sales",
-               "each", "every", "which", "one", "data", "whole", "entire", "following", "to", "in", "into", "from"}
+_TABLE_STOP = {
+    "the", "a", "an", "this", "that", "my", "our", "your", "their", "its", "same", "new", "each", "every",
+    "which", "one", "data", "whole", "entire", "following", "to", "in", "into", "from", "and", "or", "then",
+    "with", "for", "if", "when", "of", "on", "at", "by", "is", "are", "was", "be", "it", "them", "rows", "row",
+    "records", "record", "entries", "entry", "as", "but", "unless", "except", "so", "after", "before", "daily",
+    "weekly", "monthly", "nightly", "hourly", "all", "any", "some", "there", "here", "where", "called", "named",
+}
 
 
 def _amount(match: re.Match[str]) -> str:
@@ -281,9 +338,10 @@ def _amount(match: re.Match[str]) -> str:
 
 
 def _duration(match: re.Match[str]) -> str:
-    count = match.group(1).lower()
+    count = (match.group(1) or match.group(3)).lower()
+    unit = match.group(2) or match.group(4)
     n = _NUMBER_WORDS.get(count)
-    return f"{n if n is not None else _num(count)} {_UNITS[match.group(2).lower()]}"
+    return f"{n if n is not None else _num(count)} {_UNITS[unit.lower()]}"
 
 
 def _clock_value(match: re.Match[str]) -> str | None:
@@ -312,7 +370,7 @@ def _month(match: re.Match[str]) -> str:
 
 
 def _table(match: re.Match[str]) -> str | None:
-    name = match.group(1) or match.group(2)
+    name = match.group(1)
     if name.lower() in _TABLE_STOP or name.lower() in _SERVICES:
         return None
     return name
@@ -347,7 +405,8 @@ def extract(text: str) -> RequestSignature:
     t.take(_TIME_WORD, "time", lambda m: _TIME_WORDS[m.group(1).lower()])
     t.take(_WEEKDAY, "weekday", _weekday)
     t.take(_MONTH, "month", _month)
-    t.take(_TABLE, "table", _table, group=0)
+    t.take(_TABLE_AFTER, "table", _table, group=1)
+    t.take(_TABLE_BEFORE, "table", _table, group=1)
     t.take(_IDENT, "table", lambda m: m.group(0))
     t.take(_NUMBER, "number", lambda m: _num(m.group(0)))
 
@@ -366,6 +425,7 @@ def extract(text: str) -> RequestSignature:
     negations: list[str] = []
     scope: set[str] = set()
     actions: list[str] = []
+    content: set[str] = set()
     for match in _WORD.finditer(t.masked):
         word = match.group(0)
         low = word.lower()
@@ -378,9 +438,12 @@ def extract(text: str) -> RequestSignature:
             services.add(_SERVICES[low])
         if low in _SCOPE_WORDS:
             scope.add(low)
-        action = _ACTIONS.get(low)
+        action = _action(low)
         if action and (not actions or actions[-1] != action):
             actions.append(action)
+        word_class = _content_word(low, action)
+        if word_class:
+            content.add(word_class)
         if (word[0].isupper() and low not in _SERVICES and low not in _CAPITALISED_STOP
                 and low not in _ACTIONS and low not in _SCOPE_WORDS and low not in _NEGATIONS
                 and not _at_sentence_start(t.masked, match.start())):
@@ -399,7 +462,58 @@ def extract(text: str) -> RequestSignature:
         scope=tuple(sorted(scope)),
         services=tuple(sorted(services)),
         actions=tuple(actions),
+        content=tuple(sorted(content)),
     )
+
+
+def _content_word(word: str, action: str | None) -> str | None:
+    """The word's meaning class for the content comparison, or ``None`` for phrasing words."""
+    if action is not None:
+        return None  # compared in order, separately
+    if word in _STOPWORDS or word in _SERVICES or word in _NEGATIONS or word in _SCOPE_WORDS:
+        return None
+    if word.endswith("n't") or len(word) < 3:
+        return None
+    stem = _stem(word)
+    stem = _SYNONYMS.get(stem, stem)
+    return None if not stem or stem in _STOPWORDS else stem
+
+
+def _stem(word: str) -> str:
+    """A crude stem, enough to equate "issues"/"issue", "submitted"/"submit", "received"/"receive"."""
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith(("sses", "xes", "ches", "shes")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        word = word[:-1]
+    elif word.endswith("ing") and len(word) > 5:
+        word = word[:-3]
+    elif word.endswith("ed") and not word.endswith("eed") and len(word) > 4:
+        word = word[:-2]
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiousl":
+        word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def _action(word: str) -> str | None:
+    """The canonical action of a verb, trying crude lemmas ("assigned" → "assign", "saved" → "save")."""
+    if word in _ACTIONS:
+        return _ACTIONS[word]
+    for suffix, repl in (("ied", "y"), ("ies", "y"), ("ed", ""), ("d", ""), ("ing", ""), ("ing", "e"), ("s", "")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            lemma = word[: -len(suffix)] + repl
+            if lemma in _ACTIONS:
+                return _ACTIONS[lemma]
+    return None
+
+
+def _without(actions: tuple[str, ...], drop: frozenset[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for action in actions:
+        if action not in drop and (not out or out[-1] != action):
+            out.append(action)
+    return tuple(out)
 
 
 def _followed_by(text: str, end: int, word: str) -> bool:

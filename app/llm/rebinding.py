@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.llm.entities import Entity, RequestSignature, entity_counts
+from app.llm.entities import LITERAL_TYPES, Entity, RequestSignature, entity_counts
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,9 @@ def _miss(reason: str) -> Decision:
 def decide(old: RequestSignature, new: RequestSignature, value_json: str,
            validate: Callable[[str], bool] | None) -> Decision:
     """May ``value_json`` (cached for ``old``) serve ``new``? Re-binds literal values if needed."""
-    if old.structure() != new.structure():
-        return _miss("structure differs")
+    differs = old.structure_differs(new)
+    if differs is not None:
+        return _miss(f"{differs} differ")
     if entity_counts(old) == entity_counts(new):
         return Decision(value_json, False, "exact")
     if validate is None:
@@ -61,11 +62,15 @@ def decide(old: RequestSignature, new: RequestSignature, value_json: str,
     mapping: dict[str, Entity] = {}
     olds: dict[str, Entity] = {}
     for kind, old_list in old_by_type.items():
-        for before, after in zip(old_list, new_by_type[kind], strict=True):
+        new_list = new_by_type[kind]
+        if sorted(e.value for e in old_list) == sorted(e.value for e in new_list):
+            continue
+        if kind not in LITERAL_TYPES:
+            return _miss(f"{kind} differs ({_raws(old_list)} vs {_raws(new_list)}) and cannot be re-bound")
+        # Literal slots pair up in order of appearance: "from alice to bob" → "from carol to dan".
+        for before, after in zip(old_list, new_list, strict=True):
             if before.value == after.value:
                 continue
-            if not before.literal:
-                return _miss(f"{kind} differs ({before.raw!r} vs {after.raw!r}) and cannot be re-bound")
             if before.raw in mapping and mapping[before.raw].raw != after.raw:
                 return _miss(f"{before.raw!r} would be re-bound to two values")
             mapping[before.raw] = after
@@ -87,6 +92,10 @@ def decide(old: RequestSignature, new: RequestSignature, value_json: str,
     if not validate(text):
         return _miss("the re-bound answer failed validation")
     return Decision(text, True, "rebound")
+
+
+def _raws(entities: list[Entity]) -> str:
+    return ", ".join(repr(e.raw) for e in entities)
 
 
 def _number(text: str) -> int | float | None:
