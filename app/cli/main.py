@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "app.cli.serve_cmd",
     "app.cli.llm_cmds",
     "app.cli.run_cmds",
+    "app.cli.connector_cmds",
+    "app.cli.eval_cmds",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,209 @@
+"""`flowwright connectors [show NAME]`, `credentials set|list|delete`, `keys rotate`.
+
+Secrets are never taken from argv: ``credentials set`` reads them from stdin (a JSON object or
+one value) or, on a terminal, prompts with hidden input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from app.cli.output import console, err_console, fail, print_json
+
+connectors_app = typer.Typer(help="The connectors and their operations.", invoke_without_command=True)
+credentials_app = typer.Typer(help="Encrypted credentials of a workspace (names and types only are shown).",
+                              no_args_is_help=True)
+keys_app = typer.Typer(help="The master key that protects the credential vault.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace id.")]
+
+
+def register(app: typer.Typer) -> None:
+    connectors_app.callback()(connectors_list)
+    connectors_app.command("show")(connectors_show)
+    credentials_app.command("set")(credentials_set)
+    credentials_app.command("list")(credentials_list)
+    credentials_app.command("delete")(credentials_delete)
+    keys_app.command("rotate")(keys_rotate)
+    app.add_typer(connectors_app, name="connectors")
+    app.add_typer(credentials_app, name="credentials")
+    app.add_typer(keys_app, name="keys")
+
+
+# --- connectors -----------------------------------------------------------------------------------
+
+def connectors_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List the connectors (built-ins and plugins); --json prints the whole catalog with JSON Schemas."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from connectors.registry import default_registry
+
+    registry = default_registry()
+    if as_json:
+        print_json(registry.catalog())
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("connector", "auth", "operations", "description"):
+        table.add_column(column)
+    for c in registry:
+        ops = ", ".join(op.name + ("*" if op.destructive else "") for op in c.operations)
+        table.add_row(f"{c.icon} [bold]{c.name}[/]", str(c.auth), ops, c.description)
+    console.print(table)
+    console.print("[dim]* destructive (guarded by an approval step). `flowwright connectors show NAME` "
+                  "prints input schemas.[/]")
+
+
+def connectors_show(name: Annotated[str, typer.Argument(help="Connector name.")], as_json: JsonOpt = False) -> None:
+    """Print a connector's operations with their input schemas."""
+    from connectors.registry import default_registry
+
+    registry = default_registry()
+    connector = registry.get(name)
+    if connector is None:
+        hint = registry.suggest_connector(name)
+        fail(f"no connector named {name!r}" + (f"; did you mean {hint!r}?" if hint else
+                                              f" (known: {', '.join(registry.names())})"))
+    entry = next(c for c in registry.catalog() if c["name"] == name)
+    if as_json:
+        print_json(entry)
+        return
+    console.print(f"{connector.icon} [bold]{connector.name}[/] — {connector.title} (auth: {connector.auth})")
+    console.print(connector.description)
+    if connector.credential_fields:
+        console.print("[bold]credential fields[/]")
+        for field, description in connector.credential_fields.items():
+            console.print(f"  [cyan]{field}[/]: {description}")
+    for op in entry["operations"]:
+        flags = [f for f, on in (("idempotent", op["idempotent"]), ("external", op["external"]),
+                                 ("internal", not op["external"]), ("destructive", op["destructive"])) if on]
+        console.print(f"\n[bold]{name}.{op['name']}[/] [dim]({', '.join(flags)})[/]")
+        console.print(op["description"])
+        console.print_json(json.dumps(op["input_schema"]))
+
+
+# --- credentials ----------------------------------------------------------------------------------
+
+def _vault() -> Any:
+    from app.settings import get_settings
+    from connectors.vault import KeySource, Vault
+    from engine.db import make_engine
+
+    settings = get_settings()
+    try:
+        if settings.database_url is None:
+            settings.ensure_data_dir()
+        previous = [k for k in settings.previous_secret_keys.split(",") if k.strip()]
+        source = KeySource(settings.master_key(), previous_keys=previous, data_dir=settings.data_dir,
+                           file_managed=settings.secret_key is None)
+        return Vault(make_engine(settings.resolved_database_url), source), source
+    except Exception as exc:  # unreadable data dir, database or key: one line, no traceback
+        fail(f"cannot open the credential vault: {exc}")
+
+
+def _read_secret(type_: str) -> Any:
+    """The secret from stdin (JSON object or one value), or hidden prompts on a terminal."""
+    from connectors.contract import AuthType
+    from connectors.vault import REQUIRED_FIELDS, SINGLE_VALUE_FIELD
+
+    auth = AuthType(type_)
+    if not sys.stdin.isatty():
+        raw = sys.stdin.read()
+        text = raw.strip()
+        if not text:
+            fail("no secret on stdin (pipe a JSON object or a single value)")
+        if text.startswith("{"):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                fail(f"stdin:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}")
+        return raw.rstrip("\r\n")
+    if auth in SINGLE_VALUE_FIELD:
+        return typer.prompt(SINGLE_VALUE_FIELD[auth].replace("_", " "), hide_input=True)
+    secret: dict[str, Any] = {}
+    for field in REQUIRED_FIELDS[auth]:
+        hidden = field not in ("username", "host")
+        secret[field] = typer.prompt(field, hide_input=hidden)
+    if auth is AuthType.SMTP:
+        for field, default in (("port", ""), ("username", ""), ("password", ""), ("security", "starttls"),
+                               ("from", "")):
+            value = typer.prompt(field, default=default, show_default=bool(default),
+                                 hide_input=field == "password")
+            if value:
+                secret[field] = int(value) if field == "port" and value.isdigit() else value
+    return secret
+
+
+def credentials_set(
+    name: Annotated[str, typer.Argument(help="Credential name (letters, digits, _ . -).")],
+    type_: Annotated[str, typer.Option("--type", "-t", help="none | api_key | basic | oauth2 | smtp | url")],
+    workspace: WorkspaceOpt = "default",
+) -> None:
+    """Store (or replace) a credential. The secret comes from stdin, or a hidden prompt — never argv."""
+    from connectors.contract import AuthType
+    from connectors.errors import CredentialError
+
+    if type_ not in {a.value for a in AuthType}:
+        fail(f"unknown credential type {type_!r}; expected one of {', '.join(a.value for a in AuthType)}")
+    secret = _read_secret(type_)
+    vault, _source = _vault()
+    try:
+        info = vault.set(workspace, name, type_, secret)
+    except CredentialError as exc:
+        fail(exc.message)
+    err_console.print(f"[green]✓[/] credential [bold]{info.name}[/] ({info.type}) saved in workspace {workspace}")
+
+
+def credentials_list(workspace: WorkspaceOpt = "default", as_json: JsonOpt = False) -> None:
+    """List credential names and types (never secrets)."""
+    vault, _source = _vault()
+    items = vault.list(workspace)
+    if as_json:
+        print_json([i.to_dict() for i in items])
+        return
+    if not items:
+        console.print(f"no credentials in workspace {workspace}")
+        return
+    for i in items:
+        console.print(f"{i.name}\t{i.type}\t[dim]updated {i.updated_at:%Y-%m-%d %H:%M}[/]")
+
+
+def credentials_delete(name: Annotated[str, typer.Argument(help="Credential name.")],
+                       workspace: WorkspaceOpt = "default") -> None:
+    """Delete a credential."""
+    from engine.errors import NotFoundError
+
+    vault, _source = _vault()
+    try:
+        vault.delete(workspace, name)
+    except NotFoundError as exc:
+        fail(exc.message)
+    err_console.print(f"[green]✓[/] credential [bold]{name}[/] deleted")
+
+
+def keys_rotate(as_json: JsonOpt = False) -> None:
+    """Re-encrypt every credential under a new master key; old keys keep working until it finishes."""
+    from connectors.errors import CredentialError
+    from connectors.vault import rotate
+
+    vault, source = _vault()
+    env_managed = not source.file_managed
+    if env_managed and not source.previous_keys and vault.pending() == 0:
+        fail("the master key comes from FLOWWRIGHT_SECRET_KEY: set it to the new key and "
+             "FLOWWRIGHT_PREVIOUS_SECRET_KEYS to the old one, then run `flowwright keys rotate` again")
+    try:
+        active, count = rotate(vault, source)
+    except CredentialError as exc:
+        fail(exc.message)
+    if as_json:
+        print_json({"key_id": active, "resealed": count, "key_source": "env" if env_managed else "file"})
+        return
+    console.print(f"[green]✓[/] {count} credential(s) re-encrypted under key {active}")
+    if env_managed:
+        console.print("now remove the old key from FLOWWRIGHT_PREVIOUS_SECRET_KEYS")

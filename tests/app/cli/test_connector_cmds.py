@@ -1,0 +1,123 @@
+"""`flowwright connectors|credentials|keys`: in-process (typer's runner, stdin piped) for speed, and
+once as a real subprocess with the secret on a real stdin pipe."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+FLOWWRIGHT = [sys.executable, "-m", "app.cli.main"]
+SECRET = "sk-live-CliSecretValue-42"
+
+
+def run_subprocess(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FLOWWRIGHT, *args], input=stdin, capture_output=True, text=True, timeout=60,
+                          check=False, env=dict(os.environ))
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
+    from typer.testing import CliRunner
+
+    from app.cli.main import app
+    from app.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args), input=stdin, env=env)
+    finally:
+        get_settings.cache_clear()
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def test_connectors_catalog_and_show() -> None:
+    result = run("connectors", "--json")
+    assert result.returncode == 0, result.stderr
+    catalog = {c["name"]: c for c in json.loads(result.stdout)}
+    assert {"core", "http", "email", "slack", "database", "datastore", "llm"} <= set(catalog)
+    ops = {op["name"]: op for op in catalog["database"]["operations"]}
+    assert ops["execute"]["destructive"] and not ops["query"]["destructive"]
+    assert "sql" in ops["query"]["input_schema"]["properties"]
+    result = run("connectors", "show", "http")
+    assert result.returncode == 0 and "http.request" in result.stdout and '"url"' in result.stdout
+    result = run("connectors", "show", "htp")
+    assert result.returncode == 1 and "did you mean 'http'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_credentials_set_list_delete_and_secret_never_in_clear(_isolated_data_dir: Path) -> None:
+    result = run_subprocess("credentials", "set", "openai", "--type", "api_key", stdin=SECRET + "\n")
+    assert result.returncode == 0, result.stderr
+    result = run("credentials", "set", "db", "--type", "url", stdin=json.dumps({"url": "sqlite:///x.db",
+                                                                                "allow_writes": True}))
+    assert result.returncode == 0, result.stderr
+    listed = run_subprocess("credentials", "list", "--json")
+    assert [(c["name"], c["type"]) for c in json.loads(listed.stdout)] == [("db", "url"), ("openai", "api_key")]
+    assert SECRET not in listed.stdout
+    # the secret is nowhere in the data dir (database, WAL, key files) in clear text
+    for f in _isolated_data_dir.rglob("*"):
+        if f.is_file():
+            assert SECRET.encode() not in f.read_bytes(), f
+    from connectors.vault import KeySource, Vault
+    from engine.db import make_engine
+
+    engine = make_engine(f"sqlite:///{_isolated_data_dir / 'flowwright.db'}")
+    source = KeySource((_isolated_data_dir / "secret.key").read_text().strip(), data_dir=_isolated_data_dir,
+                       file_managed=True)
+    assert Vault(engine, source).resolve("default", "openai") == {"api_key": SECRET}
+    engine.dispose()
+    assert run("credentials", "delete", "openai").returncode == 0
+    gone = run("credentials", "delete", "openai")
+    assert gone.returncode == 1 and "no credential named 'openai'" in gone.stderr
+
+
+def test_bad_secrets_are_one_line_errors() -> None:
+    result = run("credentials", "set", "b", "--type", "basic", stdin='{"username": "u"}')
+    assert result.returncode == 1 and "password" in result.stderr and "Traceback" not in result.stderr
+    result = run("credentials", "set", "b", "--type", "basic", stdin='{"username": ')
+    assert result.returncode == 1 and "stdin:1:" in result.stderr
+    result = run("credentials", "set", "b", "--type", "magic", stdin="x")
+    assert result.returncode == 1 and "unknown credential type" in result.stderr
+    result = run("credentials", "set", "b", "--type", "api_key", stdin="")
+    assert result.returncode == 1 and "no secret on stdin" in result.stderr
+
+
+def test_keys_rotate_file_managed(_isolated_data_dir: Path) -> None:
+    assert run("credentials", "set", "a", "--type", "api_key", stdin="one").returncode == 0
+    assert run("credentials", "set", "b", "--type", "api_key", "-w", "other", stdin="two").returncode == 0
+    old_ids = {c["key_id"] for c in json.loads(run("credentials", "list", "--json").stdout)}
+    old_key = (_isolated_data_dir / "secret.key").read_text()
+    result = run("keys", "rotate", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["resealed"] == 2 and out["key_id"] not in old_ids
+    assert (_isolated_data_dir / "secret.key").read_text() != old_key
+    assert not (_isolated_data_dir / "keys.json").exists()
+    listed = json.loads(run("credentials", "list", "-w", "other", "--json").stdout)
+    assert listed[0]["key_id"] == out["key_id"]
+
+
+def test_keys_rotate_env_managed_needs_previous_key() -> None:
+    from connectors.vault import new_master_key
+
+    old, new = new_master_key(), new_master_key()
+    assert run("credentials", "set", "a", "--type", "api_key", stdin="one",
+               env={"FLOWWRIGHT_SECRET_KEY": old}).returncode == 0
+    result = run("keys", "rotate", env={"FLOWWRIGHT_SECRET_KEY": old})
+    assert result.returncode == 1 and "FLOWWRIGHT_PREVIOUS_SECRET_KEYS" in result.stderr
+    result = run("keys", "rotate", "--json", env={"FLOWWRIGHT_SECRET_KEY": new, "FLOWWRIGHT_PREVIOUS_SECRET_KEYS": old})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["resealed"] == 1
+    listed = run("credentials", "list", "--json", env={"FLOWWRIGHT_SECRET_KEY": new})
+    assert listed.returncode == 0
