@@ -28,8 +28,10 @@ def apply(workflow: Workflow, catalog: Any = None) -> Workflow:
             continue
         if node.get("retry") is None:
             cautious = not info.idempotent and is_destructive(catalog, node) is not None
+            # max_delay_s and jitter keep their defaults (60 s, on): left out, so the policy
+            # reads the same after a round trip through the copilot's plan form.
             node["retry"] = {"max_attempts": CAUTIOUS_ATTEMPTS if cautious else DEFAULT_ATTEMPTS,
-                             "backoff": "exponential", "initial_delay_s": 1.0, "max_delay_s": 60.0}
+                             "backoff": "exponential", "initial_delay_s": 1.0}
             changed = True
         if node.get("timeout_s") is None:
             node["timeout_s"] = default_timeout(node)

@@ -1,0 +1,291 @@
+"""Context injection for the copilot's prompt, within a token budget.
+
+What goes in, most important first: the current workflow when refining (always, it is what the
+person is talking about), the connector operations most relevant to the request (embedding search
+over the catalog's descriptions — never the whole catalog), the workspace preferences, the
+workspace's existing workflows (names and one-line summaries, with likely duplicates flagged), and
+a few examples chosen by similarity. Items are added in that order while they fit the budget.
+
+Retrieval uses the offline MiniLM embedder (``app.llm.embeddings``). Only when its model files are
+missing does it fall back to lexical (token-overlap) search, and it says so in the log.
+Vectors of the catalog and the examples are computed once per process and kept on disk beside the
+data (``<data_dir>/cache/copilot-vectors-<hash>.npy``) so a new process does not recompute them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET_TOKENS = 3000
+MIN_OPERATIONS = 6
+MAX_OPERATIONS = 16
+MAX_WORKFLOWS = 12
+MAX_EXAMPLES = 3
+DUPLICATE_SIMILARITY = 0.8
+DUPLICATE_OVERLAP = 0.6
+
+TokenCounter = Callable[[str], int]
+
+
+def approximate_tokens(text: str) -> int:
+    """About four characters per token (used when no tokenizer is handed in)."""
+    return max(1, (len(text) + 3) // 4)
+
+
+@dataclass(frozen=True)
+class OperationEntry:
+    connector: str
+    operation: str
+    description: str
+    fields: str
+    destructive: bool
+    title: str = ""
+
+    @property
+    def text(self) -> str:
+        """What retrieval compares the request with (kept short: embedding cost grows with length)."""
+        first = self.description.split(". ")[0]
+        return f"{self.title or self.connector} {self.operation.replace('_', ' ')}: {first}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"connector": self.connector, "operation": self.operation, "description": self.description,
+                "fields": self.fields, "destructive": self.destructive}
+
+
+@dataclass(frozen=True)
+class WorkflowSummary:
+    id: str
+    name: str
+    summary: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}. {self.summary}"
+
+
+@dataclass
+class Context:
+    """The context of one request, ready to render into the ``copilot.context`` template."""
+
+    operations: list[OperationEntry] = field(default_factory=list)
+    workflows: list[WorkflowSummary] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    preferences: dict[str, str] = field(default_factory=dict)
+    current_plan: str | None = None
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    retrieval: str = "embedding"
+    tokens: int = 0
+    left_out: list[str] = field(default_factory=list)
+
+    def variables(self) -> dict[str, Any]:
+        return {
+            "operations": [o.to_dict() for o in self.operations],
+            "workflows": [{"name": w.name, "summary": w.summary} for w in self.workflows],
+            "duplicates": self.duplicates,
+            "preferences": self.preferences,
+            "current_plan": self.current_plan,
+            "examples": self.examples,
+        }
+
+
+def catalog_entries(catalog: Any) -> list[OperationEntry]:
+    """Every operation of a registry, with its input fields (required ones marked ``*``)."""
+    entries = []
+    for connector in catalog:
+        for op in connector.operations:
+            schema = op.input_model.model_json_schema()
+            required = set(schema.get("required", []))
+            names = [f"{n}{'*' if n in required else ''}" for n in schema.get("properties", {})]
+            entries.append(OperationEntry(connector.name, op.name, op.description.strip(), ", ".join(names),
+                                          bool(op.destructive), connector.title))
+    return entries
+
+
+# --- retrieval -------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = {"the", "a", "an", "to", "of", "and", "or", "in", "on", "at", "for", "it", "is", "be", "with", "by",
+         "from", "every", "each", "me", "my", "this", "that", "when", "then", "if", "as", "into", "all"}
+
+
+def _words(text: str) -> set[str]:
+    return {w.rstrip("s") for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+class Retriever:
+    """Ranks texts by similarity to a query: cosine over embeddings, or word overlap."""
+
+    def __init__(self, embedder: Any | None, cache_dir: Path | None = None) -> None:
+        self.embedder = embedder
+        self.cache_dir = cache_dir
+        self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def mode(self) -> str:
+        return "embedding" if self.embedder is not None else "lexical"
+
+    def embed_query(self, text: str) -> np.ndarray | None:
+        if self.embedder is None:
+            return None
+        return np.asarray(self.embedder.embed([text])[0], dtype=np.float32)
+
+    def _corpus(self, texts: Sequence[str]) -> np.ndarray:
+        assert self.embedder is not None
+        key = hashlib.sha256(json.dumps([self.embedder.model_name, *texts]).encode()).hexdigest()[:24]
+        with self._lock:
+            if key in self._vectors:
+                return self._vectors[key]
+        path = self.cache_dir / f"copilot-vectors-{key}.npy" if self.cache_dir else None
+        vectors: np.ndarray | None = None
+        if path is not None and path.is_file():
+            try:
+                vectors = np.load(path)
+                if vectors.shape[0] != len(texts):
+                    vectors = None
+            except (OSError, ValueError):
+                vectors = None
+        if vectors is None:
+            vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+            if path is not None:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(".tmp.npy")
+                    np.save(tmp, vectors)
+                    tmp.replace(path)
+                except OSError:
+                    log.debug("could not store copilot vectors in %s", path)
+        with self._lock:
+            self._vectors[key] = vectors
+        return vectors
+
+    def rank(self, query: str, query_vector: np.ndarray | None, texts: Sequence[str]) -> list[tuple[int, float]]:
+        """Indices of ``texts`` with their score, best first."""
+        if not texts:
+            return []
+        if self.embedder is not None and query_vector is not None:
+            scores = self._corpus(texts) @ query_vector
+            return sorted(((i, float(s)) for i, s in enumerate(scores)), key=lambda p: -p[1])
+        words = _words(query)
+        ranked = []
+        for i, text in enumerate(texts):
+            other = _words(text)
+            overlap = len(words & other) / (len(words | other) or 1)
+            ranked.append((i, overlap))
+        return sorted(ranked, key=lambda p: -p[1])
+
+
+def default_embedder() -> Any | None:
+    """The offline MiniLM embedder, or None (with a log line) when its model files are missing."""
+    from app.llm.embeddings import EmbeddingModelMissingError, MiniLMEmbedder
+
+    try:
+        return MiniLMEmbedder()
+    except EmbeddingModelMissingError as exc:
+        log.warning("copilot: %s; falling back to lexical catalog search", exc.message)
+        return None
+
+
+# --- builder ---------------------------------------------------------------------------------
+
+
+class ContextBuilder:
+    """Builds the context of a request from the catalog, the workspace and the examples."""
+
+    def __init__(
+        self,
+        catalog: Any,
+        retriever: Retriever,
+        *,
+        examples: Sequence[dict[str, Any]] = (),
+        count_tokens: TokenCounter = approximate_tokens,
+        budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    ) -> None:
+        self.entries = catalog_entries(catalog)
+        self.retriever = retriever
+        self.examples = list(examples)
+        self.count_tokens = count_tokens
+        self.budget_tokens = budget_tokens
+
+    def build(
+        self,
+        request: str,
+        *,
+        workflows: Sequence[WorkflowSummary] = (),
+        preferences: dict[str, str] | None = None,
+        current_plan: dict[str, Any] | None = None,
+    ) -> Context:
+        ctx = Context(retrieval=self.retriever.mode)
+        remaining = self.budget_tokens
+        qvec = self.retriever.embed_query(request)
+
+        if current_plan is not None:
+            ctx.current_plan = json.dumps(current_plan, ensure_ascii=False, separators=(",", ":"))
+            remaining -= self.count_tokens(ctx.current_plan)  # always in, whatever its size
+
+        ranked_ops = self.retriever.rank(request, qvec, [e.text for e in self.entries])
+        for n, (i, _) in enumerate(ranked_ops[:MAX_OPERATIONS]):
+            entry = self.entries[i]
+            cost = self.count_tokens(entry.text) + 4
+            if n >= MIN_OPERATIONS and cost > remaining:
+                ctx.left_out.append(f"operation {entry.connector}.{entry.operation}")
+                continue
+            ctx.operations.append(entry)
+            remaining -= cost
+
+        for key, value in (preferences or {}).items():
+            if value:
+                cost = self.count_tokens(f"{key}: {value}") + 2
+                if cost <= remaining:
+                    ctx.preferences[key] = str(value)
+                    remaining -= cost
+
+        if workflows:
+            ranked_wf = self.retriever.rank(request, qvec, [w.text for w in workflows])
+            threshold = DUPLICATE_SIMILARITY if self.retriever.mode == "embedding" else DUPLICATE_OVERLAP
+            for i, score in ranked_wf[:MAX_WORKFLOWS]:
+                wf = workflows[i]
+                cost = self.count_tokens(wf.text) + 4
+                if cost > remaining:
+                    ctx.left_out.append(f"workflow {wf.name}")
+                    continue
+                ctx.workflows.append(wf)
+                remaining -= cost
+                if score >= threshold:
+                    ctx.duplicates.append(wf.name)
+
+        if self.examples:
+            wanted_kind = "edit" if current_plan is not None else None
+            candidates = [e for e in self.examples if wanted_kind is None or e.get("current_plan")]
+            candidates = candidates or self.examples
+            ranked_ex = self.retriever.rank(request, qvec, [e["request"] for e in candidates])
+            for i, _ in ranked_ex[:MAX_EXAMPLES]:
+                ex = candidates[i]
+                rendered = {"request": ex["request"], "current_plan": ex.get("current_plan"),
+                            "response": json.dumps(ex["response"], ensure_ascii=False, separators=(",", ":"))}
+                cost = self.count_tokens(rendered["request"] + rendered["response"]) + 6
+                if cost > remaining:
+                    ctx.left_out.append("example")
+                    continue
+                ctx.examples.append(rendered)
+                remaining -= cost
+        ctx.tokens = self.budget_tokens - remaining
+        return ctx
+
+
+__all__ = [
+    "Context", "ContextBuilder", "OperationEntry", "Retriever", "WorkflowSummary", "approximate_tokens",
+    "catalog_entries", "default_embedder",
+]

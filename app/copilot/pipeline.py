@@ -1,0 +1,321 @@
+"""The copilot pipeline: one chat message in, a question or a guarded, validated workflow out.
+
+::
+
+    prompts (copilot.system + copilot.context, versioned files) with the context of the request
+        → Gateway.generate(CopilotResponse)          # cache, usage, budgets, backoff
+            the response model's validator compiles the plan and runs engine validation; its
+            problems go back to the model as a re-ask (``copilot.reask``), at most ``max_reasks``
+        → deterministic repair when the re-asks are used up (``app.copilot.repair``)
+        → graph passes (``engine.passes``): guardrails and error handling, always, after the model
+        → final validation
+
+The pipeline stores nothing; ``app.copilot.chat`` persists turns and versions.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import ConfigDict, ValidationInfo, model_validator
+
+from app.copilot.context import ContextBuilder, WorkflowSummary
+from app.copilot.plan import (
+    CopilotResponse,
+    EditPlan,
+    PlanInvalidError,
+    Question,
+    WorkflowPlan,
+    apply_edits,
+    compile_plan,
+    plan_from_workflow,
+)
+from app.copilot.repair import repair
+from engine.errors import FlowwrightError, Problem
+from engine.passes import PassChange, run_passes
+from engine.passes.strip import strip_inserted
+from engine.validation import validate_workflow
+from engine.workflow import Workflow
+from prompts.loader import PromptTemplate, load
+
+Message = dict[str, Any]
+Checker = Callable[[Any], tuple[WorkflowPlan | None, dict[str, Any] | None, list[Problem]]]
+PURPOSE = "copilot.generate"
+
+
+class CopilotError(FlowwrightError):
+    """The copilot could not produce a valid workflow (problems listed in ``details``)."""
+
+    code = "copilot_failed"
+    status = 422
+
+
+# The check of the call in progress. Not passed as instructor's ``validation_context``: instructor
+# renders every message as a Jinja template when a context is given, and the prompts carry
+# ``{{ }}`` JSONata expressions. A context variable follows the call into the gateway's thread.
+_CHECK: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("copilot_check", default=None)
+
+
+class CheckedCopilotResponse(CopilotResponse):
+    """``CopilotResponse`` whose plan must compile and validate; problems make the model re-ask.
+
+    The JSON Schema is the parent's (same title), so models and the cache see no difference. The
+    check is the current call's (``_CHECK``); every checked reply is appended to its ``replies``
+    so the last one can be repaired when the re-asks run out.
+    """
+
+    model_config = ConfigDict(title="CopilotResponse")
+
+    @model_validator(mode="after")
+    def _compiles(self, info: ValidationInfo) -> CheckedCopilotResponse:
+        context = info.context if isinstance(info.context, dict) and "check" in info.context else _CHECK.get()
+        if not context:
+            return self
+        _, _, problems = context["check"](self.reply)
+        context.setdefault("replies", []).append(self)
+        if problems:
+            raise ValueError(context["reask"].render(problems=[p.to_dict() for p in problems[:20]]))
+        return self
+
+
+@dataclass
+class PipelineResult:
+    """What one message produced."""
+
+    kind: Literal["workflow", "question", "error"]
+    workflow: Workflow | None = None
+    plan: WorkflowPlan | None = None
+    question: str | None = None
+    missing: list[str] = field(default_factory=list)
+    explanation: str = ""
+    reply_kind: str | None = None  # workflow | edit | question (what the model answered)
+    changes: list[PassChange] = field(default_factory=list)
+    valid: bool = False
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    reasks: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)
+    cache_hit: bool = False
+    latency_ms: float = 0.0
+    model: str = ""
+    error: dict[str, Any] | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def guardrails(self) -> list[dict[str, Any]]:
+        return [c.to_dict() for c in self.changes if c.action == "inserted"]
+
+
+class Pipeline:
+    """Runs one message through prompts, model, validation, repair and passes.
+
+    Args:
+        gateway: ``app.llm.gateway.Gateway`` (anything with the same ``generate``).
+        catalog: the connector registry.
+        context: builds the request's context within a token budget.
+        max_reasks: how many times validation problems go back to the model.
+    """
+
+    def __init__(self, gateway: Any, catalog: Any, context: ContextBuilder, *, max_reasks: int = 2,
+                 use_cache: bool = True, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.gateway = gateway
+        self.catalog = catalog
+        self.context_builder = context
+        self.max_reasks = max_reasks
+        self.use_cache = use_cache
+        self.clock = clock
+        self.system = load("copilot.system")
+        self.context_template = load("copilot.context")
+        self.reask = load("copilot.reask")
+
+    @property
+    def template_ref(self) -> tuple[str, str]:
+        """The prompt version the cache partition and the usage rows record."""
+        return "copilot", f"system@{self.system.version}+context@{self.context_template.version}"
+
+    def run(
+        self,
+        message: str,
+        *,
+        workspace_id: str,
+        user_id: str | None = None,
+        conversation_id: str | None = None,
+        workflow_id: str | None = None,
+        history: Sequence[Message] = (),
+        current: Workflow | None = None,
+        workflows: Sequence[WorkflowSummary] = (),
+        preferences: dict[str, str] | None = None,
+    ) -> PipelineResult:
+        started = self.clock()
+        base_plan = plan_from_workflow(strip_inserted(current)) if current is not None else None
+        prefs = dict(preferences or {})
+        ctx = self.context_builder.build(
+            message, workflows=workflows, preferences=prefs,
+            current_plan=base_plan.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+            if base_plan is not None else None,
+        )
+        messages = self.messages(message, ctx.variables(), history, prefs)
+        validation_context: dict[str, Any] = {"check": self._checker(base_plan), "reask": self.reask, "replies": []}
+        cacheable = self.use_cache and current is None and not history
+        result = PipelineResult(kind="error", context={
+            "retrieval": ctx.retrieval, "tokens": ctx.tokens, "duplicates": ctx.duplicates,
+            "operations": [f"{o.connector}.{o.operation}" for o in ctx.operations], "left_out": ctx.left_out,
+        })
+        reply: Any = None
+        token = _CHECK.set(validation_context)
+        try:
+            answer = self.gateway.generate(
+                messages, CheckedCopilotResponse, purpose=PURPOSE, workspace_id=workspace_id, user_id=user_id,
+                conversation_id=conversation_id, workflow_id=workflow_id, template=self.template_ref,
+                max_retries=self.max_reasks, cache=cacheable, entity_text=message,
+            )
+            reply = answer.value.reply
+            result.usage = _usage(answer)
+            result.cache_hit = bool(answer.cache_hit)
+            result.model = answer.model
+            result.reasks = max(0, answer.attempts - 1)
+        except FlowwrightError as exc:
+            replies = validation_context.get("replies") or []
+            if exc.code != "model_output_invalid" or not replies:
+                result.error = exc.to_dict()
+                result.usage = _usage_from_error(exc)
+                result.latency_ms = (self.clock() - started) * 1000
+                return result
+            reply = replies[-1].reply  # the model's last answer: repair it deterministically
+            result.usage = _usage_from_error(exc)
+            result.reasks = self.max_reasks
+        finally:
+            _CHECK.reset(token)
+        self._finish(result, reply, base_plan)
+        result.latency_ms = (self.clock() - started) * 1000
+        return result
+
+    def messages(self, message: str, context: dict[str, Any], history: Sequence[Message],
+                 preferences: dict[str, str]) -> list[Message]:
+        """System prompt, context, earlier turns, then the message itself (last, as the cache key)."""
+        system = _render(self.system, today=datetime.now(UTC).date().isoformat(),
+                         timezone=preferences.get("timezone") or "UTC")
+        out: list[Message] = [{"role": "system", "content": system},
+                              {"role": "system", "content": _render(self.context_template, **context)}]
+        out.extend({"role": m["role"], "content": m["content"]} for m in history)
+        out.append({"role": "user", "content": message})
+        return out
+
+    # --- checking, repair and passes -------------------------------------------------------
+
+    def _checker(self, base: WorkflowPlan | None) -> Checker:
+        def check(reply: Any) -> tuple[WorkflowPlan | None, dict[str, Any] | None, list[Problem]]:
+            if isinstance(reply, Question):
+                return None, None, []
+            try:
+                plan = self._plan_of(reply, base)
+                document = compile_plan(plan, self.catalog)
+            except PlanInvalidError as exc:
+                return None, None, list(exc.problems)
+            return plan, document, _name_steps(document, validate_workflow(document, self.catalog).problems)
+
+        return check
+
+    @staticmethod
+    def _plan_of(reply: Any, base: WorkflowPlan | None) -> WorkflowPlan:
+        if isinstance(reply, EditPlan):
+            if base is None:
+                raise PlanInvalidError([Problem("plan_no_current_workflow", "$.reply",
+                                                "an edit needs a current workflow; answer with a new workflow")])
+            return apply_edits(base, reply)
+        assert isinstance(reply, WorkflowPlan)
+        return reply
+
+    def _finish(self, result: PipelineResult, reply: Any, base: WorkflowPlan | None) -> None:
+        result.reply_kind = getattr(reply, "kind", None)
+        if isinstance(reply, Question):
+            result.kind, result.question, result.missing = "question", reply.question, list(reply.missing)
+            result.explanation = reply.question
+            result.valid = True
+            return
+        result.explanation = getattr(reply, "explanation", "") or ""
+        try:
+            plan = self._plan_of(reply, base)
+            document = compile_plan(plan, self.catalog)
+        except PlanInvalidError as exc:
+            result.problems = [p.to_dict() for p in exc.problems]
+            result.error = CopilotError("the model's plan cannot be compiled", problems=result.problems).to_dict()
+            return
+        result.plan = plan
+        fixed = repair(document, self.catalog)
+        result.repaired = fixed.fixed
+        if not fixed.ok:
+            result.problems = [p.to_dict() for p in fixed.problems]
+            result.error = CopilotError(
+                f"the generated workflow is invalid: {fixed.problems[0].path}: {fixed.problems[0].message}",
+                problems=result.problems).to_dict()
+            return
+        authored = Workflow.model_validate(fixed.document)
+        passes = run_passes(authored, self.catalog)
+        final = validate_workflow(passes.workflow.to_json_dict(), self.catalog)
+        result.changes = passes.changes
+        result.workflow = passes.workflow
+        result.valid = final.ok
+        result.problems = [p.to_dict() for p in final.problems]
+        result.kind = "workflow"
+
+
+_NODE_PATH = re.compile(r"^(\$(?:\.nodes\[\d+\](?:\.body)?)*\.nodes\[\d+\])")
+
+
+def _name_steps(document: dict[str, Any], problems: list[Problem]) -> list[Problem]:
+    """Problems whose path points into a node also name the step (the model knows step ids, not
+    node indices)."""
+    out = []
+    for problem in problems:
+        match = _NODE_PATH.match(problem.path)
+        node = _at(document, match.group(1)) if match else None
+        if isinstance(node, dict) and node.get("id"):
+            problem = Problem(problem.code, problem.path, f"step {node['id']!r}: {problem.message}", problem.hint,
+                              problem.extra)
+        out.append(problem)
+    return out
+
+
+def _at(document: dict[str, Any], path: str) -> Any:
+    value: Any = document
+    for key, index in re.findall(r"\.(\w+)(?:\[(\d+)\])?", path):
+        value = value.get(key) if isinstance(value, dict) else None
+        if index and isinstance(value, list):
+            value = value[int(index)] if int(index) < len(value) else None
+    return value
+
+
+def _render(template: PromptTemplate, **variables: Any) -> str:
+    return template.render(**variables)
+
+
+def _usage(answer: Any) -> dict[str, Any]:
+    usage = answer.usage
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens, "cost_usd": round(float(answer.cost_usd), 8),
+            "cost_unknown": bool(answer.cost_unknown), "attempts": answer.attempts, "model": answer.model}
+
+
+def _usage_from_error(exc: FlowwrightError) -> dict[str, Any]:
+    usage = exc.details.get("usage") if isinstance(exc.details, dict) else None
+    if not isinstance(usage, dict):
+        return {}
+    prompt = int(usage.get("gen_ai.usage.input_tokens", 0))
+    completion = int(usage.get("gen_ai.usage.output_tokens", 0))
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "cost_usd": None, "attempts": exc.details.get("attempts")}
+
+
+def reply_json(reply: Any) -> str:
+    return json.dumps(reply.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
+
+
+__all__ = ["CheckedCopilotResponse", "CopilotError", "Pipeline", "PipelineResult"]

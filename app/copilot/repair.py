@@ -1,0 +1,131 @@
+"""The deterministic repair pass: fixes what validation can fix without guessing intent.
+
+It runs on a compiled workflow document when the model's re-asks are used up. Each fix follows a
+validation problem's code and (when there is one) its hint: a misspelt connector or operation
+becomes the suggested one, a misspelt time zone the suggested zone, an unknown config field is
+dropped, a dangling or duplicate edge is dropped, a branch on a node that has none is removed,
+``on_error: route`` without an error edge falls back to ``fail``, an unreachable node is attached
+after the trigger, and a cycle loses the edge that closes it. What it cannot fix stays a problem.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import Problem
+from engine.validation import validate_workflow
+
+MAX_ROUNDS = 3
+_SUGGESTION = re.compile(r"did you mean '([^']+)'")
+_STEP = re.compile(r"\.(nodes|edges)\[(\d+)\]")
+
+
+@dataclass
+class RepairResult:
+    document: dict[str, Any]
+    fixed: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def repair(document: dict[str, Any], catalog: Any) -> RepairResult:
+    """Fix what can be fixed; returns the new document, what was fixed, and what is left."""
+    doc = copy.deepcopy(document)
+    fixed: list[str] = []
+    problems = validate_workflow(doc, catalog).problems
+    for _ in range(MAX_ROUNDS):
+        if not problems:
+            break
+        changed = False
+        # Edges go last and from the highest index down, so earlier indices stay right.
+        for problem in sorted(problems, key=_order):
+            note = _fix(doc, problem)
+            if note:
+                fixed.append(note)
+                changed = True
+        if not changed:
+            break
+        problems = validate_workflow(doc, catalog).problems
+    return RepairResult(doc, fixed, problems)
+
+
+def _order(problem: Problem) -> tuple[int, int]:
+    indices = [int(m.group(2)) for m in _STEP.finditer(problem.path)]
+    is_edge = ".edges[" in problem.path
+    return (1 if is_edge else 0, -(indices[-1] if indices else 0))
+
+
+def _resolve(doc: dict[str, Any], path: str) -> tuple[dict[str, Any], dict[str, Any] | None, str | None]:
+    """The graph a problem is in, the node or edge its path names, and which ('nodes'/'edges')."""
+    graph: dict[str, Any] = doc
+    target: dict[str, Any] | None = None
+    kind: str | None = None
+    for match in _STEP.finditer(path):
+        kind, index = match.group(1), int(match.group(2))
+        items = graph.get(kind, [])
+        if not isinstance(items, list) or index >= len(items):
+            return graph, None, None
+        target = items[index]
+        if kind == "nodes" and path[match.end():].startswith(".body") and isinstance(target, dict):
+            graph = target.get("body", {})
+    return graph, target, kind
+
+
+def _fix(doc: dict[str, Any], problem: Problem) -> str | None:
+    graph, target, kind = _resolve(doc, problem.path)
+    if target is None or not isinstance(target, dict):
+        return None
+    suggestion = _SUGGESTION.search(problem.hint or "")
+    code = problem.code
+    if kind == "edges":
+        if code in ("dangling_edge", "duplicate_edge", "trigger_has_incoming", "cycle"):
+            if target in graph.get("edges", []):
+                graph["edges"].remove(target)
+                return f"removed edge {target.get('source')} → {target.get('target')} ({code})"
+        if code == "invalid_branch" and target.get("branch") is not None:
+            source = next((n for n in graph.get("nodes", []) if n.get("id") == target.get("source")), {})
+            if source.get("type") not in ("condition", "switch") and target.get("branch") != "error":
+                target.pop("branch")
+                return f"removed branch from edge {target.get('source')} → {target.get('target')}"
+        return None
+    node_id = target.get("id")
+    if code == "unknown_connector" and suggestion:
+        target["connector"] = suggestion.group(1)
+        return f"{node_id}: connector → {suggestion.group(1)}"
+    if code == "unknown_operation" and suggestion:
+        target["operation"] = suggestion.group(1)
+        return f"{node_id}: operation → {suggestion.group(1)}"
+    if code == "invalid_timezone" and suggestion:
+        target.setdefault("config", {})["timezone"] = suggestion.group(1)
+        return f"{node_id}: time zone → {suggestion.group(1)}"
+    if code == "config_unknown_field":
+        name = problem.path.rsplit(".", 1)[-1]
+        config = target.get("config")
+        if isinstance(config, dict) and name in config:
+            del config[name]
+            return f"{node_id}: dropped unknown config field {name!r}"
+    if code == "missing_error_edge" and target.get("on_error") == "route":
+        target["on_error"] = "fail"
+        return f"{node_id}: on_error route without an error edge → fail"
+    if code == "unreachable" and target.get("type") != "trigger":
+        root = _root(graph, doc)
+        if root is not None:
+            graph.setdefault("edges", []).append({"source": root, "target": node_id})
+            return f"{node_id}: attached after {root} (it was unreachable)"
+    return None
+
+
+def _root(graph: dict[str, Any], doc: dict[str, Any]) -> str | None:
+    if graph is doc:
+        trigger = next((n for n in doc.get("nodes", []) if n.get("type") == "trigger"), None)
+        return trigger.get("id") if trigger else None
+    return None  # in a loop body an unreachable node is a start node already
+
+
+__all__ = ["RepairResult", "repair"]

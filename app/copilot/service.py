@@ -1,0 +1,285 @@
+"""The copilot's in-process API: conversations that turn messages into workflow versions.
+
+::
+
+    copilot = Copilot.from_settings()
+    turn = copilot.generate("Every Monday 9:00 email the sales to alice@example.com", workspace_id="w1")
+    turn = copilot.send(turn.conversation_id, "also post it to #sales")
+    turn = copilot.undo(turn.conversation_id)
+
+Each call returns a :class:`~app.copilot.chat.Turn`: a clarifying question, or a new workflow
+version (stored with source ``chat``) with its explanation, the diff against the previous version,
+the guardrails inserted and why, the validation status and the usage/cost of the turn.
+The API and the CLI use the ``a*`` variants / the sync ones; the eval runner calls ``generate``
+and ``send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from app.copilot.chat import ChatStore, Turn
+from app.copilot.context import ContextBuilder, Retriever, WorkflowSummary, default_embedder
+from app.copilot.diff import diff_workflows
+from app.copilot.pipeline import Pipeline, PipelineResult
+from engine.errors import ConflictError, FlowwrightError
+from engine.workflow import Workflow
+from engine.workflow_store import WorkflowRow, WorkflowStore, WorkflowVersionRow
+
+DEFAULT_WORKSPACE = "default"
+MAX_SUMMARIES = 50
+
+
+class NothingToUndoError(FlowwrightError):
+    code = "nothing_to_undo"
+    status = 409
+
+
+class Copilot:
+    """Conversations, the pipeline and the stores, wired together.
+
+    Args:
+        pipeline: runs one message (prompts → model → validation → repair → passes).
+        workflows: where versions go.
+        chat: where conversations and turns go.
+        preferences: workspace preferences offered to the model (time zone, default email...).
+    """
+
+    def __init__(self, pipeline: Pipeline, workflows: WorkflowStore, chat: ChatStore, *,
+                 preferences: dict[str, str] | None = None) -> None:
+        self.pipeline = pipeline
+        self.workflows = workflows
+        self.chat = chat
+        self.preferences = {k: v for k, v in (preferences or {}).items() if v}
+
+    # --- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, settings: Any = None, *, model: str | None = None, cache: bool | None = None,
+                      engine: Engine | None = None, catalog: Any = None, embedder: Any = "auto") -> Copilot:
+        """A copilot on the settings' database, model, semantic cache and preferences."""
+        from app.llm.gateway import Gateway
+        from app.settings import get_settings
+        from connectors.registry import default_registry
+        from engine.db import make_engine
+        from prompts.loader import load_examples
+
+        settings = settings or get_settings()
+        if model is not None:
+            settings = settings.model_copy(update={"model": model})
+        settings.ensure_data_dir()
+        engine = engine or make_engine(settings.resolved_database_url)
+        catalog = catalog if catalog is not None else default_registry()
+        if embedder == "auto":
+            embedder = default_embedder() if settings.embedding_model in (None, "local", "all-MiniLM-L6-v2") \
+                else _settings_embedder(settings)
+        use_cache = settings.cache_enabled if cache is None else cache
+        semantic_cache = None
+        if use_cache:
+            from app.llm.semantic_cache import open_cache
+
+            semantic_cache = open_cache(settings, embedder)
+        gateway = Gateway(settings, engine, cache=semantic_cache)
+        from app.llm.local_provider import count_text_tokens
+
+        retriever = Retriever(embedder, settings.data_dir / "cache")
+        context = ContextBuilder(catalog, retriever, examples=load_examples("copilot"),
+                                 count_tokens=lambda text: count_text_tokens(settings.model, text) or 1,
+                                 budget_tokens=settings.copilot_context_tokens)
+        pipeline = Pipeline(gateway, catalog, context, max_reasks=settings.copilot_max_reasks, use_cache=use_cache)
+        preferences = {"timezone": settings.default_timezone, "default email": settings.default_email or "",
+                       "default Slack channel": settings.default_slack_channel or ""}
+        return cls(pipeline, WorkflowStore(engine), ChatStore(engine), preferences=preferences)
+
+    @classmethod
+    def for_model(cls, model: str, *, cache: bool = False) -> Copilot:
+        """The copilot with another model (the eval runner's entry point); cache off by default."""
+        return cls.from_settings(model=model, cache=cache)
+
+    # --- conversations ---------------------------------------------------------------------
+
+    def start(self, workspace_id: str = DEFAULT_WORKSPACE, *, user_id: str | None = None,
+              workflow_id: str | None = None, title: str = "") -> str:
+        """A new conversation (optionally about an existing workflow); returns its id."""
+        row = self.chat.create(workspace_id, user_id=user_id, title=title)
+        if workflow_id is not None:
+            self.workflows.get(workspace_id, workflow_id)
+            self.chat.set_workflow(row.id, workflow_id)
+        return row.id
+
+    def generate(self, prompt: str, *, workspace_id: str = DEFAULT_WORKSPACE, user_id: str | None = None) -> Turn:
+        """One message in a new conversation."""
+        conversation_id = self.start(workspace_id, user_id=user_id, title=prompt[:80])
+        return self.send(conversation_id, prompt, user_id=user_id)
+
+    def send(self, conversation_id: str, message: str, *, user_id: str | None = None) -> Turn:
+        """The assistant's turn after ``message``: a question, a new version, or an error."""
+        started = time.perf_counter()
+        conversation = self.chat.get(conversation_id)
+        workspace_id = conversation.workspace_id
+        history = self.chat.history(conversation_id)
+        self.chat.add(conversation_id, "user", message)
+        current, current_version = self._current(workspace_id, conversation.workflow_id)
+        result = self.pipeline.run(
+            message, workspace_id=workspace_id, user_id=user_id or conversation.user_id,
+            conversation_id=conversation_id, workflow_id=conversation.workflow_id, history=history,
+            current=current, workflows=self._summaries(workspace_id, exclude=conversation.workflow_id),
+            preferences=self.preferences,
+        )
+        turn = self._turn(conversation_id, result)
+        if result.kind == "workflow" and result.workflow is not None:
+            workflow_id, version = self._store(workspace_id, conversation.workflow_id, result, user_id)
+            if conversation.workflow_id is None:
+                self.chat.set_workflow(conversation_id, workflow_id)
+            turn.workflow_id, turn.version, turn.base_version = workflow_id, version, current_version
+            stored = self.workflows.version(workspace_id, workflow_id, version).workflow()
+            turn.workflow = stored
+            diff = diff_workflows(current, stored)
+            turn.diff = diff.to_dict()
+            turn.message = _describe(result, diff.summary(), version, set(diff.added))
+        turn.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        row = self.chat.add(conversation_id, "assistant", turn.message, kind=turn.kind, workflow_id=turn.workflow_id,
+                            version=turn.version, base_version=turn.base_version, payload=turn.payload())
+        turn.seq = row.seq
+        return turn
+
+    def undo(self, conversation_id: str) -> Turn:
+        """Return the conversation's workflow to the version the current one was derived from."""
+        conversation = self.chat.get(conversation_id)
+        workspace_id, workflow_id = conversation.workspace_id, conversation.workflow_id
+        if workflow_id is None:
+            raise NothingToUndoError("this conversation has no workflow yet")
+        current, version = self._current(workspace_id, workflow_id)
+        producer = self.chat.producer_of(conversation_id, version) if version is not None else None
+        if producer is None or producer.base_version is None:
+            raise NothingToUndoError(f"version {version} is the first version of this conversation")
+        self.workflows.set_current(workspace_id, workflow_id, producer.base_version)
+        previous = self.workflows.version(workspace_id, workflow_id, producer.base_version).workflow()
+        diff = diff_workflows(current, previous)
+        turn = Turn(conversation_id=conversation_id, seq=0, kind="undo",
+                    message=f"Back to version {producer.base_version} ({diff.summary()}).",
+                    workflow=previous, workflow_id=workflow_id, version=producer.base_version,
+                    base_version=version, diff=diff.to_dict(), valid=True)
+        row = self.chat.add(conversation_id, "assistant", turn.message, kind="undo", workflow_id=workflow_id,
+                            version=turn.version, base_version=version, payload=turn.payload())
+        turn.seq = row.seq
+        return turn
+
+    def current(self, conversation_id: str) -> Workflow | None:
+        """The conversation's workflow at its current version (None before the first version)."""
+        conversation = self.chat.get(conversation_id)
+        return self._current(conversation.workspace_id, conversation.workflow_id)[0]
+
+    def current_ref(self, conversation_id: str) -> tuple[str | None, int | None]:
+        conversation = self.chat.get(conversation_id)
+        return conversation.workflow_id, self._current(conversation.workspace_id, conversation.workflow_id)[1]
+
+    async def agenerate(self, prompt: str, **kwargs: Any) -> Turn:
+        return await asyncio.to_thread(self.generate, prompt, **kwargs)
+
+    async def asend(self, conversation_id: str, message: str, **kwargs: Any) -> Turn:
+        return await asyncio.to_thread(self.send, conversation_id, message, **kwargs)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _current(self, workspace_id: str, workflow_id: str | None) -> tuple[Workflow | None, int | None]:
+        if workflow_id is None:
+            return None, None
+        row = self.workflows.version(workspace_id, workflow_id)
+        return row.workflow(), row.version
+
+    def _summaries(self, workspace_id: str, *, exclude: str | None) -> list[WorkflowSummary]:
+        with Session(self.workflows.engine) as session:
+            query = (
+                select(WorkflowRow.id, WorkflowRow.name, WorkflowVersionRow.definition)
+                .join(WorkflowVersionRow, (WorkflowVersionRow.workflow_id == WorkflowRow.id)  # type: ignore[arg-type]
+                      & (WorkflowVersionRow.version == WorkflowRow.current_version))
+                .where(WorkflowRow.workspace_id == workspace_id, WorkflowRow.status != "archived")
+                .order_by(WorkflowRow.updated_at.desc()).limit(MAX_SUMMARIES)  # type: ignore[attr-defined]
+            )
+            rows = list(session.exec(query))
+        out = []
+        for wf_id, name, definition in rows:
+            if wf_id == exclude:
+                continue
+            out.append(WorkflowSummary(wf_id, name, _one_line(definition)))
+        return out
+
+    def _store(self, workspace_id: str, workflow_id: str | None, result: PipelineResult,
+               user_id: str | None) -> tuple[str, int]:
+        workflow = result.workflow
+        assert workflow is not None
+        note = (result.explanation or "")[:500] or None
+        if workflow_id is not None:
+            version = self.workflows.add_version(workspace_id, workflow_id, workflow, source="chat",
+                                                 created_by=user_id, note=note)
+            return workflow_id, version.version
+        base_name, n = workflow.name, 2
+        while True:
+            try:
+                row, version = self.workflows.create(workspace_id, workflow, source="chat", created_by=user_id,
+                                                     note=note)
+                return row.id, version.version
+            except ConflictError:
+                workflow = workflow.model_copy(update={"name": f"{base_name} ({n})"})
+                n += 1
+
+    @staticmethod
+    def _turn(conversation_id: str, result: PipelineResult) -> Turn:
+        turn = Turn(
+            conversation_id=conversation_id, seq=0, kind=result.kind, message="", question=result.question,
+            explanation=result.explanation, guardrails=result.guardrails,
+            changes=[c.to_dict() for c in result.changes], valid=result.valid, problems=result.problems,
+            repaired=result.repaired, reasks=result.reasks, usage=result.usage, cache_hit=result.cache_hit,
+            latency_ms=round(result.latency_ms, 1), error=result.error,
+            duplicates=list(result.context.get("duplicates", [])),
+        )
+        if result.kind == "question":
+            turn.message = result.question or ""
+        elif result.kind == "error":
+            turn.message = f"I could not build a valid workflow: {(result.error or {}).get('message', 'unknown error')}"
+        return turn
+
+
+def _one_line(definition: str) -> str:
+    import json
+
+    try:
+        data = json.loads(definition)
+    except ValueError:
+        return ""
+    if data.get("description"):
+        return str(data["description"]).splitlines()[0][:160]
+    steps = [f"{n.get('connector')}.{n.get('operation')}" for n in data.get("nodes", []) if n.get("type") == "action"]
+    trigger = next((n.get("kind") for n in data.get("nodes", []) if n.get("type") == "trigger"), "manual")
+    return f"{trigger} trigger; {', '.join(steps[:6])}"[:160]
+
+
+def _describe(result: PipelineResult, diff_summary: str, version: int, added: set[str]) -> str:
+    lines = [result.explanation or f"Here is version {version}."]
+    lines.append(f"Version {version}: {diff_summary}.")
+    inserted = [c for c in result.changes if c.action == "inserted"]
+    new = [c for c in inserted if c.node_id in added]
+    if new:
+        lines.append("Guardrails added: " + "; ".join(f"{c.node_id} ({c.kind}): {c.reason}" for c in new))
+    if len(inserted) > len(new):
+        lines.append(f"Guardrails kept: {', '.join(c.node_id for c in inserted if c.node_id not in added)}.")
+    if result.repaired:
+        lines.append("Repaired: " + "; ".join(result.repaired))
+    if result.context.get("duplicates"):
+        lines.append("Similar existing workflows: " + ", ".join(result.context["duplicates"]))
+    return "\n".join(lines)
+
+
+def _settings_embedder(settings: Any) -> Any:
+    from app.llm.embeddings import embedder_from_settings
+
+    return embedder_from_settings(settings)
+
+
+__all__ = ["Copilot", "NothingToUndoError"]
