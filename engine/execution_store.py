@@ -182,7 +182,7 @@ STEP_FINISH = (
         completed_at=bindparam("completed_at"), duration_ms=bindparam("duration_ms"),
     )
 )
-LOG_INSERT = insert(_LOG)
+LOG_INSERT = insert(_LOG).values({c.name: bindparam(c.name) for c in _LOG.columns if c.name != "id"})
 EVENT_INSERT = insert(_EVENT)
 EXEC_INSERT = insert(_EX)
 EXEC_SET = (
