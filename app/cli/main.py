@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "app.cli.llm_cmds",
     "app.cli.run_cmds",
     "app.cli.connector_cmds",
+    "app.cli.eval_cmds",
+    "app.cli.copilot_cmds",
 )
 
 for _name in COMMAND_MODULES:

@@ -77,6 +77,7 @@ class Turn:
     version: int | None = None
     base_version: int | None = None
     question: str | None = None
+    missing: list[str] = field(default_factory=list)
     explanation: str = ""
     diff: dict[str, Any] = field(default_factory=dict)
     guardrails: list[dict[str, Any]] = field(default_factory=list)

@@ -233,6 +233,7 @@ class Copilot:
     def _turn(conversation_id: str, result: PipelineResult) -> Turn:
         turn = Turn(
             conversation_id=conversation_id, seq=0, kind=result.kind, message="", question=result.question,
+            missing=list(result.missing),
             explanation=result.explanation, guardrails=result.guardrails,
             changes=[c.to_dict() for c in result.changes], valid=result.valid, problems=result.problems,
             repaired=result.repaired, reasks=result.reasks, usage=result.usage, cache_hit=result.cache_hit,
