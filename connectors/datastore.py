@@ -166,7 +166,7 @@ def _dump(data: dict[str, Any]) -> str:
 class Datastore:
     """JSON rows per (workspace, table, key) in Flowwright's database. Blocking; call in a thread."""
 
-    TABLES = (DatastoreRow.__table__,)
+    TABLES = (DatastoreRow.__table__,)  # type: ignore[attr-defined]
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -241,7 +241,7 @@ class Datastore:
         with Session(self.engine) as session:
             ids = [r.id for r in self._scan(session, workspace_id, table) if matches(_public(r), where, now)]
             for start in range(0, len(ids), 500):
-                session.exec(delete(DatastoreRow).where(col(DatastoreRow.id).in_(ids[start:start + 500])))  # type: ignore[call-overload]
+                session.exec(delete(DatastoreRow).where(col(DatastoreRow.id).in_(ids[start:start + 500])))
             session.commit()
         return len(ids)
 

@@ -211,7 +211,7 @@ async def _request(inp: RequestInput, ctx: OperationContext) -> RequestOutput:
     body, encoding = (None, "none") if inp.method == "HEAD" else _decode(content, ctype, inp.response_format)
     return RequestOutput(
         status=response.status_code, ok=ok, url=str(response.url), headers=dict(response.headers),
-        content_type=ctype, body=body, body_encoding=encoding, elapsed_ms=round(elapsed, 2),  # type: ignore[arg-type]
+        content_type=ctype, body=body, body_encoding=encoding, elapsed_ms=round(elapsed, 2),
     )
 
 

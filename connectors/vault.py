@@ -285,7 +285,7 @@ def normalize_secret(type_: AuthType | str, secret: Any) -> dict[str, Any]:
 class Vault:
     """Encrypted credentials per workspace. ``resolve`` is what the engine calls at run time."""
 
-    TABLES = (CredentialRow.__table__,)
+    TABLES = (CredentialRow.__table__,)  # type: ignore[attr-defined]
 
     def __init__(self, engine: Engine, keys: KeySource | Keyring) -> None:
         self.engine = engine
