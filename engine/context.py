@@ -122,6 +122,8 @@ class StepContext:
         self.approval = approval
 
     def log(self, level: str, message: str, **metadata: Any) -> None:
+        metadata.pop("node_id", None)  # the row says which node already
+        metadata.pop("loop_path", None)
         self._run.log(level, message, node_id=self.node_id, loop_path=self._loop_path, **metadata)
 
     def evaluate(self, expression: str) -> Any:

@@ -415,8 +415,12 @@ class Runtime:
     async def _drive(self, run: ExecutionRun, *, deadline: datetime | None) -> str | None:
         execution_id = run.execution_id
         final: str | None = None
-        graph = GraphRun(run, run.workflow.nodes, run.workflow.edges,
-                         Scope(trigger=run.trigger_input, execution=run.execution_scope))
+
+        def new_graph() -> GraphRun:
+            return GraphRun(run, run.workflow.nodes, run.workflow.edges,
+                            Scope(trigger=run.trigger_input, execution=run.execution_scope))
+
+        graph = new_graph()
         cm: asyncio.Timeout | None = None
         try:
             if self._status.get(execution_id) == "pending":
@@ -438,6 +442,7 @@ class Runtime:
                 except Parked:
                     if execution_id in self._recheck:
                         self._recheck.discard(execution_id)
+                        graph = new_graph()  # settled nodes come back from the checkpoints
                         continue  # a decision came in while other branches ran: go again
                     raise
             await self._finish(run, "completed", output=run.redact(graph.result()))
