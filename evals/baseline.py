@@ -71,7 +71,7 @@ def compare(result: EvalResult, baseline: dict[str, Any], tolerance: float = DEF
         old, new = baseline.get(metric), result.summary.get(metric)
         if old is None or new is None:
             continue
-        delta = new - old
+        delta = round(new - old, 4) + 0.0  # baselines keep 4 digits; + 0.0 turns -0.0 into 0.0
         status = "ok"
         if delta < -tolerance - 1e-9:
             status = "REGRESSION"

@@ -88,8 +88,8 @@ class CountExpect(_Strict):
 
 
 class FieldExpect(_Strict):
-    """A node matching ``sel`` has, at the dotted ``path`` (from the node: ``config.url``, ``retry.max_attempts``),
-    a value that ``equals`` / ``contains`` / is one of / is within bounds."""
+    """A node matching ``sel`` has, at the dotted ``path`` (from the node: ``config.url``, ``retry.max_attempts``;
+    ``a|b`` for alternatives), a value that ``equals`` / ``contains`` / is one of / is within bounds."""
 
     sel: Selector
     path: str
@@ -199,7 +199,12 @@ def _equal(actual: Any, wanted: Any) -> bool:
 
 
 def field_ok(node: FlatNode, spec: FieldExpect) -> bool:
-    value = get_path(node.raw, spec.path)
+    """Whether the node meets the field expectation at any of its ``|``-separated paths."""
+    return any(_field_ok_at(node, spec, path) for path in spec.path.split("|"))
+
+
+def _field_ok_at(node: FlatNode, spec: FieldExpect, path: str) -> bool:
+    value = get_path(node.raw, path)
     if spec.exists is not None:
         return (value is not _MISSING and value is not None) == spec.exists
     if value is _MISSING:
