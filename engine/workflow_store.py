@@ -128,6 +128,23 @@ class WorkflowStore:
                 query = query.where(WorkflowRow.status != "archived")
             return list(session.exec(query.order_by(WorkflowRow.created_at)))
 
+    def active_with_trigger(self, kind: str) -> list[tuple[WorkflowRow, WorkflowVersionRow]]:
+        """Every active workflow, in every workspace, whose current version has a ``kind`` trigger
+        (the scheduler's view; callers keep results scoped by the rows' workspace ids)."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(WorkflowRow, WorkflowVersionRow)
+                .join(WorkflowVersionRow, (WorkflowVersionRow.workflow_id == WorkflowRow.id)  # type: ignore[arg-type]
+                      & (WorkflowVersionRow.version == WorkflowRow.current_version))
+                .where(WorkflowRow.status == "active")
+            ).all()
+        out = []
+        for row, version in rows:
+            trigger = next((n for n in version.definition_dict().get("nodes", []) if n.get("type") == "trigger"), None)
+            if trigger is not None and trigger.get("kind") == kind:
+                out.append((row, version))
+        return out
+
     def version(self, workspace_id: str, workflow_id: str, version: int | None = None) -> WorkflowVersionRow:
         """A version (the current one by default)."""
         with Session(self.engine) as session:
