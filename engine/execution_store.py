@@ -178,7 +178,8 @@ STEP_FINISH = (
     .where(_STEP.c.id == bindparam("_id"))
     .values(
         status=bindparam("status"), output=bindparam("output"), error=bindparam("error"),
-        branch=bindparam("branch"), final=bindparam("final"), resume_at=bindparam("resume_at"),
+        branch=bindparam("branch"), final=bindparam("final"),
+        resume_at=func.coalesce(bindparam("resume_at"), _STEP.c.resume_at),  # a finished sleep keeps it
         completed_at=bindparam("completed_at"), duration_ms=bindparam("duration_ms"),
     )
 )
