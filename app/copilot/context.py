@@ -34,7 +34,7 @@ MAX_OPERATIONS = 16
 MAX_WORKFLOWS = 12
 MAX_EXAMPLES = 3
 DUPLICATE_SIMILARITY = 0.8
-DUPLICATE_OVERLAP = 0.6
+DUPLICATE_OVERLAP = 0.75
 
 TokenCounter = Callable[[str], int]
 
@@ -124,14 +124,20 @@ def _words(text: str) -> set[str]:
     return {w.rstrip("s") for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
+# Corpus vectors by (model, texts) hash, shared by every retriever of the process: a memo of a
+# pure function, so a new Copilot (a test, a CLI batch) never embeds the same catalog twice.
+_MEMO: dict[str, np.ndarray] = {}
+_MEMO_LOCK = threading.Lock()
+
+
 class Retriever:
     """Ranks texts by similarity to a query: cosine over embeddings, or word overlap."""
 
     def __init__(self, embedder: Any | None, cache_dir: Path | None = None) -> None:
         self.embedder = embedder
         self.cache_dir = cache_dir
-        self._vectors: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
+        self._vectors = _MEMO
+        self._lock = _MEMO_LOCK
 
     @property
     def mode(self) -> str:
@@ -182,7 +188,8 @@ class Retriever:
         ranked = []
         for i, text in enumerate(texts):
             other = _words(text)
-            overlap = len(words & other) / (len(words | other) or 1)
+            # coverage of the request's words, ties broken towards shorter (more specific) texts
+            overlap = len(words & other) / (len(words) or 1) - len(other) * 1e-6
             ranked.append((i, overlap))
         return sorted(ranked, key=lambda p: -p[1])
 

@@ -63,13 +63,13 @@ class CopilotError(FlowwrightError):
 _CHECK: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("copilot_check", default=None)
 
 
+# ``CopilotResponse`` whose plan must compile and validate; problems make the model re-ask.
+# Its JSON Schema is the parent's (same title and description: the docstring is copied), so
+# models, the local planner and the cache see no difference. The check is the current call's
+# (``_CHECK``); every checked reply is appended to its ``replies`` so the last one can be
+# repaired when the re-asks run out.
 class CheckedCopilotResponse(CopilotResponse):
-    """``CopilotResponse`` whose plan must compile and validate; problems make the model re-ask.
-
-    The JSON Schema is the parent's (same title), so models and the cache see no difference. The
-    check is the current call's (``_CHECK``); every checked reply is appended to its ``replies``
-    so the last one can be repaired when the re-asks run out.
-    """
+    __doc__ = CopilotResponse.__doc__
 
     model_config = ConfigDict(title="CopilotResponse")
 
