@@ -53,6 +53,8 @@ class Settings(BaseSettings):
                                   "despite SSRF protection.")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024)
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
+    scheduler_enabled: bool = Field(True, description="Service: fire schedule triggers of active workflows.")
+    scheduler_poll_s: float = Field(1.0, gt=0, le=60, description="Service: how often the scheduler looks for due runs.")
     expression_time_limit_ms: int = Field(1000, ge=10, le=60_000, description="Time limit of one expression evaluation.")
     default_timezone: str = Field("UTC", description="Copilot: time zone of schedules that name none (IANA).")
     default_email: str | None = Field(None, description="Copilot: default email recipient offered to the model.")

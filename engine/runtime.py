@@ -318,9 +318,13 @@ class Runtime:
             return
         import jsonschema
 
+        root = "$"
+        if wf.trigger is not None and wf.trigger.kind == "webhook" and isinstance(value, dict) and "body" in value:
+            # A webhook's input is the request envelope; its input_schema describes the body.
+            value, root = value["body"], "$.body"
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
         if errors:
-            problems = [{"path": "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
+            problems = [{"path": root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
                          "message": e.message} for e in errors]
             raise InputInvalidError(
                 "input does not match the trigger's input_schema: "

@@ -1,17 +1,20 @@
-"""FastAPI wiring: collaborators come in as ``Annotated[..., Depends(...)]`` aliases."""
+"""FastAPI wiring: collaborators come in as ``Annotated[..., Depends(...)]`` aliases.
+
+The application's collaborators (database, stores, registry, vault, runtime) are built once
+by the lifespan (``app.state.services``, see :mod:`app.wiring`); nothing is a module global.
+"""
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.engine import Engine
 
 from app.settings import Settings
-from connectors.registry import Registry, default_registry
-from engine.db import make_engine
+from app.wiring import Services, build_services
+from connectors.registry import Registry
 from engine.errors import FlowwrightError
 from engine.workflow_store import WorkflowStore
 
@@ -28,26 +31,33 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_db(request: Request, settings: Annotated[Settings, Depends(get_app_settings)]) -> Engine:
-    """One database engine per application (created on first use, kept on ``app.state``)."""
-    engine: Engine | None = getattr(request.app.state, "db", None)
-    if engine is None:
-        settings.ensure_data_dir()
-        engine = request.app.state.db = make_engine(settings.resolved_database_url)
+def get_services(request: Request) -> Services:
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:  # used without the lifespan (a bare TestClient): build on first use
+        services = request.app.state.services = build_services(request.app.state.settings)
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_db(services: ServicesDep) -> Engine:
+    engine: Engine = services.db
     return engine
 
 
-def get_workflow_store(db: Annotated[Engine, Depends(get_db)]) -> WorkflowStore:
-    return WorkflowStore(db)
+def get_workflow_store(services: ServicesDep) -> WorkflowStore:
+    store: WorkflowStore = services.workflow_store
+    return store
 
 
-@lru_cache(maxsize=1)
-def _registry() -> Registry:
-    return default_registry()
+def get_registry(services: ServicesDep) -> Registry:
+    registry: Registry = services.registry
+    return registry
 
 
-def get_registry() -> Registry:
-    return _registry()
+def get_runtime(services: ServicesDep) -> Any:
+    return services.runtime
 
 
 def get_workspace(x_workspace: Annotated[str | None, Header()] = None) -> str:
@@ -63,4 +73,5 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DbDep = Annotated[Engine, Depends(get_db)]
 WorkflowStoreDep = Annotated[WorkflowStore, Depends(get_workflow_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+RuntimeDep = Annotated[Any, Depends(get_runtime)]
 WorkspaceDep = Annotated[str, Depends(get_workspace)]

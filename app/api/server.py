@@ -1,11 +1,54 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory and its lifespan (recovery, scheduler, shutdown)."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
 from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build the collaborators, resume executions whose process died, run the scheduler."""
+    from app.wiring import build_services
+    from engine.cron_scheduler import CronScheduler
+
+    settings: Settings = app.state.settings
+    services = app.state.services = build_services(settings)
+    runtime = services.runtime
+    resumed = await runtime.recover()
+    if resumed:
+        log.info("resumed %d execution(s) interrupted by a restart: %s", len(resumed), ", ".join(resumed))
+
+    async def start_scheduled(row: Any, version: Any, payload: dict[str, str]) -> str:
+        execution_id: str = await runtime.start(
+            version.definition_dict(), payload, workspace_id=row.workspace_id, workflow_id=row.id,
+            workflow_version=version.version, trigger="schedule")
+        return execution_id
+
+    scheduler = CronScheduler(services.workflow_store, services.db, start_scheduled,
+                              poll_s=settings.scheduler_poll_s)
+    app.state.scheduler = scheduler
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(scheduler.run_forever(stop)) if settings.scheduler_enabled else None
+    try:
+        yield
+    finally:
+        stop.set()
+        if ticker is not None:
+            await ticker
+        await runtime.aclose()
+        services.close()
+        app.state.services = None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -14,13 +57,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Flowwright",
         description="Describe an automation in a chat; get a validated, guarded, runnable workflow.",
         version="0.1.0",
+        lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.services = None
     install_error_handlers(app)
 
-    from app.api.routes import workflows
+    from app.api.routes import executions, hooks, workflows
 
     app.include_router(workflows.router)
+    app.include_router(executions.router)
+    app.include_router(hooks.router)
 
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, str]:

@@ -1,0 +1,151 @@
+"""Executions: start a run, read it, control it, follow it live over SSE, decide approvals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel
+from sse_starlette.sse import EventSourceResponse
+
+from app.api.deps import RuntimeDep, ServicesDep, WorkflowStoreDep, WorkspaceDep
+from engine.errors import FlowwrightError
+
+router = APIRouter(prefix="/v1", tags=["executions"])
+
+STATUSES = ("pending", "running", "paused", "waiting", "completed", "failed", "cancelled", "timed_out")
+
+
+class BadRequestError(FlowwrightError):
+    code = "bad_request"
+    status = 400
+
+
+class RunIn(BaseModel):
+    input: Any = None
+    dry_run: bool = False
+
+
+class Started(BaseModel):
+    id: str
+    status: str
+
+
+def summary(row: Any) -> dict[str, Any]:
+    """One execution as a list item (the `flowwright executions list --json` shape)."""
+    from engine.execution_store import aware, loads
+
+    created = aware(row.created_at)
+    return {
+        "id": row.id, "status": row.status, "workflow_name": row.workflow_name, "workflow_id": row.workflow_id,
+        "workflow_version": row.workflow_version, "workspace_id": row.workspace_id, "trigger": row.trigger,
+        "dry_run": bool(row.dry_run), "created_at": created.isoformat() if created else None,
+        "duration_ms": row.duration_ms, "error": loads(row.error),
+    }
+
+
+@router.post("/workflows/{workflow_id}/run", status_code=202)
+async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowStoreDep, workspace: WorkspaceDep,
+                       body: RunIn | None = None, wait: bool = False) -> dict[str, Any]:
+    """Start a manual run of the current version (202 with the execution id; ``wait=true`` returns
+    the finished execution)."""
+    body = body or RunIn()
+    row = await asyncio.to_thread(store.get, workspace, workflow_id)
+    version = await asyncio.to_thread(store.version, workspace, workflow_id)
+    execution_id = await runtime.start(version.definition_dict(), body.input, workspace_id=workspace,
+                                       workflow_id=row.id, workflow_version=version.version, trigger="manual",
+                                       dry_run=body.dry_run)
+    if wait:
+        result: dict[str, Any] = await runtime.wait(execution_id)
+        return result
+    return {"id": execution_id, "status": "running"}
+
+
+@router.get("/executions")
+async def list_executions(services: ServicesDep, workspace: WorkspaceDep, status: str | None = None,
+                          workflow_id: str | None = None,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    """Executions of the workspace, newest first."""
+    if status is not None and status not in STATUSES:
+        raise BadRequestError(f"unknown status {status!r}; one of {', '.join(STATUSES)}", field="status")
+    await services.execution_store.flush()
+    rows = await asyncio.to_thread(services.execution_store.list, workspace, status=status,
+                                   workflow_id=workflow_id, limit=limit)
+    return [summary(r) for r in rows]
+
+
+@router.get("/executions/{execution_id}")
+async def get_execution(execution_id: str, runtime: RuntimeDep, workspace: WorkspaceDep) -> dict[str, Any]:
+    """The execution with every step attempt (the `flowwright run --json` shape)."""
+    result: dict[str, Any] = await runtime.describe(execution_id, workspace)
+    return result
+
+
+@router.post("/executions/{execution_id}/{action}")
+async def control(execution_id: str, action: Literal["pause", "resume", "cancel", "retry"], runtime: RuntimeDep,
+                  workspace: WorkspaceDep) -> dict[str, Any]:
+    """Pause, resume, cancel or retry (409 when the execution's state does not allow it)."""
+    await runtime.get(execution_id, workspace)  # 404 outside the workspace
+    await getattr(runtime, action)(execution_id)
+    row = await runtime.get(execution_id, workspace)
+    return {"id": execution_id, "status": row.status}
+
+
+@router.get("/executions/{execution_id}/events")
+async def events(execution_id: str, request: Request, runtime: RuntimeDep, workspace: WorkspaceDep,
+                 last_event_id: Annotated[str | None, Header()] = None,
+                 after: Annotated[int | None, Query(ge=0, description="Replay events after this sequence number.")] = None,
+                 ) -> EventSourceResponse:
+    """Server-sent events: every event after ``Last-Event-ID`` (or ``after``), then live ones,
+    until the execution ends. Each event's ``id`` is its sequence number."""
+    await runtime.get(execution_id, workspace)
+    start = after if after is not None else _parse_last_event_id(last_event_id)
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        async for event in runtime.events(execution_id, start):
+            if await request.is_disconnected():
+                return
+            payload = event.to_dict()
+            kind = "error" if event.type in ("execution.failed", "node.failed") else event.type
+            yield {"id": str(event.seq), "event": kind, "data": json.dumps(payload, default=str)}
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+def _parse_last_event_id(value: str | None) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        seq = int(value)
+    except ValueError:
+        raise BadRequestError(f"Last-Event-ID must be an event sequence number, got {value!r}",
+                              field="Last-Event-ID") from None
+    if seq < 0:
+        raise BadRequestError("Last-Event-ID must not be negative", field="Last-Event-ID")
+    return seq
+
+
+@router.get("/approvals", tags=["approvals"])
+async def approvals(runtime: RuntimeDep, workspace: WorkspaceDep) -> list[dict[str, Any]]:
+    """Guardrails waiting for a person in this workspace."""
+    result: list[dict[str, Any]] = await runtime.approvals(workspace)
+    return result
+
+
+class DecisionIn(BaseModel):
+    by: str | None = None
+    loop_path: str | None = None
+
+
+@router.post("/executions/{execution_id}/approvals/{node_id}/{decision}", tags=["approvals"])
+async def decide(execution_id: str, node_id: str, decision: Literal["approve", "reject"], runtime: RuntimeDep,
+                 workspace: WorkspaceDep, body: DecisionIn | None = None) -> dict[str, Any]:
+    """Approve or reject a waiting guardrail; the execution continues (or the node fails)."""
+    body = body or DecisionIn()
+    await runtime.get(execution_id, workspace)
+    await getattr(runtime, decision)(execution_id, node_id, body.by, loop_path=body.loop_path)
+    row = await runtime.get(execution_id, workspace)
+    return {"id": execution_id, "status": row.status}

@@ -1,0 +1,192 @@
+"""The service end to end: runs, SSE with Last-Event-ID, webhooks, approvals, the scheduler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api.server import create_app
+from app.settings import get_settings
+from tests.engine.workflows import minimal
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")  # the tests tick it by hand
+    get_settings.cache_clear()
+    with TestClient(create_app(get_settings())) as c:
+        yield c
+
+
+def two_steps() -> dict[str, Any]:
+    wf = minimal()
+    wf["nodes"].append({"id": "double", "type": "action", "connector": "core", "operation": "transform",
+                        "config": {"expression": "trigger.n * 2"}})
+    wf["edges"].append({"source": "say", "target": "double"})
+    return wf
+
+
+def create(client: TestClient, wf: dict[str, Any], **headers: str) -> str:
+    response = client.post("/v1/workflows", json=wf, headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def read_sse(client: TestClient, url: str, **headers: str) -> list[dict[str, Any]]:
+    events = []
+    with client.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        current: dict[str, Any] = {}
+        for line in response.iter_lines():
+            if line.startswith("id:"):
+                current["id"] = int(line[3:].strip())
+            elif line.startswith("event:"):
+                current["event"] = line[6:].strip()
+            elif line.startswith("data:"):
+                current["data"] = json.loads(line[5:].strip())
+            elif line == "" and current:
+                events.append(current)
+                current = {}
+    return events
+
+
+def test_manual_run_and_read_back(client: TestClient) -> None:
+    wf_id = create(client, two_steps())
+    done = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {"n": 21}}).json()
+    assert done["status"] == "completed"
+    assert {s["node_id"]: s["output"] for s in done["steps"]}["double"] == {"value": 42}
+    listed = client.get("/v1/executions", params={"status": "completed"}).json()
+    assert [e["id"] for e in listed] == [done["id"]]
+    assert listed[0]["workflow_id"] == wf_id and listed[0]["trigger"] == "manual"
+    assert client.get(f"/v1/executions/{done['id']}").json()["status"] == "completed"
+    assert client.get("/v1/executions", params={"status": "nope"}).status_code == 400
+
+
+def test_sse_replays_then_resumes_from_last_event_id(client: TestClient) -> None:
+    wf_id = create(client, two_steps())
+    started = client.post(f"/v1/workflows/{wf_id}/run", json={"input": {"n": 1}})
+    assert started.status_code == 202
+    ex_id = started.json()["id"]
+    events = read_sse(client, f"/v1/executions/{ex_id}/events")
+    seqs = [e["id"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert events[0]["event"] == "execution.started"
+    assert events[-1]["event"] == "execution.completed"
+    assert {"node.started", "node.completed"} <= {e["event"] for e in events}
+    again = read_sse(client, f"/v1/executions/{ex_id}/events", **{"Last-Event-ID": "3"})
+    assert [e["id"] for e in again] == seqs[3:]
+    assert again == events[3:]
+    bad = client.get(f"/v1/executions/{ex_id}/events", headers={"Last-Event-ID": "abc"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+
+
+def test_failed_node_streams_an_error_event(client: TestClient) -> None:
+    wf = minimal()
+    wf["nodes"][1] = {"id": "say", "type": "action", "connector": "core", "operation": "fail",
+                      "config": {"message": "boom"}}
+    wf_id = create(client, wf)
+    ex_id = client.post(f"/v1/workflows/{wf_id}/run").json()["id"]
+    events = read_sse(client, f"/v1/executions/{ex_id}/events")
+    errors = [e for e in events if e["event"] == "error"]
+    assert errors and errors[-1]["data"]["type"] == "execution.failed"
+
+
+def test_executions_are_scoped_to_their_workspace(client: TestClient) -> None:
+    wf_id = create(client, two_steps(), **{"X-Workspace": "a"})
+    ex = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {"n": 1}},
+                     headers={"X-Workspace": "a"}).json()
+    assert client.get(f"/v1/executions/{ex['id']}", headers={"X-Workspace": "b"}).status_code == 404
+    assert client.get(f"/v1/executions/{ex['id']}/events", headers={"X-Workspace": "b"}).status_code == 404
+    assert client.post(f"/v1/executions/{ex['id']}/cancel", headers={"X-Workspace": "b"}).status_code == 404
+    assert client.get("/v1/executions", headers={"X-Workspace": "b"}).json() == []
+    assert client.post(f"/v1/workflows/{wf_id}/run", headers={"X-Workspace": "b"}).status_code == 404
+
+
+def test_illegal_control_is_409(client: TestClient) -> None:
+    wf_id = create(client, two_steps())
+    ex = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {"n": 1}}).json()
+    response = client.post(f"/v1/executions/{ex['id']}/pause")
+    assert response.status_code == 409
+    assert client.post(f"/v1/executions/{ex['id']}/explode").status_code == 422
+
+
+def webhook_workflow() -> dict[str, Any]:
+    return {
+        "schema_version": "1", "name": "Signup hook",
+        "nodes": [
+            {"id": "hook", "type": "trigger", "kind": "webhook",
+             "config": {"method": "POST", "input_schema": {"type": "object", "required": ["email"],
+                                                           "properties": {"email": {"type": "string"}}}}},
+            {"id": "greet", "type": "action", "connector": "core", "operation": "transform",
+             "config": {"expression": "'hello ' & trigger.body.email"}},
+        ],
+        "edges": [{"source": "hook", "target": "greet"}],
+    }
+
+
+def test_webhook_runs_with_the_request_envelope(client: TestClient) -> None:
+    wf_id = create(client, webhook_workflow())
+    done = client.post(f"/v1/hooks/{wf_id}", params={"wait": "true"}, json={"email": "a@example.com"},
+                       headers={"Authorization": "Bearer secret-token"})
+    assert done.status_code == 202, done.text
+    result = done.json()
+    assert result["status"] == "completed"
+    assert result["steps"][-1]["output"] == {"value": "hello a@example.com"}
+    ex = client.get("/v1/executions").json()[0]
+    assert ex["trigger"] == "webhook"
+    assert "secret-token" not in json.dumps(client.get(f"/v1/executions/{ex['id']}").json())
+
+
+def test_webhook_errors_are_clear_4xx(client: TestClient) -> None:
+    wf_id = create(client, webhook_workflow())
+    bad = client.post(f"/v1/hooks/{wf_id}", json={"mail": "x"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "input_invalid"
+    assert "$.body" in bad.json()["error"]["message"]
+    assert client.get(f"/v1/hooks/{wf_id}").status_code == 405
+    not_json = client.post(f"/v1/hooks/{wf_id}", content=b"{oops", headers={"content-type": "application/json"})
+    assert not_json.status_code == 400 and not_json.json()["error"]["code"] == "webhook_invalid"
+    assert client.post("/v1/hooks/wf_doesnotexist", json={}).status_code == 404
+    client.post(f"/v1/workflows/{wf_id}/status", json={"status": "inactive"})
+    assert client.post(f"/v1/hooks/{wf_id}", json={"email": "a@example.com"}).status_code == 404
+
+
+def test_approval_waits_for_a_person(client: TestClient) -> None:
+    wf = two_steps()
+    wf["nodes"].insert(1, {"id": "ok_to_go", "type": "guardrail", "kind": "approval", "origin": "guardrail",
+                           "config": {"message": "Send it?"}})
+    wf["edges"] = [{"source": "start", "target": "ok_to_go"}, {"source": "ok_to_go", "target": "say"},
+                   {"source": "say", "target": "double"}]
+    wf_id = create(client, wf)
+    ex = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {"n": 2}}).json()
+    assert ex["status"] == "waiting"
+    pending = client.get("/v1/approvals").json()
+    assert [(p["execution_id"], p["node_id"]) for p in pending] == [(ex["id"], "ok_to_go")]
+    assert client.get("/v1/approvals", headers={"X-Workspace": "other"}).json() == []
+    decided = client.post(f"/v1/executions/{ex['id']}/approvals/ok_to_go/approve", json={"by": "alice"})
+    assert decided.status_code == 200, decided.text
+    events = read_sse(client, f"/v1/executions/{ex['id']}/events")
+    assert events[-1]["event"] == "execution.completed"
+    assert client.get(f"/v1/executions/{ex['id']}").json()["status"] == "completed"
+
+
+def test_scheduler_starts_runs_of_scheduled_workflows(client: TestClient) -> None:
+    wf = two_steps()
+    wf["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "* * * * *"}}
+    wf["nodes"][2]["config"]["expression"] = "$exists(trigger.scheduled_at)"
+    wf_id = create(client, wf)
+    scheduler = client.app.state.scheduler  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    assert client.portal.call(scheduler.tick, now) == []  # arms the schedule  # type: ignore[union-attr]
+    [ex_id] = client.portal.call(scheduler.tick, now + timedelta(minutes=1, seconds=1))  # type: ignore[union-attr]
+    events = read_sse(client, f"/v1/executions/{ex_id}/events")
+    assert events[-1]["event"] == "execution.completed"
+    result = client.get(f"/v1/executions/{ex_id}").json()
+    assert result["steps"][-1]["output"] == {"value": True}
+    assert client.get("/v1/executions").json()[0]["workflow_id"] == wf_id
