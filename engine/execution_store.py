@@ -200,6 +200,7 @@ EXEC_SET = (
 # queue order. Events and logs depend on nothing.
 FAST_ORDER = (EXEC_INSERT, STEP_INSERT, STEP_FINISH, EXEC_SET, EVENT_INSERT, LOG_INSERT)
 EXECUTION_COLUMNS = tuple(c.name for c in _EX.columns)
+_EXECUTION_DEFAULTS = {"trigger": "manual", "status": "pending", "dry_run": False, "node_count": 0, "workflow_name": ""}
 
 
 # --- the group-commit writer -----------------------------------------------------------------
@@ -419,6 +420,7 @@ class ExecutionStore:
 
     def insert_execution(self, row: dict[str, Any]) -> Any:
         params = dict.fromkeys(EXECUTION_COLUMNS)
+        params.update(_EXECUTION_DEFAULTS)
         params.update(row)
         return self.writer.submit(EXEC_INSERT, params, durable=True)
 
