@@ -1,0 +1,43 @@
+"""Credentials API: set/list/delete, secrets never echoed, bad input is a 422, workspace-scoped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api.server import create_app
+from app.settings import get_settings
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(get_settings())) as c:
+        yield c
+
+
+def test_set_list_delete_and_never_echo(client: TestClient, _isolated_data_dir: Path) -> None:
+    secret = "sk-live-7c1e9f0d2b"
+    response = client.put("/v1/credentials/stripe", json={"type": "api_key", "secret": secret})
+    assert response.status_code == 200, response.text
+    assert secret not in response.text
+    listed = client.get("/v1/credentials")
+    assert [c["name"] for c in listed.json()] == ["stripe"] and secret not in listed.text
+    assert client.get("/v1/credentials", headers={"X-Workspace": "other"}).json() == []
+    assert client.delete("/v1/credentials/stripe", headers={"X-Workspace": "other"}).status_code == 404
+    for f in _isolated_data_dir.rglob("*"):  # the database, its WAL, keys: the secret is nowhere
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
+    assert client.delete("/v1/credentials/stripe").status_code == 204
+    assert client.get("/v1/credentials").json() == []
+
+
+def test_bad_credentials_are_422(client: TestClient) -> None:
+    bad_type = client.put("/v1/credentials/x", json={"type": "magic", "secret": "s"})
+    assert bad_type.status_code == 422 and bad_type.json()["error"]["code"] == "credential_type_invalid"
+    missing = client.put("/v1/credentials/x", json={"type": "basic", "secret": {"username": "u"}})
+    assert missing.status_code == 422 and "password" in missing.json()["error"]["message"]
+    bad_name = client.put("/v1/credentials/bad%20name", json={"type": "api_key", "secret": "s"})
+    assert bad_name.status_code == 422 and bad_name.json()["error"]["code"] == "credential_name_invalid"
