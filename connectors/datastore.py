@@ -107,6 +107,9 @@ def _comparable(a: Any, b: Any) -> bool:
 
 
 def _test(value: Any, present: bool, op: str, operand: Any, now: datetime) -> bool:
+    if isinstance(value, datetime) and op not in ("exists", "older_than_days", "newer_than_days"):
+        # built-in date fields compare with ISO strings (or timestamps) as dates
+        operand = [_as_datetime(o) for o in operand] if op in ("in", "nin") else _as_datetime(operand)
     if op == "exists":
         return present == bool(operand)
     if op == "eq":
@@ -148,11 +151,20 @@ def matches(row: dict[str, Any], where: dict[str, Any], now: datetime | None = N
 
 # -- the store ------------------------------------------------------------------------------------
 
-def _public(row: DatastoreRow) -> dict[str, Any]:
-    data = json.loads(row.data)
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
-    return {**data, "_key": row.key, "_created_at": created.isoformat(), "_updated_at": updated.isoformat()}
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _candidate(row: Any) -> dict[str, Any]:
+    """A stored row as filters see it: its data plus the built-in fields (dates as datetimes)."""
+    return {**json.loads(row.data), "_key": row.key, "_created_at": _aware(row.created_at),
+            "_updated_at": _aware(row.updated_at)}
+
+
+def _public(candidate: dict[str, Any]) -> dict[str, Any]:
+    """A row as operations return it (built-in dates as ISO strings)."""
+    return {**candidate, "_created_at": candidate["_created_at"].isoformat(),
+            "_updated_at": candidate["_updated_at"].isoformat()}
 
 
 def _dump(data: dict[str, Any]) -> str:
@@ -216,16 +228,19 @@ class Datastore:
             session.commit()
         return inserted, updated
 
-    def _scan(self, session: Session, workspace_id: str, table: str) -> Iterator[DatastoreRow]:
-        stmt = select(DatastoreRow).where(DatastoreRow.workspace_id == workspace_id,
-                                          DatastoreRow.table_name == table).order_by(col(DatastoreRow.id))
-        yield from session.exec(stmt.execution_options(yield_per=500))
+    def _scan(self, session: Session, workspace_id: str, table: str) -> Iterator[Any]:
+        # Plain column tuples, not ORM objects: a scan is the hot path of query and delete.
+        t = DatastoreRow
+        stmt = select(t.id, t.key, t.data, t.created_at, t.updated_at).where(  # type: ignore[call-overload]
+            t.workspace_id == workspace_id, t.table_name == table).order_by(col(t.id))
+        yield from session.exec(stmt.execution_options(yield_per=1000))
 
     def query(self, workspace_id: str, table: str, where: dict[str, Any], *, order_by: str | None,
               descending: bool, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         now = _now()
         with Session(self.engine) as session:
-            found = [p for p in (_public(r) for r in self._scan(session, workspace_id, table)) if matches(p, where, now)]
+            found = [c for c in (_candidate(r) for r in self._scan(session, workspace_id, table))
+                     if matches(c, where, now)]
         if order_by:
             present = [r for r in found if r.get(order_by) is not None]
             missing = [r for r in found if r.get(order_by) is None]
@@ -234,12 +249,12 @@ class Datastore:
             except TypeError:
                 present.sort(key=lambda r: str(r[order_by]), reverse=descending)
             found = present + missing
-        return found[offset:offset + limit], len(found)
+        return [_public(c) for c in found[offset:offset + limit]], len(found)
 
     def delete(self, workspace_id: str, table: str, where: dict[str, Any]) -> int:
         now = _now()
         with Session(self.engine) as session:
-            ids = [r.id for r in self._scan(session, workspace_id, table) if matches(_public(r), where, now)]
+            ids = [r.id for r in self._scan(session, workspace_id, table) if matches(_candidate(r), where, now)]
             for start in range(0, len(ids), 500):
                 session.exec(delete(DatastoreRow).where(col(DatastoreRow.id).in_(ids[start:start + 500])))
             session.commit()

@@ -24,6 +24,7 @@ The allowlist (``FLOWWRIGHT_HTTP_ALLOW_HOSTS``, comma-separated) holds host name
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -166,6 +167,12 @@ class SsrfPolicy:
         return addresses[0]
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi's CAs), built once: building one costs ~50 ms."""
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
 class GuardedTransport(httpx.AsyncBaseTransport):
     """An httpx transport that vets and pins the destination of every request (see module doc)."""
 
@@ -181,7 +188,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     def _transport(self, host: str) -> httpx.AsyncHTTPTransport:
         inner = self._inner.get(host)
         if inner is None:
-            inner = httpx.AsyncHTTPTransport(verify=self._verify, trust_env=False, **self._options)
+            verify = default_ssl_context() if self._verify is True else self._verify
+            inner = httpx.AsyncHTTPTransport(verify=verify, trust_env=False, **self._options)
             self._inner[host] = inner
         return inner
 

@@ -82,6 +82,11 @@ async def test_delete_with_older_than_days(engine) -> None:
     past = (datetime.now(UTC) - timedelta(days=40)).replace(tzinfo=None)
     with engine.begin() as conn:
         conn.execute(text("UPDATE datastore_rows SET created_at = :p WHERE key = 'old'"), {"p": past})
+    cutoff = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+    q = await run("query", ctx(engine), table="events", where={"_created_at": {"lt": cutoff}})
+    assert [r["_key"] for r in q.rows] == ["old"]
+    q = await run("query", ctx(engine), table="events", order_by="_created_at", descending=True)
+    assert [r["_key"] for r in q.rows] == ["new", "old"]
     out = await run("delete", ctx(engine), table="events", where={"older_than_days": 30})
     assert out.deleted == 1
     assert [r["_key"] for r in (await run("query", ctx(engine), table="events")).rows] == ["new"]
