@@ -241,6 +241,38 @@ def response_schema() -> dict[str, Any]:
     return CopilotResponse.model_json_schema()
 
 
+def load_plan(data: Any) -> WorkflowPlan:
+    """A ``WorkflowPlan`` from JSON that may lack defaulted discriminators.
+
+    ``model_dump(exclude_defaults=True)`` drops ``kind: "workflow"`` and each step's ``type``
+    (they are defaults); this puts them back from the fields each step type has.
+    """
+    if isinstance(data, str | bytes):
+        import json
+
+        data = json.loads(data)
+    data = dict(data)
+    data.setdefault("kind", "workflow")
+    steps = []
+    for step in data.get("steps") or []:
+        if isinstance(step, dict) and "type" not in step:
+            step = dict(step)
+            step["type"] = _infer_type(step)
+        steps.append(step)
+    data["steps"] = steps
+    return WorkflowPlan.model_validate(data)
+
+
+def _infer_type(step: dict[str, Any]) -> str:
+    if "connector" in step or "operation" in step:
+        return "action"
+    for key, kind in (("expression", "condition"), ("cases", "switch"), ("items", "loop"), ("task", "ai"),
+                      ("kind", "guardrail"), ("seconds", "delay"), ("until", "delay")):
+        if key in step:
+            return kind
+    return "merge"
+
+
 # --- compile --------------------------------------------------------------------------------
 
 
@@ -722,5 +754,5 @@ __all__ = [
     "ActionStep", "AddStep", "AiStep", "ChangeTrigger", "ConditionStep", "CopilotResponse", "DelayStep",
     "EditPlan", "GuardrailStep", "LoopStep", "MergeStep", "PlanInvalidError", "Question", "RemoveStep",
     "Rename", "Step", "SwitchCaseSpec", "SwitchStep", "TriggerSpec", "UpdateStep", "WorkflowPlan",
-    "apply_edits", "compile_plan", "fields_schema", "plan_from_workflow", "response_schema",
+    "apply_edits", "compile_plan", "fields_schema", "load_plan", "plan_from_workflow", "response_schema",
 ]

@@ -1,0 +1,131 @@
+"""The concrete values a request carries: emails, URLs, Slack channels, quoted text, tables, amounts.
+
+``Protected`` swaps values that contain punctuation (emails, URLs, quoted text) for placeholders,
+so that sentence and clause splitting cannot cut through them, and puts them back afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+URL_RE = re.compile(r"\bhttps?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]", re.IGNORECASE)
+CHANNEL_RE = re.compile(r"(?<![\w&])#([a-z0-9][a-z0-9_.-]{0,79})", re.IGNORECASE)
+QUOTED_RE = re.compile(r"\"([^\"]+)\"|“([^”]+)”|‘([^’]+)’|(?<![A-Za-z])'([^']{2,}?)'(?![A-Za-z])|`([^`]+)`")
+PLACEHOLDER_RE = re.compile(r"⟦(\d+)⟧")
+AMOUNT_RE = re.compile(
+    r"(?P<cur>[$€£¥])\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m|thousand|million)?\b"
+    r"|(?P<num2>\d[\d,]*(?:\.\d+)?)\s*(?P<suf2>k|m|thousand|million)?\s*(?P<cur2>usd|eur|gbp|dollars?|euros?|pounds?)\b"
+    r"|(?P<num3>\d[\d,]*(?:\.\d+)?)\s*(?P<suf3>k|thousand|million)\b"
+    r"|(?P<num4>\d[\d,]*(?:\.\d+)?)\s*(?P<pct>%|percent)"
+    r"|(?<![\w./:-])(?P<num5>\d[\d,]*(?:\.\d+)?)(?![\w/:-])",
+    re.IGNORECASE,
+)
+TABLE_RE = re.compile(
+    r"\b(?:the\s+|a\s+|our\s+|my\s+)?[`'\"]?([a-z][a-z0-9_]*)[`'\"]?\s+(?:table|collection|list|sheet|spreadsheet)\b"
+    r"|\b(?:table|collection)\s+(?:called\s+|named\s+)?[`'\"]?([a-z][a-z0-9_]*)",
+    re.IGNORECASE,
+)
+_NOT_TABLES = {"the", "a", "an", "this", "that", "same", "new", "our", "my", "your", "their", "its", "database",
+               "data", "mailing", "email", "to", "do", "contact", "sql", "and", "or", "of", "in", "into", "from"}
+
+
+@dataclass
+class Protected:
+    """A text with emails, URLs and quoted strings replaced by ``⟦n⟧`` placeholders."""
+
+    text: str
+    values: list[tuple[str, str]] = field(default_factory=list)  # (kind, value)
+
+    @classmethod
+    def of(cls, text: str) -> Protected:
+        values: list[tuple[str, str]] = []
+
+        def keep(kind: str) -> object:
+            def swap(match: re.Match[str]) -> str:
+                value = next((g for g in match.groups() if g is not None), None) if match.groups() else None
+                values.append((kind, value if value is not None else match.group(0)))
+                return f"⟦{len(values) - 1}⟧"
+            return swap
+
+        text = URL_RE.sub(keep("url"), text)
+        text = EMAIL_RE.sub(keep("email"), text)
+        text = QUOTED_RE.sub(keep("quoted"), text)
+        return cls(text, values)
+
+    def restore(self, text: str) -> str:
+        def back(match: re.Match[str]) -> str:
+            kind, value = self.values[int(match.group(1))]
+            return f'"{value}"' if kind == "quoted" else value
+        return PLACEHOLDER_RE.sub(back, text)
+
+    def in_text(self, text: str, kind: str) -> list[str]:
+        """The values of ``kind`` whose placeholders occur in ``text``, in order."""
+        out = []
+        for match in PLACEHOLDER_RE.finditer(text):
+            k, value = self.values[int(match.group(1))]
+            if k == kind:
+                out.append(_clean_url(value) if kind == "url" else value)
+        return out
+
+    def quoted_after(self, text: str, words: tuple[str, ...]) -> str | None:
+        """The quoted value right after one of ``words`` ('subject "Weekly report"')."""
+        for match in PLACEHOLDER_RE.finditer(text):
+            kind, value = self.values[int(match.group(1))]
+            if kind != "quoted":
+                continue
+            before = text[max(0, match.start() - 40):match.start()].lower()
+            if any(re.search(rf"\b{w}\b[^⟦]*$", before) for w in words):
+                return value
+        return None
+
+
+def _clean_url(url: str) -> str:
+    return url.rstrip(".,;:!?)]}")
+
+
+def channels(text: str) -> list[str]:
+    """Slack channels named with '#' ('#sales'), or as 'the sales channel'."""
+    found = [f"#{m.group(1).rstrip('.-').lower()}" for m in CHANNEL_RE.finditer(text)]
+    for m in re.finditer(r"\b(?:the\s+)?([a-z][a-z0-9_-]{1,40})\s+(?:slack\s+)?channel\b", text, re.IGNORECASE):
+        name = m.group(1).lower()
+        if name not in {"slack", "the", "a", "same", "right", "team", "that", "this", "our", "my", "its", "their"}:
+            found.append(f"#{name}")
+    return list(dict.fromkeys(found))
+
+
+def tables(text: str) -> list[str]:
+    out = []
+    for match in TABLE_RE.finditer(text):
+        name = (match.group(1) or match.group(2) or "").lower()
+        if name and name not in _NOT_TABLES:
+            out.append(name)
+    return list(dict.fromkeys(out))
+
+
+def amounts(text: str) -> list[tuple[float, str, tuple[int, int]]]:
+    """Numbers in ``text`` with their written form: '$1,000' → 1000.0, '5k' → 5000.0, '20%' → 20."""
+    out = []
+    for match in AMOUNT_RE.finditer(text):
+        g = match.groupdict()
+        raw = g["num"] or g["num2"] or g["num3"] or g["num4"] or g["num5"]
+        suffix = (g["suf"] or g["suf2"] or g["suf3"] or "").lower()
+        try:
+            value = float(raw.replace(",", ""))
+        except ValueError:
+            continue
+        value *= {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get(suffix, 1)
+        out.append((value, match.group(0), match.span()))
+    return out
+
+
+def number_literal(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def snake(text: str, limit: int = 40) -> str:
+    """'Order Total' → 'order_total' (ids and field names)."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    out = "_".join(words)[:limit].strip("_")
+    return out if out and out[0].isalpha() else (f"x_{out}" if out else "")

@@ -1,0 +1,277 @@
+"""Configs for the chosen operation: recipients, channels, URLs, tables, texts and prompts.
+
+Values come from the clause (addresses, channels, URLs, quoted text, table names), from the
+workspace preferences (default email, channel, time zone), and from the data the workflow has at
+that point (an expression such as ``{{ nodes.fetch_orders.body }}``). A required value that is in
+none of them raises ``MissingValue``, which the planner turns into a question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from app.copilot.nlu.actions import _ME_RE, TEAM_RE, MissingValue
+from app.copilot.nlu.conditions import DataRef
+from app.copilot.nlu.entities import Protected, channels, snake, tables
+
+
+@dataclass
+class Preferences:
+    """Workspace preferences the prompt carries."""
+
+    timezone: str | None = None
+    email: str | None = None
+    channel: str | None = None
+
+
+_SUBJECT_WORDS = ("subject", "subject line", "titled", "title", "called", "headline", "heading")
+_BODY_WORDS = ("saying", "says", "text", "message", "body", "reading", "that says", "with", "content")
+_REPORT_RE = re.compile(
+    r"\b(?:the|a|an|our|my|today's|this week's|weekly|daily|monthly)?\s*((?:[a-z]+\s+){0,3}?"
+    r"(?:report|summary|digest|update|alert|notification|list|results|reminder|invoice|newsletter|status|overview|"
+    r"recap|briefing|receipt|confirmation|welcome email|follow-up|thank-you note|thank you note))\b",
+    re.I,
+)
+_LABELS_RE = re.compile(r"\b(?:as|into|between|among|to one of|either)\s+(?:either\s+)?(?:one of\s+)?(.+?)(?:$|\s+(?:and then|then)\b)", re.I)
+_SQL_RE = re.compile(r"^\s*(select|insert|update|delete|with|upsert|merge|create|replace)\b", re.I)
+_METHOD_RE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\b")
+
+
+def _data_text(data: DataRef, ai_text: str | None) -> str:
+    if ai_text:
+        return f"{{{{ {ai_text} }}}}"
+    if data.expr == "execution.error":
+        return ""
+    if data.expr == "trigger":
+        return ""
+    return f"{{{{ $string({data.expr}) }}}}"
+
+
+def _topic(clause: str, workflow_name: str | None) -> str:
+    restored = re.sub(r"⟦\d+⟧", "", clause)
+    if m := _REPORT_RE.search(restored):
+        words = m.group(0).strip()
+        words = re.sub(r"^(?:(?:the|a|an|our|my|send|email|e-mail|mail|post|share|forward|them|him|her|it|us|me|with|"
+                       r"their|his|its)\s+)+", "", words, flags=re.I)
+        return words[:1].upper() + words[1:]
+    return workflow_name or "Workflow update"
+
+
+def _quoted(p: Protected, clause: str) -> list[str]:
+    return p.in_text(clause, "quoted")
+
+
+def _message(p: Protected, clause: str, data: DataRef, ai_text: str | None, topic: str, loop_noun: str | None,
+             subject: str | None = None) -> str:
+    del loop_noun  # the item itself is the message inside a loop
+    quoted = [q for q in _quoted(p, clause) if q != subject]
+    if quoted:
+        return quoted[0]
+    if data.expr == "execution.error":
+        return f"{topic}: a step failed after all its retries. Check the execution for details."
+    text = _data_text(data, ai_text)
+    if data.expr == "trigger.body" and not ai_text:
+        return f"{topic}: {text}"
+    if data.expr == "item" and not ai_text:
+        return f"{topic}: {text}"
+    if not text:
+        return topic
+    return text if ai_text else f"{topic}: {text}"
+
+
+def _labels(clause: str) -> list[str]:
+    lower = clause.lower()
+    if re.search(r"\bsentiment\b", lower) and not re.search(r"\bas\b", lower):
+        return ["positive", "neutral", "negative"]
+    if m := re.search(r"\(([^)]+)\)", clause):
+        parts = re.split(r"\s*(?:,|/|\bor\b|\band\b)\s*", m.group(1))
+        return [p.strip().lower() for p in parts if p.strip()]
+    if m := _LABELS_RE.search(clause):
+        text = re.sub(r"⟦\d+⟧", "", m.group(1))
+        parts = re.split(r"\s*(?:,|/|\bor\b|\band\b)\s*", text)
+        labels = [re.sub(r"^(?:a|an|the)\s+", "", p.strip().strip("'\"")).lower() for p in parts if p.strip()]
+        labels = [label for label in labels if label and len(label.split()) <= 3]
+        if len(labels) >= 2:
+            return labels
+    return []
+
+
+def _fields(clause: str) -> list[str]:
+    m = re.search(r"\b(?:extract|pull out|parse out|pick out|get|find)\s+(?:the\s+)?(.+?)(?:\s+(?:from|out of|in)\b|$)", clause, re.I)
+    if not m:
+        return []
+    text = re.sub(r"⟦\d+⟧", "", m.group(1))
+    text = re.sub(r"\b(?:fields?|details|information|info|values?|data)\b", "", text, flags=re.I)
+    parts = re.split(r"\s*(?:,|/|\band\b|\bor\b|&)\s*", text)
+    fields = [snake(p) for p in parts if snake(p) and len(p.split()) <= 3]
+    return [f for f in fields if f not in ("key", "important", "relevant", "all")]
+
+
+def _rows_expression(data: DataRef) -> str:
+    """Rows to write: the loop's item, the webhook payload, or the current data (a list or one row)."""
+    if data.expr == "item":
+        return "{{ [item] }}"
+    if data.expr in ("trigger", "execution.error"):
+        return "{{ [{'created_at': $now()}] }}"
+    return f"{{{{ [{data.expr}] }}}}" if not data.expr.endswith((".rows", ".body")) else f"{{{{ $type({data.expr}) = 'array' ? {data.expr} : [{data.expr}] }}}}"
+
+
+def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Preferences, *, loop_noun: str | None,
+                 ai_text: str | None, workflow_name: str | None, index: Any) -> dict[str, Any]:
+    """Semantic config values for operation ``key`` (adapted to field names by the caller)."""
+    del index
+    restored = p.restore(clause)
+    topic = _topic(restored, workflow_name)
+    lower = clause.lower()
+    if key == "email.send":
+        emails = p.in_text(clause, "email")
+        to: Any = emails
+        if not emails:
+            if loop_noun and re.search(rf"\b(them|each|every|him|her|the {loop_noun}s?|{loop_noun}s?)\b", lower):
+                to = "{{ item.email }}"
+            elif data.expr.startswith("trigger.body") and re.search(
+                    r"\b(them|him|her|the (?:user|customer|sender|submitter|person|lead|buyer|subscriber|member|applicant|client))\b", lower):
+                to = "{{ trigger.body.email }}"
+            elif _ME_RE.search(clause) and prefs.email:
+                to = [prefs.email]
+            elif prefs.email and not TEAM_RE.search(clause):
+                to = [prefs.email]
+            elif TEAM_RE.search(clause) or not re.search(r"\b(e-?mail|mail)\b", lower):
+                raise MissingValue(f"Where should I send {topic.lower()}: which email address(es) or Slack channel?",
+                                   ["recipient (email address or Slack channel)"])
+            else:
+                raise MissingValue(f"Which email address should receive {topic.lower()}?", ["email recipient"])
+        subject = p.quoted_after(clause, _SUBJECT_WORDS) or topic
+        body = _message(p, clause, data, ai_text, topic, loop_noun, subject)
+        return {"to": to, "subject": subject, "body": body}
+    if key == "slack.post_message":
+        chans = channels(restored)
+        channel = chans[0] if chans else prefs.channel
+        if channel is None:
+            if TEAM_RE.search(clause) and not re.search(r"\bslack\b", lower):
+                raise MissingValue(f"Where should I send {topic.lower()}: which email address(es) or Slack channel?",
+                                   ["recipient (email address or Slack channel)"])
+            raise MissingValue("Which Slack channel should I post to?", ["slack channel"])
+        return {"channel": channel, "text": _message(p, clause, data, ai_text, topic, loop_noun)}
+    if key == "http.request":
+        urls = p.in_text(clause, "url")
+        if not urls:
+            noun = re.sub(r"^\w+\s+", "", re.sub(r"⟦\d+⟧", "", restored)).strip()
+            raise MissingValue(f"Which URL should I call to {restored.split()[0].lower()} {noun}?".replace("  ", " "),
+                               ["url"])
+        explicit = _METHOD_RE.search(re.sub(r"⟦\d+⟧", "", clause))
+        if explicit:
+            method = explicit.group(1)
+        elif re.search(r"\b(post|send|submit|push|create|forward|notify|upload|report|sync)\b", lower) and not re.search(
+                r"\b(fetch|get|pull|download|read|load|retrieve|grab|check)\b", lower):
+            method = "POST"
+        else:
+            method = "GET"
+        values: dict[str, Any] = {"method": method, "url": urls[0]}
+        if method in ("POST", "PUT", "PATCH"):
+            if ai_text:
+                values["json"] = {"text": f"{{{{ {ai_text} }}}}"}
+            elif data.expr not in ("trigger", "execution.error"):
+                values["json"] = f"{{{{ {data.expr} }}}}"
+        return values
+    if key in ("database.query", "database.execute"):
+        sql = next((q for q in _quoted(p, clause) if _SQL_RE.match(q)), None)
+        if sql is None:
+            found = tables(restored)
+            if key == "database.query" and found:
+                sql = f"SELECT * FROM {found[0]}"
+            else:
+                raise MissingValue("Which SQL statement should I run on the database?", ["sql"])
+        return {"sql": sql}
+    if key.startswith("datastore."):
+        found = tables(restored)
+        if not found:
+            noun = re.sub(r"⟦\d+⟧", "", restored.split(" ", 1)[-1])
+            raise MissingValue(f"Which table should I use to {restored.split()[0].lower()} {noun}?".replace("  ", " "),
+                               ["table name"])
+        values = {"table": snake(found[0], 60)}
+        if key in ("datastore.insert", "datastore.upsert"):
+            values["rows"] = _rows_expression(data)
+            m = re.search(r"\b(?:by|on|keyed by|unique by|using|matching on)\s+(?:the\s+|their\s+|its\s+)?([a-z_][\w]*)", lower)
+            if m and m.group(1) not in ("the", "a", "slack", "email"):
+                values["key_field"] = m.group(1)
+            elif key == "datastore.upsert":
+                values["key_field"] = "id"
+        if key in ("datastore.query", "datastore.delete"):
+            m = re.search(r"\bwhere\s+(?:the\s+)?(\w+)\s+(?:is|=|equals)\s+['\"]?([\w@.-]+)", restored, re.I)
+            if m:
+                values["where"] = {m.group(1).lower(): m.group(2)}
+            elif m := re.search(r"\bolder than\s+(\d+)\s+days?\b", lower):
+                values["where"] = {"older_than_days": int(m.group(1))}
+            elif key == "datastore.delete":
+                raise MissingValue(f"Which rows should I delete from the {found[0]} table?", ["which rows to delete"])
+        return values
+    if data.expr in ("trigger", "execution.error"):
+        source_text = restored
+    else:
+        source_text = f"{{{{ {ai_text} }}}}" if ai_text else f"{{{{ $string({data.expr}) }}}}"
+    if key == "llm.summarize":
+        values = {"input": source_text}
+        if m := re.search(r"\b(?:in|to|under|within|at most)\s+(\d+)\s+words\b", lower):
+            values["max_words"] = max(5, int(m.group(1)))
+        return values
+    if key == "llm.classify":
+        labels = _labels(restored)
+        return {"input": source_text, "labels": labels}
+    if key == "llm.extract":
+        fields = _fields(restored)
+        if not fields:
+            raise MissingValue("Which fields should I extract (for example name, email, amount)?", ["fields to extract"])
+        return {"input": source_text, "fields": {f: f.replace("_", " ") for f in fields}}
+    if key == "llm.complete":
+        context = "" if source_text == restored else f"\n\n{source_text}"
+        return {"prompt": f"{restored[:1].upper()}{restored[1:]}.{context}"}
+    if key == "core.log":
+        quoted = _quoted(p, clause)
+        message = quoted[0] if quoted else _message(p, clause, data, ai_text, topic, loop_noun)
+        return {"message": message, "level": "error" if data.expr == "execution.error" else "info"}
+    if key == "core.fail":
+        quoted = _quoted(p, clause)
+        return {"message": quoted[0] if quoted else restored}
+    if key == "core.transform":
+        return {"expression": data.expr if data.expr != "trigger" else "trigger"}
+    if key == "core.set":
+        return {"values": {"note": restored}}
+    if key == "core.delay":
+        return {"seconds": 60}
+    return {}
+
+
+def step_id_for(key: str, clause: str, noun: str, values: dict[str, Any]) -> str:
+    """A readable id: send_email, post_to_sales, fetch_orders, save_to_leads, summarize ..."""
+    connector, operation = key.split(".")
+    noun_id = snake(noun, 24)
+    if key == "email.send":
+        return "send_email"
+    if key == "slack.post_message":
+        channel = str(values.get("channel") or "slack").lstrip("#")
+        return f"post_to_{snake(channel, 30) or 'slack'}"
+    if key == "http.request":
+        method = str(values.get("method", "GET"))
+        url = str(values.get("url", ""))
+        segment = snake(re.sub(r"[?#].*$", "", url).rstrip("/").rsplit("/", 1)[-1], 24) if url.count("/") > 2 else ""
+        host = snake(re.sub(r"^https?://(?:www\.|api\.)?", "", url).split(".")[0], 24)
+        if method == "GET" and not re.match(r"^\s*(call|hit|ping|trigger|invoke)\b", clause, re.I):
+            return f"fetch_{noun_id or segment or host or 'data'}"
+        return f"call_{segment or host or 'api'}"
+    if connector == "datastore":
+        table = snake(str(values.get("table", "")), 30)
+        verb = {"insert": "save_to", "upsert": "upsert_into", "query": "look_up_in", "delete": "delete_from"}[operation]
+        return f"{verb}_{table}" if table else verb
+    if key == "database.query":
+        return "query_database"
+    if key == "database.execute":
+        return "update_database"
+    if connector == "llm":
+        return {"summarize": "summarize", "classify": "classify", "extract": "extract_fields"}.get(
+            operation, f"write_{noun_id}" if noun_id else "generate_text")
+    if key == "core.log":
+        return "log_failure" if values.get("level") == "error" else "log_message"
+    return f"{operation}_{noun_id}" if noun_id else operation

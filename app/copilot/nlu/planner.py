@@ -1,0 +1,429 @@
+"""A request in plain words → a ``WorkflowPlan`` (or a ``Question`` when something is missing).
+
+Pipeline: protect the values (emails, URLs, quoted text) → read the trigger (schedule, webhook,
+manual) → split the rest into a tree of actions and control structures (``structure``) → turn each
+action clause into an operation (``actions``: catalog embeddings plus evidence) with its config,
+wiring steps in order, through branches, loop bodies, parallel branches and merges.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from app.copilot.nlu import structure
+from app.copilot.nlu.actions import MissingValue, choose_operation, object_noun, refine_operation
+from app.copilot.nlu.conditions import DataRef, condition_expression, value_expression
+from app.copilot.nlu.entities import Protected, channels, snake, tables
+from app.copilot.nlu.messages import Preferences, build_config, step_id_for
+from app.copilot.nlu.schedule import Schedule
+from app.copilot.nlu.trigger import TriggerRead, read_trigger
+from app.copilot.plan import (
+    ActionStep,
+    ConditionStep,
+    DelayStep,
+    LoopStep,
+    MergeStep,
+    Question,
+    SwitchCaseSpec,
+    SwitchStep,
+    TriggerSpec,
+    WorkflowPlan,
+)
+
+Frontier = list[tuple[str, str | None]]
+_EXTERNAL = ("http", "email", "slack", "database", "llm")
+
+
+@dataclass
+class Request:
+    """The request and what the prompt says around it."""
+
+    text: str
+    prefs: Preferences = field(default_factory=Preferences)
+    today: date | None = None
+    allowed_ops: set[str] | None = None
+
+
+class _Builder:
+    def __init__(self, protected: Protected, index: Any, request: Request, trigger: TriggerRead) -> None:
+        self.p = protected
+        self.index = index
+        self.request = request
+        self.trigger = trigger
+        self.steps: list[Any] = []
+        self.ids: set[str] = {"trigger"}
+        self.notes: list[str] = []
+        self.summary: list[str] = []
+        self.last_external: str | None = None
+        self.last_step: str | None = None
+        self.ai_text: str | None = None  # expression of the latest AI-written text
+
+    # --- ids and emission ---------------------------------------------------------------
+
+    def new_id(self, base: str) -> str:
+        base = snake(base, 48) or "step"
+        candidate, n = base, 2
+        while candidate in self.ids:
+            candidate = f"{base}_{n}"
+            n += 1
+        self.ids.add(candidate)
+        return candidate
+
+    def emit(self, step: Any, frontier: Frontier, loop: str | None) -> Frontier:
+        if frontier:
+            step.after = [sid for sid, _ in frontier]
+            branches = [b for _, b in frontier if b is not None]
+            step.branch = branches[0] if branches else None
+        else:
+            step.after = [loop] if loop else ["trigger"]
+        step.in_loop = loop
+        self.steps.append(step)
+        self.last_step = step.id
+        return [(step.id, None)]
+
+    # --- walking the tree ---------------------------------------------------------------
+
+    def walk(self, items: list[structure.Item], frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
+        for item in items:
+            frontier, data = self.walk_one(item, frontier, loop, data)
+        return frontier, data
+
+    def walk_one(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
+        kind = item.kind
+        if kind == "action":
+            return self.action(item.text, frontier, loop, data)
+        if kind == "delay":
+            seconds = item.seconds or 0
+            step = DelayStep(id=self.new_id(f"wait_{_duration_words(seconds)}"), seconds=seconds)
+            self.summary.append(f"waits {_duration_words(seconds).replace('_', ' ')}")
+            return self.emit(step, frontier, loop), data
+        if kind == "retry":
+            target = self._step(self.last_external or self.last_step)
+            if target is not None:
+                target.max_attempts = max(2, min(item.count or 3, 100))
+                target.backoff = "exponential"
+                self.summary.append(f"retries {target.id} up to {target.max_attempts} attempts")
+            return frontier, data
+        if kind == "failure":
+            return self.failure(item, frontier, loop, data)
+        if kind == "condition":
+            return self.condition(item, frontier, loop, data)
+        if kind == "switch":
+            return self.switch(item, frontier, loop, data)
+        if kind == "loop":
+            return self.loop(item, frontier, loop, data)
+        if kind == "parallel":
+            leaves: Frontier = []
+            for branch in item.then:
+                out, _ = self.walk_one(branch, frontier, loop, data)
+                leaves.extend(out)
+            return leaves, data
+        if kind == "merge":
+            if len(frontier) > 1:
+                step = MergeStep(id=self.new_id("combine_results"))
+                self.summary.append("combines the results")
+                out = self.emit(step, frontier, loop)
+                return out, DataRef(expr=f"nodes.{step.id}", source=step.id, operation="merge")
+            return frontier, data
+        return frontier, data
+
+    def _step(self, step_id: str | None) -> Any:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+    def action(self, clause: str, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
+        if structure._VERB_START.search(clause) is None and not re.search(r"⟦\d+⟧|#\w", clause):
+            if not re.search(r"\b(slack|email|table|database|api|summary)\b", clause, re.I):
+                return frontier, data  # not an action: a remark
+        if re.match(r"^(?:and\s+|then\s+)*(?:just\s+)?(?:stop|do nothing|nothing|skip(?: it)?|ignore(?: it| them)?|"
+                    r"drop it|end|discard(?: it)?|that's it|done)\.?$", clause.strip(), re.I):
+            return [], data
+        restored = self.p.restore(clause)
+        # one clause naming an email address and a channel → both
+        emails = self.p.in_text(clause, "email")
+        chans = channels(restored)
+        if emails and chans:
+            url_ref = re.search(r"\b(?:from|at|on|via|of|in)\s+(?:the\s+)?(⟦\d+⟧)", clause)
+            if url_ref and self.p.in_text(url_ref.group(1), "url"):
+                fetch_clause = f"fetch {object_noun(clause)} from {url_ref.group(1)}"
+                frontier, data = self._one_action(fetch_clause, frontier, loop, data, force="http.request")
+                clause = (clause[:url_ref.start()] + clause[url_ref.end():]).strip()
+            first, data1 = self._one_action(clause, frontier, loop, data, force="email.send")
+            second, _ = self._one_action(clause, frontier, loop, data, force="slack.post_message")
+            return first + second, data1
+        return self._one_action(clause, frontier, loop, data)
+
+    def _one_action(self, clause: str, frontier: Frontier, loop: str | None, data: DataRef,
+                    force: str | None = None) -> tuple[Frontier, DataRef]:
+        vector = None
+        if force is None and self.index.embedder is not None:
+            vector = self.index.embedder.embed([self.p.restore(clause)])[0]
+        key, score = (force, 2.0) if force else choose_operation(clause, self.p, self.index, vector, self.request.allowed_ops)
+        if score < 0.3:
+            self.notes.append(f"ignored '{self.p.restore(clause)}' (no matching operation)")
+            return frontier, data
+        key = refine_operation(key, clause)
+        connector, operation = key.split(".")
+        # "summarize the orders from <url>": fetch first, then the operation on what came back
+        url_ref = re.search(r"\b(?:from|at|on|via|of|in)\s+(?:the\s+)?(?:api\s+|endpoint\s+|url\s+)?(⟦\d+⟧)", clause)
+        if connector != "http" and url_ref and self.p.in_text(url_ref.group(1), "url"):
+            verb_noun = object_noun(clause)
+            fetch_clause = f"fetch {verb_noun} from {url_ref.group(1)}"
+            frontier, data = self._one_action(fetch_clause, frontier, loop, data, force="http.request")
+            clause = (clause[:url_ref.start()] + clause[url_ref.end():]).strip()
+        # "email a summary of it": summarize first when the data is not text yet
+        if (key in ("email.send", "slack.post_message") and self.ai_text is None and data.expr != "trigger"
+                and data.expr != "execution.error"
+                and re.search(r"\b(?:a|the|short|brief|daily|weekly)\s+summary\b|\bsummary of\b|\bsummari[sz]ed?\b|"
+                              r"\bdigest\b|\btl;?dr\b|\brecap\b", clause, re.I)):
+            frontier, data = self._one_action(f"summarize {object_noun(clause) or 'it'}", frontier, loop, data,
+                                              force="llm.summarize")
+        values = build_config(key, clause, self.p, data, self.request.prefs, loop_noun=self._loop_noun(loop),
+                              ai_text=self.ai_text, workflow_name=self.trigger.name_hint, index=self.index)
+        values = self.index.adapt_config(connector, operation, values)
+        noun = object_noun(clause)
+        step = ActionStep(id=self.new_id(step_id_for(key, clause, noun, values)), connector=connector,
+                          operation=operation, config=values)
+        self.summary.append(f"{key} ({self.p.restore(clause)[:60]})")
+        out = self.emit(step, frontier, loop)
+        if connector in _EXTERNAL:
+            self.last_external = step.id
+        out_field = self.index.output_field(connector, operation)
+        produces = key in ("http.request", "database.query", "datastore.query", "llm.extract", "llm.classify",
+                           "core.transform", "core.set")
+        if connector == "llm" and operation in ("summarize", "complete"):
+            self.ai_text = f"nodes.{step.id}.{out_field}" if out_field else f"nodes.{step.id}"
+            return out, data
+        if key == "llm.classify":
+            labels = tuple(values.get("labels") or values.get("categories") or ())
+            return out, DataRef(expr=data.expr, source=step.id, operation=key, label_field=out_field or "label",
+                                labels=labels)
+        if produces and not (key == "http.request" and values.get("method", "GET") not in ("GET",)):
+            return out, DataRef(expr=f"nodes.{step.id}.{out_field}" if out_field else f"nodes.{step.id}",
+                                source=step.id, operation=key)
+        return out, data
+
+    def _loop_noun(self, loop: str | None) -> str | None:
+        if loop is None:
+            return None
+        return loop.removeprefix("each_")
+
+    def failure(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
+        source = self._step(self.last_external or self.last_step)
+        if source is None:
+            return frontier, data
+        saved = (self.last_external, self.last_step)
+        start = len(self.steps)
+        handler_frontier: Frontier = []
+        failure_data = DataRef(expr="execution.error", source=None)
+        for sub in item.then:
+            handler_frontier, failure_data = self.walk_one(sub, handler_frontier or [], loop, failure_data)
+        if len(self.steps) > start:
+            first = self.steps[start]
+            first.after = []
+            first.branch = None
+            source.on_failure = first.id
+            self.summary.append(f"on failure of {source.id}: {first.id}")
+        self.last_external, self.last_step = saved
+        return frontier, data
+
+    def condition(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
+        expression = condition_expression(self.p.restore(item.text), data)
+        if item.negate:
+            expression = f"$not({expression})"
+        name = snake(re.sub(r"\b(the|is|are|it|its|a|an|over|under|above|below|more|less|than|greater|there|any)\b", " ",
+                            self.p.restore(item.text).lower()), 24) or "condition"
+        step = ConditionStep(id=self.new_id(f"check_{name}"), expression=expression,
+                             name=f"If {self.p.restore(item.text)}")
+        self.summary.append(f"checks whether {self.p.restore(item.text)}")
+        self.emit(step, frontier, loop)
+        then_out, then_data = self.walk(item.then, [(step.id, "true")], loop, data)
+        if item.otherwise:
+            else_out, _ = self.walk(item.otherwise, [(step.id, "false")], loop, data)
+            leaves = [leaf for leaf in then_out if leaf != (step.id, "true")] + [
+                leaf for leaf in else_out if leaf != (step.id, "false")]
+            return leaves or then_out, data
+        return then_out, then_data
+
+    def switch(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
+        value = value_expression(self.p.restore(item.text), data)
+        cases = []
+        names: set[str] = set()
+        for raw, _ in item.cases:
+            name = snake(raw, 30) or "case"
+            if name == "default" or name in names:
+                name = f"{name}_case"
+            names.add(name)
+            cases.append(SwitchCaseSpec(name=name, equals=raw))
+        field_name = snake(item.text, 20) or "value"
+        step = SwitchStep(id=self.new_id(f"route_by_{field_name}"), value=value, cases=cases,
+                          name=f"Route by {self.p.restore(item.text) or 'value'}")
+        source = self._step(data.source)
+        if source is not None and data.operation == "llm.classify":
+            labels_key = "labels" if "labels" in source.config else "categories" if "categories" in source.config else None
+            if labels_key and not source.config.get(labels_key):
+                source.config[labels_key] = [c.equals for c in cases]
+        self.summary.append(f"routes by {self.p.restore(item.text) or 'value'}")
+        self.emit(step, frontier, loop)
+        leaves: Frontier = []
+        for case, (_, items) in zip(cases, item.cases, strict=True):
+            out, _ = self.walk(items, [(step.id, case.name)], loop, data)
+            leaves.extend(leaf for leaf in out if leaf[0] != step.id)
+        if item.otherwise:
+            out, _ = self.walk(item.otherwise, [(step.id, "default")], loop, data)
+            leaves.extend(leaf for leaf in out if leaf[0] != step.id)
+        return leaves, data
+
+    def loop(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
+        noun = _singular(item.text.split()[-1] if item.text else "item")
+        if data.source is None and data.expr.startswith("trigger"):
+            if self.trigger.kind != "webhook" and self.trigger.kind != "manual":
+                raise MissingValue(f"Where does the list of {_plural(noun)} come from (a URL, a table or a database)?",
+                                   [f"source of the {_plural(noun)}"])
+            items_expr = f"{{{{ {data.expr}.{snake(_plural(noun))} }}}}"
+        elif data.operation in ("http.request",) and data.expr.endswith(".body"):
+            items_expr = f"{{{{ {data.expr} }}}}"
+        else:
+            items_expr = f"{{{{ {data.expr} }}}}"
+        step = LoopStep(id=self.new_id(f"each_{noun}"), items=items_expr, batch_size=item.count,
+                        max_concurrency=item.concurrency or 1)
+        if item.count:
+            self.summary.append(f"for each batch of {item.count} {_plural(noun)}")
+        else:
+            self.summary.append(f"for each {noun}")
+        self.emit(step, frontier, loop)
+        saved_ai = self.ai_text
+        inner = DataRef(expr="item", source=None, operation="loop")
+        self.walk(item.then, [], step.id, inner)
+        self.ai_text = saved_ai
+        if not any(s.in_loop == step.id for s in self.steps):
+            raise MissingValue(f"What should happen for each {noun}?", [f"action for each {noun}"])
+        return [(step.id, None)], DataRef(expr=f"nodes.{step.id}", source=step.id, operation="loop")
+
+
+def _singular(word: str) -> str:
+    word = word.lower()
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def _plural(word: str) -> str:
+    if word.endswith("y") and not word.endswith(("ay", "ey", "oy", "uy")):
+        return word[:-1] + "ies"
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    return word + "s"
+
+
+def _duration_words(seconds: float) -> str:
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n}_{unit}{'s' if n != 1 else ''}"
+    return f"{int(seconds)}_seconds"
+
+
+def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
+    """Plan a workflow for a request, or ask the one question that blocks it."""
+    text = request.text.strip()
+    if not text:
+        return Question(question="What should the workflow do?", missing=["request"])
+    protected = Protected.of(text)
+    trigger = read_trigger(protected.text, request.today)
+    if trigger.schedule is not None and trigger.schedule.vague:
+        return Question(question="How often should it run (for example every hour, every weekday at 9:00, or every Monday)?",
+                        missing=["schedule"])
+    schedule = trigger.schedule
+    items = structure.parse(trigger.rest)
+    if not items:
+        return Question(question="What should the workflow do when it runs?", missing=["actions"])
+    builder = _Builder(protected, index, request, trigger)
+    start = DataRef(expr="trigger.body" if trigger.kind == "webhook" else "trigger", source=None)
+    try:
+        builder.walk(items, [], None, start)
+    except MissingValue as missing:
+        return Question(question=missing.question, missing=missing.missing)
+    if not builder.steps:
+        return Question(question="What should the workflow do when it runs? I could not find an action in the request.",
+                        missing=["actions"])
+    spec = _trigger_spec(trigger, schedule, request.prefs)
+    name = _name(protected.restore(trigger.rest) or text)
+    explanation = _explain(spec, builder, schedule)
+    return WorkflowPlan(name=name, description=text[:300], explanation=explanation, trigger=spec, steps=builder.steps)
+
+
+def _trigger_spec(trigger: TriggerRead, schedule: Schedule | None, prefs: Preferences) -> TriggerSpec:
+    if trigger.kind == "schedule" and schedule is not None:
+        tz = schedule.timezone or prefs.timezone
+        return TriggerSpec(kind="schedule", cron=schedule.cron, at=schedule.at,
+                           timezone=tz if tz and tz != "UTC" or schedule.timezone else None)
+    if trigger.kind == "webhook":
+        return TriggerSpec(kind="webhook", method=trigger.method, fields=trigger.fields)
+    return TriggerSpec(kind="manual", fields=trigger.fields)
+
+
+def _name(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip(" ,.")
+    text = re.sub(r"^(?:please\s+|can you\s+|i want to\s+|i'd like to\s+|create a workflow (?:that|to)\s+|build a workflow (?:that|to)\s+)",
+                  "", text, flags=re.I)
+    words = text.split()
+    name = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+    return (name[:1].upper() + name[1:])[:200] or "Workflow"
+
+
+def _explain(spec: TriggerSpec, builder: _Builder, schedule: Schedule | None) -> str:
+    if spec.kind == "schedule":
+        when = f"Runs on the schedule '{spec.cron}'" if spec.cron else f"Runs once at {spec.at}"
+        when += f" ({spec.timezone or 'UTC'})."
+    elif spec.kind == "webhook":
+        when = f"Runs when a {spec.method or 'POST'} request reaches its webhook."
+    else:
+        when = "Runs when started by hand."
+    parts = [when, "Then: " + "; ".join(builder.summary) + "."]
+    assumptions = list(schedule.assumptions if schedule else []) + builder.notes
+    if assumptions:
+        parts.append("Assumed: " + "; ".join(assumptions) + ".")
+    return " ".join(parts)
+
+
+def plan_additions(request: Request, plan: WorkflowPlan, index: Any) -> list[Any]:
+    """New steps for 'also <do something>' on an existing plan, each as an ``AddStep`` edit.
+
+    They follow the plan's last step on the main path and work on the latest data it produces.
+    """
+    from app.copilot.plan import AddStep
+
+    text = re.sub(r"\b(?:also|too|as well|additionally|in addition)\b", "", request.text, flags=re.I)
+    text = re.sub(r"^\s*(?:and\s+|then\s+|please\s+|add\s+a\s+step\s+(?:to|that)\s+)+", "", text.strip(), flags=re.I)
+    protected = Protected.of(text)
+    builder = _Builder(protected, index, request, TriggerRead(kind=plan.trigger.kind, rest=protected.text,
+                                                               name_hint=plan.name))
+    builder.ids |= {s.id for s in plan.steps}
+    handlers = {s.on_failure for s in plan.steps if s.on_failure}
+    main = [s for s in plan.steps if s.in_loop is None and s.id not in handlers]
+    data = DataRef(expr="trigger.body" if plan.trigger.kind == "webhook" else "trigger")
+    for step in main:
+        if isinstance(step, ActionStep):
+            key = f"{step.connector}.{step.operation}"
+            out_field = index.output_field(step.connector, step.operation)
+            if key in ("http.request", "database.query", "datastore.query", "llm.extract", "core.transform"):
+                data = DataRef(expr=f"nodes.{step.id}.{out_field}" if out_field else f"nodes.{step.id}", source=step.id,
+                               operation=key)
+            elif key in ("llm.summarize", "llm.complete"):
+                builder.ai_text = f"nodes.{step.id}.{out_field}" if out_field else f"nodes.{step.id}"
+    frontier: Frontier = [(main[-1].id, None)] if main else []
+    try:
+        builder.walk(structure.parse(protected.text), frontier, None, data)
+    except MissingValue:
+        return []
+    return [AddStep(step=step) for step in builder.steps]
+
+
+__all__ = ["Request", "plan_additions", "plan_request", "tables"]

@@ -1,0 +1,286 @@
+"""A change request against the current workflow → an ``EditPlan`` that touches only what it names.
+
+Understands: renaming; removing a step by what it does ("remove the Slack step", "drop the
+delay"); schedule changes that keep what is not mentioned ("make it Fridays instead" keeps the
+time, "at 10am instead" keeps the days, "in London time" changes only the zone), trigger kind
+changes; extra or replacement recipients ("send it to bob@example.com too", "... instead"),
+channels ("also post it to #sales", "use #ops instead of #sales"), subjects and messages, URLs,
+retries, a wait before a step, a condition in front of a step, and any further action ("also
+save it to the orders table"), added where the workflow's output is.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from app.copilot.nlu.entities import Protected, channels
+from app.copilot.nlu.schedule import parse_schedule, parse_times
+from app.copilot.nlu.structure import RETRY_RE
+from app.copilot.plan import (
+    ActionStep,
+    AddStep,
+    ChangeTrigger,
+    ConditionStep,
+    DelayStep,
+    EditPlan,
+    Question,
+    RemoveStep,
+    Rename,
+    TriggerSpec,
+    UpdateStep,
+    WorkflowPlan,
+)
+
+_ALSO_RE = re.compile(r"\b(also|too|as well|additionally|in addition|plus)\b", re.I)
+_INSTEAD_RE = re.compile(r"\b(instead|rather than|replace|switch|change|swap|move|only)\b", re.I)
+_REMOVE_RE = re.compile(r"\b(remove|delete|drop|get rid of|take out|skip|disable|no longer|stop|don't|do not|without)\b", re.I)
+_KIND_WORDS: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"\bslack\b|#\w", re.I), lambda s: _is(s, "slack")),
+    (re.compile(r"\be-?mails?\b|\bmail\b", re.I), lambda s: _is(s, "email")),
+    (re.compile(r"\b(delay|wait|pause)\b", re.I), lambda s: _is(s, "core", "delay")),
+    (re.compile(r"\b(summary|summari[sz]e|summari[sz]ation)\b", re.I), lambda s: _is(s, "llm", "summarize")),
+    (re.compile(r"\b(classif\w*|categori\w*)\b", re.I), lambda s: _is(s, "llm", "classify")),
+    (re.compile(r"\b(extract\w*)\b", re.I), lambda s: _is(s, "llm", "extract")),
+    (re.compile(r"\b(ai|llm|model)\s+step\b", re.I), lambda s: _is(s, "llm")),
+    (re.compile(r"\b(log|logging)\b", re.I), lambda s: _is(s, "core", "log")),
+    (re.compile(r"\b(http|api|request|fetch|call)\b", re.I), lambda s: _is(s, "http")),
+    (re.compile(r"\b(database|sql|query)\b", re.I), lambda s: _is(s, "database")),
+    (re.compile(r"\b(table|datastore|save|store)\b", re.I), lambda s: _is(s, "datastore")),
+    (re.compile(r"\b(condition|check|if)\b", re.I), lambda s: getattr(s, "type", "") == "condition"),
+    (re.compile(r"\b(loop|for each)\b", re.I), lambda s: getattr(s, "type", "") == "loop"),
+]
+
+
+def _is(step: Any, connector: str, operation: str | None = None) -> bool:
+    if getattr(step, "type", "") == "delay":
+        return connector == "core" and operation in (None, "delay")
+    if getattr(step, "type", "") == "ai":
+        return connector == "llm" and operation in (None, step.task)
+    return isinstance(step, ActionStep) and step.connector == connector and operation in (None, step.operation)
+
+
+def _targets(text: str, plan: WorkflowPlan) -> list[Any]:
+    """Steps a phrase points at: by id or name first, then by what they do."""
+    lower = text.lower()
+    by_id = [s for s in plan.steps if re.search(rf"\b{re.escape(s.id.replace('_', ' '))}\b|\b{re.escape(s.id)}\b", lower)]
+    if by_id:
+        return by_id
+    for pattern, test in _KIND_WORDS:
+        if pattern.search(text):
+            found = [s for s in plan.steps if test(s)]
+            if found:
+                return found
+    return []
+
+
+def _main_output(plan: WorkflowPlan) -> Any:
+    """The step whose text the workflow sends (the latest email/Slack step), if any."""
+    for step in reversed(plan.steps):
+        if _is(step, "email") or _is(step, "slack"):
+            return step
+    return None
+
+
+def _message_of(step: Any) -> str | None:
+    if step is None:
+        return None
+    config = step.config
+    return config.get("text") or config.get("body")
+
+
+def _last_main(plan: WorkflowPlan) -> Any:
+    handlers = {s.on_failure for s in plan.steps if s.on_failure}
+    for step in reversed(plan.steps):
+        if step.in_loop is None and step.id not in handlers:
+            return step
+    return plan.steps[-1]
+
+
+def _new_id(base: str, plan: WorkflowPlan) -> str:
+    taken = {s.id for s in plan.steps}
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate = f"{base}_{n}"
+        n += 1
+    return candidate
+
+
+def _beside(step: Any) -> dict[str, Any]:
+    """Position fields for a new step running alongside ``step`` (same predecessors and branch)."""
+    return {"after": list(step.after) if step.after is not None else None, "branch": step.branch, "in_loop": step.in_loop}
+
+
+def _schedule_edit(text: str, plan: WorkflowPlan, today: date | None) -> ChangeTrigger | None:
+    lower = text.lower()
+    if re.search(r"\b(manual(?:ly)?|by hand|on demand)\b", lower) and re.search(r"\b(run|make|trigger|start|instead)\b", lower):
+        return ChangeTrigger(trigger=TriggerSpec(kind="manual"))
+    if re.search(r"\bwebhook\b", lower) and plan.trigger.kind != "webhook":
+        return ChangeTrigger(trigger=TriggerSpec(kind="webhook", method="POST"))
+    new = parse_schedule(text, today=today)
+    if not new.found and new.timezone is None:
+        times = parse_times(text)
+        if not times or plan.trigger.kind != "schedule":
+            return None
+    old = plan.trigger
+    if new.at:
+        return ChangeTrigger(trigger=TriggerSpec(kind="schedule", at=new.at, cron=None, timezone=new.timezone or old.timezone))
+    if not new.found:
+        times = parse_times(text)
+        if times and old.cron:
+            fields = old.cron.split()
+            fields[0], fields[1] = str(times[0][1]), ",".join(str(h) for h in sorted({t[0] for t in times}))
+            return ChangeTrigger(trigger=TriggerSpec(kind="schedule", cron=" ".join(fields),
+                                                     **({"timezone": new.timezone} if new.timezone else {})))
+        if new.timezone:
+            return ChangeTrigger(trigger=TriggerSpec(kind="schedule", timezone=new.timezone))
+        return None
+    assert new.cron is not None
+    fields = new.cron.split()
+    time_given = bool(parse_times(text)) or bool(re.search(r"\b(morning|evening|noon|midnight|night|afternoon)\b", lower))
+    days_given = bool(re.search(r"\b(every|each|daily|weekly|monthly|hourly|day|days|week|weekdays?|weekends?|month|"
+                                r"mon|tue|wed|thu|fri|sat|sun)\w*\b", lower.replace("instead", "")))
+    if old.kind == "schedule" and old.cron and not days_given:
+        old_fields = old.cron.split()
+        fields[2], fields[3], fields[4] = old_fields[2], old_fields[3], old_fields[4]  # "at 10am instead" keeps the days
+    if old.kind == "schedule" and old.cron and not time_given and fields[0] == "0" and fields[1].isdigit():
+        old_fields = old.cron.split()
+        if old_fields[0].isdigit() and old_fields[1].replace(",", "").isdigit():
+            fields[0], fields[1] = old_fields[0], old_fields[1]  # "make it Fridays instead" keeps the time
+    spec: dict[str, Any] = {"kind": "schedule", "cron": " ".join(fields)}
+    if new.timezone:
+        spec["timezone"] = new.timezone
+    elif old.kind != "schedule":
+        spec["timezone"] = None
+    return ChangeTrigger(trigger=TriggerSpec(**spec))
+
+
+def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new: Any = None) -> EditPlan | Question | None:
+    """Edits for ``text`` against ``plan``; ``None`` when the text does not read as a change."""
+    p = Protected.of(text)
+    restored = text
+    lower = p.text.lower()
+    emails = p.in_text(p.text, "email")
+    chans = channels(restored)
+    urls = p.in_text(p.text, "url")
+    quoted = p.in_text(p.text, "quoted")
+    edits: list[Any] = []
+    said: list[str] = []
+
+    if m := re.search(r"\b(?:rename|call|name)\s+(?:it|the workflow|this workflow|this)\s+(?:to\s+)?(.+)$", text, re.I):
+        name = quoted[0] if quoted else m.group(1).strip(" .\"'")
+        return EditPlan(edits=[Rename(name=name)], explanation=f"Renamed the workflow to '{name}'.")
+
+    removing = _REMOVE_RE.search(p.text) and not emails and not re.search(r"\b(instead|but)\b", lower)
+    if removing and not urls:
+        if re.search(r"\b(retr(?:y|ies))\b", lower):
+            for step in plan.steps:
+                if step.max_attempts:
+                    edits.append(UpdateStep(id=step.id, changes={"max_attempts": None}))
+            if edits:
+                return EditPlan(edits=edits, explanation="Removed the retries.")
+        targets = _targets(p.text[_REMOVE_RE.search(p.text).end():] or p.text, plan)  # type: ignore[union-attr]
+        if chans:
+            targets = [s for s in targets if s.config.get("channel") in chans] or targets
+        if targets:
+            return EditPlan(edits=[RemoveStep(id=s.id) for s in targets],
+                            explanation="Removed " + ", ".join(s.id for s in targets) + "; everything else is unchanged.")
+
+    change = _schedule_edit(p.text, plan, today)
+    if change is not None and not emails and not chans:
+        edits.append(change)
+        said.append("changed when it runs")
+
+    if m := RETRY_RE.search(p.text):
+        count = next((int(g) if g.isdigit() else None for g in m.groups() if g), None) or 3
+        targets = _targets(re.sub(r"\b(retry|retries|retrying|re-?try|try|times|attempts|up to|add|with)\b", " ", p.text, flags=re.I), plan)
+        targets = targets or [s for s in plan.steps if isinstance(s, ActionStep) and s.connector in ("http", "email", "slack", "database", "llm")]
+        for step in targets:
+            edits.append(UpdateStep(id=step.id, changes={"max_attempts": count, "backoff": "exponential"}))
+        said.append(f"retries up to {count} attempts")
+
+    instead = _INSTEAD_RE.search(p.text) and not _ALSO_RE.search(p.text)
+    email_steps = [s for s in plan.steps if _is(s, "email")]
+    slack_steps = [s for s in plan.steps if _is(s, "slack")]
+    if emails:
+        if email_steps:
+            for step in email_steps[-1:]:
+                field = "cc" if re.search(r"\bcc\b", lower) else "to"
+                if instead:
+                    edits.append(UpdateStep(id=step.id, config={field: emails}))
+                else:
+                    edits.append(UpdateStep(id=step.id, append={field: emails}))
+            said.append(("sends it to " if instead else "also sends it to ") + ", ".join(emails))
+        else:
+            anchor = _main_output(plan) or _last_main(plan)
+            message = _message_of(_main_output(plan)) or "Workflow update"
+            step = ActionStep(id=_new_id("send_email", plan), connector="email", operation="send",
+                              config={"to": emails, "subject": plan.name[:100], "body": message},
+                              **(_beside(anchor) if _main_output(plan) else {"after": [anchor.id]}))
+            edits.append(AddStep(step=step))
+            said.append("also emails " + ", ".join(emails))
+    if chans:
+        old_chans = [c for c in chans if any(s.config.get("channel") == c for s in slack_steps)]
+        new_chans = [c for c in chans if c not in old_chans]
+        if slack_steps and (instead or (old_chans and new_chans)) and new_chans:
+            targets = [s for s in slack_steps if s.config.get("channel") in old_chans] or slack_steps[-1:]
+            for step in targets:
+                edits.append(UpdateStep(id=step.id, config={"channel": new_chans[0]}))
+            said.append(f"posts to {new_chans[0]} instead")
+        elif new_chans:
+            anchor = _main_output(plan)
+            message = _message_of(anchor) or "Workflow update"
+            for channel in new_chans:
+                step = ActionStep(id=_new_id(f"post_to_{re.sub(r'[^a-z0-9_]', '_', channel.lstrip('#').lower())}", plan),
+                                  connector="slack", operation="post_message", config={"channel": channel, "text": message},
+                                  **(_beside(anchor) if anchor else {"after": [_last_main(plan).id]}))
+                edits.append(AddStep(step=step))
+            said.append("also posts to " + ", ".join(new_chans))
+    if m := re.search(r"\bsubject\b[^⟦]*?(⟦\d+⟧)", p.text, re.I):
+        subject = p.in_text(m.group(1), "quoted")
+        for step in email_steps[-1:]:
+            if subject:
+                edits.append(UpdateStep(id=step.id, config={"subject": subject[0]}))
+                said.append("changed the subject")
+    elif quoted and re.search(r"\b(message|text|body|say|says|saying|wording)\b", lower):
+        for step in (slack_steps + email_steps)[-1:]:
+            key = "text" if _is(step, "slack") else "body"
+            edits.append(UpdateStep(id=step.id, config={key: quoted[0]}))
+            said.append("changed the message")
+    if urls:
+        http_steps = [s for s in plan.steps if _is(s, "http")]
+        if http_steps and (instead or re.search(r"\b(use|point|change|switch|update)\b", lower)):
+            edits.append(UpdateStep(id=http_steps[0].id, config={"url": urls[0]}))
+            said.append(f"calls {urls[0]}")
+    if m := re.search(r"\b(?:wait|pause|delay)\b.*?\bbefore\b\s+(.+)$", p.text, re.I):
+        from app.copilot.nlu.numbers import parse_duration
+
+        duration = parse_duration(p.text)
+        targets = _targets(m.group(1), plan)
+        if duration and targets:
+            seconds = duration[0]
+            from app.copilot.nlu.planner import _duration_words
+
+            edits.append(AddStep(step=DelayStep(id=_new_id(f"wait_{_duration_words(seconds)}", plan), seconds=seconds),
+                                 before=targets[0].id))
+            said.append(f"waits {int(seconds)} s before {targets[0].id}")
+    if m := re.search(r"\bonly\s+(?:send|post|do|run|email|notify)?\s*(?:it|this|that)?\s*(?:if|when)\s+(.+)$", p.text, re.I):
+        from app.copilot.nlu.conditions import DataRef, condition_expression
+
+        target = _main_output(plan) or _last_main(plan)
+        source = next((s for s in reversed(plan.steps) if _is(s, "http")), None)
+        data = DataRef(expr=f"nodes.{source.id}.body", source=source.id, operation="http.request") if source else DataRef(
+            expr="trigger.body" if plan.trigger.kind == "webhook" else "trigger")
+        condition = ConditionStep(id=_new_id("check_condition", plan), expression=condition_expression(p.restore(m.group(1)), data))
+        edits.append(AddStep(step=condition, before=target.id))
+        edits.append(UpdateStep(id=target.id, changes={"branch": "true"}))
+        said.append(f"only continues if {p.restore(m.group(1))}")
+    if not edits and plan_new is not None and re.search(r"\b(also|add|then|and)\b", lower):
+        added = plan_new(text, plan)
+        if added:
+            edits.extend(added)
+            said.append("added " + ", ".join(e.step.id for e in added))
+    if not edits:
+        return None
+    return EditPlan(edits=edits, explanation="Changed: " + "; ".join(said) + ". Everything else is unchanged.")

@@ -1,0 +1,341 @@
+"""The shape of a request: sentences → clauses → a small tree of actions and control structures.
+
+The tree (``Item``) says *what* happens in which order — conditions ("if ... otherwise ..."),
+routing ("by priority: urgent → ..., high → ..."), loops ("for each customer ..."), batches
+("10 at a time"), parallel work ("at the same time ... then combine"), waits ("wait 2 days"),
+retries ("retry up to 5 times") and failure paths ("if it still fails ...") — and leaves each
+action clause as text for the planner to turn into a connector operation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from app.copilot.nlu.numbers import NUMBER, parse_duration, to_int
+
+ACTION_VERBS = (
+    "send|email|e-mail|mail|post|notify|alert|message|ping|tell|fetch|get|pull|grab|download|load|read|retrieve|"
+    "call|request|hit|query|look|lookup|find|search|check|save|store|insert|add|append|record|write|upsert|update|"
+    "create|delete|remove|archive|summari[sz]e|classify|categori[sz]e|tag|label|extract|parse|translate|draft|"
+    "generate|compose|reply|respond|log|run|execute|sync|push|forward|share|copy|put|report|wait|pause|"
+    "combine|merge|join|compute|calculate|set|mark|flag|escalate|assign|open|file|page|text|sort|route|score|"
+    "analy[sz]e|detect|publish|upload|export|import|submit|trigger|invoke|refund|charge|pay|approve|"
+    "let|make|then"
+)
+_NOT_VERB = r"(?!\s*(?:and\b|or\b|,|address(?:es)?\b|fields?\b|$))"
+_VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+)*(?:{ACTION_VERBS})\b{_NOT_VERB}", re.IGNORECASE)
+
+FAILURE_RE = re.compile(
+    r"\b(?:if|when|should|in case)\s+(?:it|that|this|the\s+[\w ]{1,30}?|they|this step|the call|the request|anything|something)?"
+    r"\s*(?:still\s+|ultimately\s+|finally\s+|then\s+|keeps?\s+|also\s+)?(?:fails?|failing|errors?\s*(?:out)?|goes wrong|breaks|times? out|doesn't work)"
+    r"(?:\s+(?:after|despite)\s+(?:all\s+)?(?:the\s+)?(?:retries|attempts|that|those|them|retrying))?\b"
+    r"|\bon\s+(?:failure|error)\b|\bif\s+all\s+(?:retries|attempts)\s+fail\b|\botherwise\s+on\s+failure\b",
+    re.IGNORECASE,
+)
+RETRY_RE = re.compile(
+    rf"\b(?:retry(?:ing)?|re-?try|try)\s+(?:it\s+|that\s+|the\s+[\w ]{{1,20}}?\s+)?(?:up\s+to\s+|at\s+most\s+|a\s+maximum\s+of\s+)?{NUMBER}\s*(?:more\s+)?(?:times|attempts|x)\b"
+    rf"|\bwith\s+(?:up\s+to\s+)?{NUMBER}\s+(?:retries|attempts)\b|\b{NUMBER}\s+(?:retries|retry attempts)\b"
+    r"|\bretry(?:ing)?\s+(?:it\s+)?(?:on|if|when)\s+(?:failure|it\s+fails|errors?)\b|\b(?:and\s+)?retry\s+(?:it\s+)?(?:if\s+needed)?$",
+    re.IGNORECASE,
+)
+BATCH_RE = re.compile(
+    rf"\b{NUMBER}\s+at\s+a\s+time\b|\bin\s+(?:batches|chunks|groups)\s+of\s+{NUMBER}\b|\bbatches\s+of\s+{NUMBER}\b",
+    re.IGNORECASE,
+)
+CONCURRENCY_RE = re.compile(rf"\b{NUMBER}\s+(?:in\s+parallel|concurrently|at\s+once|simultaneously)\b", re.IGNORECASE)
+PARALLEL_RE = re.compile(r"\b(?:at the same time|in parallel|simultaneously|concurrently|at once|side by side|both)\b",
+                         re.IGNORECASE)
+COMBINE_RE = re.compile(r"^(?:and\s+|then\s+)*(?:combine|merge|join|aggregate)\b|\b(?:combine|merge)\s+(?:them|the results|both|everything)",
+                        re.IGNORECASE)
+LOOP_RE = re.compile(
+    r"\b(?:for\s+(?:each|every|all(?:\s+of\s+the)?)|loop(?:ing)?\s+(?:over|through)|iterate\s+(?:over|through)|"
+    r"go(?:ing)?\s+through\s+(?:each|every|all|the)|one\s+by\s+one\s+for|for\s+each\s+of\s+(?:the|these|those))"
+    r"\s+(?:of\s+)?(?:the\s+|these\s+|those\s+|them\b)?\s*([a-z][\w-]*(?:\s+[a-z][\w-]*)?)?",
+    re.IGNORECASE,
+)
+EACH_RE = re.compile(r"\b(?:each|every)\s+(?!(?:day|week|month|year|hour|minute|morning|evening|night|time|monday|tuesday|"
+                     r"wednesday|thursday|friday|saturday|sunday|weekday|weekend|\d|one of)\b)([a-z][\w-]*)", re.IGNORECASE)
+CONDITION_RE = re.compile(r"^(?:and\s+|but\s+|then\s+|also\s+)*(?:only\s+)?(?:if|when|whenever|in case|provided that)\s+(.+)$",
+                          re.IGNORECASE)
+POSTFIX_IF_RE = re.compile(r"^(.+?),?\s+(?:but\s+)?(only\s+if|if|unless|only\s+when|provided that)\s+(.+)$", re.IGNORECASE)
+ELSE_RE = re.compile(r"(?:[,;]\s*|\s+)(?:and\s+)?(?:otherwise|else|if not|or else|in all other cases|in any other case)[,:]?\s+",
+                     re.IGNORECASE)
+SWITCH_HEAD_RE = re.compile(
+    r"\b(?:route|routed|send|sort|split|branch|handle|dispatch|direct|forward)\b[^:]*?\b(?:by|based on|depending on|according to)\s+"
+    r"(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)\s*[:\-—]\s*(.+)$"
+    r"|^(?:depending on|based on|by)\s+(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)\s*[:,\-—]\s*(.+)$",
+    re.IGNORECASE,
+)
+CASE_ARROW_RE = re.compile(
+    r"^\s*(?:and\s+|or\s+|if\s+(?:it(?:'s| is)\s+|the\s+\w+\s+is\s+)?|when\s+)?['\"]?([\w -]{1,30}?)['\"]?\s*"
+    r"(?:→|->|=>|:|goes?\s+to|go\s+to|should\s+go\s+to|means|gets?|,)\s*(.+)$",
+    re.IGNORECASE,
+)
+DEFAULT_CASE_RE = re.compile(r"^\s*(?:and\s+)?(?:otherwise|else|anything else|everything else|the rest|all others|others|default|"
+                             r"any other(?:\s+\w+)?)\b\s*(?:→|->|=>|:|goes?\s+to|go\s+to|,)?\s*(.+)$", re.IGNORECASE)
+DELAY_RE = re.compile(r"^(?:and\s+|then\s+)*(?:wait|pause|sleep|delay|hold)\b(?:\s+(?:for|about|around))?", re.IGNORECASE)
+AFTER_DELAY_RE = re.compile(rf"^(?:and\s+|then\s+)*(?:after|in)\s+(?:another\s+)?({NUMBER}\s*\w+|half an hour),?\s+(.+)$|"
+                            rf"^(?:and\s+|then\s+)*({NUMBER}\s+\w+)\s+later,?\s+(.+)$", re.IGNORECASE)
+
+
+@dataclass
+class Item:
+    """One node of the request's shape."""
+
+    kind: str  # action | delay | condition | switch | loop | parallel | merge | retry | failure
+    text: str = ""
+    seconds: float | None = None
+    count: int | None = None
+    then: list[Item] = field(default_factory=list)
+    otherwise: list[Item] = field(default_factory=list)
+    cases: list[tuple[str, list[Item]]] = field(default_factory=list)
+    negate: bool = False
+    concurrency: int | None = None
+
+
+def sentences(text: str) -> list[str]:
+    """Split on sentence ends, semicolons before a new clause, line breaks and list markers."""
+    text = re.sub(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+", "\n", text)
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Za-z⟦])|\n+|;\s+(?=(?:then|and then|after that|finally|next)\b)", text)
+    return [p.strip().rstrip(".!") for p in parts if p and p.strip().rstrip(".!")]
+
+
+def split_actions(text: str) -> list[str]:
+    """Split a clause list on 'then', ', and <verb>', 'after that' (never inside a value)."""
+    parts = re.split(r"\s*(?:,|;)?\s*\b(?:and\s+then|then|after\s+that|afterwards|finally|next|and\s+finally)\b,?\s+|\s*;\s*", text,
+                     flags=re.IGNORECASE)
+    out: list[str] = []
+    for part in parts:
+        if not part.strip():
+            continue
+        pieces = re.split(rf"\s*,\s*(?:and\s+)?(?=(?:also\s+)?(?:{ACTION_VERBS})\b{_NOT_VERB})|\s+and\s+(?=(?:also\s+)?(?:{ACTION_VERBS})\b{_NOT_VERB})", part,
+                          flags=re.IGNORECASE)
+        out.extend(p.strip(" ,") for p in pieces if p and p.strip(" ,"))
+    merged: list[str] = []
+    for piece in out:
+        # "post it and the summary" would be one action; keep pieces that start with a verb
+        if merged and not _VERB_START.search(piece) and not re.match(r"^(if|when|for|unless|otherwise|else|wait|after|retry)\b", piece, re.I):
+            merged[-1] = f"{merged[-1]} and {piece}"
+        else:
+            merged.append(piece)
+    return merged
+
+
+def parse(text: str) -> list[Item]:
+    """The request body (trigger phrases already removed) as a list of items."""
+    items: list[Item] = []
+    for sentence in sentences(text):
+        items.extend(parse_sentence(sentence))
+    return items
+
+
+def parse_sentence(sentence: str) -> list[Item]:
+    sentence = sentence.strip().strip(",").strip()
+    if not sentence:
+        return []
+    if m := SWITCH_HEAD_RE.search(sentence):
+        head = sentence[:m.start()].strip(" ,")
+        field_text = (m.group(1) or m.group(3) or "").strip()
+        cases_text = m.group(2) or m.group(4) or ""
+        switch = _switch(field_text, cases_text)
+        if switch is not None:
+            before = parse_clauses(head) if head and not re.match(r"^(route|send|sort|split|handle)\b", head, re.I) else []
+            return [*before, switch]
+    multi_if = _multi_if_switch(sentence)
+    if multi_if is not None:
+        return [multi_if]
+    return parse_clauses(sentence)
+
+
+def parse_clauses(text: str) -> list[Item]:
+    text = text.strip().strip(",").strip()
+    if not text:
+        return []
+    # failure path: "if it still fails, email ops"
+    if m := FAILURE_RE.search(text):
+        before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
+        after = re.sub(r"^(?:then|,)\s*", "", after)
+        items = parse_clauses(before) if before else []
+        return [*items, Item("failure", text=m.group(0), then=parse_clauses(after))]
+    # retries anywhere in the clause
+    if m := RETRY_RE.search(text):
+        count = next((to_int(g) for g in m.groups() if g), 3)
+        rest = (text[:m.start()] + " " + text[m.end():]).strip(" ,")
+        rest = re.sub(r"\s*,?\s*\b(and|but)\s*$", "", rest).strip(" ,")
+        items = parse_clauses(rest) if rest else []
+        return [*items, Item("retry", count=count)]
+    # loop: "for each customer, send ..."
+    loop = LOOP_RE.search(text)
+    if loop and (loop.start() == 0 or re.search(r"(,|\band\b|\bthen\b)\s*$", text[:loop.start()])):
+        before = text[:loop.start()].strip(" ,")
+        before = re.sub(r"\s*\b(and|then)\s*$", "", before)
+        body = text[loop.end():].strip(" ,")
+        body = re.sub(r"^(?:in\s+(?:it|them|the\s+\w+)|from\s+(?:it|them|the\s+\w+(?:\s+\w+)?)|of\s+them)\s*,?\s*", "", body, flags=re.I)
+        noun = (loop.group(1) or "item").strip()
+        if body.lower().startswith(noun.lower()):
+            body = body[len(noun):].strip(" ,")
+        return [*(parse_clauses(before) if before else []), _loop(noun, body)]
+    # condition first: "if the total is over 1000, email ... otherwise ..."
+    if m := CONDITION_RE.match(text):
+        rest = m.group(1)
+        split = re.search(r",\s*(?:then\s+)?|\s+then\s+", rest)
+        if split:
+            condition, action = rest[:split.start()], rest[split.end():]
+            otherwise = ELSE_RE.search(action)
+            then_text, else_text = (action[:otherwise.start()], action[otherwise.end():]) if otherwise else (action, "")
+            return [Item("condition", text=condition.strip(), then=parse_clauses(then_text),
+                         otherwise=parse_clauses(else_text) if else_text else [])]
+    # "post it to #sales only if it is urgent"
+    if (m := POSTFIX_IF_RE.match(text)) and not FAILURE_RE.search(text):
+        otherwise = ELSE_RE.search(m.group(3))
+        condition = m.group(3)[:otherwise.start()] if otherwise else m.group(3)
+        else_text = m.group(3)[otherwise.end():] if otherwise else ""
+        if _looks_like_condition(condition):
+            return [Item("condition", text=condition.strip(), then=parse_clauses(m.group(1)),
+                         otherwise=parse_clauses(else_text) if else_text else [], negate=m.group(2).lower() == "unless")]
+    # delay: "wait 2 days", "after 2 hours, send ..."
+    if m := AFTER_DELAY_RE.match(text):
+        span_text = m.group(1) or m.group(3)
+        duration = parse_duration(span_text)
+        if duration:
+            return [Item("delay", seconds=duration[0], text=span_text), *parse_clauses(m.group(2) or m.group(4))]
+    if DELAY_RE.match(text):
+        duration = parse_duration(text)
+        if duration:
+            rest = text[duration[1][1]:].strip(" ,")
+            rest = re.sub(r"^(?:and\s+|then\s+|before\s+|,)+", "", rest, flags=re.I)
+            return [Item("delay", seconds=duration[0], text=text[:duration[1][1]]), *parse_clauses(rest)]
+    # parallel work: "fetch A and B at the same time, then combine them"
+    if PARALLEL_RE.search(text) and re.search(r"\b(in parallel|at the same time|simultaneously|concurrently)\b", text, re.I):
+        return _parallel(text)
+    actions = split_actions(text)
+    if len(actions) > 1:
+        out: list[Item] = []
+        for action in actions:
+            out.extend(parse_clauses(action))
+        return out
+    if COMBINE_RE.search(text):
+        rest = re.sub(r"^(?:and\s+|then\s+)*(?:combine|merge|join|aggregate)\s+(?:them|the results|both|everything|it all)?\s*(?:together)?\s*,?\s*(?:and\s+)?",
+                      "", text, flags=re.I).strip()
+        return [Item("merge"), *(parse_clauses(rest) if rest and _VERB_START.search(rest) else [])]
+    each = EACH_RE.search(text)
+    if each and _VERB_START.search(text) and not re.search(r"\beach\s+(?:of\s+)?(?:them|time)\b", text, re.I):
+        # "send each customer an email", "email every new lead"
+        noun = each.group(1)
+        body = (text[:each.start()] + text[each.end():]).replace("  ", " ").strip()
+        return [_loop(noun, body)]
+    return [Item("action", text=text)]
+
+
+def _loop(noun: str, body: str) -> Item:
+    batch = BATCH_RE.search(body) or BATCH_RE.search(noun)
+    count = None
+    concurrency = None
+    if batch:
+        count = next((to_int(g) for g in batch.groups() if g), None)
+        body = (body[:batch.start()] + body[batch.end():]).strip(" ,") if BATCH_RE.search(body) else body
+    if conc := CONCURRENCY_RE.search(body):
+        concurrency = to_int(conc.group(1))
+        body = (body[:conc.start()] + body[conc.end():]).strip(" ,")
+    return Item("loop", text=noun, count=count, concurrency=concurrency, then=parse_clauses(body) if body else [])
+
+
+def _looks_like_condition(text: str) -> bool:
+    return bool(re.search(r"\b(is|are|was|has|have|exceeds?|contains?|over|above|under|below|more|less|greater|equals?|"
+                          r"matches|starts|ends|empty|true|false|positive|negative|urgent|high|low|not|>|<|=)\b|[<>=]", text, re.I))
+
+
+def _switch(field_text: str, cases_text: str) -> Item | None:
+    parts = re.split(r"\s*[;,]\s*(?:and\s+)?|\s+and\s+(?=\S+\s*(?:→|->|=>|:))", cases_text)
+    cases: list[tuple[str, list[Item]]] = []
+    default: list[Item] = []
+    for part in parts:
+        if not part.strip():
+            continue
+        if m := DEFAULT_CASE_RE.match(part):
+            default = parse_clauses(m.group(1))
+            continue
+        if m := CASE_ARROW_RE.match(part):
+            cases.append((m.group(1).strip().lower(), parse_clauses(m.group(2))))
+        elif cases:
+            cases[-1][1].extend(parse_clauses(part))
+    if len(cases) < 2:
+        return None
+    return Item("switch", text=field_text, cases=cases, otherwise=default)
+
+
+_IF_CASE_RE = re.compile(
+    r"^(?:and\s+)?(?:if|when)\s+(?:the\s+)?(?:(?P<field>[a-z][\w ]{0,30}?)\s+(?:is|=|equals)\s+|it(?:'s|\s+is)\s+(?:a\s+|an\s+)?)"
+    r"['\"]?(?P<value>[\w-]{1,30})['\"]?\s*(?:priority|one|ticket|message|item)?\s*[,:]\s*(?:then\s+)?(?P<action>.+)$",
+    re.IGNORECASE,
+)
+
+
+def _multi_if_switch(sentence: str) -> Item | None:
+    """'If it is urgent, page on-call; if high, post to #support; otherwise log it' → a switch."""
+    parts = re.split(r"\s*;\s*|,\s*(?=(?:and\s+)?(?:if|when|otherwise|else)\b)", sentence)
+    cases: list[tuple[str, list[Item]]] = []
+    default: list[Item] = []
+    field_text = ""
+    for part in parts:
+        if m := _IF_CASE_RE.match(part.strip()):
+            if m.group("field") and not field_text:
+                field_text = m.group("field").strip()
+            if re.match(r"^(over|above|under|below|more|less|greater|at)$", m.group("value"), re.I):
+                return None
+            cases.append((m.group("value").lower(), parse_clauses(m.group("action"))))
+        elif m := re.match(r"^(?:and\s+)?(?:if\s+)?(?:the\s+\w+\s+is\s+)?['\"]?([\w-]{1,30})['\"]?\s*[,:]\s*(.+)$", part.strip()):
+            if cases and not re.match(r"^(otherwise|else|then)$", m.group(1), re.I):
+                cases.append((m.group(1).lower(), parse_clauses(m.group(2))))
+            elif re.match(r"^(otherwise|else)$", m.group(1), re.I):
+                default = parse_clauses(m.group(2))
+            else:
+                return None
+        elif m := DEFAULT_CASE_RE.match(part.strip()):
+            default = parse_clauses(m.group(1))
+        else:
+            return None
+    if len(cases) < 2:
+        return None
+    return Item("switch", text=field_text, cases=cases, otherwise=default)
+
+
+def _parallel(text: str) -> list[Item]:
+    marker = re.compile(r"\s*,?\s*\b(?:at the same time|in parallel|simultaneously|concurrently|at once|both)\b\s*,?\s*", re.I)
+    cleaned = marker.sub(" ", text).strip()
+    # the parallel part ends at "then"/"and combine"; the rest follows the merge
+    m = re.search(r"\s*(?:,\s*)?\b(?:and\s+then|then|and\s+(?=combine|merge|join))\b\s*|\s*,\s*(?=combine|merge|join)", cleaned, re.I)
+    parallel_part, rest = (cleaned[:m.start()], cleaned[m.end():]) if m else (cleaned, "")
+    branches = _branches(parallel_part)
+    items: list[Item] = []
+    if len(branches) < 2:
+        return [Item("action", text=cleaned)]
+    items.append(Item("parallel", then=[Item("action", text=b) for b in branches]))
+    rest = rest.strip(" ,")
+    if rest:
+        if COMBINE_RE.search(rest):
+            items.append(Item("merge"))
+            rest = re.sub(r"^(?:and\s+|then\s+)*(?:combine|merge|join|aggregate)\s*(?:them|the results|both|everything|it all)?\s*(?:together|into one)?\s*,?\s*(?:and\s+|then\s+)?(?:into\s+)?",
+                          "", rest, flags=re.I).strip()
+        else:
+            items.append(Item("merge"))
+        if rest:
+            items.extend(parse_clauses(rest))
+    else:
+        items.append(Item("merge"))
+    return items
+
+
+def _branches(text: str) -> list[str]:
+    """'fetch orders from A and customers from B' → two fetches sharing the verb."""
+    verb = re.match(rf"^(?:(?:also|and)\s+)?((?:{ACTION_VERBS})\b(?:\s+(?:data|the data))?)\s+", text, re.I)
+    parts = [p.strip(" ,") for p in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+", text) if p.strip(" ,")]
+    if len(parts) < 2:
+        return parts
+    out = []
+    for part in parts:
+        if verb and not _VERB_START.search(part):
+            part = f"{verb.group(1)} {part}"
+        out.append(part)
+    return out

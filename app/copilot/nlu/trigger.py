@@ -1,0 +1,133 @@
+"""How the workflow starts: a schedule, a webhook ("when a form is submitted", "when Stripe sends
+...") or a person ("manually", "when I click run"). Returns the request with the trigger phrase
+taken out, so that what is left is the list of things to do."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from app.copilot.nlu.entities import snake
+from app.copilot.nlu.schedule import Schedule, parse_schedule
+
+_EVENT_VERBS = (
+    r"(?:is|are|gets?|was|were|has been)?\s*(?:submitted|submits?|sends?|sent|posts?|posted|arrives?|arrived|comes?\s+in|"
+    r"came in|is received|receives?|received|signs?\s+up|signed up|registers?|registered|is created|created|is placed|placed|"
+    r"fires?|calls?|hits?|pings?|is opened|opened|is updated|updated|is paid|pays|paid|is closed|closed|is filed|files|"
+    r"reports?|books?|booked|cancels?|cancelled|canceled|subscribes?|unsubscribes?|is added|added|happens|occurs|"
+    r"is triggered|completes?|completed|is made|makes|checks?\s+out|checked out|uploads?|uploaded|fills?\s+(?:in|out))"
+)
+WEBHOOK_RE = re.compile(
+    r"(?:^|(?<=[.;]\s)|(?<=\n))\s*(?:every\s*time|each\s*time|whenever|when|once|as soon as|after|on|upon)\s+"
+    r"(?P<what>(?:(?!\b(?:then|and then)\b)[^,.;:]){1,120}?)\s*\b" + _EVENT_VERBS + r"\b(?P<tail>[^,.;:]*)[,.;:]?",
+    re.IGNORECASE,
+)
+WEBHOOK_WORD_RE = re.compile(
+    r"\b(?:webhook|web hook|incoming (?:http|post|request)|http (?:post|request|call)|api call|form submission|"
+    r"on (?:every |each )?(?:new )?(?:form )?submission|post request|when called|via http)\b",
+    re.IGNORECASE,
+)
+WEBHOOK_CLAUSE_RE = re.compile(
+    r"^\s*(?:(?:every\s*time|each\s*time|whenever|when|once|as soon as|on|upon|if)\s+[^,.;:]*?\b(?:webhook|web hook|request|submission|"
+    r"call|post|event|payload)\b[^,.;:]*?[,.;:]|on\s+(?:every\s+|each\s+)?(?:new\s+)?[\w ]{0,30}?(?:submission|event|request|order|signup|sign-up)s?\s*[,.;:])",
+    re.IGNORECASE,
+)
+MANUAL_RE = re.compile(
+    r"\b(?:manually|by hand|on demand|on-demand|when i (?:click|press|run|start|trigger)[^,.;]*|"
+    r"when (?:someone|a user|the user) (?:clicks|presses|runs|starts)[^,.;]*|with a button|when run manually|"
+    r"(?:that|which) i can (?:run|start|trigger)[^,.;]*)\b[,.;]?",
+    re.IGNORECASE,
+)
+_UNUSED_FIELDS_RE = re.compile(
+    r"\b(?:with|containing|that has|that have|including|carrying|having)\s+(?:(?:the|a|an|their|its)\s+)?(?:fields?\s+)?"
+    r"(?P<list>[a-z_][\w ]*?(?:\s*,\s*[a-z_][\w ]*?)*(?:,?\s+and\s+[a-z_][\w]*(?:\s+[a-z_]\w*)?))(?:\s+fields?)?(?=\s*[,.;]|$|\s+(?:to|then|and then)\b)",
+    re.IGNORECASE,
+)
+
+
+FIELD_LIST_RE = re.compile(
+    r"\s*,?\s*(?:with|containing|including|carrying|having|that has|that have)\s+(?:(?:the|a|an|their|its)\s+)?(?:fields?\s+)?"
+    r"[a-z_]\w*(?:\s+(?!and\b|then\b)[a-z_]\w*)?(?:\s*,\s*(?!then\b|and\b)[a-z_]\w*(?:\s+(?!and\b|then\b)[a-z_]\w*)?)*"
+    r"(?:,?\s+and\s+[a-z_]\w*(?:\s+(?!then\b)[a-z_]\w*)?)?"
+    r"(?:\s+fields?)?\s*[,.;:]?",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class TriggerRead:
+    kind: str  # manual | webhook | schedule
+    rest: str
+    schedule: Schedule | None = None
+    method: str | None = None
+    fields: list[str] = field(default_factory=list)
+    name_hint: str | None = None
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    chars = list(text)
+    for start, end in spans:
+        for i in range(max(0, start), min(len(chars), end)):
+            chars[i] = " "
+    out = "".join(chars)
+    out = re.sub(r"\b(?:every|each|on|at|in|from|between|run|runs|starting)\s*(?=[,.;]|$)", "", out, flags=re.I)
+    out = re.sub(r"^\s*(?:and\s+)?(?:,|\s)*", "", out)
+    return re.sub(r"\s{2,}", " ", re.sub(r"\s+([,.;])", r"\1", out)).strip(" ,")
+
+
+def _fields(text: str) -> list[str]:
+    m = re.search(r"\b(?:with|containing|including|carrying|having|that has|that have)\s+(?:(?:the|a|an|their|its)\s+)?(?:fields?\s+)?(.+)$",
+                  text, re.I)
+    if not m:
+        return []
+    listed = re.sub(r"\s+fields?\b.*$|[,.;:]\s*$", "", m.group(1).strip(), flags=re.I)
+    parts = re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+", listed)
+    out = [snake(p) for p in parts if p.strip() and len(p.split()) <= 2 and "⟦" not in p]
+    return [f for f in dict.fromkeys(out) if f and f not in ("data", "payload", "details", "information", "it", "them")]
+
+
+def read_trigger(text: str, today: date | None = None) -> TriggerRead:
+    """Find the trigger in ``text`` (values already protected) and return the rest."""
+    webhook = WEBHOOK_RE.search(text)
+    clause = WEBHOOK_CLAUSE_RE.search(text)
+    schedule = parse_schedule(text, today=today)
+    if schedule.found and not WEBHOOK_WORD_RE.search(text):
+        rest = _blank(text, schedule.spans)
+        rest = re.sub(r"^(?:,|\s)*(?:and\s+)?", "", rest)
+        return TriggerRead("schedule", rest, schedule=schedule)
+    if webhook is not None and webhook.start() <= 2 or clause is not None or WEBHOOK_WORD_RE.search(text):
+        match = clause if clause is not None and (webhook is None or clause.start() <= webhook.start()) else webhook
+        if match is None:
+            m = WEBHOOK_WORD_RE.search(text)
+            assert m is not None
+            sentence_end = re.search(r"[,.;:]", text[m.end():])
+            start = text.rfind(".", 0, m.start()) + 1
+            end = m.end() + (sentence_end.end() if sentence_end else len(text) - m.end())
+            trigger_text, rest = text[start:end], (text[:start] + " " + text[end:])
+        else:
+            end = match.end()
+            # the payload's fields may continue past commas: "with name, email and message,"
+            pos = match.start("tail") if match is webhook else end
+            tail = FIELD_LIST_RE.match(text, pos)
+            if tail and tail.end() > end:
+                end = tail.end()
+            trigger_text, rest = text[match.start():end], text[:match.start()] + " " + text[end:]
+        what = webhook.group("what") if webhook is not None else None
+        name_hint = "New " + re.sub(r"^(?:a|an|the|new|someone|somebody|we|i)\s+", "", what.strip(), flags=re.I) if what else None
+        method = None
+        if m := re.search(r"\b(GET|PUT|PATCH|DELETE|POST)\b", trigger_text):
+            method = m.group(1)
+        fields = _fields(trigger_text)
+        # "When a form is submitted with name and email, ..." – the field list may follow the clause
+        if not fields and (m := re.match(r"^\s*(with|containing)\b[^,.;]*[,.;]?", rest)):
+            fields = _fields(m.group(0))
+            rest = rest[m.end():]
+        rest = re.sub(r"^\s*(?:,|\s|then\b)*", "", rest)
+        return TriggerRead("webhook", rest.strip(), method=method or "POST", fields=fields, name_hint=name_hint)
+    if schedule.vague:
+        return TriggerRead("schedule", text, schedule=schedule)
+    if manual := MANUAL_RE.search(text):
+        rest = (text[:manual.start()] + " " + text[manual.end():]).strip(" ,")
+        return TriggerRead("manual", re.sub(r"\s{2,}", " ", rest), fields=_fields(text[:manual.start()]))
+    return TriggerRead("manual", text)
