@@ -84,7 +84,9 @@ def _fix(doc: dict[str, Any], problem: Problem) -> str | None:
     suggestion = _SUGGESTION.search(problem.hint or "")
     code = problem.code
     if kind == "edges":
-        if code in ("dangling_edge", "duplicate_edge", "trigger_has_incoming", "cycle"):
+        if code == "cycle":
+            return _break_cycle(graph, problem)
+        if code in ("dangling_edge", "duplicate_edge", "trigger_has_incoming"):
             if target in graph.get("edges", []):
                 graph["edges"].remove(target)
                 return f"removed edge {target.get('source')} → {target.get('target')} ({code})"
@@ -119,6 +121,20 @@ def _fix(doc: dict[str, Any], problem: Problem) -> str | None:
             graph.setdefault("edges", []).append({"source": root, "target": node_id})
             return f"{node_id}: attached after {root} (it was unreachable)"
     return None
+
+
+def _break_cycle(graph: dict[str, Any], problem: Problem) -> str | None:
+    """Drop the edges of the cycle that point backwards in the node list (the step order the
+    author wrote): those are the ones that closed it."""
+    members = set(problem.extra.get("nodes") or [])
+    position = {n.get("id"): i for i, n in enumerate(graph.get("nodes", []))}
+    back = [e for e in graph.get("edges", []) if e.get("source") in members and e.get("target") in members
+            and position.get(e.get("target"), 0) <= position.get(e.get("source"), 0)]
+    for edge in back:
+        graph["edges"].remove(edge)
+    if not back:
+        return None
+    return "removed " + ", ".join(f"{e['source']} → {e['target']}" for e in back) + " (cycle)"
 
 
 def _root(graph: dict[str, Any], doc: dict[str, Any]) -> str | None:
