@@ -1,0 +1,135 @@
+"""`flowwright run|executions|recover|approvals|approve|reject`: the CLI contract.
+
+One test runs the real ``flowwright`` process (exit codes, the id on stderr); the others call
+the same Typer app in-process, which is much faster and exercises the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+FLOWWRIGHT = [sys.executable, "-m", "app.cli.main"]
+STEP_KEYS = {"node_id", "status", "attempt", "output", "error", "started_at", "completed_at"}
+
+
+class _Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run(*args: str) -> _Result:
+    """The CLI in-process (same Typer app as the ``flowwright`` command)."""
+    from app.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return _Result(result.exit_code, result.stdout, result.stderr)
+
+
+def run_process(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FLOWWRIGHT, *args], capture_output=True, text=True, timeout=90, check=False,
+                          env=dict(os.environ))
+
+
+def _write(tmp_path: Path, data: dict[str, Any], name: str = "wf.json") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def workflow(**extra: Any) -> dict[str, Any]:
+    nodes = [
+        {"id": "start", "type": "trigger", "kind": "manual"},
+        {"id": "double", "type": "action", "connector": "core", "operation": "transform",
+         "config": {"expression": "trigger.x * 2"}},
+        {"id": "big", "type": "condition", "config": {"expression": "nodes.double.value > 10"}},
+        {"id": "say", "type": "action", "connector": "core", "operation": "log",
+         "config": {"message": "value is {{ nodes.double.value }}"}},
+    ]
+    edges = [{"source": "start", "target": "double"}, {"source": "double", "target": "big"},
+             {"source": "big", "target": "say", "branch": "true"}]
+    return {"name": "cli demo", "nodes": nodes, "edges": edges, **extra}
+
+
+@pytest.mark.slow
+def test_run_json_contract_and_id_on_stderr(tmp_path: Path) -> None:
+    path = _write(tmp_path, workflow())
+    done = run_process("run", path, "--input", '{"x": 21}', "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {"id", "status", "output", "error", "duration_ms", "steps"}
+    assert result["status"] == "completed" and result["output"] == {"message": "value is 42", "level": "info"}
+    assert result["id"] in done.stderr
+    assert all(set(step) == STEP_KEYS for step in result["steps"])
+    small = json.loads(run("run", path, "--input", '{"x": 1}', "--json").stdout)
+    assert {s["node_id"]: s["status"] for s in small["steps"]}["say"] == "skipped"
+    # executions list/show read the same data dir
+    listed = json.loads(run("executions", "list", "--json").stdout)
+    assert {e["id"] for e in listed} == {result["id"], small["id"]}
+    assert json.loads(run("executions", "list", "--status", "failed", "--json").stdout) == []
+    shown = json.loads(run("executions", "show", result["id"], "--json").stdout)
+    assert shown == result
+    human = run("executions", "show", result["id"])
+    assert human.returncode == 0 and "double" in human.stdout
+    missing = run("executions", "show", "ex_nope")
+    assert missing.returncode == 1 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.slow
+def test_run_exit_codes(tmp_path: Path) -> None:
+    invalid = workflow()
+    invalid["edges"].append({"source": "ghost", "target": "say"})
+    bad = run_process("run", _write(tmp_path, invalid, "bad.json"))
+    assert bad.returncode == 2 and "$.edges[3].source" in bad.stderr and "Traceback" not in bad.stderr
+    failing = workflow()
+    failing["nodes"][1]["config"]["expression"] = "$error('broken on purpose')"
+    failed = run("run", _write(tmp_path, failing, "fail.json"), "--json")
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["error"]["message"].endswith("broken on purpose")
+    not_json = run("run", _write(tmp_path, workflow()), "--input", "{x")
+    assert not_json.returncode == 2 and "not valid JSON" in not_json.stderr
+
+
+def test_run_live_view_and_dry_run(tmp_path: Path) -> None:
+    wf = workflow()
+    wf["nodes"].append({"id": "notify", "type": "action", "connector": "slack", "operation": "post_message",
+                        "config": {"channel": "#x", "text": "hi {{ nodes.double.value }}"}})
+    wf["edges"].append({"source": "say", "target": "notify"})
+    live = run("run", _write(tmp_path, workflow()), "--input", '{"x": 21}')
+    assert live.returncode == 0, live.stderr
+    assert "double" in live.stdout and "completed" in live.stdout
+    dry = run("run", _write(tmp_path, wf, "dry.json"), "--input", '{"x": 21}', "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    result = json.loads(dry.stdout)
+    assert {s["node_id"]: s["status"] for s in result["steps"]}["notify"] == "completed"
+
+
+def test_approvals_from_the_cli(tmp_path: Path) -> None:
+    wf = workflow()
+    wf["nodes"].insert(2, {"id": "ask", "type": "guardrail", "kind": "approval", "config": {"message": "go on?"}})
+    wf["edges"] = [{"source": "start", "target": "double"}, {"source": "double", "target": "ask"},
+                   {"source": "ask", "target": "big"}, {"source": "big", "target": "say", "branch": "true"}]
+    waiting = run("run", _write(tmp_path, wf), "--input", '{"x": 21}', "--json")
+    assert waiting.returncode == 1
+    execution_id = json.loads(waiting.stdout)["id"]
+    assert json.loads(waiting.stdout)["status"] == "waiting"
+    pending = json.loads(run("approvals", "list", "--json").stdout)
+    assert [(a["execution_id"], a["node_id"]) for a in pending] == [(execution_id, "ask")]
+    approved = run("approve", execution_id, "ask", "--by", "ada", "--json")
+    assert approved.returncode == 0, approved.stderr
+    assert json.loads(approved.stdout)["status"] == "completed"
+    again = run("approve", execution_id, "ask")
+    assert again.returncode == 1 and "no pending approval" in again.stderr
+
+
+def test_recover_with_nothing_to_do(tmp_path: Path) -> None:
+    del tmp_path
+    done = run("recover", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout) == {"resumed": []}
