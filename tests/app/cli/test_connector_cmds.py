@@ -121,3 +121,42 @@ def test_keys_rotate_env_managed_needs_previous_key() -> None:
     assert json.loads(result.stdout)["resealed"] == 1
     listed = run("credentials", "list", "--json", env={"FLOWWRIGHT_SECRET_KEY": new})
     assert listed.returncode == 0
+
+
+def test_interactive_prompt_hides_the_secret(_isolated_data_dir: Path) -> None:
+    """On a terminal, `credentials set` prompts; the password is read without echo."""
+    import pty
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a real CLI with the pty as its controlling terminal
+        os.execv(sys.executable, [*FLOWWRIGHT, "credentials", "set", "login", "--type", "basic"])
+    out = b""
+
+    def read_until(token: bytes) -> None:
+        nonlocal out
+        deadline = time.monotonic() + 30
+        while token not in out and time.monotonic() < deadline:
+            try:
+                out += os.read(fd, 1024)
+            except OSError:
+                return
+
+    read_until(b"username")
+    os.write(fd, b"alice\n")
+    read_until(b"password")
+    time.sleep(0.2)
+    os.write(fd, b"hunter2-Secret\n")
+    read_until(b"saved")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert b"alice" in out and b"hunter2" not in out  # the username echoes, the password does not
+    from connectors.vault import KeySource, Vault
+    from engine.db import make_engine
+
+    engine = make_engine(f"sqlite:///{_isolated_data_dir / 'flowwright.db'}")
+    source = KeySource((_isolated_data_dir / "secret.key").read_text().strip(), data_dir=_isolated_data_dir,
+                       file_managed=True)
+    assert Vault(engine, source).resolve("default", "login") == {"username": "alice", "password": "hunter2-Secret"}
+    engine.dispose()
