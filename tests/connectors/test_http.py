@@ -169,3 +169,24 @@ async def test_https_keeps_sni_and_certificate_check_while_pinning_the_ip() -> N
             await call(Ctx(services=services), url=f"https://127.0.0.1:{server.port}/json")
     finally:
         server.stop()
+
+
+async def test_host_is_resolved_once_and_the_vetted_ip_is_used(http_server: LoopbackServer,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: a second lookup would answer a private address; there is no second lookup."""
+    import asyncio
+    import socket
+
+    http_server.routes["/json"] = lambda r: (200, {}, {"host": r.headers["host"]})
+    loop = asyncio.get_running_loop()
+    answers = iter(["127.0.0.1", "10.0.0.1", "10.0.0.1"])
+    lookups: list[str] = []
+
+    async def fake_getaddrinfo(host, port, **kwargs):
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", fake_getaddrinfo)
+    out = await call(Ctx(services={"http_allow_hosts": "127.0.0.0/8"}), url=f"http://rebind.test:{http_server.port}/json")
+    assert out.body == {"host": f"rebind.test:{http_server.port}"}
+    assert lookups == ["rebind.test"]
