@@ -44,7 +44,17 @@ def _collaborators(settings: Settings, built: Services) -> dict[str, Any]:
     """The ``services`` mapping handed to every operation (``ctx.services``)."""
     return {"settings": settings, "db": built.db, "registry": built.registry,
             # connectors (see connectors.contract.OperationContext)
-            "db_engine": built.db, "http_allow_hosts": settings.http_allow_hosts}
+            "db_engine": built.db, "http_allow_hosts": settings.http_allow_hosts,
+            # the llm connector's ModelService (connectors/llm.py), on the model gateway
+            "model": _model_service(settings, built.db)}
+
+
+def _model_service(settings: Settings, db: Any) -> Any:
+    """The gateway-backed ``ModelService`` (litellm is imported on the first call, not here)."""
+    from app.llm.gateway import Gateway
+    from app.llm.model_service import GatewayModelService
+
+    return GatewayModelService(Gateway(settings, db))
 
 
 def _vault(settings: Settings, db: Any) -> Any:

@@ -9,15 +9,14 @@ requests (malformed, context window, content policy, unknown model), and anythin
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 from tenacity import RetryCallState
-from tenacity.wait import wait_exponential_jitter
 
 from app.llm.errors import (
-    BudgetExceededError,
     ModelAuthError,
     ModelBadRequestError,
     ModelConnectionError,
@@ -128,7 +127,8 @@ class BackoffWait:
     """tenacity wait: ``Retry-After`` when the provider sent one, else exponential with jitter."""
 
     def __init__(self, initial_s: float = 0.5, max_s: float = 30.0) -> None:
-        self._exp = wait_exponential_jitter(initial=initial_s, max=max_s, jitter=initial_s)
+        self.initial_s = initial_s
+        self.max_s = max_s
 
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
@@ -137,7 +137,9 @@ class BackoffWait:
             asked = retry_after_s(exc)
             if asked is not None:
                 return asked
-        return float(self._exp(retry_state))
+        # Same formula as tenacity's wait_exponential_jitter, whose parameter names vary across releases.
+        exponent = min(retry_state.attempt_number - 1, 32)
+        return min(self.initial_s * 2**exponent + random.uniform(0, self.initial_s), self.max_s)
 
 
 def stop_at_deadline(deadline: float, clock: Callable[[], float], max_attempts: int) -> Callable[[RetryCallState], bool]:
@@ -151,5 +153,5 @@ def stop_at_deadline(deadline: float, clock: Callable[[], float], max_attempts: 
     return stop
 
 
-__all__ = ["BackoffWait", "BudgetExceededError", "find_model_error", "is_transient", "retry_after_s",
+__all__ = ["BackoffWait", "find_model_error", "is_transient", "retry_after_s",
            "stop_at_deadline", "typed_error"]

@@ -79,6 +79,13 @@ class FakeModel(CustomLLM):
     def pending(self) -> int:
         return len(self._queue)
 
+    @staticmethod
+    def set_price(model: str, *, input_per_token: float, output_per_token: float) -> None:
+        """Give a ``fake/…`` model a price in litellm's cost map (to test cost tracking and USD budgets)."""
+        litellm.register_model({model: {"input_cost_per_token": input_per_token,
+                                        "output_cost_per_token": output_per_token,
+                                        "litellm_provider": "fake", "mode": "chat"}})
+
     # -- provider errors, shaped as litellm raises them for real providers ----------------------
 
     @staticmethod

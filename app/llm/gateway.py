@@ -259,7 +259,7 @@ class Gateway:
                 f"{call.model}: the answer did not validate after {len(call.rows)} attempt(s): "
                 f"{call.last_parse_error or exc}",
                 model=call.model, attempts=len(call.rows), errors=call.last_parse_error,
-                usage=self._usage(call).to_dict(),
+                usage=self._usage(call).to_dict(), cost_usd=sum(r.cost_usd for r in call.rows),
             ) from exc
         except ModelError:
             raise

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -28,6 +29,25 @@ OFFLINE_PROVIDERS = frozenset({LOCAL_PROVIDER, FAKE_PROVIDER})
 def provider_of(model: str) -> str:
     """The litellm provider prefix of a model string (``openai/gpt-4o-mini`` → ``openai``)."""
     return model.split("/", 1)[0] if "/" in model else ""
+
+
+def _warm_up(litellm: ModuleType) -> None:
+    """Build litellm's deferred pydantic models now, once, instead of inside the first request.
+
+    Building them makes pydantic warn that litellm's ``ChatCompletionReasoningItem`` TypedDict uses
+    ``ReadOnly`` (harmless, litellm's own typing); the warning is silenced here rather than leaking
+    to the terminal, or failing a test suite that turns warnings into errors, on the first call."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*`ReadOnly` qualifier", category=UserWarning)
+        litellm.ModelResponse(
+            choices=[{"index": 0, "message": {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                "finish_reason": "stop"}],
+            usage=litellm.Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2),
+        )
+        from litellm.types.router import LiteLLM_Params
+
+        LiteLLM_Params(model="warm-up")
 
 
 def load_litellm() -> ModuleType:
@@ -63,5 +83,6 @@ def load_litellm() -> ModuleType:
         from litellm.utils import custom_llm_setup
 
         custom_llm_setup()
+        _warm_up(litellm)
         _loaded = litellm
         return litellm
