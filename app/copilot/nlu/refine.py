@@ -112,6 +112,30 @@ def _beside(step: Any) -> dict[str, Any]:
     return {"after": list(step.after) if step.after is not None else None, "branch": step.branch, "in_loop": step.in_loop}
 
 
+def _rewire_references(plan: WorkflowPlan, removed: list[Any]) -> list[UpdateStep]:
+    """Steps that used a removed step's output read that step's own input instead."""
+    gone = {s.id for s in removed}
+    updates = []
+    for step in plan.steps:
+        config = getattr(step, "config", None)
+        if step.id in gone or not isinstance(config, dict):
+            continue
+        patch = {}
+        for key, value in config.items():
+            if not isinstance(value, str):
+                continue
+            new_value = value
+            for target in removed:
+                replacement = next((v for v in getattr(target, "config", {}).values()
+                                    if isinstance(v, str) and "{{" in v and f"nodes.{target.id}" not in v), "")
+                new_value = re.sub(r"\{\{[^{}]*\bnodes\." + re.escape(target.id) + r"\b[^{}]*\}\}", replacement, new_value)
+            if new_value != value:
+                patch[key] = new_value or f"{plan.name}"
+        if patch:
+            updates.append(UpdateStep(id=step.id, config=patch))
+    return updates
+
+
 def _schedule_edit(text: str, plan: WorkflowPlan, today: date | None) -> ChangeTrigger | None:
     lower = text.lower()
     if re.search(r"\b(manual(?:ly)?|by hand|on demand)\b", lower) and re.search(r"\b(run|make|trigger|start|instead)\b", lower):
@@ -184,7 +208,9 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
         if chans:
             targets = [s for s in targets if s.config.get("channel") in chans] or targets
         if targets:
-            return EditPlan(edits=[RemoveStep(id=s.id) for s in targets],
+            edits = [RemoveStep(id=s.id) for s in targets]
+            edits.extend(_rewire_references(plan, targets))
+            return EditPlan(edits=edits,
                             explanation="Removed " + ", ".join(s.id for s in targets) + "; everything else is unchanged.")
 
     change = _schedule_edit(p.text, plan, today)
