@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator
@@ -31,7 +32,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, cast, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field as SQLField
@@ -41,6 +43,7 @@ from connectors.contract import AuthType, Connector, Operation, OperationContext
 from connectors.errors import ConnectorError, PermanentError
 
 TABLE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+_SAFE_FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ -]{0,127}$")  # names a JSON path can carry verbatim
 MAX_ROW_BYTES = 256 * 1024
 BUILTIN_FIELDS = ("_key", "_created_at", "_updated_at")
 OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "exists", "older_than_days", "newer_than_days"}
@@ -228,18 +231,39 @@ class Datastore:
             session.commit()
         return inserted, updated
 
-    def _scan(self, session: Session, workspace_id: str, table: str) -> Iterator[Any]:
+    def _pushdown(self, where: dict[str, Any]) -> list[Any]:
+        """SQL conditions that keep a superset of the matching rows (string equality and ``in`` on
+        data fields and ``_key``), so lookups such as deduplication do not parse every row in
+        Python; :func:`matches` still decides on what they keep."""
+        conditions: list[Any] = []
+        data = DatastoreRow.__table__.c.data  # type: ignore[attr-defined]
+        postgres = self.engine.dialect.name == "postgresql"
+        for field, cond in where.items():
+            for op, operand in (cond.items() if isinstance(cond, dict) else [("eq", cond)]):
+                strings = [operand] if op == "eq" else operand if op == "in" else None
+                if (not isinstance(strings, list) or not strings or len(strings) > 500
+                        or not all(isinstance(o, str) for o in strings)):
+                    continue
+                if field == "_key":
+                    conditions.append(col(DatastoreRow.key).in_(strings))
+                elif field not in BUILTIN_FIELDS and _SAFE_FIELD.match(field):
+                    value = (cast(data, JSONB)[field].astext if postgres
+                             else type_coerce(data, JSON)[field].as_string())
+                    conditions.append(value.in_(strings))
+        return conditions
+
+    def _scan(self, session: Session, workspace_id: str, table: str, where: dict[str, Any]) -> Iterator[Any]:
         # Plain column tuples, not ORM objects: a scan is the hot path of query and delete.
         t = DatastoreRow
         stmt = select(t.id, t.key, t.data, t.created_at, t.updated_at).where(  # type: ignore[call-overload]
-            t.workspace_id == workspace_id, t.table_name == table).order_by(col(t.id))
+            t.workspace_id == workspace_id, t.table_name == table, *self._pushdown(where)).order_by(col(t.id))
         yield from session.exec(stmt.execution_options(yield_per=1000))
 
     def query(self, workspace_id: str, table: str, where: dict[str, Any], *, order_by: str | None,
               descending: bool, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         now = _now()
         with Session(self.engine) as session:
-            found = [c for c in (_candidate(r) for r in self._scan(session, workspace_id, table))
+            found = [c for c in (_candidate(r) for r in self._scan(session, workspace_id, table, where))
                      if matches(c, where, now)]
         if order_by:
             present = [r for r in found if r.get(order_by) is not None]
@@ -254,7 +278,7 @@ class Datastore:
     def delete(self, workspace_id: str, table: str, where: dict[str, Any]) -> int:
         now = _now()
         with Session(self.engine) as session:
-            ids = [r.id for r in self._scan(session, workspace_id, table) if matches(_candidate(r), where, now)]
+            ids = [r.id for r in self._scan(session, workspace_id, table, where) if matches(_candidate(r), where, now)]
             for start in range(0, len(ids), 500):
                 session.exec(delete(DatastoreRow).where(col(DatastoreRow.id).in_(ids[start:start + 500])))
             session.commit()

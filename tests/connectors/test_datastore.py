@@ -132,3 +132,41 @@ async def test_needs_the_database_service() -> None:
 def test_flags() -> None:
     assert all(not op.external for op in CONNECTOR.operations)
     assert [op.name for op in CONNECTOR.operations if op.destructive] == ["delete"]
+
+
+async def test_odd_field_names_and_typed_equality(engine) -> None:
+    rows = [{"k": "1", 'we"ird.name': "x", "n": 5, "s": "5", "flag": True},
+            {"k": "2", 'we"ird.name': "y", "n": "5", "s": 5, "flag": 1}]
+    await run("insert", ctx(engine), table="odd", rows=rows, key_field="k")
+    q = await run("query", ctx(engine), table="odd", where={'we"ird.name': "y"})
+    assert [r["k"] for r in q.rows] == ["2"]
+    assert [r["k"] for r in (await run("query", ctx(engine), table="odd", where={"s": "5"})).rows] == ["1"]
+    assert [r["k"] for r in (await run("query", ctx(engine), table="odd", where={"n": "5"})).rows] == ["2"]
+    assert [r["k"] for r in (await run("query", ctx(engine), table="odd", where={"n": 5})).rows] == ["1"]
+    assert [r["k"] for r in (await run("query", ctx(engine), table="odd", where={"flag": True})).rows] == ["1"]
+    q = await run("query", ctx(engine), table="odd", where={"_key": {"in": ["2", "3"]}, "s": {"in": [5]}})
+    assert [r["k"] for r in q.rows] == ["2"]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_datastore_on_postgres(postgres_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    pg = create_engine(postgres_url)
+    try:
+        with pg.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS datastore_rows"))
+        c = ctx(pg)
+        await run("insert", c, table="seen", rows=[{"email": "a@example.com", "n": 1}, {"email": "b@example.com", "n": "1"},
+                                                   {"email": "c@example.com", "n": 2}], key_field="email")
+        q = await run("query", c, table="seen", where={"email": {"in": ["a@example.com", "c@example.com"]}, "n": {"gte": 1}},
+                      order_by="n", descending=True)
+        assert [r["email"] for r in q.rows] == ["c@example.com", "a@example.com"]
+        assert (await run("query", c, table="seen", where={"n": "1"})).rows[0]["email"] == "b@example.com"
+        up = await run("upsert", c, table="seen", key_field="email", merge=True, rows=[{"email": "a@example.com", "x": 1}])
+        assert (up.inserted, up.updated) == (0, 1)
+        assert (await run("delete", c, table="seen", where={"email": "b@example.com"})).deleted == 1
+        assert (await run("query", c, table="seen")).total == 2
+    finally:
+        pg.dispose()
