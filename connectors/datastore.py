@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import JSON, Column, Text, UniqueConstraint, cast, type_coerce
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, cast, insert, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -188,11 +188,12 @@ class Datastore:
         SQLModel.metadata.create_all(engine, tables=list(self.TABLES))
 
     def insert(self, workspace_id: str, table: str, rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        stamp = _now()
+        values = [{"workspace_id": workspace_id, "table_name": table, "key": key, "data": _dump(data),
+                   "created_at": stamp, "updated_at": stamp} for key, data in rows]
         try:
-            with Session(self.engine) as session:
-                for key, data in rows:
-                    session.add(DatastoreRow(workspace_id=workspace_id, table_name=table, key=key, data=_dump(data)))
-                session.commit()
+            with self.engine.begin() as conn:  # one executemany, not one ORM object per row
+                conn.execute(insert(DatastoreRow.__table__), values)  # type: ignore[attr-defined]
         except IntegrityError:
             raise PermanentError(f"datastore.insert: a row with one of these keys already exists in {table!r}; "
                                  "use upsert to replace it", code="datastore_conflict") from None
