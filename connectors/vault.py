@@ -158,15 +158,18 @@ class KeySource:
         except (OSError, ValueError) as exc:
             raise CredentialError(f"{journal}: unreadable key journal: {exc}", code="keyring_invalid") from exc
 
+    def _current_master(self) -> str:
+        if self.key_file is not None and self.key_file.exists():
+            return self.key_file.read_text().strip()  # may have been replaced by a rotation
+        return self.master_key
+
     def keyring(self) -> Keyring:
         journal = self.journal
         try:
             stamp: Any = journal.stat().st_mtime_ns if journal is not None else None
         except FileNotFoundError:
             stamp = None
-        master = self.master_key
-        if self.key_file is not None and self.key_file.exists():
-            master = self.key_file.read_text().strip()  # may have been replaced by a rotation
+        master = self._current_master()
         stamp = (stamp, master)
         if self._cache is not None and self._cache[0] == stamp:
             return self._cache[1]
@@ -185,9 +188,8 @@ class KeySource:
             return self.keyring().active_id
         data = self._read_journal()
         if data is None:
-            current = self.keyring()
-            old = [base64.b64encode(k).decode() for k in current.keys.values()]
-            data = {"active": new_master_key(), "keys": old}
+            # The keys as configured (a passphrase stays a passphrase), so ids do not change.
+            data = {"active": new_master_key(), "keys": [self._current_master(), *self.previous_keys]}
             _write_private(self.journal, json.dumps(data))  # type: ignore[arg-type]
         return self.keyring().active_id
 

@@ -150,3 +150,15 @@ def test_rotation_resumes_after_a_crash(db, tmp_path: Path) -> None:
     active, count = rotate(vault2, restarted)
     assert (active, count) == (first, 1)  # resumed the same rotation, no second new key
     assert json.loads(json.dumps(vault2.resolve("ws", "a"))) == {"api_key": "1"}
+
+
+def test_passphrase_master_key_rotates(db, tmp_path: Path) -> None:
+    (tmp_path / "secret.key").write_text("a long passphrase, not base64\n")
+    source = KeySource("a long passphrase, not base64", data_dir=tmp_path, file_managed=True)
+    vault = Vault(db, source)
+    vault.set("ws", "a", "api_key", "1")
+    source.begin_rotation()
+    assert len(json.loads((tmp_path / "keys.json").read_text())["keys"]) == 1
+    assert len(source.keyring().keys) == 2  # the passphrase keeps its key id, plus the new key
+    active, count = rotate(vault, source)
+    assert count == 1 and vault.resolve("ws", "a") == {"api_key": "1"}
