@@ -131,6 +131,10 @@ class SsrfPolicy:
 
     async def vet(self, host: str, port: int) -> IPAddress:
         """Resolve ``host`` once and return the address to connect to, or raise SsrfBlockedError."""
+        return (await self.vet_all(host, port))[0]
+
+    async def vet_all(self, host: str, port: int) -> list[IPAddress]:
+        """Resolve ``host`` once; every address must pass. Returns them in the resolver's order."""
         literal = _parse_ip(host)
         if literal is not None:
             addresses: list[IPAddress] = [literal]
@@ -155,7 +159,7 @@ class SsrfPolicy:
             if not addresses:
                 raise ConnectorError(f"host {host!r} has no address", code="dns_error", retryable=False)
         if not self.enabled or self.host_allowed(host):
-            return addresses[0]
+            return addresses
         for ip in addresses:  # every address must pass, or DNS could hand us a bad one later
             reason = blocked_reason(ip)
             if reason and not self.ip_allowed(ip):
@@ -164,7 +168,7 @@ class SsrfPolicy:
                     "Add the host or network to FLOWWRIGHT_HTTP_ALLOW_HOSTS to allow it.",
                     host=host, address=str(ip),
                 )
-        return addresses[0]
+        return addresses
 
 
 @functools.cache
@@ -200,13 +204,21 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                                    code="url_scheme_refused")
         host = url.host
         port = url.port or (443 if url.scheme == "https" else 80)
-        ip = await self.policy.vet(host, port)
-        pinned = httpx.Request(
-            request.method, url.copy_with(host=str(ip)), headers=request.headers,
-            stream=request.stream,
-            extensions={**request.extensions, **({"sni_hostname": host} if url.scheme == "https" else {})},
-        )
-        return await self._transport(host).handle_async_request(pinned)
+        addresses = await self.policy.vet_all(host, port)
+        for i, ip in enumerate(addresses):
+            pinned = httpx.Request(
+                request.method, url.copy_with(host=str(ip)), headers=request.headers,
+                stream=request.stream,
+                extensions={**request.extensions, **({"sni_hostname": host} if url.scheme == "https" else {})},
+            )
+            try:
+                return await self._transport(host).handle_async_request(pinned)
+            except httpx.ConnectError:
+                # Nothing was sent yet: try the host's next vetted address (an AAAA record
+                # whose network is down, a dead A record), as browsers do.
+                if i == len(addresses) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
         for inner in self._inner.values():

@@ -190,3 +190,23 @@ async def test_host_is_resolved_once_and_the_vetted_ip_is_used(http_server: Loop
     out = await call(Ctx(services={"http_allow_hosts": "127.0.0.0/8"}), url=f"http://rebind.test:{http_server.port}/json")
     assert out.body == {"host": f"rebind.test:{http_server.port}"}
     assert lookups == ["rebind.test"]
+
+
+async def test_next_vetted_address_is_tried_when_one_refuses(http_server: LoopbackServer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import socket
+
+    http_server.routes["/json"] = lambda r: (200, {}, {"ok": True})
+    loop = asyncio.get_running_loop()
+
+    async def two_addresses(host, port, **kwargs):
+        # 127.0.0.2 is loopback too, but the server listens on 127.0.0.1 only: refused.
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ("127.0.0.2", "127.0.0.1")]
+
+    monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
+    ctx = Ctx(services={"http_allow_hosts": "127.0.0.0/8"})
+    out = await call(ctx, url=f"http://dual.test:{http_server.port}/json")
+    assert out.body == {"ok": True}
+    with pytest.raises(SsrfBlockedError):  # every address must pass: one bad record refuses the host
+        await call(Ctx(services={"http_allow_hosts": "127.0.0.2"}), url=f"http://dual.test:{http_server.port}/json")
