@@ -80,7 +80,7 @@ def retry_after_s(exc: BaseException) -> float | None:
 
 def is_transient(exc: BaseException) -> bool:
     """True for errors another attempt may fix: 429, overloaded/unavailable, timeouts."""
-    import litellm
+    from litellm import exceptions as litellm
 
     if find_model_error(exc) is not None:
         return False
@@ -96,7 +96,7 @@ def is_transient(exc: BaseException) -> bool:
 
 def typed_error(exc: BaseException, model: str) -> ModelError:
     """The stable, typed error a provider exception becomes."""
-    import litellm
+    from litellm import exceptions as litellm
 
     found = find_model_error(exc)
     if found is not None:
@@ -139,7 +139,7 @@ class BackoffWait:
                 return asked
         # Same formula as tenacity's wait_exponential_jitter, whose parameter names vary across releases.
         exponent = min(retry_state.attempt_number - 1, 32)
-        return min(self.initial_s * 2**exponent + random.uniform(0, self.initial_s), self.max_s)
+        return float(min(self.initial_s * 2**exponent + random.uniform(0, self.initial_s), self.max_s))
 
 
 def stop_at_deadline(deadline: float, clock: Callable[[], float], max_attempts: int) -> Callable[[RetryCallState], bool]:

@@ -46,7 +46,7 @@ class BudgetStore:
     def __init__(self, engine: Engine, tracker: UsageTracker) -> None:
         self.engine = engine
         self.tracker = tracker
-        SQLModel.metadata.create_all(engine, tables=[BudgetRow.__table__])  # type: ignore[list-item]
+        SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[BudgetRow.__tablename__]])
 
     def get(self, workspace_id: str) -> BudgetRow | None:
         with Session(self.engine) as session:

@@ -22,7 +22,9 @@ from typing import Any
 
 import httpx
 import litellm
-from litellm import CustomLLM
+from litellm import exceptions as litellm_errors
+from litellm.llms.custom_llm import CustomLLM
+from litellm.types.utils import ModelResponse
 
 from app.llm.local_provider import build_response, count_prompt_tokens, count_text_tokens, request_schema
 
@@ -89,37 +91,37 @@ class FakeModel(CustomLLM):
     # -- provider errors, shaped as litellm raises them for real providers ----------------------
 
     @staticmethod
-    def rate_limited(retry_after: float | None = None, *, header: str = "retry-after") -> litellm.RateLimitError:
+    def rate_limited(retry_after: float | None = None, *, header: str = "retry-after") -> litellm_errors.RateLimitError:
         headers = {header: f"{retry_after:g}"} if retry_after is not None else {}
-        return litellm.RateLimitError("rate limit reached", llm_provider="fake", model="fake",
+        return litellm_errors.RateLimitError("rate limit reached", llm_provider="fake", model="fake",
                                       response=_http_response(429, headers))
 
     @staticmethod
     def overloaded(status: int = 529) -> Exception:
         if status == 503:
-            return litellm.ServiceUnavailableError("service unavailable", llm_provider="fake", model="fake",
+            return litellm_errors.ServiceUnavailableError("service unavailable", llm_provider="fake", model="fake",
                                                    response=_http_response(503))
-        return litellm.InternalServerError("overloaded", llm_provider="fake", model="fake",
+        return litellm_errors.InternalServerError("overloaded", llm_provider="fake", model="fake",
                                            response=_http_response(status))
 
     @staticmethod
-    def timeout() -> litellm.Timeout:
-        return litellm.Timeout("request timed out", model="fake", llm_provider="fake")
+    def timeout() -> litellm_errors.Timeout:
+        return litellm_errors.Timeout("request timed out", model="fake", llm_provider="fake")
 
     @staticmethod
-    def auth_error() -> litellm.AuthenticationError:
-        return litellm.AuthenticationError("invalid api key", llm_provider="fake", model="fake",
+    def auth_error() -> litellm_errors.AuthenticationError:
+        return litellm_errors.AuthenticationError("invalid api key", llm_provider="fake", model="fake",
                                            response=_http_response(401))
 
     @staticmethod
-    def bad_request() -> litellm.BadRequestError:
-        return litellm.BadRequestError("bad request", model="fake", llm_provider="fake",
+    def bad_request() -> litellm_errors.BadRequestError:
+        return litellm_errors.BadRequestError("bad request", model="fake", llm_provider="fake",
                                        response=_http_response(400))
 
     # -- litellm entry points ---------------------------------------------------------------------
 
-    def completion(self, model: str, messages: list[dict[str, Any]], *_args: Any,  # type: ignore[override]
-                   optional_params: dict[str, Any] | None = None, **_kwargs: Any) -> litellm.ModelResponse:
+    def completion(self, model: str, messages: list[dict[str, Any]], *_args: Any,
+                   optional_params: dict[str, Any] | None = None, **_kwargs: Any) -> ModelResponse:
         optional_params = optional_params or {}
         full_model = f"fake/{model}"
         with self._lock:
@@ -140,7 +142,7 @@ class FakeModel(CustomLLM):
             completion = count_text_tokens(full_model, reply.text)
         return build_response(full_model, reply.text, tool_name, prompt_tokens=prompt, completion_tokens=completion)
 
-    async def acompletion(self, *args: Any, **kwargs: Any) -> litellm.ModelResponse:  # type: ignore[override]
+    async def acompletion(self, *args: Any, **kwargs: Any) -> ModelResponse:
         return await asyncio.to_thread(self.completion, *args, **kwargs)
 
 

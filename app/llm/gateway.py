@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -314,7 +315,7 @@ class Gateway:
 
     async def agenerate(self, messages: Sequence[Message], response_model: type[T], **kwargs: Any) -> GenerateResult[T]:
         """``generate`` in a worker thread (the provider call, SQLite and embeddings all block)."""
-        return await asyncio.to_thread(self.generate, messages, response_model, **kwargs)
+        return await asyncio.to_thread(functools.partial(self.generate, messages, response_model, **kwargs))
 
     async def acomplete(self, messages: Sequence[Message], **kwargs: Any) -> CompletionResult:
         """``complete`` in a worker thread."""

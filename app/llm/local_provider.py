@@ -30,7 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 import litellm
-from litellm import CustomLLM
+from litellm.llms.custom_llm import CustomLLM
+from litellm.types.utils import ModelResponse, Usage
 
 from app.llm.errors import LocalModelNotInstalledError
 
@@ -102,7 +103,7 @@ def count_text_tokens(model: str, text: str) -> int:
 
 def build_response(
     model: str, text: str, tool_name: str | None, *, prompt_tokens: int, completion_tokens: int,
-) -> litellm.ModelResponse:
+) -> ModelResponse:
     """An OpenAI-shaped ``ModelResponse``: a tool call when answering a tool, plain content otherwise."""
     if tool_name is not None:
         message: dict[str, Any] = {
@@ -113,10 +114,10 @@ def build_response(
     else:
         message = {"role": "assistant", "content": text}
         finish = "stop"
-    return litellm.ModelResponse(
+    return ModelResponse(
         choices=[{"index": 0, "message": message, "finish_reason": finish}],
         model=model,
-        usage=litellm.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+        usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                             total_tokens=prompt_tokens + completion_tokens),
     )
 
@@ -152,8 +153,8 @@ class LocalProvider(CustomLLM):
             previous, self._handler = self._handler, handler or default_handler
         return previous
 
-    def completion(self, model: str, messages: list[dict[str, Any]], *_args: Any,  # type: ignore[override]
-                   optional_params: dict[str, Any] | None = None, **_kwargs: Any) -> litellm.ModelResponse:
+    def completion(self, model: str, messages: list[dict[str, Any]], *_args: Any,
+                   optional_params: dict[str, Any] | None = None, **_kwargs: Any) -> ModelResponse:
         optional_params = optional_params or {}
         schema, tool_name = request_schema(messages, optional_params)
         text = self._handler([dict(m) for m in messages], schema)
@@ -164,7 +165,7 @@ class LocalProvider(CustomLLM):
             completion_tokens=count_text_tokens(full_model, text),
         )
 
-    async def acompletion(self, *args: Any, **kwargs: Any) -> litellm.ModelResponse:  # type: ignore[override]
+    async def acompletion(self, *args: Any, **kwargs: Any) -> ModelResponse:
         return await asyncio.to_thread(self.completion, *args, **kwargs)
 
 

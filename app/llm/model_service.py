@@ -35,7 +35,7 @@ def _attribution(ctx_meta: Mapping[str, Any]) -> dict[str, Any]:
 
 def classification_model(labels: Sequence[str]) -> type[BaseModel]:
     """``{"label": one of labels}`` as a pydantic model (its JSON Schema lists the labels as an enum)."""
-    label_type = Literal[tuple(labels)]  # type: ignore[valid-type]
+    label_type: Any = Literal[tuple(labels)]
     return create_model("Classification", label=(label_type, Field(description="Exactly one of the labels.")))
 
 

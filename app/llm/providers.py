@@ -71,7 +71,7 @@ def load_litellm() -> ModuleType:
         from app.llm.fake_provider import fake_model
         from app.llm.local_provider import local_provider
 
-        entries: list[dict[str, Any]] = [
+        entries: list[Any] = [
             entry for entry in (litellm.custom_provider_map or [])
             if entry.get("provider") not in OFFLINE_PROVIDERS
         ]
@@ -82,7 +82,7 @@ def load_litellm() -> ModuleType:
         # provider list and handler table; call it now so the first request needs no set-up.
         from litellm.utils import custom_llm_setup
 
-        custom_llm_setup()
+        custom_llm_setup()  # type: ignore[no-untyped-call]
         _warm_up(litellm)
         _loaded = litellm
         return litellm

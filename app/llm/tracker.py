@@ -130,7 +130,7 @@ class UsageTracker:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=[UsageRow.__table__])  # type: ignore[list-item]
+        SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[UsageRow.__tablename__]])
 
     def record(self, rows: Iterable[UsageRow]) -> None:
         rows = list(rows)
