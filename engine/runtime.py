@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import socket
@@ -166,8 +167,15 @@ class Runtime:
         await self.store.flush()
         return await asyncio.to_thread(describe_execution, self.store, execution_id, workspace_id)
 
-    async def events(self, execution_id: str, after_seq: int = 0) -> AsyncIterator[ev.Event]:
-        """Every event after ``after_seq``, then the live ones, until the execution ends."""
+    async def events(
+        self, execution_id: str, after_seq: int = 0, *, workspace_id: str | None = None,
+    ) -> AsyncIterator[ev.Event]:
+        """Every event after ``after_seq``, then the live ones, until the execution ends.
+
+        With ``workspace_id``, an execution of another workspace raises ``NotFoundError``.
+        """
+        if workspace_id is not None:
+            await self.get(execution_id, workspace_id)
         queue = self.bus.subscribe(execution_id)
         try:
             rows = await asyncio.to_thread(self.store.events, execution_id, after_seq)
@@ -319,7 +327,8 @@ class Runtime:
         import jsonschema
 
         root = "$"
-        if wf.trigger is not None and wf.trigger.kind == "webhook" and isinstance(value, dict) and "body" in value:
+        if (wf.trigger is not None and wf.trigger.kind == "webhook" and isinstance(value, dict)
+                and "body" in value and "headers" in value):
             # A webhook's input is the request envelope; its input_schema describes the body.
             value, root = value["body"], "$.body"
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
@@ -427,6 +436,7 @@ class Runtime:
         graph = new_graph()
         cm: asyncio.Timeout | None = None
         try:
+            await self._seed_secrets(run)
             if self._status.get(execution_id) == "pending":
                 self._status[execution_id] = "running"
                 run.emit(ev.EXECUTION_STARTED, workflow_name=run.workflow.name, dry_run=run.dry_run)
@@ -485,6 +495,23 @@ class Runtime:
             self.bus.close(execution_id)
             self.bus.wake(execution_id)
         return final
+
+    async def _seed_secrets(self, run: ExecutionRun) -> None:
+        """Resolve the workflow's credentials up front so that the redactor knows every secret
+        before any node runs (an output echoing one is then never stored in clear). Errors are
+        left for the node that needs the credential to report."""
+        if self.credentials is None or run.dry_run:
+            return
+        names = {n.credential for _, n in iter_graph_nodes(run.workflow.nodes) if getattr(n, "credential", None)}
+        for name in sorted(names):  # type: ignore[type-var]
+            try:
+                resolve = self.credentials.resolve
+                value = await resolve(run.workspace_id, name) if inspect.iscoroutinefunction(resolve) else \
+                    await asyncio.to_thread(resolve, run.workspace_id, name)
+            except Exception:  # reported by the node that uses it
+                continue
+            if isinstance(value, dict):
+                run.redact.add_credential(value)
 
     async def _mark_stopped(self, run: ExecutionRun, graph: GraphRun, status: str) -> None:
         """Mark in-flight steps and never-started top-level nodes (``cancelled`` / ``timed_out``)."""

@@ -165,7 +165,10 @@ class GraphRun:
             return await self.runner.run_action(node, self.scope, self.loop_path)
         if isinstance(node, GuardrailNode):
             inputs = self._inputs(node.id)
-            data = next(iter(inputs.values())) if len(inputs) == 1 else inputs
+            if not self.incoming[node.id] and self.scope.index is not None:
+                data = self.scope.item  # a loop body's first node guards the item itself
+            else:
+                data = next(iter(inputs.values())) if len(inputs) == 1 else inputs
             return await self.runner.run_guardrail(node, data, self.scope, self.loop_path)
         if isinstance(node, LoopNode):
             return await self._loop(node)

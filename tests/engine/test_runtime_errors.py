@@ -291,3 +291,27 @@ async def test_guardrail_violation_fails_the_node(db: Path) -> None:
         result = await rt.run(workflow)
     assert result["status"] == "failed"
     assert result["error"]["code"] == "guardrail_violation" and result["error"]["node_id"] == "check"
+
+
+async def test_secret_seen_before_the_node_that_uses_it_is_redacted(db: Path) -> None:
+    token = "tok-EARLY-LEAK-456"
+    echo = {"id": "echo", "type": "action", "connector": "core", "operation": "set", "config": {"values": {"t": token}}}
+    use = {"id": "use", "type": "action", "connector": "probe", "operation": "secret", "credential": "api"}
+    async with runtime_at(db, credentials=DictVault({"api": {"token": token}})) as rt:
+        result = await rt.run(wf([echo, use], [("start", "echo"), ("echo", "use")]))
+    assert result["status"] == "completed"
+    assert token not in json.dumps(result)
+    assert next(s for s in result["steps"] if s["node_id"] == "echo")["output"] == {"t": "***"}
+
+
+async def test_guardrail_first_in_a_loop_body_checks_the_item(db: Path) -> None:
+    guard = {"id": "check", "type": "guardrail", "kind": "schema",
+             "config": {"schema": {"type": "integer", "maximum": 5}}}
+    body = {"nodes": [guard, transform("use", "nodes.check * 2")], "edges": [{"source": "check", "target": "use"}]}
+    workflow = wf([{"id": "each", "type": "loop", "config": {"items": "{{ trigger.values }}"}, "body": body}],
+                  [("start", "each")])
+    async with runtime_at(db) as rt:
+        ok = await rt.run(workflow, {"values": [1, 2]})
+        bad = await rt.run(workflow, {"values": [1, 9]})
+    assert ok["output"] == [{"value": 2}, {"value": 4}]
+    assert bad["status"] == "failed" and bad["error"]["code"] == "guardrail_violation"
