@@ -105,7 +105,7 @@ async def events(execution_id: str, request: Request, runtime: RuntimeDep, works
     start = after if after is not None else _parse_last_event_id(last_event_id)
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
-        async for event in runtime.events(execution_id, start):
+        async for event in runtime.events(execution_id, start, workspace_id=workspace):
             if await request.is_disconnected():
                 return
             payload = event.to_dict()
