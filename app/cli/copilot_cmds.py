@@ -32,8 +32,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _copilot(model: str | None = None, no_cache: bool = False) -> Any:
+    import logging
+
     from app.copilot.service import Copilot
     from engine.errors import FlowwrightError
+
+    # instructor logs every exhausted re-ask at ERROR; the turn reports it (repair or problems).
+    logging.getLogger("instructor").setLevel(logging.CRITICAL)
 
     try:
         return Copilot.from_settings(model=model, cache=False if no_cache else None)

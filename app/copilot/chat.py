@@ -91,6 +91,7 @@ class Turn:
     latency_ms: float = 0.0
     error: dict[str, Any] | None = None
     duplicates: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def cache(self) -> str:

@@ -14,6 +14,7 @@ data (``<data_dir>/cache/copilot-vectors-<hash>.npy``) so a new process does not
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -124,10 +125,12 @@ def _words(text: str) -> set[str]:
     return {w.rstrip("s") for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
-# Corpus vectors by (model, texts) hash, shared by every retriever of the process: a memo of a
-# pure function, so a new Copilot (a test, a CLI batch) never embeds the same catalog twice.
-_MEMO: dict[str, np.ndarray] = {}
+# Vectors by (model, text), shared by every retriever of the process: a memo of a pure function,
+# so a new Copilot (a test, a CLI batch) never embeds the same text twice, and a workspace's
+# workflow list only costs the summaries that are new since the last request.
+_MEMO: dict[tuple[str, str], np.ndarray] = {}
 _MEMO_LOCK = threading.Lock()
+_MEMO_MAX = 20_000
 
 
 class Retriever:
@@ -136,8 +139,6 @@ class Retriever:
     def __init__(self, embedder: Any | None, cache_dir: Path | None = None) -> None:
         self.embedder = embedder
         self.cache_dir = cache_dir
-        self._vectors = _MEMO
-        self._lock = _MEMO_LOCK
 
     @property
     def mode(self) -> str:
@@ -146,43 +147,62 @@ class Retriever:
     def embed_query(self, text: str) -> np.ndarray | None:
         if self.embedder is None:
             return None
-        return np.asarray(self.embedder.embed([text])[0], dtype=np.float32)
+        return self._vectors([text])[0]
 
-    def _corpus(self, texts: Sequence[str]) -> np.ndarray:
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         assert self.embedder is not None
-        key = hashlib.sha256(json.dumps([self.embedder.model_name, *texts]).encode()).hexdigest()[:24]
-        with self._lock:
-            if key in self._vectors:
-                return self._vectors[key]
-        path = self.cache_dir / f"copilot-vectors-{key}.npy" if self.cache_dir else None
-        vectors: np.ndarray | None = None
-        if path is not None and path.is_file():
-            try:
-                vectors = np.load(path)
-                if vectors.shape[0] != len(texts):
-                    vectors = None
-            except (OSError, ValueError):
-                vectors = None
-        if vectors is None:
-            vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
-            if path is not None:
+        model = self.embedder.model_name
+        with _MEMO_LOCK:
+            missing = list(dict.fromkeys(t for t in texts if (model, t) not in _MEMO))
+        if missing:
+            vectors = np.asarray(self.embedder.embed(missing), dtype=np.float32)
+            with _MEMO_LOCK:
+                if len(_MEMO) + len(missing) > _MEMO_MAX:
+                    _MEMO.clear()
+                _MEMO.update({(model, t): v for t, v in zip(missing, vectors, strict=True)})
+                found = {t: _MEMO[(model, t)] for t in texts if (model, t) in _MEMO}
+            found.update(zip(missing, vectors, strict=True))
+        else:
+            with _MEMO_LOCK:
+                found = {t: _MEMO[(model, t)] for t in texts}
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
+
+    def corpus(self, texts: Sequence[str], *, persist: bool = False) -> np.ndarray:
+        """Vectors of ``texts``; with ``persist`` also kept on disk (the catalog and the examples)."""
+        assert self.embedder is not None
+        model = self.embedder.model_name
+        path = None
+        if persist and self.cache_dir is not None:
+            key = hashlib.sha256(json.dumps([model, *texts]).encode()).hexdigest()[:24]
+            path = self.cache_dir / f"copilot-vectors-{key}.npy"
+            with _MEMO_LOCK:
+                cached = all((model, t) in _MEMO for t in texts)
+            if not cached and path.is_file():
                 try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_suffix(".tmp.npy")
-                    np.save(tmp, vectors)
-                    tmp.replace(path)
-                except OSError:
-                    log.debug("could not store copilot vectors in %s", path)
-        with self._lock:
-            self._vectors[key] = vectors
+                    stored = np.load(path)
+                    if stored.shape[0] == len(texts):
+                        with _MEMO_LOCK:
+                            _MEMO.update({(model, t): v for t, v in zip(texts, stored, strict=True)})
+                except (OSError, ValueError):
+                    log.debug("unreadable copilot vectors in %s", path)
+        vectors = self._vectors(texts)
+        if path is not None and not path.is_file():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(path.stem + ".tmp.npy")
+                np.save(tmp, vectors)
+                tmp.replace(path)
+            except OSError:
+                log.debug("could not store copilot vectors in %s", path)
         return vectors
 
-    def rank(self, query: str, query_vector: np.ndarray | None, texts: Sequence[str]) -> list[tuple[int, float]]:
+    def rank(self, query: str, query_vector: np.ndarray | None, texts: Sequence[str], *,
+             persist: bool = False) -> list[tuple[int, float]]:
         """Indices of ``texts`` with their score, best first."""
         if not texts:
             return []
         if self.embedder is not None and query_vector is not None:
-            scores = self._corpus(texts) @ query_vector
+            scores = self.corpus(texts, persist=persist) @ query_vector
             return sorted(((i, float(s)) for i, s in enumerate(scores)), key=lambda p: -p[1])
         words = _words(query)
         ranked = []
@@ -223,7 +243,7 @@ class ContextBuilder:
         self.entries = catalog_entries(catalog)
         self.retriever = retriever
         self.examples = list(examples)
-        self.count_tokens = count_tokens
+        self.count_tokens = functools.lru_cache(maxsize=4096)(count_tokens)  # catalog texts repeat
         self.budget_tokens = budget_tokens
 
     def build(
@@ -242,7 +262,7 @@ class ContextBuilder:
             ctx.current_plan = json.dumps(current_plan, ensure_ascii=False, separators=(",", ":"))
             remaining -= self.count_tokens(ctx.current_plan)  # always in, whatever its size
 
-        ranked_ops = self.retriever.rank(request, qvec, [e.text for e in self.entries])
+        ranked_ops = self.retriever.rank(request, qvec, [e.text for e in self.entries], persist=True)
         for n, (i, _) in enumerate(ranked_ops[:MAX_OPERATIONS]):
             entry = self.entries[i]
             cost = self.count_tokens(entry.text) + 4
@@ -277,7 +297,7 @@ class ContextBuilder:
             wanted_kind = "edit" if current_plan is not None else None
             candidates = [e for e in self.examples if wanted_kind is None or e.get("current_plan")]
             candidates = candidates or self.examples
-            ranked_ex = self.retriever.rank(request, qvec, [e["request"] for e in candidates])
+            ranked_ex = self.retriever.rank(request, qvec, [e["request"] for e in candidates], persist=True)
             for i, _ in ranked_ex[:MAX_EXAMPLES]:
                 ex = candidates[i]
                 rendered = {"request": ex["request"], "current_plan": ex.get("current_plan"),

@@ -107,6 +107,7 @@ class PipelineResult:
     model: str = ""
     error: dict[str, Any] | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # ms per stage: context, model, finish
 
     @property
     def guardrails(self) -> list[dict[str, Any]]:
@@ -156,6 +157,7 @@ class Pipeline:
         started = self.clock()
         base_plan = plan_from_workflow(strip_inserted(current)) if current is not None else None
         prefs = dict(preferences or {})
+        mark = self.clock()
         ctx = self.context_builder.build(
             message, workflows=workflows, preferences=prefs,
             current_plan=base_plan.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
@@ -169,6 +171,8 @@ class Pipeline:
             "operations": [f"{o.connector}.{o.operation}" for o in ctx.operations], "left_out": ctx.left_out,
         })
         reply: Any = None
+        result.timings["context_ms"] = round((self.clock() - mark) * 1000, 2)
+        mark = self.clock()
         token = _CHECK.set(validation_context)
         try:
             answer = self.gateway.generate(
@@ -193,7 +197,10 @@ class Pipeline:
             result.reasks = self.max_reasks
         finally:
             _CHECK.reset(token)
+            result.timings["model_ms"] = round((self.clock() - mark) * 1000, 2)
+        mark = self.clock()
         self._finish(result, reply, base_plan)
+        result.timings["finish_ms"] = round((self.clock() - mark) * 1000, 2)
         result.latency_ms = (self.clock() - started) * 1000
         return result
 

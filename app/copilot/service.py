@@ -238,7 +238,7 @@ class Copilot:
             changes=[c.to_dict() for c in result.changes], valid=result.valid, problems=result.problems,
             repaired=result.repaired, reasks=result.reasks, usage=result.usage, cache_hit=result.cache_hit,
             latency_ms=round(result.latency_ms, 1), error=result.error,
-            duplicates=list(result.context.get("duplicates", [])),
+            duplicates=list(result.context.get("duplicates", [])), timings=dict(result.timings),
         )
         if result.kind == "question":
             turn.message = result.question or ""
