@@ -202,10 +202,13 @@ class MiniLMEmbedder:
 
     dim = 384
 
-    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32, threads: int = 1) -> None:
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         _check_model_dir(self.model_dir)
         self.batch_size = batch_size
+        # OpenBLAS threads busy-wait; on a loaded machine (a server, a test run) more than one thread
+        # per embedding call was measured 10x slower, so we cap BLAS threads while embedding.
+        self.threads = threads
 
     @property
     def model_name(self) -> str:
@@ -230,13 +233,16 @@ class MiniLMEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        from threadpoolctl import threadpool_limits
+
         weights = self._weights()
         # Sort by character length (a cheap proxy for token length) to batch similar lengths.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            ids, mask = weights.tokenize([texts[i] for i in chunk])
-            out[chunk] = weights.forward(ids, mask)
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                ids, mask = weights.tokenize([texts[i] for i in chunk])
+                out[chunk] = weights.forward(ids, mask)
         return out
 
 
@@ -261,6 +267,7 @@ class LiteLLMEmbedder:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map fetch at import
         import litellm
 
+        litellm.suppress_debug_info = True
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start:start + self.batch_size]

@@ -523,3 +523,22 @@ def _followed_by(text: str, end: int, word: str) -> bool:
 def entity_counts(signature: RequestSignature) -> Counter[tuple[str, str]]:
     """The entities as a multiset of ``(type, value)``."""
     return Counter((e.type, e.value) for e in signature.entities)
+
+
+# Stand-ins for literal values in the text that is embedded: two requests that differ only in an
+# address or a channel embed identically, and the entity comparison decides (exact or re-bound).
+_SLOT_TEXT = {
+    "email": "someone@example.com", "url": "https://example.com/path", "channel": "#channel",
+    "mention": "@someone", "quoted": "text", "cron": "0 9 * * 1", "number": "42", "name": "Alex",
+    "table": "records",
+}
+
+
+def slot_text(text: str, signature: RequestSignature | None = None) -> str:
+    """``text`` with every literal value replaced by a fixed stand-in of its type (for embedding)."""
+    signature = signature or extract(text)
+    raws = sorted({(e.raw, e.type) for e in signature.entities if e.type in _SLOT_TEXT},
+                  key=lambda item: len(item[0]), reverse=True)
+    for raw, kind in raws:
+        text = re.sub(rf"(?<![\w@#.-]){re.escape(raw)}(?![\w@-])", _SLOT_TEXT[kind], text)
+    return text

@@ -6,8 +6,9 @@ A request is looked up in three steps:
    version, response schema hash and workspace are hashed into a key stored with every entry and
    used as a ``where`` filter. Similarity is only ever computed inside one partition, so a new
    template version or another model never sees old answers.
-2. **Similarity** — the request is embedded (offline MiniLM, or a litellm model) and the nearest
-   entries of the partition above ``threshold`` (cosine similarity) are candidates.
+2. **Similarity** — the request is embedded (offline MiniLM, or a litellm model) with its literal
+   values replaced by stand-ins (:func:`app.llm.entities.slot_text`), and the nearest entries of
+   the partition above ``threshold`` (cosine similarity) are candidates.
 3. **Entities** — a candidate is served only if the concrete values and the structure of the two
    requests agree, or if the values differ only in literal slots that can be re-bound in the
    cached JSON and the re-bound answer passes the caller's validator (:mod:`app.llm.rebinding`).
@@ -23,7 +24,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from app.llm.embeddings import Embedder, chroma_embedding_function
-from app.llm.entities import RequestSignature, extract
+from app.llm.entities import RequestSignature, extract, slot_text
 from app.llm.rebinding import decide
 from engine.errors import FlowwrightError
 
@@ -126,6 +127,7 @@ class _Counters:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # counters: losing the last increments on power loss is fine
         return db
 
     def add(self, **deltas: int) -> None:
@@ -189,12 +191,12 @@ class SemanticCache:
         ``validate(json_text) -> bool`` re-checks an answer whose literal values were re-bound to
         this request's values; without it, only exact-value hits are served.
         """
-        vector = self.embedder.embed([text])[0]
+        vector = self.embed([text])[0]
         return self.lookup_vector(partition, text, vector, validate)
 
     def lookup_vector(self, partition: Mapping[str, Any], text: str, vector: np.ndarray,
                       validate: Callable[[str], bool] | None = None) -> CacheHit | None:
-        """:meth:`lookup` with a precomputed embedding of ``text``."""
+        """:meth:`lookup` with ``vector`` precomputed by :meth:`embed`."""
         hit = self._find(partition_key(partition), text, vector, validate)
         if hit is None:
             self._counters.add(misses=1)
@@ -207,12 +209,12 @@ class SemanticCache:
 
         Storing the same (normalised) text again in the same partition replaces the entry.
         """
-        vector = self.embedder.embed([text])[0]
+        vector = self.embed([text])[0]
         self.store_vector(partition, text, value_json, vector, usage_tokens=usage_tokens)
 
     def store_vector(self, partition: Mapping[str, Any], text: str, value_json: str, vector: np.ndarray,
                      *, usage_tokens: int = 0) -> None:
-        """:meth:`store` with a precomputed embedding of ``text``."""
+        """:meth:`store` with ``vector`` precomputed by :meth:`embed`."""
         json.loads(value_json)  # refuse to cache something that is not JSON
         key = partition_key(partition)
         entry_id = hashlib.sha256(f"{key}\n{_normalised(text)}".encode()).hexdigest()[:32]
@@ -221,6 +223,12 @@ class SemanticCache:
         with self._lock:
             self._collection.upsert(ids=[entry_id], embeddings=[np.asarray(vector, dtype=np.float32)],
                                     documents=[text], metadatas=[metadata])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors the cache compares: each text embedded with its literal values (addresses,
+        channels, numbers...) replaced by fixed stand-ins, so that requests differing only in such
+        values are neighbours and the entity comparison decides whether to re-bind them."""
+        return self.embedder.embed([slot_text(t) for t in texts])
 
     # -- maintenance ------------------------------------------------------------------------------
 
