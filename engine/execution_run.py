@@ -135,14 +135,15 @@ class ExecutionRun:
 
     # -- events and logs --
 
-    def emit(self, type_: str, node_id: str | None = None, **data: Any) -> ev.Event:
+    def emit(self, type_: str, node_id: str | None = None, *, raw: str | None = None, **data: Any) -> ev.Event:
+        """Persist and publish an event. ``raw`` is ``data`` already serialized (and redacted)."""
         self.seq += 1
-        if self.redact:
+        if self.redact and raw is None:
             data = self.redact(data)
         event = ev.Event(self.execution_id, self.seq, type_, now(), node_id, data)
         self.store.write(EVENT_INSERT, {
             "execution_id": self.execution_id, "seq": event.seq, "type": type_, "node_id": node_id,
-            "data": dumps(data) if data else None, "created_at": event.at,
+            "data": raw if raw is not None else (dumps(data) if data else None), "created_at": event.at,
         })
         self.bus.publish(event)
         return event
@@ -183,6 +184,7 @@ class ExecutionRun:
     def step_finished(
         self, step_id: str, started: datetime, *, status: str, output: Any = None, error: Any = None,
         branch: str | None = None, final: bool = False, resume_at: datetime | None = None, durable: bool = True,
+        output_json: str | None = None,
     ) -> Any:
         """Record an attempt's result; returns an awaitable resolved once it is committed."""
         finished = now()
@@ -190,7 +192,7 @@ class ExecutionRun:
             self.live_steps.pop(step_id, None)
         return self.store.write(STEP_FINISH, {
             "_id": step_id, "status": status,
-            "output": None if output is None else dumps(output),
+            "output": output_json if output_json is not None else (None if output is None else dumps(output)),
             "error": None if error is None else dumps(error),
             "branch": branch, "final": final, "resume_at": resume_at,
             "completed_at": None if status in ("suspended", "waiting") else finished,

@@ -211,24 +211,28 @@ class _DriverStatement:
     writes (steps, events, logs) skip SQLAlchemy's per-execution work, which matters because the
     writer thread shares the GIL with the event loop."""
 
-    def __init__(self, stmt: Any, dialect: Any) -> None:
+    def __init__(self, stmt: Any, dialect: Any, datetime_keys: frozenset[str]) -> None:
         compiled = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
         self.keys: list[str] | None = list(compiled.positiontup) if compiled.positional else None
         self.sqlite = dialect.name == "sqlite"
+        self.datetime_keys = datetime_keys
 
     def convert(self, params: dict[str, Any]) -> Any:
-        values = {k: self._value(v) for k, v in params.items()}
+        values = dict(params)
+        for key in self.datetime_keys:
+            value = values.get(key)
+            if value is not None:
+                values[key] = self._datetime(value)
         if self.keys is None:
             return values
-        return tuple(values[k] for k in self.keys)
+        return tuple([values[k] for k in self.keys])
 
-    def _value(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            if value.tzinfo is not None:
-                value = value.astimezone(UTC).replace(tzinfo=None)
-            if self.sqlite:  # the text form SQLAlchemy's SQLite DateTime reads back
-                return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    def _datetime(self, value: datetime) -> Any:
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        if self.sqlite:  # the text form SQLAlchemy's SQLite DateTime reads back
+            return value.isoformat(" ", "microseconds")
         return value
 
 
@@ -242,13 +246,20 @@ class _Write:
 _BARRIER = object()
 
 
+def _datetime_keys(stmt: Any) -> frozenset[str]:
+    from sqlalchemy import DateTime
+
+    table = stmt.table
+    return frozenset(c.name for c in table.columns if isinstance(c.type, DateTime))
+
+
 class GroupCommitWriter:
     """A thread that commits queued writes in batches; durable writes resolve after their commit."""
 
     def __init__(self, engine: Engine, *, max_batch: int = 2000, fast: tuple[Any, ...] = ()) -> None:
         self.engine = engine
         self.max_batch = max_batch
-        self._fast = {id(stmt): _DriverStatement(stmt, engine.dialect) for stmt in fast}
+        self._fast = {id(stmt): _DriverStatement(stmt, engine.dialect, _datetime_keys(stmt)) for stmt in fast}
         self._order = [id(stmt) for stmt in fast]
         self._queue: queue.SimpleQueue[list[_Write] | None] = queue.SimpleQueue()
         self._pending: dict[asyncio.AbstractEventLoop, list[_Write]] = {}

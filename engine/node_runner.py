@@ -88,18 +88,21 @@ class NodeRunner:
         if run.redact:
             output = run.redact(output)
         text = dumps(output)
-        size = len(text.encode())
-        if size > run.limits.step_output_limit_bytes:
+        limit = run.limits.step_output_limit_bytes
+        size = len(text) if len(text) * 4 <= limit else len(text.encode())  # UTF-8: at most 4 bytes a char
+        if size > limit:
             raise StepOutputTooLarge(
                 f"node {node.id} produced {size} bytes of output, over the limit of "
                 f"{run.limits.step_output_limit_bytes} (FLOWWRIGHT_STEP_OUTPUT_LIMIT_BYTES)",
                 node_id=node.id, size=size, limit=run.limits.step_output_limit_bytes,
             )
-        await run.step_finished(step_id, started, status="completed", output=output, final=True)
+        await run.step_finished(step_id, started, status="completed", output_json=text, final=True)
         data: dict[str, Any] = {"output": output} if size <= EVENT_OUTPUT_LIMIT else {"output_bytes": size}
+        where = f',"loop_path":{dumps(loop_path)}' if loop_path else ""
         if loop_path:
             data["loop_path"] = loop_path
-        run.emit(ev.NODE_COMPLETED, node.id, **data)
+        raw = f'{{"output":{text}{where}}}' if size <= EVENT_OUTPUT_LIMIT else f'{{"output_bytes":{size}{where}}}'
+        run.emit(ev.NODE_COMPLETED, node.id, raw=raw, **data)
         return Checkpoint("completed", output, None)
 
     async def handle_failure(
