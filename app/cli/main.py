@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "app.cli.connector_cmds",
     "app.cli.eval_cmds",
     "app.cli.copilot_cmds",
+    "app.cli.insights_cmds",
 )
 
 for _name in COMMAND_MODULES:
