@@ -395,9 +395,9 @@ def extract(text: str) -> RequestSignature:
     t.take(_CHANNEL, "channel", lambda m: m.group(0).lower())
     t.take(_MENTION, "mention", lambda m: m.group(0).lower())
     t.take(_CLOCK, "time", _clock_value)
+    t.take(_DOM, "day_of_month", _dom)
     t.take(_PERIOD, "period", lambda m: " ".join(m.group(1).lower().split()).replace("previous", "last")
            .replace("prior", "last").replace("current", "this"))
-    t.take(_DOM, "day_of_month", _dom)
     t.take(_AMOUNT, "amount", _amount)
     t.take(_DURATION, "duration", _duration)
     t.take(_EVERY_UNIT, "frequency", lambda m: ("2" if m.group(1) else "") + m.group(2).lower())
@@ -441,13 +441,15 @@ def extract(text: str) -> RequestSignature:
         action = _action(low)
         if action and (not actions or actions[-1] != action):
             actions.append(action)
-        word_class = _content_word(low, action)
-        if word_class:
-            content.add(word_class)
         if (word[0].isupper() and low not in _SERVICES and low not in _CAPITALISED_STOP
                 and low not in _ACTIONS and low not in _SCOPE_WORDS and low not in _NEGATIONS
                 and not _at_sentence_start(t.masked, match.start())):
             t.found.append((match.start(), Entity("name", word, word)))
+            continue  # a value, compared (and re-bound) as an entity
+        word_class = _content_word(low, action)
+        if word_class:
+            content.add(word_class)
+
     for _start, entity in t.found:
         if entity.type == "email":
             services.add("email")

@@ -47,7 +47,7 @@ def decide(old: RequestSignature, new: RequestSignature, value_json: str,
     differs = old.structure_differs(new)
     if differs is not None:
         return _miss(f"{differs} differ")
-    if entity_counts(old) == entity_counts(new):
+    if _same_values(old, new):
         return Decision(value_json, False, "exact")
     if validate is None:
         return _miss("values differ and no validator to re-check a re-bound answer")
@@ -63,9 +63,9 @@ def decide(old: RequestSignature, new: RequestSignature, value_json: str,
     olds: dict[str, Entity] = {}
     for kind, old_list in old_by_type.items():
         new_list = new_by_type[kind]
-        if sorted(e.value for e in old_list) == sorted(e.value for e in new_list):
-            continue
         if kind not in LITERAL_TYPES:
+            if sorted(e.value for e in old_list) == sorted(e.value for e in new_list):
+                continue
             return _miss(f"{kind} differs ({_raws(old_list)} vs {_raws(new_list)}) and cannot be re-bound")
         # Literal slots pair up in order of appearance: "from alice to bob" → "from carol to dan".
         for before, after in zip(old_list, new_list, strict=True):
@@ -92,6 +92,14 @@ def decide(old: RequestSignature, new: RequestSignature, value_json: str,
     if not validate(text):
         return _miss("the re-bound answer failed validation")
     return Decision(text, True, "rebound")
+
+
+def _same_values(old: RequestSignature, new: RequestSignature) -> bool:
+    """Literal values equal in order ("from A to B" is not "from B to A"), derived ones as multisets."""
+    if entity_counts(old) != entity_counts(new):
+        return False
+    return [(e.type, e.value) for e in old.entities if e.literal] == [
+        (e.type, e.value) for e in new.entities if e.literal]
 
 
 def _raws(entities: list[Entity]) -> str:
@@ -145,10 +153,14 @@ class _Rebinder:
     def leftovers(self, value: Any) -> bool:
         """Does any old value still occur (case-insensitively, e.g. inside an email address)?"""
         text = json.dumps(value, ensure_ascii=False).lower()
+        # Blank out the new values first: in a swap, an old value is legitimately some slot's new one.
+        for new in sorted({e.raw.lower() for e in self.mapping.values()}, key=len, reverse=True):
+            text = text.replace(new, "\x00")
         for raw, old in self.olds.items():
+            needle = raw.lower()
             if old.type == "number":
-                if re.search(rf"(?<![\w.]){re.escape(raw.lower())}(?![\w]|\.\d)", text):
+                if re.search(rf"(?<![\w.]){re.escape(needle)}(?![\w]|\.\d)", text):
                     return True
-            elif raw.lower() in text and raw.lower() not in self.mapping[raw].raw.lower():
+            elif needle in text:
                 return True
         return False
