@@ -63,13 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = None
     install_error_handlers(app)
 
-    from app.api.routes import credentials, executions, hooks, insights, workflows
+    from app.api.routes import chat, credentials, executions, hooks, insights, workflows
 
     app.include_router(workflows.router)
     app.include_router(executions.router)
     app.include_router(hooks.router)
     app.include_router(credentials.router)
     app.include_router(insights.router)
+    app.include_router(chat.router)
 
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, str]:

@@ -1,0 +1,75 @@
+"""The copilot over HTTP: conversations whose turns are questions or new workflow versions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from app.api.deps import ServicesDep, WorkspaceDep
+
+router = APIRouter(prefix="/v1/conversations", tags=["copilot"])
+
+
+def get_copilot(request: Request, services: ServicesDep) -> Any:
+    """One copilot per application, on the service's database (built on first use)."""
+    copilot = getattr(request.app.state, "copilot", None)
+    if copilot is None:
+        from app.copilot.service import Copilot
+
+        copilot = request.app.state.copilot = Copilot.from_settings(services.settings, engine=services.db,
+                                                                   catalog=services.registry)
+    return copilot
+
+
+CopilotDep = Annotated[Any, Depends(get_copilot)]
+
+
+class MessageIn(BaseModel):
+    message: str = Field(min_length=1, max_length=20_000)
+
+
+class StartIn(MessageIn):
+    workflow_id: str | None = Field(None, description="Refine this existing workflow instead of a new one.")
+
+
+@router.post("", status_code=201)
+async def start(body: StartIn, copilot: CopilotDep, workspace: WorkspaceDep) -> dict[str, Any]:
+    """Start a conversation with its first message; returns the assistant's turn."""
+    conversation_id = await asyncio.to_thread(copilot.start, workspace, workflow_id=body.workflow_id,
+                                              title=body.message[:80])
+    turn = await copilot.asend(conversation_id, body.message)
+    result: dict[str, Any] = turn.to_dict()
+    return result
+
+
+@router.post("/{conversation_id}/messages")
+async def send(conversation_id: str, body: MessageIn, copilot: CopilotDep, workspace: WorkspaceDep) -> dict[str, Any]:
+    """The assistant's turn after this message (a question, or a new version with its diff)."""
+    await asyncio.to_thread(copilot.chat.get, conversation_id, workspace)  # 404 outside the workspace
+    turn = await copilot.asend(conversation_id, body.message)
+    result: dict[str, Any] = turn.to_dict()
+    return result
+
+
+@router.post("/{conversation_id}/undo")
+async def undo(conversation_id: str, copilot: CopilotDep, workspace: WorkspaceDep) -> dict[str, Any]:
+    """Return the workflow to the version the current one was derived from."""
+    await asyncio.to_thread(copilot.chat.get, conversation_id, workspace)
+    turn = await asyncio.to_thread(copilot.undo, conversation_id)
+    result: dict[str, Any] = turn.to_dict()
+    return result
+
+
+@router.get("/{conversation_id}")
+async def read(conversation_id: str, copilot: CopilotDep, workspace: WorkspaceDep) -> dict[str, Any]:
+    """The conversation and its messages, oldest first."""
+    row = await asyncio.to_thread(copilot.chat.get, conversation_id, workspace)
+    messages = await asyncio.to_thread(copilot.chat.messages, conversation_id)
+    return {
+        "id": row.id, "workflow_id": row.workflow_id, "title": row.title,
+        "messages": [{"seq": m.seq, "role": m.role, "kind": m.kind, "content": m.content,
+                      "workflow_id": m.workflow_id, "version": m.workflow_version} for m in messages],
+    }
