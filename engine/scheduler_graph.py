@@ -72,6 +72,17 @@ class GraphRun:
                     if checkpoint is not None:
                         self._settle(node_id, checkpoint, ready)
                         continue
+                    if not tasks and not ready:  # the only runnable node: no task needed
+                        try:
+                            checkpoint = await self._execute_node(self.nodes[node_id])
+                        except Parked:
+                            parked = True
+                            continue
+                        except Paused:
+                            paused = True
+                            continue
+                        self._settle(node_id, checkpoint, ready)
+                        continue
                     task = asyncio.create_task(self._execute_node(self.nodes[node_id]))
                     tasks[task] = node_id
                 if not tasks:
