@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "app.cli.eval_cmds",
     "app.cli.copilot_cmds",
     "app.cli.insights_cmds",
+    "app.cli.cache_cmds",
 )
 
 for _name in COMMAND_MODULES:

@@ -248,15 +248,21 @@ class SemanticCache:
         return CacheStats(entries=self._collection.count(), **counters)
 
     def clear(self) -> int:
-        """Delete every entry and reset the counters; returns how many entries were deleted."""
+        """Delete every entry and reset the counters; returns how many entries were deleted.
+
+        Entries are deleted in place (the collection stays), so other processes holding the cache
+        open (the server, while the CLI clears) keep working.
+        """
+        deleted = 0
         with self._lock:
-            count = self._collection.count()
-            name, metadata = self._collection.name, dict(self._collection.metadata or {})
-            self._client.delete_collection(name)
-            self._collection = self._client.get_or_create_collection(
-                name=name, metadata=metadata, embedding_function=chroma_embedding_function(self.embedder))
+            while True:
+                ids = self._collection.get(limit=5000, include=[])["ids"]
+                if not ids:
+                    break
+                self._collection.delete(ids=ids)
+                deleted += len(ids)
         self._counters.reset()
-        return count
+        return deleted
 
     # -- internals --------------------------------------------------------------------------------
 
