@@ -23,6 +23,7 @@ Token counts are honest, not invented: litellm's ``token_counter`` with tiktoken
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import re
 import threading
@@ -125,7 +126,7 @@ def build_response(
 def default_handler(messages: list[dict[str, Any]], response_schema: dict[str, Any] | None) -> str:
     """``app.copilot.local_model.respond``, imported on first use."""
     try:
-        from app.copilot import local_model
+        local_model = importlib.import_module("app.copilot.local_model")
     except ModuleNotFoundError as exc:
         if exc.name not in {"app.copilot.local_model", "app.copilot"}:
             raise
