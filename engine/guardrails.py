@@ -30,8 +30,9 @@ Collaborators come through ``ctx.services``:
   process only (:data:`PROCESS_RATE_LIMITS`): correct for one worker, not shared across several.
 - ``services["usage"]`` — the token tracker: an object with ``totals(*, workspace_id,
   execution_id=None, since=None)`` (sync or async) returning a mapping with ``tokens`` (or
-  ``total_tokens``) and ``cost_usd``. Without it a budget guardrail logs a warning and passes, or
-  fails when ``require_usage`` is true.
+  ``total_tokens``) and ``cost_usd``; or ``app.llm``'s ``UsageTracker`` (``spend(workspace_id,
+  since)``: day budgets, and execution budgets when ``ctx.execution_started_at`` is set). Without
+  one a budget guardrail logs a warning and passes, or fails when ``require_usage`` is true.
 """
 
 from __future__ import annotations
@@ -353,17 +354,28 @@ async def _rate_limit(node: GuardrailNode, config: Any, data: Any, ctx: Guardrai
 
 async def _budget(node: GuardrailNode, config: Any, data: Any, ctx: GuardrailContext) -> Any:
     usage = ctx.services.get("usage")
-    if usage is None or not hasattr(usage, "totals"):
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    totals: Any = None
+    if usage is not None and hasattr(usage, "totals"):
+        kwargs: dict[str, Any] = {"workspace_id": ctx.workspace_id}
+        if config.period == "execution":
+            kwargs["execution_id"] = ctx.execution_id
+        else:
+            kwargs["since"] = day
+        totals = usage.totals(**kwargs)
+    elif usage is not None and hasattr(usage, "spend"):
+        # app.llm's UsageTracker: spend(workspace_id, since) -> Spend(tokens, cost_usd). It does not
+        # attribute usage to executions, so an execution budget counts the workspace's spend since
+        # the execution started (when the context knows that moment).
+        since = day if config.period == "day" else getattr(ctx, "execution_started_at", None)
+        if since is not None:
+            spent = await asyncio.to_thread(usage.spend, ctx.workspace_id, since)
+            totals = {"tokens": spent.tokens, "cost_usd": spent.cost_usd}
+    if totals is None:
         if config.require_usage:
             raise _violation(node, "no usage tracker is available to check the budget")
-        ctx.log("warning", "budget guardrail: no usage tracker in services; budget not enforced")
+        ctx.log("warning", "budget guardrail: no usage tracker for this period in services; budget not enforced")
         return data
-    kwargs: dict[str, Any] = {"workspace_id": ctx.workspace_id}
-    if config.period == "execution":
-        kwargs["execution_id"] = ctx.execution_id
-    else:
-        kwargs["since"] = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    totals = usage.totals(**kwargs)
     if inspect.isawaitable(totals):
         totals = await totals
     totals = dict(totals or {})

@@ -235,3 +235,21 @@ async def test_budget_without_tracker() -> None:
         await apply_guardrail(guard("budget", max_usd=1, require_usage=True), "x", Ctx())
     with pytest.raises(GuardrailConfigError):
         await apply_guardrail(guard("budget"), "x", Ctx())
+
+
+async def test_budget_with_a_usage_tracker(tmp_path: Any) -> None:
+    from datetime import UTC, datetime
+
+    from app.llm.tracker import UsageRow, UsageTracker
+    from engine.db import make_engine
+
+    tracker = UsageTracker(make_engine(f"sqlite:///{tmp_path / 'u.db'}"))
+    tracker.record([UsageRow(call_id="c1", workspace_id="ws1", purpose="llm.summarize", model="local/x",
+                             prompt_tokens=700, completion_tokens=400, cost_usd=0.0, attempt=1)])
+    with pytest.raises(GuardrailViolation, match="1100 tokens used of 1000"):
+        await apply_guardrail(guard("budget", max_tokens=1000, period="day"), "x", Ctx(services={"usage": tracker}))
+    assert await apply_guardrail(guard("budget", max_tokens=1000, period="day"), "x",
+                                 Ctx(workspace_id="other", services={"usage": tracker})) == "x"
+    ctx = Ctx(services={"usage": tracker})
+    ctx.execution_started_at = datetime.now(UTC)  # type: ignore[attr-defined]
+    assert await apply_guardrail(guard("budget", max_tokens=1000), "x", ctx) == "x"
