@@ -66,7 +66,7 @@ def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = Non
         }
     if kind == "array":
         count = int(schema.get("minItems", 1) or 0)
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        items: dict[str, Any] = schema["items"] if isinstance(schema.get("items"), dict) else {}
         return [sample_from_schema(items, root, depth + 1) for _ in range(max(count, 1) if items else count)]
     if kind == "string":
         fmt = schema.get("format")

@@ -155,7 +155,10 @@ class ExecutionRun:
             "execution_id": self.execution_id, "node_id": node_id, "loop_path": loop_path, "level": level,
             "message": message, "metadata": dumps(metadata) if metadata else None, "created_at": now(),
         })
-        self.emit(ev.LOG, node_id, level=level, message=message, **({"metadata": metadata} if metadata else {}))
+        data: dict[str, Any] = {"level": level, "message": message}
+        if metadata:
+            data["metadata"] = metadata
+        self.emit(ev.LOG, node_id, **data)
 
     # -- step rows --
 

@@ -11,6 +11,7 @@ Reads are plain synchronous queries (the runtime runs them in a thread).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import queue
@@ -164,7 +165,7 @@ class ApprovalRow(SQLModel, table=True):
     decided_by: str | None = None
 
 
-TABLES = [t.__table__ for t in (ExecutionRow, StepRow, ExecutionLogRow, EventRow, ApprovalRow)]  # type: ignore[attr-defined]
+TABLES = [t.__table__ for t in (ExecutionRow, StepRow, ExecutionLogRow, EventRow, ApprovalRow)]  # type: ignore[union-attr]
 _EX = ExecutionRow.__table__  # type: ignore[attr-defined]
 _STEP = StepRow.__table__  # type: ignore[attr-defined]
 _LOG = ExecutionLogRow.__table__  # type: ignore[attr-defined]
@@ -367,12 +368,13 @@ class GroupCommitWriter:
         for item in batch:
             if item.stmt is _BARRIER:
                 continue
-            if item.stmt is STEP_INSERT:
-                inserted[item.params["id"]] = item.params  # type: ignore[index]
-            elif item.stmt is STEP_FINISH:
-                row = inserted.get(item.params["_id"])  # type: ignore[index]
+            params = item.params
+            if item.stmt is STEP_INSERT and params is not None:
+                inserted[params["id"]] = params
+            elif item.stmt is STEP_FINISH and params is not None:
+                row = inserted.get(params["_id"])
                 if row is not None:  # started and finished within one batch: one insert, no update
-                    row.update({k: v for k, v in item.params.items() if k != "_id"})  # type: ignore[union-attr]
+                    row.update({k: v for k, v in params.items() if k != "_id"})
                     continue
             if item.params is not None and id(item.stmt) in self._fast:
                 groups.setdefault(id(item.stmt), []).append(item.params)
@@ -492,7 +494,7 @@ class ExecutionStore:
     def list(
         self, workspace_id: str | None = None, *, status: str | Sequence[str] | None = None,
         workflow_id: str | None = None, limit: int = 50, offset: int = 0,
-    ) -> list[ExecutionRow]:
+    ) -> builtins.list[ExecutionRow]:
         query = select(_EX)
         if workspace_id is not None:
             query = query.where(_EX.c.workspace_id == workspace_id)
@@ -506,12 +508,12 @@ class ExecutionStore:
         with self.engine.connect() as conn:
             return [ExecutionRow(**r) for r in conn.execute(query).mappings()]
 
-    def steps(self, execution_id: str) -> list[StepRow]:
+    def steps(self, execution_id: str) -> builtins.list[StepRow]:
         query = select(_STEP).where(_STEP.c.execution_id == execution_id).order_by(_STEP.c.seq)
         with self.engine.connect() as conn:
             return [StepRow(**r) for r in conn.execute(query).mappings()]
 
-    def logs(self, execution_id: str) -> list[ExecutionLogRow]:
+    def logs(self, execution_id: str) -> builtins.list[ExecutionLogRow]:
         query = select(_LOG).where(_LOG.c.execution_id == execution_id).order_by(_LOG.c.id)
         with self.engine.connect() as conn:
             return [
@@ -519,7 +521,7 @@ class ExecutionStore:
                 for r in conn.execute(query).mappings()
             ]
 
-    def events(self, execution_id: str, after_seq: int = 0, limit: int | None = None) -> list[EventRow]:
+    def events(self, execution_id: str, after_seq: int = 0, limit: int | None = None) -> builtins.list[EventRow]:
         query = (
             select(_EVENT)
             .where(_EVENT.c.execution_id == execution_id, _EVENT.c.seq > after_seq)
@@ -539,7 +541,7 @@ class ExecutionStore:
 
     def approvals(
         self, workspace_id: str | None = None, *, execution_id: str | None = None, status: str | None = "pending"
-    ) -> list[ApprovalRow]:
+    ) -> builtins.list[ApprovalRow]:
         query = select(_APPROVAL)
         if workspace_id is not None:
             query = query.where(_APPROVAL.c.workspace_id == workspace_id)

@@ -284,9 +284,10 @@ class NodeRunner:
             value = await resolve(self.run.workspace_id, node.credential)
         else:
             value = await asyncio.to_thread(resolve, self.run.workspace_id, node.credential)
-        if isinstance(value, dict):
-            self.run.redact.add_credential(value)
-        return value
+        if not isinstance(value, dict):
+            raise CredentialError(f"credential {node.credential!r} did not resolve to an object")
+        self.run.redact.add_credential(value)
+        return dict(value)
 
     async def _rate_limit(self, connector: Any, op: Any) -> None:
         limiter = self.run.rate_limiter

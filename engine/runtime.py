@@ -41,7 +41,7 @@ from engine.execution_store import (
     steps_update_where,
 )
 from engine.scheduler_graph import GraphRun
-from engine.workflow import Workflow, iter_graph_nodes
+from engine.workflow import ActionNode, Workflow, iter_graph_nodes
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Runtime:
         self._check_input(wf, input)
         execution_id = new_id("ex")
         started = now()
-        row = {
+        row: dict[str, Any] = {
             "id": execution_id, "workspace_id": workspace_id, "user_id": user_id, "workflow_id": workflow_id,
             "workflow_version": workflow_version, "workflow_name": wf.name,
             "definition": dumps(wf.to_json_dict()), "trigger": trigger or (wf.trigger.kind if wf.trigger else "manual"),
@@ -502,8 +502,9 @@ class Runtime:
         left for the node that needs the credential to report."""
         if self.credentials is None or run.dry_run:
             return
-        names = {n.credential for _, n in iter_graph_nodes(run.workflow.nodes) if getattr(n, "credential", None)}
-        for name in sorted(names):  # type: ignore[type-var]
+        names = {n.credential for _, n in iter_graph_nodes(run.workflow.nodes)
+                 if isinstance(n, ActionNode) and n.credential is not None}
+        for name in sorted(names):
             try:
                 resolve = self.credentials.resolve
                 value = await resolve(run.workspace_id, name) if inspect.iscoroutinefunction(resolve) else \

@@ -193,7 +193,8 @@ class GraphRun:
 
     def _evaluate_structural(self, node: Node) -> tuple[Any, str | None]:
         limits = self.run.limits
-        kw = {"time_limit_ms": limits.expression_time_limit_ms, "output_limit_bytes": limits.expression_output_limit_bytes}
+        kw: dict[str, Any] = {"time_limit_ms": limits.expression_time_limit_ms,
+                              "output_limit_bytes": limits.expression_output_limit_bytes}
         if isinstance(node, TriggerNode):
             return self.run.trigger_input, None
         if isinstance(node, ConditionNode):
@@ -277,7 +278,8 @@ class GraphRun:
 
     def _loop_items(self, node: LoopNode) -> list[Any]:
         limits = self.run.limits
-        kw = {"time_limit_ms": limits.expression_time_limit_ms, "output_limit_bytes": limits.expression_output_limit_bytes}
+        kw: dict[str, Any] = {"time_limit_ms": limits.expression_time_limit_ms,
+                              "output_limit_bytes": limits.expression_output_limit_bytes}
         source = node.config.items
         if "{{" in source:
             if not is_whole_template(source):

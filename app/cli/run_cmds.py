@@ -126,7 +126,8 @@ async def _run(services: Any, workflow: Any, trigger_input: Any, *, as_json: boo
     err_console.print(f"execution {execution_id}" + (" (dry run)" if dry_run else ""), markup=False)
     if not as_json:
         await _follow(runtime, execution_id)
-    return await runtime.wait(execution_id)
+    outcome: dict[str, Any] = await runtime.wait(execution_id)
+    return outcome
 
 
 async def _follow(runtime: Any, execution_id: str) -> None:
@@ -337,7 +338,8 @@ def _decide(execution_id: str, node_id: str, decision: str, by: str | None, as_j
             await runtime.approve(execution_id, node_id, by)
         else:
             await runtime.reject(execution_id, node_id, by)
-        return await runtime.wait(execution_id)
+        outcome: dict[str, Any] = await runtime.wait(execution_id)
+        return outcome
 
     try:
         outcome = asyncio.run(go())
