@@ -133,3 +133,31 @@ def test_recover_with_nothing_to_do(tmp_path: Path) -> None:
     del tmp_path
     done = run("recover", "--json")
     assert done.returncode == 0 and json.loads(done.stdout) == {"resumed": []}
+
+
+def test_recover_resumes_an_execution_whose_process_died(tmp_path: Path) -> None:
+    import asyncio
+    import socket
+    from datetime import UTC, datetime
+
+    from app.settings import get_settings
+    from app.wiring import build_services
+
+    services = build_services(get_settings(), vault=False)
+    now = datetime.now(UTC)
+
+    async def orphan() -> None:  # what a killed `flowwright run` leaves behind
+        await services.execution_store.insert_execution({
+            "id": "ex_orphan", "workspace_id": "default", "workflow_name": "cli demo",
+            "definition": json.dumps(workflow()), "status": "running", "input": '{"x": 21}',
+            "owner": f"{socket.gethostname()}:999999999", "created_at": now, "started_at": now, "updated_at": now,
+        })
+
+    asyncio.run(orphan())
+    services.close()
+    done = run("recover", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"resumed": [{"id": "ex_orphan", "status": "completed"}]}
+    shown = json.loads(run("executions", "show", "ex_orphan", "--json").stdout)
+    assert shown["output"] == {"message": "value is 42", "level": "info"}
+    del tmp_path
