@@ -14,6 +14,7 @@ Services read: ``http_allow_hosts``, ``http_ssrf_protection``, ``http_verify`` (
 from __future__ import annotations
 
 import base64
+import email.message
 import email.utils
 import json
 import ssl
@@ -155,9 +156,11 @@ def _decode(content: bytes, content_type: str | None, fmt: str) -> tuple[Any, st
         except ValueError as exc:
             raise PermanentError(f"response is not valid JSON: {exc}", code="http_bad_json") from None
     if fmt == "text":
+        charset = email.message.Message()
+        charset["content-type"] = content_type or "text/plain"
         try:
-            return content.decode("utf-8"), "text"
-        except UnicodeDecodeError:
+            return content.decode(charset.get_content_charset() or "utf-8"), "text"
+        except (UnicodeDecodeError, LookupError):
             return base64.b64encode(content).decode(), "base64"
     return base64.b64encode(content).decode(), "base64"
 

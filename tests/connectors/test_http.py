@@ -62,9 +62,11 @@ async def test_methods_bodies_and_credentials(http_server: LoopbackServer) -> No
 async def test_response_parsing_by_content_type(http_server: LoopbackServer) -> None:
     http_server.routes["/text"] = lambda r: (200, {"Content-Type": "text/plain; charset=utf-8"}, "héllo")
     http_server.routes["/bin"] = lambda r: (200, {"Content-Type": "application/octet-stream"}, b"\x00\xff")
+    http_server.routes["/latin"] = lambda r: (200, {"Content-Type": "text/plain; charset=ISO-8859-1"}, "café".encode("latin-1"))
     http_server.routes["/big"] = lambda r: (200, {"Content-Type": "text/plain"}, "x" * 5000)
     ctx = Ctx(services=ALLOW)
     assert (await call(ctx, url=f"{http_server.url}/text")).body == "héllo"
+    assert (await call(ctx, url=f"{http_server.url}/latin")).body == "café"
     out = await call(ctx, url=f"{http_server.url}/bin")
     assert (out.body, out.body_encoding) == ("AP8=", "base64")
     with pytest.raises(PermanentError, match="larger than"):
