@@ -8,6 +8,9 @@ passes whatever ids, names or layout a model picks. Nodes are picked by *selecto
 - a node type: ``"condition"``, ``"switch"``, ``"loop"``, ``"merge"``, ``"action"``; ``"*"`` for any;
 - an object ``{"sel": "email.send", "where": {"to": "bob@example.com"}}`` whose ``where`` values
   must each occur (case-insensitively) in the node's config at that dotted path.
+
+Steps inserted by the guardrail passes (``origin: "guardrail"``, such as the error path's log step)
+match only guardrail selectors and ``"*"``: they are not the steps the user asked for.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ class Selector(_Strict):
         return {"sel": value} if isinstance(value, str) else value
 
     def matches(self, node: FlatNode) -> bool:
+        # Steps the guardrail passes insert (the error path's log step...) are not the user's steps:
+        # only guardrail selectors (and "*") see them.
+        if node.origin == "guardrail" and not self.sel.startswith("guardrail") and self.sel != "*":
+            return False
         if not _label_matches(self.sel, node):
             return False
         for path, wanted in self.where.items():

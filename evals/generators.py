@@ -95,9 +95,13 @@ def answer_from_turn(turn: Any, elapsed_ms: float) -> Answer:
         )
     cache = _get(turn, "cache_hit", "cache", default=False)
     latency = _get(turn, "latency_ms", default=None)
+    error = _get(turn, "error")
+    if isinstance(error, dict):
+        error = f"{error.get('code', 'error')}: {error.get('message', '')}"
     return Answer(
         workflow=workflow if isinstance(workflow, dict) else None,
         question=_get(turn, "question"),
+        error=str(error)[:500] if error else None,
         usage=usage,
         cost_usd=float(usage.get("cost_usd") or usage.get("cost") or 0.0),
         tokens=int(tokens or 0),

@@ -146,6 +146,8 @@ class TurnResult:
     tokens: int = 0
     latency_ms: float = 0.0
     cache_hit: bool = False
+    workflow: dict[str, Any] | None = None  # the answer, kept for the JSON report
+    question: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -213,6 +215,7 @@ class CaseResult:
                     "cache_hit": t.cache_hit,
                     "tokens": t.tokens,
                     "latency_ms": round(t.latency_ms, 1),
+                    "answer": {"question": t.question} if t.question and t.workflow is None else t.workflow,
                 }
                 for t in self.turns
             ],

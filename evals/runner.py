@@ -79,6 +79,8 @@ def score_turn(
         tokens=answer.tokens,
         latency_ms=answer.latency_ms,
         cache_hit=answer.cache_hit,
+        workflow=answer.workflow,
+        question=answer.question,
     )
     if answer.error:
         result.failures.append(f"error: {answer.error}")

@@ -180,3 +180,13 @@ def test_nothing_else_changed() -> None:
     renamed["nodes"] = [n for n in renamed["nodes"] if n["id"] != "ok"]
     assert check_unchanged(BRANCHY, renamed, spec) == []
     assert check_unchanged(None, after, spec)
+
+
+def test_steps_inserted_by_passes_are_not_the_users_steps() -> None:
+    flow = wf([action("fetch", "http", "request", on_error="route"), action("total", "core", "transform", {"expression": "1"}),
+               action("say", "core", "log", {"message": "x"}),
+               action("report_failure", "core", "log", {"message": "failed"}, origin="guardrail")],
+              [("start", "fetch"), ("fetch", "total"), ("total", "say"), ("fetch", "report_failure", "error")])
+    # the inserted error log is reached without the transform, but it is not the log the user asked for
+    assert failures(flow, order=[["core.transform", "core.log"]], counts=[{"sel": "core.log", "max": 1}]) == []
+    assert failures(flow, error_routes=[{"from": "http.request"}]) == []
