@@ -1,25 +1,18 @@
 """The execution store (SQLModel): executions, step rows, logs, events and pending approvals.
 
-Writes go through a :class:`GroupCommitWriter`: one thread owns the write connection, drains
-whatever is queued and commits it in one transaction. A caller that needs durability (a node's
-output before its dependents start) awaits the write's future, which resolves only after the
-commit; everything queued before it is committed in the same or an earlier transaction, so
-fire-and-forget writes (a "node started" row, an event) never overtake a durable one.
+Writes go through the group-commit writer (``engine.store_writer``): a caller that needs
+durability (a node's output before its dependents start) awaits the write, which resolves only
+after its commit; fire-and-forget writes (a "node started" row, an event) never overtake it.
 Reads are plain synchronous queries (the runtime runs them in a thread).
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import json
 import logging
-import queue
 import random
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
 from engine.errors import NotFoundError
+from engine.store_writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 _random = random.Random()
@@ -204,231 +198,6 @@ EXECUTION_COLUMNS = tuple(c.name for c in _EX.columns)
 _EXECUTION_DEFAULTS = {"trigger": "manual", "status": "pending", "dry_run": False, "node_count": 0, "workflow_name": ""}
 
 
-# --- the group-commit writer -----------------------------------------------------------------
-
-
-class _DriverStatement:
-    """A fixed statement compiled once for the dialect and run with ``exec_driver_sql``: the hot
-    writes (steps, events, logs) skip SQLAlchemy's per-execution work, which matters because the
-    writer thread shares the GIL with the event loop."""
-
-    def __init__(self, stmt: Any, dialect: Any, datetime_keys: frozenset[str]) -> None:
-        compiled = stmt.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.keys: list[str] | None = list(compiled.positiontup) if compiled.positional else None
-        self.sqlite = dialect.name == "sqlite"
-        self.datetime_keys = datetime_keys
-
-    def convert(self, params: dict[str, Any]) -> Any:
-        values = dict(params)
-        for key in self.datetime_keys:
-            value = values.get(key)
-            if value is not None:
-                values[key] = self._datetime(value)
-        if self.keys is None:
-            return values
-        return tuple([values[k] for k in self.keys])
-
-    def _datetime(self, value: datetime) -> Any:
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        if self.sqlite:  # the text form SQLAlchemy's SQLite DateTime reads back
-            return value.isoformat(" ", "microseconds")
-        return value
-
-
-@dataclass(slots=True)
-class _Write:
-    stmt: Any
-    params: dict[str, Any] | None
-    waiter: asyncio.Future[None] | Future[None] | None
-
-
-_BARRIER = object()
-
-
-def _datetime_keys(stmt: Any) -> frozenset[str]:
-    from sqlalchemy import DateTime
-
-    table = stmt.table
-    return frozenset(c.name for c in table.columns if isinstance(c.type, DateTime))
-
-
-class GroupCommitWriter:
-    """A thread that commits queued writes in batches; durable writes resolve after their commit."""
-
-    def __init__(self, engine: Engine, *, max_batch: int = 2000, fast: tuple[Any, ...] = ()) -> None:
-        self.engine = engine
-        self.max_batch = max_batch
-        self._fast = {id(stmt): _DriverStatement(stmt, engine.dialect, _datetime_keys(stmt)) for stmt in fast}
-        self._order = [id(stmt) for stmt in fast]
-        self._queue: queue.SimpleQueue[list[_Write] | None] = queue.SimpleQueue()
-        self._pending: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="flowwright-store-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, stmt: Any, params: dict[str, Any] | None = None, *, durable: bool = False) -> Any:
-        """Queue a write. With ``durable`` return an awaitable resolved once it is committed.
-
-        Writes made during one turn of the event loop are handed to the writer thread together
-        at the end of the turn: one wake-up of the thread per turn rather than per write.
-        """
-        if self._closed:
-            raise RuntimeError("the execution store is closed")
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        waiter: asyncio.Future[None] | None = None
-        if durable:
-            if loop is None:
-                raise RuntimeError("a durable write from synchronous code: use submit_sync")
-            waiter = loop.create_future()
-        item = _Write(stmt, params, waiter)
-        if loop is None:
-            self._queue.put([item])
-            return None
-        pending = self._pending.get(loop)
-        if pending is None:
-            pending = self._pending[loop] = []
-            loop.call_soon(self._hand_off, loop)
-        pending.append(item)
-        return waiter
-
-    def _hand_off(self, loop: asyncio.AbstractEventLoop) -> None:
-        pending = self._pending.pop(loop, None)
-        if pending:
-            self._queue.put(pending)
-
-    def submit_sync(self, stmt: Any, params: dict[str, Any] | None = None) -> None:
-        """Queue a write and block until it is committed (for synchronous callers)."""
-        fut: Future[None] = Future()
-        self._queue.put([_Write(stmt, params, fut)])
-        fut.result()
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
-        waiter = self.submit(_BARRIER, None, durable=True)
-        await waiter
-
-    def flush_sync(self) -> None:
-        fut: Future[None] = Future()
-        self._queue.put([_Write(_BARRIER, None, fut)])
-        fut.result()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for pending in self._pending.values():  # writes not yet handed to the thread
-            self._queue.put(pending)
-        self._pending.clear()
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-
-    # -- thread side --
-
-    def _loop(self) -> None:
-        stop = False
-        while not stop:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = list(first)
-            while len(batch) < self.max_batch:
-                try:
-                    items = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if items is None:
-                    stop = True
-                    break
-                batch.extend(items)
-            self._commit(batch)
-
-    def _commit(self, batch: list[_Write]) -> None:
-        error: BaseException | None = None
-        try:
-            with self.engine.begin() as conn:
-                self._execute(conn, batch)
-        except Exception as exc:  # one bad write must not sink the others: replay one by one
-            if len(batch) == 1:
-                error = exc
-                log.exception("execution store write failed")
-            else:
-                for item in batch:
-                    self._commit([item])
-                return
-        self._resolve(batch, error)
-
-    def _execute(self, conn: Any, batch: list[_Write]) -> None:
-        groups: dict[int, list[dict[str, Any]]] = {}
-        inserted: dict[str, dict[str, Any]] = {}  # step rows inserted by the pending group
-        for item in batch:
-            if item.stmt is _BARRIER:
-                continue
-            params = item.params
-            if item.stmt is STEP_INSERT and params is not None:
-                inserted[params["id"]] = params
-            elif item.stmt is STEP_FINISH and params is not None:
-                row = inserted.get(params["_id"])
-                if row is not None:  # started and finished within one batch: one insert, no update
-                    row.update({k: v for k, v in params.items() if k != "_id"})
-                    continue
-            if item.params is not None and id(item.stmt) in self._fast:
-                groups.setdefault(id(item.stmt), []).append(item.params)
-                continue
-            inserted.clear()
-            self._flush_groups(conn, groups)
-            if item.params is None:
-                conn.execute(item.stmt)
-            else:
-                conn.execute(item.stmt, item.params)
-        self._flush_groups(conn, groups)
-
-    def _flush_groups(self, conn: Any, groups: dict[int, list[dict[str, Any]]]) -> None:
-        if not groups:
-            return
-        for key in self._order:
-            params = groups.get(key)
-            if params:
-                fast = self._fast[key]
-                conn.exec_driver_sql(fast.sql, [fast.convert(p) for p in params])
-        groups.clear()
-        # (``inserted`` is cleared by the caller: a row flushed here must be updated, not merged)
-
-    @staticmethod
-    def _resolve(batch: list[_Write], error: BaseException | None) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for item in batch:
-            waiter = item.waiter
-            if waiter is None:
-                continue
-            if isinstance(waiter, Future):
-                if error is None:
-                    waiter.set_result(None)
-                else:
-                    waiter.set_exception(error)
-            else:
-                by_loop.setdefault(waiter.get_loop(), []).append(waiter)
-        for loop, waiters in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle_all, waiters, error)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
-
-
-def _settle_all(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for waiter in waiters:
-        if waiter.done():
-            continue
-        if error is None:
-            waiter.set_result(None)
-        else:
-            waiter.set_exception(error)
-
-
 # --- the store ---------------------------------------------------------------------------------
 
 
@@ -438,7 +207,7 @@ class ExecutionStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         SQLModel.metadata.create_all(engine, tables=TABLES)
-        self.writer = GroupCommitWriter(engine, fast=FAST_ORDER)
+        self.writer = GroupCommitWriter(engine, fast=FAST_ORDER, merge=(STEP_INSERT, STEP_FINISH))
 
     def close(self) -> None:
         self.writer.close()
@@ -581,4 +350,23 @@ def steps_update_where(execution_id: str, statuses: Sequence[str], **fields: Any
         update(_STEP)
         .where(_STEP.c.execution_id == execution_id, _STEP.c.status.in_(list(statuses)))
         .values(**fields)
+    )
+
+
+def approvals_cancel(execution_id: str) -> Any:
+    """Cancel every pending approval of an execution."""
+    return (
+        update(_APPROVAL)
+        .where(_APPROVAL.c.execution_id == execution_id, _APPROVAL.c.status == "pending")
+        .values(status="cancelled", decided_at=now())
+    )
+
+
+def waiting_step_decided(execution_id: str, node_id: str, loop_path: str, status: str) -> Any:
+    """Mark a guardrail's waiting step row with the person's decision."""
+    return (
+        update(_STEP)
+        .where(_STEP.c.execution_id == execution_id, _STEP.c.node_id == node_id,
+               _STEP.c.loop_path == loop_path, _STEP.c.status == "waiting")
+        .values(status=status)
     )

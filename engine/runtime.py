@@ -16,15 +16,13 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from engine import events as ev
 from engine.context import Scope
-from engine.errors import ConflictError, FlowwrightError, NotFoundError
+from engine.errors import ConflictError, NotFoundError
 from engine.execution_run import ExecutionRun, NodeFailed, Parked, Paused, RuntimeLimits
 from engine.execution_state import TERMINAL, check_transition
 from engine.execution_store import (
@@ -32,6 +30,7 @@ from engine.execution_store import (
     ExecutionStore,
     StepRow,
     approval_decide,
+    approvals_cancel,
     aware,
     dumps,
     loads,
@@ -39,48 +38,23 @@ from engine.execution_store import (
     now,
     step_update,
     steps_update_where,
+    waiting_step_decided,
 )
+from engine.execution_views import approval_dict, describe_execution, duration_ms, event_from_row
+from engine.ownership import current_owner, owner_alive
 from engine.scheduler_graph import GraphRun
+from engine.trigger_input import InputInvalidError, check_trigger_input
 from engine.workflow import ActionNode, Workflow, iter_graph_nodes
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CredentialResolver", "InputInvalidError", "Runtime", "RuntimeLimits"]
+__all__ = ["CredentialResolver", "InputInvalidError", "Runtime", "RuntimeLimits", "approval_dict", "describe_execution"]
 
 
 class CredentialResolver(Protocol):
     """Resolves a workspace's named credential (the vault implements it)."""
 
     def resolve(self, workspace_id: str, name: str) -> dict[str, Any]: ...
-
-
-class InputInvalidError(FlowwrightError):
-    """The trigger input does not match the trigger's ``input_schema``."""
-
-    code = "input_invalid"
-    status = 422
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_alive(owner: str | None) -> bool:
-    """True when ``owner`` is another live process on this host (recovery leaves it alone)."""
-    if not owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return host != socket.gethostname()  # another host: assume alive
-    if int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Runtime:
@@ -98,7 +72,7 @@ class Runtime:
         self.services: Mapping[str, Any] = services if services is not None else {}
         self.limits = limits or RuntimeLimits()
         self.bus = bus or ev.EventBus()
-        self.owner = _owner()
+        self.owner = current_owner()
         self._tasks: dict[str, asyncio.Task[str | None]] = {}
         self._runs: dict[str, ExecutionRun] = {}
         self._status: dict[str, str] = {}
@@ -114,7 +88,7 @@ class Runtime:
     ) -> str:
         """Create an execution (committed before this returns) and start driving it."""
         wf = self._parse(workflow)
-        self._check_input(wf, input)
+        check_trigger_input(wf, input)
         execution_id = new_id("ex")
         started = now()
         row: dict[str, Any] = {
@@ -179,7 +153,7 @@ class Runtime:
         queue = self.bus.subscribe(execution_id)
         try:
             rows = await asyncio.to_thread(self.store.events, execution_id, after_seq)
-            replay = {r.seq: _event_from_row(r) for r in rows}
+            replay = {r.seq: event_from_row(r) for r in rows}
             for event in self.bus.history(execution_id):
                 if event.seq > after_seq:
                     replay[event.seq] = event
@@ -195,7 +169,7 @@ class Runtime:
                     later = await asyncio.to_thread(self.store.events, execution_id, last)
                     for r in later:
                         last = r.seq
-                        event = _event_from_row(r)
+                        event = event_from_row(r)
                         yield event
                         if event.terminal:
                             return
@@ -267,11 +241,11 @@ class Runtime:
         await self.store.write(steps_update_where(execution_id, ["running", "waiting", "suspended"], status="cancelled"),
                                None, durable=True)
         await self.store.write(
-            approval_decide_all(execution_id), None, durable=True,
+            approvals_cancel(execution_id), None, durable=True,
         )
         row = await self.get(execution_id)
         await self.store.update_execution(execution_id, status="cancelled", completed_at=completed,
-                                          duration_ms=_duration(row.started_at, completed))
+                                          duration_ms=duration_ms(row.started_at, completed))
         await self._emit_offline(execution_id, ev.EXECUTION_CANCELLED)
 
     async def approve(self, execution_id: str, node_id: str, by: str | None = None, *, loop_path: str | None = None) -> None:
@@ -293,7 +267,7 @@ class Runtime:
         rows = await asyncio.to_thread(self.store.list, workspace_id, status=["running", "pending"], limit=100_000)
         resumed = []
         for row in sorted(rows, key=lambda r: aware(r.created_at) or now()):
-            if row.id in self._tasks or _owner_alive(row.owner):
+            if row.id in self._tasks or owner_alive(row.owner):
                 continue
             if row.status == "pending":
                 await self.store.update_execution(row.id, status="running")
@@ -318,27 +292,6 @@ class Runtime:
         from engine.validation import parse_workflow
 
         return parse_workflow(workflow, self.registry)
-
-    @staticmethod
-    def _check_input(wf: Workflow, value: Any) -> None:
-        schema = wf.trigger.config.input_schema if wf.trigger else None
-        if not schema:
-            return
-        import jsonschema
-
-        root = "$"
-        if (wf.trigger is not None and wf.trigger.kind == "webhook" and isinstance(value, dict)
-                and "body" in value and "headers" in value):
-            # A webhook's input is the request envelope; its input_schema describes the body.
-            value, root = value["body"], "$.body"
-        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
-        if errors:
-            problems = [{"path": root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
-                         "message": e.message} for e in errors]
-            raise InputInvalidError(
-                "input does not match the trigger's input_schema: "
-                + "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5]), problems=problems,
-            )
 
     def _new_run(self, row: ExecutionRow, wf: Workflow) -> ExecutionRun:
         return ExecutionRun(
@@ -408,7 +361,7 @@ class Runtime:
         for approval in pending:
             await self.store.write(approval_decide(approval.id, decision, by), None, durable=True)
             await self.store.write(
-                steps_update_where_node(execution_id, node_id, approval.loop_path, decision), None, durable=True,
+                waiting_step_decided(execution_id, node_id, approval.loop_path, decision), None, durable=True,
             )
             approval.status = decision
         run = self._runs.get(execution_id)
@@ -526,7 +479,7 @@ class Runtime:
     async def _finish(self, run: ExecutionRun, status: str, *, output: Any = None, error: Any = None) -> None:
         execution_id = run.execution_id
         completed = now()
-        duration = _duration(run.started_at, completed)
+        duration = duration_ms(run.started_at, completed)
         self._status[execution_id] = status
         await run.store.set_state(
             execution_id, status, output=dumps(output) if output is not None else None,
@@ -536,72 +489,3 @@ class Runtime:
         if error is not None:
             data["error"] = error
         run.emit(f"execution.{status}", **data)
-
-
-# --- helpers shared with the CLI ---------------------------------------------------------------
-
-
-def _duration(started: datetime | None, completed: datetime) -> int | None:
-    started = aware(started)
-    return None if started is None else int((completed - started).total_seconds() * 1000)
-
-
-def _event_from_row(row: Any) -> ev.Event:
-    return ev.Event(row.execution_id, row.seq, row.type, aware(row.created_at) or now(), row.node_id, loads(row.data) or {})
-
-
-def _iso(value: datetime | None) -> str | None:
-    value = aware(value)
-    return value.isoformat() if value is not None else None
-
-
-def step_dict(step: StepRow) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "node_id": step.node_id, "status": step.status, "attempt": step.attempt,
-        "output": loads(step.output), "error": loads(step.error),
-        "started_at": _iso(step.started_at), "completed_at": _iso(step.completed_at),
-    }
-    if step.loop_path:
-        data["loop_path"] = step.loop_path
-    return data
-
-
-def execution_dict(row: ExecutionRow, steps: list[StepRow]) -> dict[str, Any]:
-    return {
-        "id": row.id, "status": row.status, "output": loads(row.output), "error": loads(row.error),
-        "duration_ms": row.duration_ms, "steps": [step_dict(s) for s in steps],
-    }
-
-
-def describe_execution(store: ExecutionStore, execution_id: str, workspace_id: str | None = None) -> dict[str, Any]:
-    row = store.get(execution_id, workspace_id)
-    return execution_dict(row, store.steps(execution_id))
-
-
-def approval_dict(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id, "execution_id": row.execution_id, "node_id": row.node_id, "loop_path": row.loop_path or None,
-        "status": row.status, "reason": row.reason, "details": loads(row.details),
-        "requested_at": _iso(row.requested_at), "decided_at": _iso(row.decided_at), "decided_by": row.decided_by,
-    }
-
-
-def approval_decide_all(execution_id: str) -> Any:
-    from sqlalchemy import update
-
-    from engine.execution_store import ApprovalRow
-
-    table = ApprovalRow.__table__  # type: ignore[attr-defined]
-    return update(table).where(table.c.execution_id == execution_id, table.c.status == "pending").values(
-        status="cancelled", decided_at=now())
-
-
-def steps_update_where_node(execution_id: str, node_id: str, loop_path: str, status: str) -> Any:
-    from sqlalchemy import update
-
-    table = StepRow.__table__  # type: ignore[attr-defined]
-    return update(table).where(
-        table.c.execution_id == execution_id, table.c.node_id == node_id, table.c.loop_path == loop_path,
-        table.c.status == "waiting",
-    ).values(status=status)
-

@@ -1,0 +1,54 @@
+"""The JSON shapes of executions, steps, events and approvals (``run --json``, the API, SSE)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from engine import events as ev
+from engine.execution_store import ExecutionRow, ExecutionStore, StepRow, aware, loads, now
+
+
+def duration_ms(started: datetime | None, completed: datetime) -> int | None:
+    started = aware(started)
+    return None if started is None else int((completed - started).total_seconds() * 1000)
+
+
+def event_from_row(row: Any) -> ev.Event:
+    return ev.Event(row.execution_id, row.seq, row.type, aware(row.created_at) or now(), row.node_id, loads(row.data) or {})
+
+
+def iso(value: datetime | None) -> str | None:
+    value = aware(value)
+    return value.isoformat() if value is not None else None
+
+
+def step_dict(step: StepRow) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "node_id": step.node_id, "status": step.status, "attempt": step.attempt,
+        "output": loads(step.output), "error": loads(step.error),
+        "started_at": iso(step.started_at), "completed_at": iso(step.completed_at),
+    }
+    if step.loop_path:
+        data["loop_path"] = step.loop_path
+    return data
+
+
+def execution_dict(row: ExecutionRow, steps: list[StepRow]) -> dict[str, Any]:
+    return {
+        "id": row.id, "status": row.status, "output": loads(row.output), "error": loads(row.error),
+        "duration_ms": row.duration_ms, "steps": [step_dict(s) for s in steps],
+    }
+
+
+def describe_execution(store: ExecutionStore, execution_id: str, workspace_id: str | None = None) -> dict[str, Any]:
+    row = store.get(execution_id, workspace_id)
+    return execution_dict(row, store.steps(execution_id))
+
+
+def approval_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "execution_id": row.execution_id, "node_id": row.node_id, "loop_path": row.loop_path or None,
+        "status": row.status, "reason": row.reason, "details": loads(row.details),
+        "requested_at": iso(row.requested_at), "decided_at": iso(row.decided_at), "decided_by": row.decided_by,
+    }
