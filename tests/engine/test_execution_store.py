@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from sqlalchemy import select
 from engine.db import make_engine
 from engine.errors import NotFoundError
 from engine.execution_store import (
-    EVENT_INSERT,
     STEP_FINISH,
     STEP_INSERT,
     ExecutionStore,
@@ -55,40 +53,6 @@ async def test_durable_write_is_visible_to_another_connection_when_awaited(store
         rows = conn.execute(select(StepRow.__table__)).mappings().all()  # type: ignore[attr-defined]
     other.dispose()
     assert [(r["id"], r["status"], r["final"], r["output"]) for r in rows] == [("st_1", "completed", True, '{"v": 1}')]
-
-
-async def test_concurrent_writes_are_grouped_into_few_commits(store: ExecutionStore) -> None:
-    commits = 0
-    original = store.writer._commit
-
-    def counting(batch: list[object]) -> None:
-        nonlocal commits
-        commits += 1
-        original(batch)  # type: ignore[arg-type]
-
-    store.writer._commit = counting  # type: ignore[method-assign]
-    await store.insert_execution(_execution("ex_b"))
-    commits = 0
-    waits = [store.write(EVENT_INSERT, {"execution_id": "ex_b", "seq": i, "type": "log", "node_id": None,
-                                        "data": None, "created_at": datetime.now(UTC)}, durable=True)
-             for i in range(1, 201)]
-    await asyncio.gather(*waits)
-    assert len(store.events("ex_b")) == 200
-    assert commits < 100  # 200 durable writes queued at once: far fewer transactions
-
-
-async def test_a_bad_write_does_not_sink_its_batch(store: ExecutionStore) -> None:
-    await store.insert_execution(_execution("ex_c"))
-    ok = store.write(EVENT_INSERT, {"execution_id": "ex_c", "seq": 1, "type": "log", "node_id": None, "data": None,
-                                    "created_at": datetime.now(UTC)}, durable=True)
-    duplicate = store.write(EVENT_INSERT, {"execution_id": "ex_c", "seq": 1, "type": "log", "node_id": None,
-                                           "data": None, "created_at": datetime.now(UTC)}, durable=True)
-    later = store.write(EVENT_INSERT, {"execution_id": "ex_c", "seq": 2, "type": "log", "node_id": None, "data": None,
-                                       "created_at": datetime.now(UTC)}, durable=True)
-    results = await asyncio.gather(ok, duplicate, later, return_exceptions=True)
-    assert results[0] is None and results[2] is None
-    assert isinstance(results[1], Exception)
-    assert [e.seq for e in store.events("ex_c")] == [1, 2]
 
 
 async def test_reads_filter_by_workspace_and_status(store: ExecutionStore) -> None:
