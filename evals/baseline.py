@@ -39,7 +39,8 @@ def baseline_data(result: EvalResult) -> dict[str, Any]:
     }
     data.update({k: _round(result.summary.get(k)) for k in SAVED_METRICS})
     data["by_category"] = {name: _round(s.get("pass_rate")) for name, s in result.by_category.items()}
-    data["passed_cases"] = sorted(c.id for c in result.cases if c.passed)
+    if result.split != "heldout":  # held-out case ids would tell a tuner which unseen cases fail
+        data["passed_cases"] = sorted(c.id for c in result.cases if c.passed)
     return data
 
 
