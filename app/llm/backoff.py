@@ -111,7 +111,8 @@ def typed_error(exc: BaseException, model: str) -> ModelError:
         return ModelRateLimitedError(f"{model}: rate limited: {message}", model=model, **details)
     if isinstance(exc, litellm.Timeout):
         return ModelTimeoutError(f"{model}: request timed out: {message}", model=model, **details)
-    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
+    # litellm maps some providers' 401 bodies ("invalid_request_error") to BadRequestError: trust the status.
+    if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError) or status in (401, 403):
         return ModelAuthError(f"{model}: the provider refused the credentials: {message}", model=model, **details)
     if isinstance(exc, litellm.BadRequestError | litellm.NotFoundError):
         return ModelBadRequestError(f"{model}: bad request: {message}", model=model, **details)

@@ -411,6 +411,7 @@ class Gateway:
                         raise ModelTimeoutError(f"{model}: deadline of {self.settings.model_deadline_s:g}s passed",
                                                 model=model, deadline_s=self.settings.model_deadline_s)
                     kwargs["timeout"] = min(self.settings.model_timeout_s, remaining)
+                    kwargs["max_retries"] = 0  # no hidden retries in the provider SDK: the policy is here
                     return self._request(call, litellm, kwargs)
         except ModelError:
             raise

@@ -353,3 +353,80 @@ def test_semantic_cache_serves_validated_answers_and_records_hits(tmp_path: Path
         gateway.generate(USER, Step, purpose="generate", workspace_id="ws1", model="fake/m", max_retries=1)
     assert cache.stats().entries == stored
 
+
+
+class _OpenAIStub:
+    """A loopback server speaking OpenAI's chat completions API: scripted (status, headers, body) replies."""
+
+    def __init__(self, replies: list[tuple[int, dict[str, str], dict[str, Any]]]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.replies = list(replies)
+        self.requests: list[dict[str, Any]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                stub.requests.append({"path": self.path, "json": json.loads(body or b"{}"),
+                                      "auth": self.headers.get("authorization")})
+                status, headers, payload = stub.replies.pop(0)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for key, value in {"content-type": "application/json", **headers}.items():
+                    self.send_header(key, value)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _tool_call_completion(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": None,
+                "tool_calls": [{"id": "call_1", "type": "function",
+                                "function": {"name": "Step", "arguments": json.dumps(arguments)}}]}}],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}}
+
+
+def test_a_real_provider_path_over_loopback_http(tmp_path: Path, clock: FakeClock) -> None:
+    """openai/gpt-4o-mini through litellm's real OpenAI client against a loopback server: a 429 with
+    Retry-After from real HTTP headers, then a tool call; the price comes from litellm's cost map."""
+    stub = _OpenAIStub([
+        (429, {"retry-after": "3"}, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}),
+        (200, {}, _tool_call_completion({"name": "real", "count": 4})),
+        (401, {}, {"error": {"message": "Incorrect API key", "type": "invalid_request_error", "code": "invalid_api_key"}}),
+    ])
+    try:
+        gateway = make_gateway(tmp_path, clock, model="openai/gpt-4o-mini", model_api_base=stub.url,
+                               model_api_key="sk-test", allow_model_requests=True)
+        result = gateway.generate(USER, Step, purpose="generate", workspace_id="ws1")
+        assert result.value.model_dump() == {"name": "real", "count": 4}
+        assert clock.sleeps == [3.0]
+        assert [r.outcome for r in gateway.tracker.rows()] == ["model_rate_limited", "ok"]
+        assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (1000, 100)
+        assert result.cost_usd > 0 and result.cost_unknown is False
+        sent = stub.requests[-1]
+        assert sent["path"].endswith("/chat/completions") and sent["auth"] == "Bearer sk-test"
+        assert sent["json"]["tools"][0]["function"]["name"] == "Step"
+        with pytest.raises(ModelAuthError):
+            gateway.generate(USER, Step, purpose="generate", workspace_id="ws1")
+        assert len(stub.requests) == 3  # the auth error was not retried
+    finally:
+        stub.close()
