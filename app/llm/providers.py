@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 from types import ModuleType
@@ -67,6 +68,9 @@ def load_litellm() -> ModuleType:
         litellm.telemetry = False  # gone in recent releases; harmless where it still exists
         litellm.num_retries = 0
         litellm.drop_params = True  # a provider that lacks a sampling parameter ignores it
+        # instructor logs every failed attempt at ERROR; the gateway raises a typed error for each, so
+        # keep those lines out of the terminal (Python's last-resort handler) unless logging is set up.
+        logging.getLogger("instructor").addHandler(logging.NullHandler())
 
         from app.llm.fake_provider import fake_model
         from app.llm.local_provider import local_provider
