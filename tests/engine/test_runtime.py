@@ -282,3 +282,30 @@ async def test_many_executions_at_once(db: Path) -> None:
         ids = [await rt.start(workflow, {"i": i}) for i in range(50)]
         results = await asyncio.gather(*(rt.wait(i) for i in ids))
     assert [r["output"]["value"] for r in results] == [i * 2 for i in range(50)]
+
+
+async def test_the_design_example_runs(db: Path) -> None:
+    from tests.engine.workflows import digest
+
+    async with runtime_at(db) as rt:
+        result = await rt.run(digest())
+        logs = [row.message for row in rt.store.logs(result["id"])]
+    assert result["status"] == "completed", result["error"]
+    assert statuses(result)["tell_region@each_region[0]"] == "completed"
+    assert set(result["output"]) == {"each_region", "send_digest"}
+    assert sorted(logs) == ["eu: 5", "ok"]
+
+
+async def test_passes_output_runs(db: Path) -> None:
+    """A workflow after the guardrail/error-handling passes (inserted nodes included) still runs."""
+    from connectors.registry import default_registry
+    from engine.passes import run_passes
+    from engine.validation import parse_workflow
+    from tests.engine.workflows import digest
+
+    registry = default_registry()
+    passed = run_passes(parse_workflow(digest(), registry), registry)
+    async with runtime_at(db) as rt:
+        result = await rt.run(passed.workflow)
+    assert result["status"] == "completed", result["error"]
+    assert result["output"]["each_region"] == [{"message": "eu: 5", "level": "info"}]
