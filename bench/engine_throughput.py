@@ -4,9 +4,10 @@ One workflow of 10 sequential ``core.transform`` nodes, 200 executions, 20 in fl
 durable SQLite store (one checkpoint per node) in a fresh data dir. Prints one JSON line:
 ``{"engine", "executions_per_s", "p50_ms", "p95_ms", "node_overhead_us", "peak_rss_mb_1000"}``.
 
-``node_overhead_us`` is the time per node of one execution at a time, minus what evaluating the
-node's expression alone costs; ``peak_rss_mb_1000`` is the peak RSS of a fresh process running
-1,000 executions at once (measured in a child process so that it starts clean).
+``node_overhead_us`` is the time per node of one execution at a time (its durable commit
+included), minus what evaluating the node's expression alone costs; ``cpu_us_per_node`` is the
+process CPU time per node during the throughput run (both threads); ``peak_rss_mb_1000`` is the
+peak RSS of a fresh process running 1,000 executions at once (a child process, so it starts clean).
 
     python bench/engine_throughput.py [--executions 200] [--in-flight 20]
 """
@@ -106,6 +107,7 @@ async def _throughput(data_dir: Path, executions: int, in_flight: int) -> dict[s
         "node_overhead_us": round(per_node_us - expr_us, 1),
         "node_time_sequential_us": round(per_node_us, 1),
         "cpu_ms_per_execution": round(cpu / executions * 1000, 2),
+        "cpu_us_per_node": round(cpu / executions / 11 * 1e6, 1),
     }
 
 
