@@ -3,8 +3,9 @@
 The dry run (``engine.runtime.Runtime.start(..., dry_run=True)``, the same path as ``flowwright
 run FILE --dry-run``) replaces every external connector with a recorder that returns a schema-valid
 sample output, so nothing is sent anywhere; internal steps (core, datastore) run for real against
-a throw-away SQLite database. The trigger gets a sample input built from its ``input_schema`` —
-given both as the payload and as a webhook envelope's ``body``, so either way of reading it works.
+a throw-away SQLite database. The trigger gets a sample input built from its ``input_schema`` and
+from the ``schema`` guardrails that check it — given both as the payload and as a webhook
+envelope's ``body``, so either way of reading it works.
 A workflow is executable when its execution ends ``completed``, or reaches an approval gate
 (``waiting``): a dry run cannot approve on a person's behalf, and everything before the gate ran.
 """
@@ -23,14 +24,21 @@ TIMEOUT_S = 20.0
 
 
 def sample_input(workflow: dict[str, Any]) -> dict[str, Any]:
-    """A trigger input that satisfies the trigger's ``input_schema`` (plus ``body`` for webhooks)."""
+    """A trigger input that satisfies the trigger's ``input_schema`` and the schemas of the
+    ``schema`` guardrails checking it (plus ``body`` for webhooks)."""
     from engine.dry_run import sample_from_schema
 
-    trigger = next((n for n in workflow.get("nodes") or [] if isinstance(n, dict) and n.get("type") == "trigger"), {})
+    nodes = [n for n in workflow.get("nodes") or [] if isinstance(n, dict)]
+    trigger = next((n for n in nodes if n.get("type") == "trigger"), {})
     config = trigger.get("config") if isinstance(trigger.get("config"), dict) else {}
-    schema = config.get("input_schema")
-    payload = sample_from_schema(schema) if isinstance(schema, dict) else {}
-    payload = payload if isinstance(payload, dict) else {"value": payload}
+    schemas = [config.get("input_schema")]
+    schemas += [(n.get("config") or {}).get("schema") for n in nodes
+                if n.get("type") == "guardrail" and n.get("kind") == "schema" and isinstance(n.get("config"), dict)]
+    payload: dict[str, Any] = {}
+    for schema in schemas:
+        sample = sample_from_schema(schema) if isinstance(schema, dict) else None
+        if isinstance(sample, dict):
+            payload.update(sample)
     if trigger.get("kind") == "webhook" and "body" not in payload:
         return {**payload, "body": dict(payload), "headers": {}, "query": {}}
     return payload

@@ -132,3 +132,19 @@ def test_bad_dataset_files_fail_with_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="unknown split"):
         load_dataset("all", "test")
     assert (DATASETS_DIR / "README.md").is_file()
+
+
+def test_sample_input_fits_the_trigger_schema_and_schema_guardrails() -> None:
+    from evals.executability import sample_input
+
+    hook = {"nodes": [
+        {"id": "hook", "type": "trigger", "kind": "webhook",
+         "config": {"input_schema": {"type": "object", "properties": {"email": {"type": "string", "format": "email"}},
+                                     "required": ["email"]}}},
+        {"id": "check", "type": "guardrail", "kind": "schema",
+         "config": {"path": "body", "schema": {"type": "object", "properties": {"total": {"type": "number"}},
+                                               "required": ["total"]}}}]}
+    data = sample_input(hook)
+    assert data["email"] == "sample@example.com" and "total" in data
+    assert data["body"]["email"] == "sample@example.com" and "total" in data["body"]
+    assert sample_input({"nodes": [{"id": "go", "type": "trigger", "kind": "manual"}]}) == {}
