@@ -245,6 +245,17 @@ class ExecutionStore:
     async def flush(self) -> None:
         await self.writer.flush()
 
+    def claim(self, execution_id: str, old_owner: str | None, new_owner: str) -> bool:
+        """Take over an execution if its owner is still ``old_owner`` (compare-and-set, so that
+        two processes recovering at once never both resume it). Synchronous: run it in a thread."""
+        owner = _EX.c.owner
+        condition = owner.is_(None) if old_owner is None else owner == old_owner
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(_EX).where(_EX.c.id == execution_id, condition).values(owner=new_owner, updated_at=now())
+            )
+            return bool(result.rowcount == 1)
+
     def flush_sync(self) -> None:
         self.writer.flush_sync()
 

@@ -269,6 +269,8 @@ class Runtime:
         for row in sorted(rows, key=lambda r: aware(r.created_at) or now()):
             if row.id in self._tasks or owner_alive(row.owner):
                 continue
+            if not await asyncio.to_thread(self.store.claim, row.id, row.owner, self.owner):
+                continue  # another process took it first
             if row.status == "pending":
                 await self.store.update_execution(row.id, status="running")
                 row.status = "running"

@@ -73,3 +73,10 @@ async def test_reads_filter_by_workspace_and_status(store: ExecutionStore) -> No
 def test_ids_are_unique_and_prefixed() -> None:
     ids = {new_id("ex") for _ in range(10_000)}
     assert len(ids) == 10_000 and all(i.startswith("ex_") and len(i) == 23 for i in ids)
+
+
+async def test_claim_is_a_compare_and_set(store: ExecutionStore) -> None:
+    await store.insert_execution({**_execution("ex_e"), "owner": "host:1"})
+    assert store.claim("ex_e", "host:1", "host:2")
+    assert not store.claim("ex_e", "host:1", "host:3")  # someone else got there first
+    assert store.get("ex_e").owner == "host:2"
