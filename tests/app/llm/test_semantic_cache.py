@@ -215,3 +215,14 @@ def test_labelled_set_has_zero_false_hits(tmp_path: Path, embedder: MiniLMEmbedd
     assert false_hits == []
     assert hit_rate >= 0.8
     assert outcomes.get("rebound", 0) > 0  # re-binding is exercised, and correct every time
+
+
+def test_another_process_clearing_does_not_break_an_open_cache(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
+    server = SemanticCache(tmp_path, embedder)
+    cli = SemanticCache(tmp_path, embedder)
+    server.store(PART, ALICE, weekly_email("alice@x.com", 1))
+    assert server.lookup(PART, ALICE) is not None
+    assert cli.clear() == 1
+    assert server.lookup(PART, ALICE) is None
+    server.store(PART, ALICE, weekly_email("alice@x.com", 1))
+    assert cli.lookup(PART, ALICE) is not None
