@@ -132,8 +132,14 @@ async def _run(services: Any, workflow: Any, trigger_input: Any, *, as_json: boo
 
 async def _follow(runtime: Any, execution_id: str) -> None:
     """The live view: one line per node and execution event as it happens."""
+    started: dict[tuple[str | None, Any], Any] = {}
     async for event in runtime.events(execution_id, 0):
+        key = (event.node_id, (event.data or {}).get("loop_path"))
+        if event.type == "node.started":
+            started[key] = event.at
         line = _event_line(event)
+        if line and event.type in ("node.completed", "node.failed") and key in started:
+            line += f" [dim]{(event.at - started.pop(key)).total_seconds() * 1000:.0f} ms[/]"
         if line:
             console.print(line)
         if event.type in ("execution.waiting", "execution.paused"):
