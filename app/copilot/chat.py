@@ -184,9 +184,16 @@ class ChatStore:
             ).first()
 
     def history(self, conversation_id: str, *, limit: int = 12) -> list[dict[str, str]]:
-        """Earlier messages as model messages (user text; assistant explanations and questions)."""
-        rows = self.messages(conversation_id)[-limit:]
-        return [{"role": "user" if r.role == "user" else "assistant", "content": r.content} for r in rows if r.content]
+        """Earlier messages as model messages: the user's words; the assistant's questions, and its
+        plain explanation for workflow turns (not the diff and guardrail report shown to people)."""
+        out = []
+        for row in self.messages(conversation_id)[-limit:]:
+            content = row.content
+            if row.role == "assistant" and row.kind in ("workflow", "undo"):
+                content = row.payload_dict().get("explanation") or content.splitlines()[0] if content else ""
+            if content:
+                out.append({"role": "user" if row.role == "user" else "assistant", "content": content})
+        return out
 
 
 __all__ = ["ChatStore", "ConversationRow", "MessageRow", "Turn"]

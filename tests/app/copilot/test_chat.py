@@ -47,6 +47,8 @@ def test_refine_diff_and_undo_chain(tmp_path: Any, fake: FakeModel) -> None:
     second = c.send(cid, "also post it to #sales")
     assert (second.version, second.base_version) == (2, 1)
     assert second.diff["added"] == ["post_sales"]
+    history = [m["content"] for m in fake.requests[1].messages if m["role"] == "assistant"]
+    assert history == ["Fetches the sales every Monday and emails the total to alice@example.com."]
     assert set(second.diff["changed"]) <= {"report_failure"}  # only the error handler learns of the new step
     third = c.send(cid, "make it Fridays instead")
     assert third.diff["changed"] == {"trigger": ["config"]} and third.diff["added"] == []
