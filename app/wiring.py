@@ -42,19 +42,22 @@ class Services:
 
 def _collaborators(settings: Settings, built: Services) -> dict[str, Any]:
     """The ``services`` mapping handed to every operation (``ctx.services``)."""
+    model, usage = _model_service(settings, built.db)
     return {"settings": settings, "db": built.db, "registry": built.registry,
             # connectors (see connectors.contract.OperationContext)
             "db_engine": built.db, "http_allow_hosts": settings.http_allow_hosts,
-            # the llm connector's ModelService (connectors/llm.py), on the model gateway
-            "model": _model_service(settings, built.db)}
+            # the llm connector's ModelService (connectors/llm.py), on the model gateway, and the
+            # gateway's usage tracker (read by the budget guardrail: totals(workspace_id, execution_id|since))
+            "model": model, "usage": usage}
 
 
-def _model_service(settings: Settings, db: Any) -> Any:
-    """The gateway-backed ``ModelService`` (litellm is imported on the first call, not here)."""
+def _model_service(settings: Settings, db: Any) -> tuple[Any, Any]:
+    """The gateway-backed ``ModelService`` and its ``UsageTracker`` (litellm is imported on first call)."""
     from app.llm.gateway import Gateway
     from app.llm.model_service import GatewayModelService
 
-    return GatewayModelService(Gateway(settings, db))
+    gateway = Gateway(settings, db)
+    return GatewayModelService(gateway), gateway.tracker
 
 
 def _vault(settings: Settings, db: Any) -> Any:

@@ -117,6 +117,8 @@ class _Call:
     user_id: str | None
     conversation_id: str | None
     workflow_id: str | None
+    execution_id: str | None
+    node_id: str | None
     template: str | None
     deadline: float
     max_tokens: int
@@ -126,7 +128,8 @@ class _Call:
 
     def row(self, **values: Any) -> UsageRow:
         return UsageRow(call_id=self.call_id, workspace_id=self.workspace_id, user_id=self.user_id,
-                        conversation_id=self.conversation_id, workflow_id=self.workflow_id, purpose=self.purpose,
+                        conversation_id=self.conversation_id, workflow_id=self.workflow_id,
+                        execution_id=self.execution_id, node_id=self.node_id, purpose=self.purpose,
                         model=self.model, template=self.template, attempt=len(self.rows) + 1, **values)
 
     def spent(self) -> Estimate:
@@ -194,6 +197,8 @@ class Gateway:
         user_id: str | None = None,
         conversation_id: str | None = None,
         workflow_id: str | None = None,
+        execution_id: str | None = None,
+        node_id: str | None = None,
         template: tuple[str, str | int] | None = None,
         max_retries: int = 2,
         validation_context: dict[str, Any] | None = None,
@@ -215,7 +220,8 @@ class Gateway:
             ModelAuthError, ModelBadRequestError, ModelOutputInvalidError, ... (all ``ModelError``).
         """
         started = self._clock()
-        call = self._new_call(model, purpose, workspace_id, user_id, conversation_id, workflow_id, template, max_tokens)
+        call = self._new_call(model, purpose, workspace_id, user_id, conversation_id, workflow_id, template, max_tokens,
+                              execution_id=execution_id, node_id=node_id)
         temperature = self.settings.model_temperature if temperature is None else temperature
         partition: dict[str, Any] = {}
         cache_text = entity_text if entity_text is not None else _request_text(messages)
@@ -290,6 +296,8 @@ class Gateway:
         user_id: str | None = None,
         conversation_id: str | None = None,
         workflow_id: str | None = None,
+        execution_id: str | None = None,
+        node_id: str | None = None,
         template: tuple[str, str | int] | None = None,
         model: str | None = None,
         max_tokens: int | None = None,
@@ -297,7 +305,8 @@ class Gateway:
     ) -> CompletionResult:
         """Plain text for ``messages`` (same tracking, budgets, backoff and kill switch; no cache)."""
         started = self._clock()
-        call = self._new_call(model, purpose, workspace_id, user_id, conversation_id, workflow_id, template, max_tokens)
+        call = self._new_call(model, purpose, workspace_id, user_id, conversation_id, workflow_id, template, max_tokens,
+                              execution_id=execution_id, node_id=node_id)
         temperature = self.settings.model_temperature if temperature is None else temperature
         token = _current_call.set(call)
         try:
@@ -331,11 +340,12 @@ class Gateway:
 
     def _new_call(self, model: str | None, purpose: str, workspace_id: str, user_id: str | None,
                   conversation_id: str | None, workflow_id: str | None,
-                  template: tuple[str, str | int] | None, max_tokens: int | None) -> _Call:
+                  template: tuple[str, str | int] | None, max_tokens: int | None, *,
+                  execution_id: str | None = None, node_id: str | None = None) -> _Call:
         return _Call(
             call_id=f"llm_{uuid.uuid4().hex[:20]}", model=model or self.model, purpose=purpose,
             workspace_id=workspace_id, user_id=user_id, conversation_id=conversation_id, workflow_id=workflow_id,
-            template=f"{template[0]}@{template[1]}" if template else None,
+            execution_id=execution_id, node_id=node_id, template=f"{template[0]}@{template[1]}" if template else None,
             deadline=self._clock() + self.settings.model_deadline_s,
             max_tokens=max_tokens or self.settings.model_max_tokens,
         )

@@ -30,7 +30,8 @@ def _tag(task: str, instructions: str) -> dict[str, str]:
 
 def _attribution(ctx_meta: Mapping[str, Any]) -> dict[str, Any]:
     return {"workspace_id": str(ctx_meta.get("workspace_id") or "default"),
-            "workflow_id": ctx_meta.get("workflow_id"), "user_id": ctx_meta.get("user_id")}
+            "workflow_id": ctx_meta.get("workflow_id"), "user_id": ctx_meta.get("user_id"),
+            "execution_id": ctx_meta.get("execution_id"), "node_id": ctx_meta.get("node_id")}
 
 
 def classification_model(labels: Sequence[str]) -> type[BaseModel]:

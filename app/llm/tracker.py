@@ -37,6 +37,8 @@ class UsageRow(SQLModel, table=True):
     user_id: str | None = None
     conversation_id: str | None = Field(default=None, index=True)
     workflow_id: str | None = Field(default=None, index=True)
+    execution_id: str | None = Field(default=None, index=True)  # llm-node steps: the execution
+    node_id: str | None = None  # llm-node steps: the step
     purpose: str = Field(index=True)
     operation: str = "chat"  # gen_ai.operation.name
     model: str
@@ -72,6 +74,8 @@ class UsageRow(SQLModel, table=True):
             "flowwright.workspace.id": self.workspace_id,
             "flowwright.user.id": self.user_id,
             "flowwright.workflow.id": self.workflow_id,
+            "flowwright.execution.id": self.execution_id,
+            "flowwright.node.id": self.node_id,
             "flowwright.purpose": self.purpose,
             "flowwright.prompt.template": self.template,
             "flowwright.attempt": self.attempt,
@@ -162,6 +166,22 @@ class UsageTracker:
                 ).where(UsageRow.workspace_id == workspace_id, col(UsageRow.created_at) >= since)
             ).one()
         return Spend(tokens=int(tokens), cost_usd=float(cost))
+
+    def totals(self, workspace_id: str, *, execution_id: str | None = None,
+               since: datetime | None = None) -> dict[str, Any]:
+        """``{"tokens", "cost_usd"}`` of a workspace, optionally of one execution and/or since a moment
+        (the shape the engine's ``budget`` guardrail reads from ``ctx.services["usage"]``)."""
+        with Session(self.engine) as session:
+            query = select(
+                func.coalesce(func.sum(UsageRow.prompt_tokens + UsageRow.completion_tokens), 0),
+                func.coalesce(func.sum(UsageRow.cost_usd), 0.0),
+            ).where(UsageRow.workspace_id == workspace_id)
+            if execution_id is not None:
+                query = query.where(UsageRow.execution_id == execution_id)
+            if since is not None:
+                query = query.where(col(UsageRow.created_at) >= since)
+            tokens, cost = session.exec(query).one()
+        return {"tokens": int(tokens), "cost_usd": float(cost)}
 
     def summary(self, *, workspace_id: str | None = None, days: int = 30,
                 now: datetime | None = None) -> list[UsageSummaryLine]:

@@ -90,6 +90,9 @@ async def test_operations_run_through_the_gateway_with_task_tags(gateway: Gatewa
     assert await service.complete("hi", ctx_meta=META) == "complete answer"
 
     rows = gateway.tracker.rows(workspace_id="ws1")
+    assert {(r.execution_id, r.node_id) for r in rows} == {("ex1", "n1")}
+    assert gateway.tracker.totals("ws1", execution_id="ex1")["tokens"] == sum(r.total_tokens for r in rows)
+    assert gateway.tracker.totals("ws1", execution_id="other") == {"tokens": 0, "cost_usd": 0.0}
     assert [(r.purpose, r.template) for r in rows] == [
         ("llm-node", "llm.classify@1"), ("llm-node", "llm.extract@1"), ("llm-node", "llm.summarize@1"),
         ("llm-node", "llm.complete@1")]
@@ -120,3 +123,15 @@ async def test_gateway_errors_reach_the_step_with_their_code(gateway: Gateway) -
     assert budget.value.code == "budget_exceeded"
     assert budget.value.details["limit"] == "daily_tokens"
     fake.reset()
+
+
+def test_wiring_hands_steps_the_gateway_and_its_usage_tracker(tmp_path: Path) -> None:
+    from app.wiring import build_services
+
+    built = build_services(Settings(data_dir=tmp_path), vault=False)
+    try:
+        assert isinstance(built.services["model"], GatewayModelService)
+        assert built.services["model"].name == "local/flowwright-planner"
+        assert built.services["usage"].totals("default") == {"tokens": 0, "cost_usd": 0.0}
+    finally:
+        built.close()
