@@ -24,64 +24,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.llm.entity_vocab import (
-    ACTIONS as _ACTIONS,
-)
-from app.llm.entity_vocab import (
-    CAPITALISED_STOP as _CAPITALISED_STOP,
-)
-from app.llm.entity_vocab import (
-    CITIES as _CITIES,
-)
-from app.llm.entity_vocab import (
-    COMPARATORS as _COMPARATORS,
-)
-from app.llm.entity_vocab import (
-    FREQUENCIES as _FREQUENCIES,
-)
-from app.llm.entity_vocab import (
-    MONTHS as _MONTHS,
-)
-from app.llm.entity_vocab import (
-    NEGATIONS as _NEGATIONS,
-)
-from app.llm.entity_vocab import (
-    NUMBER_WORDS as _NUMBER_WORDS,
-)
-from app.llm.entity_vocab import (
-    SCOPE_WORDS as _SCOPE_WORDS,
-)
-from app.llm.entity_vocab import (
-    SERVICES as _SERVICES,
-)
-from app.llm.entity_vocab import (
-    STOPWORDS as _STOPWORDS,
-)
-from app.llm.entity_vocab import (
-    SYNONYMS as _SYNONYMS,
-)
-from app.llm.entity_vocab import (
-    TABLE_STOP as _TABLE_STOP,
-)
-from app.llm.entity_vocab import (
-    TIME_WORDS as _TIME_WORDS,
-)
-from app.llm.entity_vocab import (
-    TZ_ABBREVIATIONS as _TZ_ABBREVIATIONS,
-)
-from app.llm.entity_vocab import (
-    UNITS as _UNITS,
-)
-from app.llm.entity_vocab import (
-    WEEKDAY_GROUPS as _WEEKDAY_GROUPS,
-)
-from app.llm.entity_vocab import (
-    WEEKDAYS as _WEEKDAYS,
-)
+from app.llm import entity_vocab as vocab
 
-# Types whose value is copied verbatim into a generated workflow, so it can be re-bound.
 # Actions a request may leave implicit ("email me the report from URL" fetches it).
 SOFT_ACTIONS = frozenset({"fetch"})
+# Types whose value is copied verbatim into a generated workflow, so it can be re-bound.
 LITERAL_TYPES = frozenset({"email", "url", "channel", "mention", "quoted", "cron", "number", "name", "table"})
 
 _SENTENCE_BREAK = re.compile(r"[.!?;:\n]\s*$")
@@ -206,26 +153,26 @@ _CRON = re.compile(r"(?<![\w*/,-])((?:[\d*][\d*/,-]*\s+){4}[\d*][\d*/,-]*)(?![\w
 _CHANNEL = re.compile(r"(?<![\w&])#[a-z0-9][a-z0-9_.-]*", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w.])@[a-z0-9][a-z0-9_.-]*", re.IGNORECASE)
 _IANA_TZ = re.compile(r"\b(?:Africa|America|Asia|Atlantic|Australia|Europe|Pacific|Indian|Etc)/[A-Za-z_]+(?:/[A-Za-z_]+)?")
-_TZ_ABBR = re.compile(r"\b(" + "|".join(_TZ_ABBREVIATIONS) + r")\b(?:\s*[+-]\s*\d{1,2})?", re.IGNORECASE)
-_CITY = re.compile(r"\b(" + "|".join(sorted(_CITIES, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_TZ_ABBR = re.compile(r"\b(" + "|".join(vocab.TZ_ABBREVIATIONS) + r")\b(?:\s*[+-]\s*\d{1,2})?", re.IGNORECASE)
+_CITY = re.compile(r"\b(" + "|".join(sorted(vocab.CITIES, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 _CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(a\.?m\.?|p\.?m\.?)(?![a-z])|\b(\d{1,2}):(\d{2})\b", re.IGNORECASE)
-_TIME_WORD = re.compile(r"\b(" + "|".join(_TIME_WORDS) + r")s?\b", re.IGNORECASE)
+_TIME_WORD = re.compile(r"\b(" + "|".join(vocab.TIME_WORDS) + r")s?\b", re.IGNORECASE)
 _PERIOD = re.compile(
     r"\b(yesterday|today|tomorrow|tonight|(?:last|this|next|previous|past|current|coming|prior)\s+"
     r"(?:\d+\s+)?(?:hour|day|week|month|quarter|year|weekend)s?|(?:week|month|quarter|year)[- ]to[- ]date)\b",
     re.IGNORECASE)
-_LONG_UNITS = "|".join(sorted((u for u in _UNITS if len(u) > 2), key=len, reverse=True))
+_LONG_UNITS = "|".join(sorted((u for u in vocab.UNITS if len(u) > 2), key=len, reverse=True))
 _DURATION = re.compile(
-    r"\b(\d+(?:\.\d+)?)[\s-]*(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")\b"
-    r"|\b(" + "|".join(_NUMBER_WORDS) + r")[\s-]+(" + _LONG_UNITS + r")\b", re.IGNORECASE)
+    r"\b(\d+(?:\.\d+)?)[\s-]*(" + "|".join(sorted(vocab.UNITS, key=len, reverse=True)) + r")\b"
+    r"|\b(" + "|".join(vocab.NUMBER_WORDS) + r")[\s-]+(" + _LONG_UNITS + r")\b", re.IGNORECASE)
 _EVERY_UNIT = re.compile(r"\b(?:every|each|once an?|once per|per)\s+(other\s+)?(second|minute|hour|day|week|month|quarter|year)\b",
                          re.IGNORECASE)
-_FREQUENCY = re.compile(r"\b(" + "|".join(_FREQUENCIES) + r")\b", re.IGNORECASE)
+_FREQUENCY = re.compile(r"\b(" + "|".join(vocab.FREQUENCIES) + r")\b", re.IGNORECASE)
 _DOM = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b|\b(first|last)\s+(?:business\s+|working\s+)?day\s+of\s+(?:the|each|every)\s+month\b",
                   re.IGNORECASE)
-_WEEKDAY = re.compile(r"\b(" + "|".join(_WEEKDAYS) + r")s?\b|\b(" + "|".join(_WEEKDAY_GROUPS) + r")\b"
+_WEEKDAY = re.compile(r"\b(" + "|".join(vocab.WEEKDAYS) + r")s?\b|\b(" + "|".join(vocab.WEEKDAY_GROUPS) + r")\b"
                       r"|\b(business|working)\s+days?\b", re.IGNORECASE)
-_MONTH = re.compile(r"\b(" + "|".join(m for m in _MONTHS if m not in {"may", "march"}) + r")\b"
+_MONTH = re.compile(r"\b(" + "|".join(m for m in vocab.MONTHS if m not in {"may", "march"}) + r")\b"
                     r"|\b(May|March)\b(?=\s+\d|\s+of\b)|(?<=\bin\s)(May|March)\b", re.IGNORECASE)
 _AMOUNT = re.compile(r"([$€£¥])\s?(\d[\d,]*(?:\.\d+)?)\s*([kKmM])?\b|\b(\d[\d,]*(?:\.\d+)?)\s*([kKmM]\b|%|percent\b|"
                      r"(?:usd|eur|gbp|dollars?|euros?|pounds?)\b)", re.IGNORECASE)
@@ -255,8 +202,8 @@ def _amount(match: re.Match[str]) -> str:
 def _duration(match: re.Match[str]) -> str:
     count = (match.group(1) or match.group(3)).lower()
     unit = match.group(2) or match.group(4)
-    n = _NUMBER_WORDS.get(count)
-    return f"{n if n is not None else _num(count)} {_UNITS[unit.lower()]}"
+    n = vocab.NUMBER_WORDS.get(count)
+    return f"{n if n is not None else _num(count)} {vocab.UNITS[unit.lower()]}"
 
 
 def _clock_value(match: re.Match[str]) -> str | None:
@@ -267,9 +214,9 @@ def _clock_value(match: re.Match[str]) -> str | None:
 
 def _weekday(match: re.Match[str]) -> str:
     if match.group(1):
-        return _WEEKDAYS[match.group(1).lower()]
+        return vocab.WEEKDAYS[match.group(1).lower()]
     if match.group(2):
-        return _WEEKDAY_GROUPS[match.group(2).lower()]
+        return vocab.WEEKDAY_GROUPS[match.group(2).lower()]
     return "weekdays"
 
 
@@ -281,12 +228,12 @@ def _dom(match: re.Match[str]) -> str:
 
 def _month(match: re.Match[str]) -> str:
     word = next(g for g in match.groups() if g)
-    return str(_MONTHS[word.lower()])
+    return str(vocab.MONTHS[word.lower()])
 
 
 def _table(match: re.Match[str]) -> str | None:
     name = match.group(1)
-    if name.lower() in _TABLE_STOP or name.lower() in _SERVICES:
+    if name.lower() in vocab.TABLE_STOP or name.lower() in vocab.SERVICES:
         return None
     return name
 
@@ -316,8 +263,8 @@ def extract(text: str) -> RequestSignature:
     t.take(_AMOUNT, "amount", _amount)
     t.take(_DURATION, "duration", _duration)
     t.take(_EVERY_UNIT, "frequency", lambda m: ("2" if m.group(1) else "") + m.group(2).lower())
-    t.take(_FREQUENCY, "frequency", lambda m: _FREQUENCIES[m.group(1).lower()])
-    t.take(_TIME_WORD, "time", lambda m: _TIME_WORDS[m.group(1).lower()])
+    t.take(_FREQUENCY, "frequency", lambda m: vocab.FREQUENCIES[m.group(1).lower()])
+    t.take(_TIME_WORD, "time", lambda m: vocab.TIME_WORDS[m.group(1).lower()])
     t.take(_WEEKDAY, "weekday", _weekday)
     t.take(_MONTH, "month", _month)
     t.take(_TABLE_AFTER, "table", _table, group=1)
@@ -336,7 +283,7 @@ def extract(text: str) -> RequestSignature:
     lowered = t.masked.lower()
     for phrase in ("text message", "google sheets"):
         if phrase in lowered:
-            services.add(_SERVICES.get(phrase, "sheet"))
+            services.add(vocab.SERVICES.get(phrase, "sheet"))
     negations: list[str] = []
     scope: set[str] = set()
     actions: list[str] = []
@@ -347,17 +294,17 @@ def extract(text: str) -> RequestSignature:
         if low.endswith("n't"):
             negations.append("not")
             continue
-        if low in _NEGATIONS and not (low == "no" and _followed_by(t.masked, match.end(), "longer")):
-            negations.append(_NEGATIONS[low])
-        if low in _SERVICES:
-            services.add(_SERVICES[low])
-        if low in _SCOPE_WORDS:
+        if low in vocab.NEGATIONS and not (low == "no" and _followed_by(t.masked, match.end(), "longer")):
+            negations.append(vocab.NEGATIONS[low])
+        if low in vocab.SERVICES:
+            services.add(vocab.SERVICES[low])
+        if low in vocab.SCOPE_WORDS:
             scope.add(low)
         action = _action(low)
         if action and (not actions or actions[-1] != action):
             actions.append(action)
-        if (word[0].isupper() and low not in _SERVICES and low not in _CAPITALISED_STOP
-                and low not in _ACTIONS and low not in _SCOPE_WORDS and low not in _NEGATIONS
+        if (word[0].isupper() and low not in vocab.SERVICES and low not in vocab.CAPITALISED_STOP
+                and low not in vocab.ACTIONS and low not in vocab.SCOPE_WORDS and low not in vocab.NEGATIONS
                 and not _at_sentence_start(t.masked, match.start())):
             t.found.append((match.start(), Entity("name", word, word)))
             continue  # a value, compared (and re-bound) as an entity
@@ -370,7 +317,7 @@ def extract(text: str) -> RequestSignature:
             services.add("email")
         elif entity.type == "channel":
             services.add("slack")
-    comparators = [canon for pattern, canon in _COMPARATORS for _ in re.finditer(rf"(?<!\w)(?:{pattern})(?!\w)", lowered)]
+    comparators = [canon for pattern, canon in vocab.COMPARATORS for _ in re.finditer(rf"(?<!\w)(?:{pattern})(?!\w)", lowered)]
     entities = tuple(e for _, e in sorted(t.found, key=lambda item: item[0]))
     return RequestSignature(
         entities=entities,
@@ -387,13 +334,13 @@ def _content_word(word: str, action: str | None) -> str | None:
     """The word's meaning class for the content comparison, or ``None`` for phrasing words."""
     if action is not None:
         return None  # compared in order, separately
-    if word in _STOPWORDS or word in _SERVICES or word in _NEGATIONS or word in _SCOPE_WORDS:
+    if word in vocab.STOPWORDS or word in vocab.SERVICES or word in vocab.NEGATIONS or word in vocab.SCOPE_WORDS:
         return None
     if word.endswith("n't") or len(word) < 3:
         return None
     stem = _stem(word)
-    stem = _SYNONYMS.get(stem, stem)
-    return None if not stem or stem in _STOPWORDS else stem
+    stem = vocab.SYNONYMS.get(stem, stem)
+    return None if not stem or stem in vocab.STOPWORDS else stem
 
 
 def _stem(word: str) -> str:
@@ -415,13 +362,13 @@ def _stem(word: str) -> str:
 
 def _action(word: str) -> str | None:
     """The canonical action of a verb, trying crude lemmas ("assigned" → "assign", "saved" → "save")."""
-    if word in _ACTIONS:
-        return _ACTIONS[word]
+    if word in vocab.ACTIONS:
+        return vocab.ACTIONS[word]
     for suffix, repl in (("ied", "y"), ("ies", "y"), ("ed", ""), ("d", ""), ("ing", ""), ("ing", "e"), ("s", "")):
         if word.endswith(suffix) and len(word) > len(suffix) + 2:
             lemma = word[: -len(suffix)] + repl
-            if lemma in _ACTIONS:
-                return _ACTIONS[lemma]
+            if lemma in vocab.ACTIONS:
+                return vocab.ACTIONS[lemma]
     return None
 
 
