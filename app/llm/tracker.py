@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Table, func, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -129,12 +129,34 @@ def month_start(moment: datetime) -> datetime:
     return day_start(moment).replace(day=1)
 
 
+def add_missing_columns(engine: Engine, table: Table) -> None:
+    """Add nullable/defaulted columns a newer release declares to an existing table (additive only)."""
+    existing = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    missing = [column for column in table.columns if column.name not in existing]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            default = column.default.arg if column.default is not None and not callable(column.default.arg) else None
+            clause = ""
+            if isinstance(default, bool):
+                clause = f" DEFAULT {int(default)}"
+            elif isinstance(default, int | float):
+                clause = f" DEFAULT {default!r}"
+            elif isinstance(default, str) and "'" not in default:
+                clause = f" DEFAULT '{default}'"
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}'))
+
+
 class UsageTracker:
     """Writes and sums usage rows. Creates its table on construction."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[UsageRow.__tablename__]])
+        table = SQLModel.metadata.tables[str(UsageRow.__tablename__)]
+        SQLModel.metadata.create_all(engine, tables=[table])
+        add_missing_columns(engine, table)
 
     def record(self, rows: Iterable[UsageRow]) -> None:
         rows = list(rows)

@@ -54,3 +54,18 @@ def test_attributes_use_genai_names_and_flag_errors() -> None:
     assert attrs["error.type"] == "model_rate_limited"
     assert attrs["flowwright.cost.usd"] == 0.01 and attrs["flowwright.purpose"] == "generate"
     assert "flowwright.user.id" not in attrs  # unset attributes are left out, as OpenTelemetry expects
+
+
+def test_an_older_usage_table_gains_the_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE llm_usage (id VARCHAR PRIMARY KEY, created_at DATETIME, call_id VARCHAR, "
+                   "workspace_id VARCHAR, purpose VARCHAR, model VARCHAR)")
+        db.execute("INSERT INTO llm_usage VALUES ('old', '2026-03-15 10:00:00', 'c0', 'ws1', 'generate', 'fake/a')")
+    tracker = UsageTracker(make_engine(f"sqlite:///{path}"))
+    tracker.record([row("c1", at=NOW, execution_id="ex1")])
+    assert tracker.totals("ws1", execution_id="ex1") == {"tokens": 110, "cost_usd": 0.01}
+    old = next(r for r in tracker.rows() if r.id == "old")
+    assert (old.outcome, old.prompt_tokens, old.cache_hit) == ("ok", 0, False)
