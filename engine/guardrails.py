@@ -53,7 +53,7 @@ from connectors.errors import ApprovalRequired
 from engine.content_filter import DEFAULT_CATEGORIES, ContentFilter
 from engine.errors import FlowwrightError, GuardrailViolation
 from engine.expressions import iter_strings
-from engine.pii import PII_KINDS, redact
+from engine.pii import redact
 from engine.workflow import GuardrailNode
 
 
@@ -98,8 +98,15 @@ class SchemaConfig(_Config):
         return self
 
 
+PiiKind = Literal["email", "card", "iban", "national_id", "phone"]
+
+
+def _all_pii_kinds() -> list[PiiKind]:
+    return ["email", "card", "iban", "national_id", "phone"]
+
+
 class PiiConfig(_Config):
-    kinds: list[Literal["email", "card", "iban", "national_id", "phone"]] = Field(default_factory=lambda: list(PII_KINDS))
+    kinds: list[PiiKind] = Field(default_factory=_all_pii_kinds)
     skip_keys: list[str] = Field(default_factory=list, description="Mapping keys whose values are left as is.")
 
 

@@ -47,7 +47,7 @@ class PromptTemplate:
 
     def render(self, **variables: Any) -> str:
         try:
-            return _compile(self.body).render(**variables).strip() + "\n"
+            return str(_compile(self.body).render(**variables)).strip() + "\n"
         except Exception as exc:  # jinja2's UndefinedError, TemplateSyntaxError, SecurityError...
             raise PromptError(f"prompt {self.name}@{self.version}: {exc}", template=self.name) from exc
 

@@ -306,14 +306,14 @@ def _print_turn(turn: Any) -> None:
 def _print_workflow(workflow: Any, version: int | None) -> None:
     from rich.table import Table
 
-    from engine.workflow import iter_graph_nodes
+    from engine.workflow import ActionNode, iter_graph_nodes
 
     table = Table(title=f"{workflow.name} (version {version})", title_justify="left")
     for column in ("node", "type", "what", "origin"):
         table.add_column(column)
     for path, node in iter_graph_nodes(workflow.nodes):
         depth = path.count(".body")
-        what = getattr(node, "kind", None) or (f"{node.connector}.{node.operation}" if hasattr(node, "connector") else "")
+        what = f"{node.connector}.{node.operation}" if isinstance(node, ActionNode) else getattr(node, "kind", "")
         table.add_row("  " * depth + node.id, node.type, str(what), node.origin)
     console.print(table)
     for edge in workflow.edges:

@@ -114,7 +114,7 @@ class Turn:
 class ChatStore:
     """Conversations and messages, every query scoped to a workspace."""
 
-    TABLES = (ConversationRow.__table__, MessageRow.__table__)
+    TABLES = (ConversationRow.__table__, MessageRow.__table__)  # type: ignore[attr-defined]
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -135,7 +135,7 @@ class ChatStore:
                 raise NotFoundError(f"conversation {conversation_id} not found")
             return row
 
-    def list(self, workspace_id: str, *, limit: int = 50) -> list[ConversationRow]:
+    def conversations(self, workspace_id: str, *, limit: int = 50) -> list[ConversationRow]:
         with Session(self.engine) as session:
             query = (select(ConversationRow).where(ConversationRow.workspace_id == workspace_id)
                      .order_by(ConversationRow.updated_at.desc()).limit(limit))  # type: ignore[attr-defined]

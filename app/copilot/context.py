@@ -147,7 +147,7 @@ class Retriever:
     def embed_query(self, text: str) -> np.ndarray | None:
         if self.embedder is None:
             return None
-        return self._vectors([text])[0]
+        return np.asarray(self._vectors([text])[0], dtype=np.float32)
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         assert self.embedder is not None

@@ -91,7 +91,8 @@ def _fix(doc: dict[str, Any], problem: Problem) -> str | None:
                 graph["edges"].remove(target)
                 return f"removed edge {target.get('source')} → {target.get('target')} ({code})"
         if code == "invalid_branch" and target.get("branch") is not None:
-            source = next((n for n in graph.get("nodes", []) if n.get("id") == target.get("source")), {})
+            source: dict[str, Any] = next(
+                (n for n in graph.get("nodes", []) if n.get("id") == target.get("source")), {})
             if source.get("type") not in ("condition", "switch") and target.get("branch") != "error":
                 target.pop("branch")
                 return f"removed branch from edge {target.get('source')} → {target.get('target')}"
