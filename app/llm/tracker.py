@@ -138,7 +138,8 @@ def add_missing_columns(engine: Engine, table: Table) -> None:
     with engine.begin() as conn:
         for column in missing:
             kind = column.type.compile(dialect=engine.dialect)
-            default = column.default.arg if column.default is not None and not callable(column.default.arg) else None
+            default = getattr(column.default, "arg", None)
+            default = None if callable(default) else default
             clause = ""
             if isinstance(default, bool):
                 clause = f" DEFAULT {int(default)}"
