@@ -17,6 +17,7 @@ and ``send``.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -216,18 +217,21 @@ class Copilot:
         assert workflow is not None
         note = (result.explanation or "")[:500] or None
         if workflow_id is not None:
+            taken = {row.name for row in self.workflows.list(workspace_id, include_archived=True) if row.id != workflow_id}
+            workflow = workflow.model_copy(update={"name": _free_name(workflow.name, taken)})
             version = self.workflows.add_version(workspace_id, workflow_id, workflow, source="chat",
                                                  created_by=user_id, note=note)
             return workflow_id, version.version
-        base_name, n = workflow.name, 2
-        while True:
+        for _ in range(3):  # another writer may take the name between the check and the insert
+            taken = {row.name for row in self.workflows.list(workspace_id, include_archived=True)}
+            workflow = workflow.model_copy(update={"name": _free_name(workflow.name, taken)})
             try:
                 row, version = self.workflows.create(workspace_id, workflow, source="chat", created_by=user_id,
                                                      note=note)
                 return row.id, version.version
             except ConflictError:
-                workflow = workflow.model_copy(update={"name": f"{base_name} ({n})"})
-                n += 1
+                continue
+        raise ConflictError(f"could not find a free name for workflow {workflow.name!r}")
 
     @staticmethod
     def _turn(conversation_id: str, result: PipelineResult) -> Turn:
@@ -245,6 +249,16 @@ class Copilot:
         elif result.kind == "error":
             turn.message = f"I could not build a valid workflow: {(result.error or {}).get('message', 'unknown error')}"
         return turn
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)``... — the first one no other workflow uses."""
+    base = re.sub(r" \(\d+\)$", "", name) if name in taken else name
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate = f"{base[:190]} ({n})"
+        n += 1
+    return candidate
 
 
 def _one_line(definition: str) -> str:

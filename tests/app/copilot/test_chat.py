@@ -123,3 +123,14 @@ def test_turn_serialises(tmp_path: Any, fake: FakeModel) -> None:
     turn = copilot(tmp_path).generate("weekly sales", workspace_id="w")
     data = json.loads(json.dumps(turn.to_dict()))
     assert data["cache"] == "miss" and data["workflow"]["name"] == "Weekly sales email"
+
+
+def test_a_refinement_renaming_onto_another_workflows_name_gets_a_suffix(tmp_path: Any, fake: FakeModel) -> None:
+    c = copilot(tmp_path)
+    fake.enqueue(weekly_sales(), support_triage(),
+                 reply("edit", edits=[{"op": "rename", "name": "Weekly sales email"}]))
+    c.generate("weekly sales", workspace_id="w")
+    other = c.generate("triage", workspace_id="w")
+    renamed = c.send(other.conversation_id, "call it Weekly sales email")
+    assert renamed.kind == "workflow" and renamed.workflow.name == "Weekly sales email (2)"
+    assert sorted(r.name for r in c.workflows.list("w")) == ["Weekly sales email", "Weekly sales email (2)"]
