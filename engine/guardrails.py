@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import re
 import threading
 import time
@@ -55,6 +56,8 @@ from engine.errors import FlowwrightError, GuardrailViolation
 from engine.expressions import iter_strings
 from engine.pii import redact
 from engine.workflow import GuardrailNode
+
+MAX_APPROVAL_DATA_CHARS = 20_000
 
 
 class GuardrailConfigError(FlowwrightError):
@@ -254,7 +257,10 @@ async def _approval(node: GuardrailNode, config: Any, data: Any, ctx: GuardrailC
     if config.approvers:
         details["approvers"] = config.approvers
     if config.include_data:
-        details["data"] = data
+        text = json.dumps(data, default=str, ensure_ascii=False)
+        # the approver needs to see what will happen, not megabytes: large data is shown truncated
+        details["data"] = data if len(text) <= MAX_APPROVAL_DATA_CHARS else {
+            "truncated": True, "preview": text[:MAX_APPROVAL_DATA_CHARS]}
     raise ApprovalRequired(config.message, details)
 
 

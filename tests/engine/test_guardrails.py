@@ -124,6 +124,9 @@ async def test_approval_waits_then_follows_the_decision() -> None:
     assert info.value.details["data"] == {"amount": 150}
     assert info.value.details["approvers"] == ["ops@example.com"]
     assert await apply_guardrail(node, {"amount": 150}, Ctx(approval="approved")) == {"amount": 150}
+    with pytest.raises(ApprovalRequired) as big:
+        await apply_guardrail(node, {"rows": ["x" * 100] * 1000}, Ctx())
+    assert big.value.details["data"]["truncated"] is True
     with pytest.raises(GuardrailViolation, match="rejected"):
         await apply_guardrail(node, {"amount": 150}, Ctx(approval="rejected"))
 
