@@ -172,6 +172,7 @@ class Gateway:
         self._sleep = sleep
         self._clock = clock
         self._instructor: Any = None
+        self._templates_seen: set[tuple[str, str | int]] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Gateway:
@@ -228,6 +229,9 @@ class Gateway:
         use_cache = cache and self.cache is not None and bool(cache_text)
         if use_cache:
             from app.llm.semantic_cache import make_partition
+
+            if template is not None:
+                self._retire_old_template_versions(template)
 
             partition = make_partition(
                 model=call.model,
@@ -457,6 +461,16 @@ class Gateway:
                      cached_tokens=sum(r.cached_tokens for r in call.rows))
 
     # -- semantic cache -------------------------------------------------------------------------------
+
+    def _retire_old_template_versions(self, template: tuple[str, str | int]) -> None:
+        """The first time this gateway uses a template version, drop the cache entries of its other
+        versions (they could never be served again: the version is part of the partition)."""
+        if template in self._templates_seen or self.cache is None:
+            return
+        self._templates_seen.add(template)
+        invalidate = getattr(self.cache, "invalidate_template", None)
+        if invalidate is not None:
+            invalidate(template[0], keep_version=template[1])
 
     def _cache_lookup(self, partition: dict[str, Any], text: str, response_model: type[T],
                       validation_context: dict[str, Any] | None) -> tuple[T, int] | None:

@@ -346,6 +346,14 @@ def test_semantic_cache_serves_validated_answers_and_records_hits(tmp_path: Path
         assert not result.cache_hit
     assert [line.cache_hits for line in gateway.tracker.summary()] == [1]
 
+    # a gateway that meets a new template version retires the entries of the old one
+    entries = cache.stats().entries
+    fresh = Gateway(config, make_engine(config.resolved_database_url), cache=cache, sleep=clock.sleep, clock=clock)
+    fake.enqueue('{"to": "alice@x.com", "day": "monday"}')
+    fresh.generate([{"role": "user", "content": ask}], Reminder, purpose="generate", workspace_id="ws1",
+                   model="fake/m", template=("copilot", 5))
+    assert cache.stats().entries < entries
+
     # only validated answers are stored
     stored = cache.stats().entries
     fake.enqueue(*['{"name": "x", "count": 0}'] * 2)
