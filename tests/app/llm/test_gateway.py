@@ -433,6 +433,7 @@ def test_a_real_provider_path_over_loopback_http(tmp_path: Path, clock: FakeCloc
         sent = stub.requests[-1]
         assert sent["path"].endswith("/chat/completions") and sent["auth"] == "Bearer sk-test"
         assert sent["json"]["tools"][0]["function"]["name"] == "Step"
+        assert not {"_skip_mcp_handler", "max_retries", "timeout"} & set(sent["json"])
         with pytest.raises(ModelAuthError):
             gateway.generate(USER, Step, purpose="generate", workspace_id="ws1")
         assert len(stub.requests) == 3  # the auth error was not retried
