@@ -41,7 +41,10 @@ _EVIDENCE: list[tuple[str, re.Pattern[str], float]] = [
     ("slack.post_message", re.compile(r"\b(post|notify|alert|ping|announce|share)\b", re.I), 0.3),
     ("core.log", re.compile(r"\b(log|write to the log|log line|audit)\b", re.I), 0.6),
     ("core.fail", re.compile(r"\b(fail|raise an error|abort|throw an error)\b", re.I), 0.5),
-    ("core.transform", re.compile(r"\b(compute|calculate|count|sum up|total up|format|convert|transform|map)\b", re.I), 0.5),
+    ("core.transform", re.compile(r"\b(compute|calculate|sum up|total up|format|convert|transform step|transform|map)\b", re.I), 0.5),
+    ("core.transform", re.compile(r"\b(?:with|using|in) a transform(?:ation)? step\b", re.I), 1.5),
+    ("core.set", re.compile(r"\bset (?:the )?(?:fields?|values?)\b|\b\w+\s*=\s*⟦\d+⟧|\b\w+='", re.I), 1.5),
+    ("core.fail", re.compile(r"\bstop the workflow\b|\bwith the error\b|\bfail the (?:workflow|run)\b", re.I), 1.5),
 ]
 # The verb a clause starts with says most about what it wants.
 _LEADING_VERB: list[tuple[re.Pattern[str], str]] = [
@@ -128,6 +131,10 @@ def choose_operation(clause: str, protected: Protected, index: Any, vector: Any,
         scores["slack.post_message"] += 1.3
     if protected.in_text(clause, "url"):
         scores["http.request"] += 1.1
+    sql = protected.in_text(clause, "sql")
+    if sql:
+        writes = re.match(r"\s*(insert|update|delete|upsert|merge|create|drop|alter)\b", sql[0], re.I)
+        scores["database.execute" if writes else "database.query"] += 2.0
     if tables(restored):
         scores["datastore.insert"] += 0.6
         scores["datastore.query"] += 0.3
@@ -145,14 +152,19 @@ def refine_operation(key: str, clause: str) -> str:
         if re.search(r"\b(upsert|update or (?:create|insert)|insert or update|create or update|update (?:it|them|the \w+) if|"
                      r"dedupe|without duplicates|keyed by|unique by)\b", lower):
             return "datastore.upsert"
-        if re.search(r"\b(delete|remove|purge|clear)\b", lower):
+        if re.search(r"\b(delete|remove|purge|clear|prune)\b", lower):
             return "datastore.delete"
-        if re.search(r"\b(look ?up|find|search|query|read|fetch|get|load|check (?:if|whether))\b", lower) and not re.search(
+        if re.search(r"\b(look ?up|find|search|query|read|fetch|get|load|check (?:if|whether)|count|export|list|all rows)\b", lower) and not re.search(
                 r"\b(save|store|insert|add|record|write|append)\b", lower):
             return "datastore.query"
         return "datastore.insert"
     if connector == "database":
-        if re.search(r"\b(insert|update|delete|write|upsert|execute|remove|archive|mark)\b", lower):
+        sql = re.search(r"⟦\d+⟧", clause)
+        del sql
+        if key == "database.execute":
+            return key
+        if re.search(r"\b(insert|update|delete|write|upsert|execute|remove|archive|mark|deactivate)\b", lower) and not re.search(
+                r"\b(select|query|read|look up|count)\b", lower):
             return "database.execute"
         return "database.query"
     return key

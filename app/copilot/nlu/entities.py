@@ -14,6 +14,10 @@ URL_RE = re.compile(r"\bhttps?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]", re.IGNORECA
 CHANNEL_RE = re.compile(r"(?<![\w&])#([a-z0-9][a-z0-9_.-]{0,79})", re.IGNORECASE)
 QUOTED_RE = re.compile(r"\"([^\"]+)\"|“([^”]+)”|‘([^’]+)’|(?<![A-Za-z])'([^']{2,}?)'(?![A-Za-z])|`([^`]+)`")
 PLACEHOLDER_RE = re.compile(r"⟦(\d+)⟧")
+SQL_START_RE = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|WITH\s+\w+\s+AS\s*\()")
+SQL_END_RE = re.compile(r"\s+(?:on|in|against|from)\s+(?:our\s+|the\s+)?[a-z]\w*(?:\s+(?:database|db))?\b(?=\s*(?:[,.;)]|and\b|then\b|$))"
+                        r"|\s+and\s+(?:then\s+)?(?:e-?mail|post|send|log|save|store|insert|respond|notify)\b|\)(?=\s*(?:and|,|\.|;|$))|[.;](?=\s|$)|,\s+(?=then\b|and\b)",
+                        re.IGNORECASE)
 AMOUNT_RE = re.compile(
     r"(?P<cur>[$€£¥])\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m|thousand|million)?\b"
     r"|(?P<num2>\d[\d,]*(?:\.\d+)?)\s*(?P<suf2>k|m|thousand|million)?\s*(?P<cur2>usd|eur|gbp|dollars?|euros?|pounds?)\b"
@@ -22,13 +26,12 @@ AMOUNT_RE = re.compile(
     r"|(?<![\w./:-])(?P<num5>\d[\d,]*(?:\.\d+)?)(?![\w/:-])",
     re.IGNORECASE,
 )
-TABLE_RE = re.compile(
-    r"\b(?:the\s+|a\s+|our\s+|my\s+)?[`'\"]?([a-z][a-z0-9_]*)[`'\"]?\s+(?:table|collection|list|sheet|spreadsheet)\b"
-    r"|\b(?:table|collection)\s+(?:called\s+|named\s+)?[`'\"]?([a-z][a-z0-9_]*)",
-    re.IGNORECASE,
-)
-_NOT_TABLES = {"the", "a", "an", "this", "that", "same", "new", "our", "my", "your", "their", "its", "database",
-               "data", "mailing", "email", "to", "do", "contact", "sql", "and", "or", "of", "in", "into", "from"}
+TABLE_AFTER_RE = re.compile(
+    r"\b(?:datastore\s+|database\s+)?(?:table|collection)\s+(?:called\s+|named\s+)?[`'\"]?([a-z][a-z0-9_]*)", re.IGNORECASE)
+TABLE_BEFORE_RE = re.compile(
+    r"\b(?:the\s+|a\s+|our\s+|my\s+)?[`'\"]?([a-z][a-z0-9_]*)[`'\"]?\s+(?:datastore\s+|database\s+)?"
+    r"(?:table|collection|list|sheet|spreadsheet)\b", re.IGNORECASE)
+_NOT_TABLES = {"datastore", "database", "db", "is", "with", "for", "by", "whose", "where", "that", "which", "the", "a", "an", "this", "same", "new", "our", "my", "your", "their", "its", "data", "mailing", "email", "to", "do", "contact", "sql", "and", "or", "of", "in", "into", "from"}
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Protected:
                 return f"⟦{len(values) - 1}⟧"
             return swap
 
+        text = _protect_json(text, values)
+        text = _protect_sql(text, values)
         text = URL_RE.sub(keep("url"), text)
         text = EMAIL_RE.sub(keep("email"), text)
         text = QUOTED_RE.sub(keep("quoted"), text)
@@ -81,6 +86,54 @@ class Protected:
         return None
 
 
+def _protect_json(text: str, values: list[tuple[str, str]]) -> str:
+    """Inline JSON objects ('the heartbeat {"service": "billing"}') become one value."""
+    import json
+
+    i = 0
+    while (start := text.find("{", i)) >= 0:
+        if text.startswith("{{", start):
+            end = text.find("}}", start)
+            i = start + 2 if end < 0 else end + 2
+            continue
+        try:
+            value, end = json.JSONDecoder().raw_decode(text, start)
+        except json.JSONDecodeError:
+            i = start + 1
+            continue
+        if not isinstance(value, dict):
+            i = start + 1
+            continue
+        values.append(("json", text[start:end]))
+        text = f"{text[:start]}⟦{len(values) - 1}⟧{text[end:]}"
+        i = start + 1
+    return text
+
+
+def _protect_sql(text: str, values: list[tuple[str, str]]) -> str:
+    """An unquoted SQL statement ('run SELECT ... FROM x WHERE y on main_db') becomes one value."""
+    while (start := SQL_START_RE.search(text)) is not None:
+        begin = start.start()
+        if text[max(0, begin - 1):begin] in ("'", '"', "`"):
+            break
+        depth, end = 0, len(text)
+        for match in re.finditer(r"[()]|" + SQL_END_RE.pattern, text[begin:], re.IGNORECASE):
+            token = match.group(0)
+            if token == "(":
+                depth += 1
+                continue
+            if token == ")" and depth > 0:
+                depth -= 1
+                continue
+            if depth == 0:
+                end = begin + match.start()
+                break
+        statement = text[begin:end].strip()
+        values.append(("sql", statement))
+        text = f"{text[:begin]}⟦{len(values) - 1}⟧{text[begin + len(text[begin:end].rstrip()):]}"
+    return text
+
+
 def _clean_url(url: str) -> str:
     return url.rstrip(".,;:!?)]}")
 
@@ -96,12 +149,11 @@ def channels(text: str) -> list[str]:
 
 
 def tables(text: str) -> list[str]:
-    out = []
-    for match in TABLE_RE.finditer(text):
-        name = (match.group(1) or match.group(2) or "").lower()
-        if name and name not in _NOT_TABLES:
-            out.append(name)
-    return list(dict.fromkeys(out))
+    found = []
+    for regex in (TABLE_AFTER_RE, TABLE_BEFORE_RE):
+        for match in regex.finditer(text):
+            found.append((match.start(), match.group(1).lower()))
+    return list(dict.fromkeys(name for _, name in sorted(found) if name not in _NOT_TABLES))
 
 
 def amounts(text: str) -> list[tuple[float, str, tuple[int, int]]]:

@@ -81,6 +81,46 @@ def _message(p: Protected, clause: str, data: DataRef, ai_text: str | None, topi
     return text if ai_text else f"{topic}: {text}"
 
 
+def _cc(p: Protected, clause: str) -> list[str]:
+    """Addresses named as copies: 'with manager@x in cc', 'cc bob@x'."""
+    out = []
+    for match in re.finditer(r"⟦(\d+)⟧", clause):
+        kind, value = p.values[int(match.group(1))]
+        if kind != "email":
+            continue
+        after = clause[match.end():match.end() + 12].lower()
+        before = clause[max(0, match.start() - 12):match.start()].lower()
+        if re.match(r"\s*(?:in|on|as)\s+c\.?c\b", after) or re.search(r"\bc\.?c\.?:?\s*(?:to\s+)?$", before):
+            out.append(value)
+    return out
+
+
+def _asked(text: str) -> str | None:
+    """'asking how it is going' → 'How is it going?' (an indirect question as a subject)."""
+    m = re.search(r"\basking\s+(how|what|whether|if|when|why)\s+(it|they|things|everything|you)\s+(is|are|was)\s+([\w ]{1,40})", text, re.I)
+    if not m:
+        return None
+    word = m.group(1).lower()
+    if word in ("whether", "if"):
+        return f"{m.group(3).capitalize()} {m.group(2)} {m.group(4).strip()}?"
+    return f"{word.capitalize()} {m.group(3)} {m.group(2)} {m.group(4).strip()}?"
+
+
+def _mentioned_fields(text: str, data: DataRef, fields: list[str]) -> list[str]:
+    """Fields a message names: declared webhook fields, or 'the issue title and URL'."""
+    if data.expr not in ("trigger.body", "item"):
+        return []
+    lower = text.lower()
+    named = [f for f in fields if re.search(rf"\b{re.escape(f.replace('_', ' '))}\b|\b{re.escape(f)}\b", lower)]
+    if named:
+        return named
+    m = re.search(r"\b(?:post|send|share|forward)\s+(?:the\s+|its\s+|their\s+)?(?:\w+\s+)?(\w+)(?:\s*,\s*(\w+))?\s+and\s+(\w+)\s+to\b",
+                  lower)
+    if m:
+        return [snake(w) for w in m.groups() if w]
+    return []
+
+
 def _labels(clause: str) -> list[str]:
     lower = clause.lower()
     if re.search(r"\bsentiment\b", lower) and not re.search(r"\bas\b", lower):
@@ -90,6 +130,7 @@ def _labels(clause: str) -> list[str]:
         return [p.strip().lower() for p in parts if p.strip()]
     if m := _LABELS_RE.search(clause):
         text = re.sub(r"⟦\d+⟧", "", m.group(1))
+        text = re.sub(r"\s+(?:with|using|via|by)\s+(?:ai|an? llm|the model|a model|gpt)\b.*$", "", text, flags=re.I)
         parts = re.split(r"\s*(?:,|/|\bor\b|\band\b)\s*", text)
         labels = [re.sub(r"^(?:a|an|the)\s+", "", p.strip().strip("'\"")).lower() for p in parts if p.strip()]
         labels = [label for label in labels if label and len(label.split()) <= 3]
@@ -103,6 +144,7 @@ def _fields(clause: str) -> list[str]:
     if not m:
         return []
     text = re.sub(r"⟦\d+⟧", "", m.group(1))
+    text = re.sub(r"\s+(?:with|using|via|by)\s+(?:ai|an? llm|the model|a model|gpt)\b.*$", "", text, flags=re.I)
     text = re.sub(r"\b(?:fields?|details|information|info|values?|data)\b", "", text, flags=re.I)
     parts = re.split(r"\s*(?:,|/|\band\b|\bor\b|&)\s*", text)
     fields = [snake(p) for p in parts if snake(p) and len(p.split()) <= 3]
@@ -119,9 +161,16 @@ def _rows_expression(data: DataRef) -> str:
 
 
 def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Preferences, *, loop_noun: str | None,
-                 ai_text: str | None, workflow_name: str | None, index: Any) -> dict[str, Any]:
+                 ai_text: str | None, workflow_name: str | None, index: Any, fields: list[str] | None = None) -> dict[str, Any]:
     """Semantic config values for operation ``key`` (adapted to field names by the caller)."""
     del index
+    from app.copilot.nlu import requests
+
+    fields = fields or []
+    if key.split(".")[0] in ("http", "database", "datastore", "core") and key not in ("core.log",):
+        found = requests.build(key, clause, p, data, fields=fields, ai_text=ai_text)
+        if found is not None:
+            return found
     restored = p.restore(clause)
     topic = _topic(restored, workflow_name)
     lower = clause.lower()
@@ -132,8 +181,11 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
             if loop_noun and re.search(rf"\b(them|each|every|him|her|the {loop_noun}s?|{loop_noun}s?)\b", lower):
                 to = "{{ item.email }}"
             elif data.expr.startswith("trigger.body") and re.search(
-                    r"\b(them|him|her|the (?:user|customer|sender|submitter|person|lead|buyer|subscriber|member|applicant|client))\b", lower):
+                    r"\b(them|him|her|that (?:address|email|e-mail)|(?:the|that|this) (?:user|customer|sender|submitter|person|lead|buyer|"
+                    r"subscriber|member|applicant|client|signup|new user|contact)|back)\b", lower):
                 to = "{{ trigger.body.email }}"
+            elif loop_noun and re.search(r"\b(the (?:customer|user|client|owner|contact|sender|person)|them|him|her)\b", lower):
+                to = "{{ item.email }}"
             elif _ME_RE.search(clause) and prefs.email:
                 to = [prefs.email]
             elif prefs.email and not TEAM_RE.search(clause):
@@ -143,9 +195,17 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
                                    ["recipient (email address or Slack channel)"])
             else:
                 raise MissingValue(f"Which email address should receive {topic.lower()}?", ["email recipient"])
-        subject = p.quoted_after(clause, _SUBJECT_WORDS) or topic
-        body = _message(p, clause, data, ai_text, topic, loop_noun, subject)
-        return {"to": to, "subject": subject, "body": body}
+        subject = p.quoted_after(clause, _SUBJECT_WORDS) or _asked(restored) or topic
+        body_quote = p.quoted_after(clause, ("text", "body", "message", "saying", "says", "reading", "content"))
+        body = body_quote or _message(p, clause, data, ai_text, topic, loop_noun, subject)
+        if fields and data.expr == "trigger.body" and not body_quote and not ai_text:
+            body = f"{topic}: " + ", ".join(f"{f}: {{{{ trigger.body.{f} }}}}" for f in fields)
+        values: dict[str, Any] = {"to": to, "subject": subject, "body": body}
+        cc = _cc(p, clause)
+        if cc:
+            values["to"] = [e for e in to if e not in cc] if isinstance(to, list) else to
+            values["cc"] = cc
+        return values
     if key == "slack.post_message":
         chans = channels(restored)
         channel = chans[0] if chans else prefs.channel
@@ -154,7 +214,12 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
                 raise MissingValue(f"Where should I send {topic.lower()}: which email address(es) or Slack channel?",
                                    ["recipient (email address or Slack channel)"])
             raise MissingValue("Which Slack channel should I post to?", ["slack channel"])
-        return {"channel": channel, "text": _message(p, clause, data, ai_text, topic, loop_noun)}
+        text = _message(p, clause, data, ai_text, topic, loop_noun)
+        mentioned = _mentioned_fields(restored, data, fields)
+        if mentioned and not _quoted(p, clause) and not ai_text:
+            base = "item" if data.expr == "item" else data.expr
+            text = " ".join(f"{{{{ {base}.{f} }}}}" for f in mentioned)
+        return {"channel": channel, "text": text}
     if key == "http.request":
         urls = p.in_text(clause, "url")
         if not urls:

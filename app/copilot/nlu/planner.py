@@ -181,11 +181,17 @@ class _Builder:
             frontier, data = self._one_action(f"summarize {object_noun(clause) or 'it'}", frontier, loop, data,
                                               force="llm.summarize")
         values = build_config(key, clause, self.p, data, self.request.prefs, loop_noun=self._loop_noun(loop),
-                              ai_text=self.ai_text, workflow_name=self.trigger.name_hint, index=self.index)
+                              ai_text=self.ai_text, workflow_name=self.trigger.name_hint, index=self.index,
+                              fields=self.trigger.fields)
         values = self.index.adapt_config(connector, operation, values)
         noun = object_noun(clause)
+        credential = None
+        if connector == "database":
+            from app.copilot.nlu.requests import database_credential
+
+            credential = database_credential(clause, self.p)
         step = ActionStep(id=self.new_id(step_id_for(key, clause, noun, values)), connector=connector,
-                          operation=operation, config=values)
+                          operation=operation, config=values, credential=credential)
         self.summary.append(f"{key} ({self.p.restore(clause)[:60]})")
         out = self.emit(step, frontier, loop)
         if connector in _EXTERNAL:
@@ -230,7 +236,17 @@ class _Builder:
         return frontier, data
 
     def condition(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
-        expression = condition_expression(self.p.restore(item.text), data)
+        text = self.p.restore(item.text)
+        missing = re.match(r"^(?:there\s+is\s+no|there's\s+no|there\s+are\s+no|no)\s+(?:\w+\s+)?(\w+)$|"
+                           r"^(?:the\s+)?(\w+)\s+(?:is|are)\s+(?:missing|absent|not set|not given|not provided)$", text.strip(), re.I)
+        if missing and data.expr != "item" and data.source is None:
+            # "if there is no amount, stop; otherwise store it": test for the value, swap the branches
+            field_name = snake(missing.group(1) or missing.group(2))
+            expression = f"$exists({data.expr}.{field_name})"
+            item = structure.Item("condition", text=f"{field_name} is present", then=item.otherwise, otherwise=item.then,
+                                  negate=item.negate)
+        else:
+            expression = condition_expression(text, data)
         if item.negate:
             expression = f"$not({expression})"
         name = snake(re.sub(r"\b(the|is|are|it|its|a|an|over|under|above|below|more|less|than|greater|there|any)\b", " ",
@@ -248,9 +264,16 @@ class _Builder:
         return then_out, then_data
 
     def switch(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
-        value = value_expression(self.p.restore(item.text), data)
+        field_text = self.p.restore(item.text)
+        if not field_text and data.operation != "llm.classify":
+            generic = {"text", "body", "message", "subject", "email", "name", "title", "content", "description"}
+            field_text = next((f for f in self.trigger.fields if f not in generic), "type")
+            item = structure.Item("switch", text=field_text, cases=item.cases, otherwise=item.otherwise)
+        value = value_expression(field_text, data)
         cases = []
         names: set[str] = set()
+        item.cases = [(self.p.in_text(raw, "quoted")[0] if self.p.in_text(raw, "quoted") else raw, items)
+                      for raw, items in item.cases]
         for raw, _ in item.cases:
             name = snake(raw, 30) or "case"
             if name == "default" or name in names:

@@ -24,7 +24,7 @@ ACTION_VERBS = (
     "let|make|then"
 )
 _NOT_VERB = r"(?!\s*(?:and\b|or\b|,|address(?:es)?\b|fields?\b|$))"
-_VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+)*(?:{ACTION_VERBS})\b{_NOT_VERB}", re.IGNORECASE)
+_VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+|just\s+|simply\s+|only\s+)*(?:{ACTION_VERBS})\b{_NOT_VERB}", re.IGNORECASE)
 
 FAILURE_RE = re.compile(
     r"\b(?:if|when|should|in case)\s+(?:it|that|this|the\s+[\w ]{1,30}?|they|this step|the call|the request|anything|something)?"
@@ -125,7 +125,15 @@ def split_actions(text: str) -> list[str]:
 def parse(text: str) -> list[Item]:
     """The request body (trigger phrases already removed) as a list of items."""
     items: list[Item] = []
-    for sentence in sentences(text):
+    parts = sentences(text)
+    # "For 'a' do X; for 'b' do Y." written as separate sentences: one routing sentence
+    merged: list[str] = []
+    for part in parts:
+        if merged and re.match(r"^(?:for|if it(?:'s| is))\s+⟦\d+⟧", part, re.I) and re.match(r"^(?:for|if it(?:'s| is))\s+⟦\d+⟧", merged[-1], re.I):
+            merged[-1] = f"{merged[-1]}; {part}"
+        else:
+            merged.append(part)
+    for sentence in merged:
         items.extend(parse_sentence(sentence))
     return items
 
@@ -145,13 +153,97 @@ def parse_sentence(sentence: str) -> list[Item]:
     multi_if = _multi_if_switch(sentence)
     if multi_if is not None:
         return [multi_if]
+    cases = value_cases(sentence)
+    if cases is not None:
+        return [cases]
     return parse_clauses(sentence)
+
+
+LANGUAGES = {"german": "de", "french": "fr", "spanish": "es", "italian": "it", "english": "en", "dutch": "nl",
+             "portuguese": "pt", "japanese": "ja", "chinese": "zh", "polish": "pl", "swedish": "sv", "danish": "da"}
+_CASE_SEGMENT_RE = re.compile(
+    r"^(?:and\s+)?(?:for\s+|if\s+(?:it(?:'s|\s+is)\s+)?)?['\"]?(?P<value>[\w-]+|⟦\d+⟧)['\"]?(?:\s+(?:ones?|\w+s))?\s*,?\s+"
+    r"(?P<how>go(?:es)?\s+to|to|→|->|=>|:|gets?\s+(?:\w+ed\s+)?(?:to\s+)?|(?:is|are)\s+\w+ed\s+(?:to|in|into)|should\s+go\s+to)\s*(?P<target>.+)$"
+    r"|^(?:and\s+)?(?:for\s+)?['\"]?(?P<value2>⟦\d+⟧)['\"]?\s*,?\s+(?P<target2>.+)$",
+    re.IGNORECASE,
+)
+_DEFAULT_SEGMENT_RE = re.compile(
+    r"^(?:and\s+)?(?:anything|everything|all|any)\s+(?:else|others?|other\s+\w+)\b\s*(?:(?:is|are)\s+(?P<verb>\w+ed)\s*(?:to|in|into)?|goes?\s+to|go\s+to|to|→|->|:)?\s*(?P<target>.*)$"
+    r"|^(?:and\s+)?(?:otherwise|else)\s*,?\s*(?P<target2>.+)$",
+    re.IGNORECASE,
+)
+_LEAD_VERB_RE = re.compile(rf"^(?:and\s+)?((?:{ACTION_VERBS})\b)\s+(.+)$", re.IGNORECASE)
+
+
+def _case_action(target: str, verb: str | None, how: str = "") -> str:
+    target = target.strip(" ,.")
+    if _VERB_START.search(target):
+        return target
+    past = re.search(r"\b(\w+)ed\b", how)
+    if past:
+        stem = {"emailed": "email", "saved": "save", "logged": "log", "posted": "post", "stored": "store", "sent": "send",
+                "forwarded": "forward", "routed": "send", "archived": "archive", "added": "add"}.get(past.group(0).lower())
+        if stem:
+            return f"{stem} {'to ' if stem in ('send', 'post', 'forward', 'save', 'add', 'store') and not target.lower().startswith(('to ', 'in ', 'into ')) else ''}{target}".strip()
+    if verb:
+        return f"{verb} to {target}" if not re.match(r"^(to|into|in)\b", target, re.I) else f"{verb} {target}"
+    if re.search(r"#[\w-]+", target) or "slack" in target.lower():
+        return f"post to {target}"
+    if re.match(r"^⟦\d+⟧", target):
+        return f"send to {target}"
+    if re.search(r"\blog(?:ged)?\b", target, re.I) or not target:
+        return "log it"
+    return target
+
+
+def value_cases(sentence: str) -> Item | None:
+    """'EU leads go to A, US leads to B, anything else is logged' / 'send German messages to #de, French ones to #fr'."""
+    if not re.search(r",|;", sentence):
+        return None
+    verb = None
+    text = sentence
+    if lead := _LEAD_VERB_RE.match(sentence):
+        verb, text = lead.group(1), lead.group(2)
+    segments = [seg.strip() for seg in re.split(r"\s*[,;]\s*(?:and\s+)?|\s+and\s+(?=(?:all|any|every)thing|all others)", text) if seg.strip()]
+    cases: list[tuple[str, list[Item]]] = []
+    default: list[Item] = []
+    for seg in segments:
+        if m := _DEFAULT_SEGMENT_RE.match(seg):
+            target = m.group("target") or m.group("target2") or ""
+            how = m.group("verb") or ""
+            default = parse_clauses(_case_action(target, verb, f"{how}" if how else ""))
+            if how and not target:
+                default = parse_clauses({"logged": "log it"}.get(how.lower(), f"{how[:-2]} it"))
+            continue
+        m = _CASE_SEGMENT_RE.match(seg)
+        if not m:
+            return None
+        value = m.group("value") or m.group("value2")
+        target = m.group("target") or m.group("target2")
+        how = m.group("how") or ""
+        if value.lower() in ("it", "them", "this", "that", "the", "a", "an", "then", "also", "if", "when"):
+            return None
+        cases.append((LANGUAGES.get(value.lower(), value), parse_clauses(_case_action(target, verb, how))))
+    if len(cases) < 2 or any(not items for _, items in cases):
+        return None
+    field_text = "language" if any(v in LANGUAGES.values() for v, _ in cases) and verb else ""
+    return Item("switch", text=field_text, cases=cases, otherwise=default)
 
 
 def parse_clauses(text: str) -> list[Item]:
     text = text.strip().strip(",").strip()
     if not text:
         return []
+    if ";" in text:
+        # semicolons separate clauses; "otherwise ..." stays with the "if" it answers
+        parts: list[str] = []
+        for part in (p.strip() for p in text.split(";")):
+            if parts and re.match(r"^(?:and\s+)?(?:otherwise|else|if not|or else)\b", part, re.I):
+                parts[-1] = f"{parts[-1]}, {part}"
+            elif part:
+                parts.append(part)
+        if len(parts) > 1:
+            return [item for part in parts for item in parse_clauses(part)]
     # failure path: "if it still fails, email ops"
     if m := FAILURE_RE.search(text):
         before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
@@ -180,6 +272,9 @@ def parse_clauses(text: str) -> list[Item]:
     if m := CONDITION_RE.match(text):
         rest = m.group(1)
         split = re.search(r",\s*(?:then\s+)?|\s+then\s+", rest)
+        verb = re.search(rf"\s+(?=(?:also\s+)?(?:{ACTION_VERBS})\b{_NOT_VERB})", rest)
+        if verb and verb.start() > 3 and (split is None or verb.start() < split.start()) and _looks_like_condition(rest[:verb.start()]):
+            split = verb
         if split:
             condition, action = rest[:split.start()], rest[split.end():]
             otherwise = ELSE_RE.search(action)

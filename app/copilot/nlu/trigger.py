@@ -15,26 +15,27 @@ _EVENT_VERBS = (
     r"(?:is|are|gets?|was|were|has been)?\s*(?:submitted|submits?|sends?|sent|posts?|posted|arrives?|arrived|comes?\s+in|"
     r"came in|is received|receives?|received|signs?\s+up|signed up|registers?|registered|is created|created|is placed|placed|"
     r"fires?|calls?|hits?|pings?|is opened|opened|is updated|updated|is paid|pays|paid|is closed|closed|is filed|files|"
-    r"reports?|books?|booked|cancels?|cancelled|canceled|subscribes?|unsubscribes?|is added|added|happens|occurs|"
+    r"reports?|delivers?|delivered|notifies|books?|booked|cancels?|cancelled|canceled|subscribes?|unsubscribes?|is added|added|happens|occurs|"
     r"is triggered|completes?|completed|is made|makes|checks?\s+out|checked out|uploads?|uploaded|fills?\s+(?:in|out))"
 )
 WEBHOOK_RE = re.compile(
     r"(?:^|(?<=[.;]\s)|(?<=\n))\s*(?:every\s*time|each\s*time|whenever|when|once|as soon as|after|on|upon)\s+"
-    r"(?P<what>(?:(?!\b(?:then|and then)\b)[^,.;:]){1,120}?)\s*\b" + _EVENT_VERBS + r"\b(?P<tail>[^,.;:]*)[,.;:]?",
+    r"(?P<what>(?:(?!\b(?:then|and then)\b)[^,.;:]){1,120}?)\s*\b" + _EVENT_VERBS + r"\b(?P<tail>(?:[^,.;:(]|\([^)]*\))*)[,.;:]?",
     re.IGNORECASE,
 )
 WEBHOOK_WORD_RE = re.compile(
-    r"\b(?:webhook|web hook|incoming (?:http|post|request)|http (?:post|request|call)|api call|form submission|"
+    r"\b(?:webhooks?|web hook|incoming (?:http|post|request)|http (?:post|request|call)|api call|form submission|"
     r"on (?:every |each )?(?:new )?(?:form )?submission|post request|when called|via http)\b",
     re.IGNORECASE,
 )
 WEBHOOK_CLAUSE_RE = re.compile(
-    r"^\s*(?:(?:every\s*time|each\s*time|whenever|when|once|as soon as|on|upon|if)\s+[^,.;:]*?\b(?:webhook|web hook|request|submission|"
-    r"call|post|event|payload)\b[^,.;:]*?[,.;:]|on\s+(?:every\s+|each\s+)?(?:new\s+)?[\w ]{0,30}?(?:submission|event|request|order|signup|sign-up)s?\s*[,.;:])",
+    r"^\s*(?:(?:every\s*time|each\s*time|whenever|when|once|as soon as|on|upon|if)\s+(?:[^,.;:(]|\([^)]*\))*?\b(?:webhook|web hook|request|submission|"
+    r"call|post|event|payload)\b(?:[^,.;:(]|\([^)]*\))*?[,.;:]|on\s+(?:every\s+|each\s+)?(?:new\s+)?[\w ]{0,30}?(?:submission|event|request|order|signup|sign-up)s?\s*[,.;:])",
     re.IGNORECASE,
 )
 MANUAL_RE = re.compile(
-    r"\b(?:manually|by hand|on demand|on-demand|when i (?:click|press|run|start|trigger)[^,.;]*|"
+    r"\b(?:manually(?: triggered| run| started)?|by hand|on demand|on-demand|a button (?:i|we|you) can (?:press|click)(?: to)?|"
+    r"a manual workflow(?: that| which| to| where)?|(?:run|start|trigger) (?:it )?manually|when i (?:click|press|run|start|trigger)[^,.;]*|"
     r"when (?:someone|a user|the user) (?:clicks|presses|runs|starts)[^,.;]*|with a button|when run manually|"
     r"(?:that|which) i can (?:run|start|trigger)[^,.;]*)\b[,.;]?",
     re.IGNORECASE,
@@ -76,7 +77,19 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
     return re.sub(r"\s{2,}", " ", re.sub(r"\s+([,.;])", r"\1", out)).strip(" ,")
 
 
+def _paren_fields(text: str) -> list[str]:
+    """'(order_id, customer, total)' or '(name and email)' right in the trigger clause."""
+    m = re.search(r"\(([a-z_][\w ]*(?:\s*(?:,|and)\s*[a-z_][\w ]*)*)\)", text, re.I)
+    if not m:
+        return []
+    parts = re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+", m.group(1))
+    out = [snake(re.sub(r"\s+(?:field|list|flag)$", "", p.strip())) for p in parts if p.strip() and len(p.split()) <= 2]
+    return [f for f in dict.fromkeys(out) if f]
+
+
 def _fields(text: str) -> list[str]:
+    if found := _paren_fields(text):
+        return found
     m = re.search(r"\b(?:with|containing|including|carrying|having|that has|that have)\s+(?:(?:the|a|an|their|its)\s+)?(?:fields?\s+)?(.+)$",
                   text, re.I)
     if not m:
@@ -87,8 +100,37 @@ def _fields(text: str) -> list[str]:
     return [f for f in dict.fromkeys(out) if f and f not in ("data", "payload", "details", "information", "it", "them")]
 
 
+WEBHOOK_INTRO_RE = re.compile(
+    r"^\s*(?:(?:please\s+)?(?:create|set up|setup|expose|make|add|build|give me|i want|i need)\s+)?(?:a|an)\s+(?:\w+\s+)?webhook\s+"
+    r"(?:that|which|to|for|where)\s+(?:(?:receives?|accepts?|gets?|takes?|collects?|handles?)\s+)?(?P<what>[^,.;:(]*?)"
+    r"(?P<fields>\s*\([^)]*\))?(?=\s*(?:,|\.|;|:|\band\b|\bthen\b|$))"
+    r"|^\s*(?:receive|accept|take|collect|handle|catch)\s+(?P<what2>[^,.;:(]*?)(?P<fields2>\s*\([^)]*\))?\s+(?:on|via|through|with|at|from)\s+"
+    r"(?:a|an|the|our)\s+(?:\w+\s+)?webhook(?P<fields3>\s*\([^)]*\))?(?=\s*(?:,|\.|;|:|\band\b|\bthen\b|$))",
+    re.IGNORECASE,
+)
+SENTENCE_WEBHOOK_RE = re.compile(
+    r"^(?!\s*(?:when|whenever|if|once|each time|every time|as soon as)\b)[^.;:]*?\b(?:calls?|posts?|sends?|hits?|pings?|fires?|triggers?)\s+(?:a|an|the|our|its)\s+(?:\w+\s+)?webhook\b[^.;:]*[.;:]",
+    re.IGNORECASE,
+)
+WEBHOOK_PHRASE_RE = re.compile(
+    r"\s*(?:(?:that|which)\s+(?:arrive|come)s?\s+)?\b(?:on|via|from|through|to|by|in)\s+(?:a|an|the|our)?\s*(?:incoming\s+)?webhook"
+    r"(?:\s+(?:payload|request|call|body)(?:'s)?)?\b",
+    re.IGNORECASE,
+)
+
+
 def read_trigger(text: str, today: date | None = None) -> TriggerRead:
     """Find the trigger in ``text`` (values already protected) and return the rest."""
+    if intro := WEBHOOK_INTRO_RE.search(text):
+        fields_text = intro.group("fields") or intro.group("fields2") or intro.group("fields3") or ""
+        rest = re.sub(r"^\s*(?:,|\band\b|\bthen\b|\s)*", "", text[intro.end():])
+        what = (intro.group("what") or intro.group("what2") or "").strip()
+        return TriggerRead("webhook", rest, method="POST", fields=_paren_fields(fields_text) or _fields(what),
+                           name_hint=f"New {what}" if what else None)
+    if sentence := SENTENCE_WEBHOOK_RE.search(text):
+        rest = text[:sentence.start()] + text[sentence.end():]
+        return TriggerRead("webhook", rest.strip(), method="POST", fields=_fields(sentence.group(0).rstrip(".;:")),
+                           name_hint=None)
     webhook = WEBHOOK_RE.search(text)
     clause = WEBHOOK_CLAUSE_RE.search(text)
     schedule = parse_schedule(text, today=today)
@@ -97,14 +139,18 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
         rest = re.sub(r"^(?:,|\s)*(?:and\s+)?", "", rest)
         return TriggerRead("schedule", rest, schedule=schedule)
     if webhook is not None and webhook.start() <= 2 or clause is not None or WEBHOOK_WORD_RE.search(text):
-        match = clause if clause is not None and (webhook is None or clause.start() <= webhook.start()) else webhook
+        match = webhook if webhook is not None and (clause is None or webhook.start() <= clause.start()) else clause
         if match is None:
-            m = WEBHOOK_WORD_RE.search(text)
-            assert m is not None
-            sentence_end = re.search(r"[,.;:]", text[m.end():])
-            start = text.rfind(".", 0, m.start()) + 1
-            end = m.end() + (sentence_end.end() if sentence_end else len(text) - m.end())
-            trigger_text, rest = text[start:end], (text[:start] + " " + text[end:])
+            phrase = WEBHOOK_PHRASE_RE.search(text)
+            if phrase is not None:
+                trigger_text, rest = phrase.group(0), text[:phrase.start()] + text[phrase.end():]
+            else:
+                m = WEBHOOK_WORD_RE.search(text)
+                assert m is not None
+                sentence_end = re.search(r"[,.;:]", text[m.end():])
+                start = text.rfind(".", 0, m.start()) + 1
+                end = m.end() + (sentence_end.end() if sentence_end else len(text) - m.end())
+                trigger_text, rest = text[start:end], (text[:start] + " " + text[end:])
         else:
             end = match.end()
             # the payload's fields may continue past commas: "with name, email and message,"
