@@ -131,6 +131,8 @@ def choose_operation(clause: str, protected: Protected, index: Any, vector: Any,
         scores["slack.post_message"] += 1.3
     if protected.in_text(clause, "url"):
         scores["http.request"] += 1.1
+        if not channels(restored) and not re.search(r"\bslack\b", clause, re.I):
+            scores["slack.post_message"] -= 1.0
     sql = protected.in_text(clause, "sql")
     if sql:
         writes = re.match(r"\s*(insert|update|delete|upsert|merge|create|drop|alter)\b", sql[0], re.I)

@@ -15,8 +15,8 @@ CHANNEL_RE = re.compile(r"(?<![\w&])#([a-z0-9][a-z0-9_.-]{0,79})", re.IGNORECASE
 QUOTED_RE = re.compile(r"\"([^\"]+)\"|“([^”]+)”|‘([^’]+)’|(?<![A-Za-z])'([^']{2,}?)'(?![A-Za-z])|`([^`]+)`")
 PLACEHOLDER_RE = re.compile(r"⟦(\d+)⟧")
 SQL_START_RE = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|WITH\s+\w+\s+AS\s*\()")
-SQL_END_RE = re.compile(r"\s+(?:on|in|against|from)\s+(?:our\s+|the\s+)?[a-z]\w*(?:\s+(?:database|db))?\b(?=\s*(?:[,.;)]|and\b|then\b|$))"
-                        r"|\s+and\s+(?:then\s+)?(?:e-?mail|post|send|log|save|store|insert|respond|notify)\b|\)(?=\s*(?:and|,|\.|;|$))|[.;](?=\s|$)|,\s+(?=then\b|and\b)",
+SQL_END_RE = re.compile(r"\s+(?-i:on|in|against)\s+(?:our\s+|the\s+)?[a-z]\w*(?:\s+(?:database|db))?\b(?=\s*(?:[,.;)]|and\b|then\b|$))"
+                        r"|\s+and\s+(?:then\s+)?(?:e-?mail|post|send|log|save|store|insert|respond|notify)\b|\)(?=\s*(?:and|,|\.|;|$))|[.;](?=\s|$)|,\s+(?-i:(?=(?:then|and|fetch|call|read|query|post|send|save|store|log|notify|wait)\b))",
                         re.IGNORECASE)
 AMOUNT_RE = re.compile(
     r"(?P<cur>[$€£¥])\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m|thousand|million)?\b"

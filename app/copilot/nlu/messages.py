@@ -115,7 +115,7 @@ def _mentioned_fields(text: str, data: DataRef, fields: list[str]) -> list[str]:
     if named:
         return named
     m = re.search(r"\b(?:post|send|share|forward)\s+(?:the\s+|its\s+|their\s+)?(?:\w+\s+)?(\w+)(?:\s*,\s*(\w+))?\s+and\s+(\w+)\s+to\b",
-                  lower)
+                  lower) or re.search(r"\bwith\s+(?:the\s+|its\s+|their\s+)?(?:\w+'s\s+)?(\w+)(?:\s*,\s*(\w+))?\s+and\s+(?:its\s+|their\s+)?(\w+)\s*$", lower)
     if m:
         return [snake(w) for w in m.groups() if w]
     return []

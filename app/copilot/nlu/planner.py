@@ -94,6 +94,13 @@ class _Builder:
     def walk_one(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
         kind = item.kind
         if kind == "action":
+            label = self._label_filter(item.text, data)
+            if label is not None:
+                # "post negative ones to #care" after a classify step: only for that label
+                condition = structure.Item("condition", text=f"it is {label}", then=[structure.Item("raw_action", text=item.text)])
+                return self.condition(condition, frontier, loop, data)
+            return self.action(item.text, frontier, loop, data)
+        if kind == "raw_action":
             return self.action(item.text, frontier, loop, data)
         if kind == "delay":
             seconds = item.seconds or 0
@@ -121,14 +128,33 @@ class _Builder:
                 out, _ = self.walk_one(branch, frontier, loop, data)
                 leaves.extend(out)
             return leaves, data
+        if kind == "concurrency":
+            target = next((st for st in reversed(self.steps) if isinstance(st, LoopStep)), None)
+            if target is not None and item.count:
+                target.max_concurrency = item.count
+            return frontier, data
         if kind == "merge":
             if len(frontier) > 1:
-                step = MergeStep(id=self.new_id("combine_results"))
+                step = MergeStep(id=self.new_id("first_result" if item.text == "first" else "combine_results"),
+                                 mode="first" if item.text == "first" else "all")
                 self.summary.append("combines the results")
                 out = self.emit(step, frontier, loop)
                 return out, DataRef(expr=f"nodes.{step.id}", source=step.id, operation="merge")
             return frontier, data
         return frontier, data
+
+    def _label_filter(self, clause: str, data: DataRef) -> str | None:
+        if data.operation != "llm.classify" or not data.labels:
+            return None
+        lower = clause.lower()
+        if re.search(r"\b(classify|categori[sz]e|label|tag)\b", lower):
+            return None
+        for label in data.labels:
+            word = re.escape(label.lower())
+            if re.search(rf"\b{word}(?:s|es)?\b\s*(?:ones?|items?|tickets?|reviews?|messages?|emails?|ones)?", lower) and re.search(
+                    rf"\b(?:the\s+)?{word}(?:s|es)?\s+(?:ones?|items?|tickets?|reviews?|messages?|emails?|leads?)\b|\b{word}s\b|\bif\b", lower):
+                return label
+        return None
 
     def _step(self, step_id: str | None) -> Any:
         return next((s for s in self.steps if s.id == step_id), None)
@@ -300,8 +326,11 @@ class _Builder:
         return leaves, data
 
     def loop(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
-        noun = _singular(item.text.split()[-1] if item.text else "item")
-        if data.source is None and data.expr.startswith("trigger"):
+        noun_text, _, source_expr = item.text.partition("|")
+        noun = _singular(noun_text.split()[-1] if noun_text else "item")
+        if source_expr:
+            items_expr = f"{{{{ {source_expr} }}}}"
+        elif data.source is None and data.expr.startswith("trigger"):
             if self.trigger.kind != "webhook" and self.trigger.kind != "manual":
                 raise MissingValue(f"Where does the list of {_plural(noun)} come from (a URL, a table or a database)?",
                                    [f"source of the {_plural(noun)}"])

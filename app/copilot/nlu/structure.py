@@ -51,7 +51,7 @@ COMBINE_RE = re.compile(r"^(?:and\s+|then\s+)*(?:combine|merge|join|aggregate)\b
 LOOP_RE = re.compile(
     r"\b(?:for\s+(?:each|every|all(?:\s+of\s+the)?)|loop(?:ing)?\s+(?:over|through)|iterate\s+(?:over|through)|"
     r"go(?:ing)?\s+through\s+(?:each|every|all|the)|one\s+by\s+one\s+for|for\s+each\s+of\s+(?:the|these|those))"
-    r"\s+(?:of\s+)?(?:the\s+|these\s+|those\s+|them\b)?\s*([a-z][\w-]*(?:\s+[a-z][\w-]*)?)?",
+    r"\s+(?:of\s+)?(?:the\s+|these\s+|those\s+|them\b)?\s*([a-z][\w-]*(?:\s+(?!in\b|from\b|of\b|on\b|at\b|and\b|to\b|with\b)[a-z][\w-]*)?)?",
     re.IGNORECASE,
 )
 EACH_RE = re.compile(r"\b(?:each|every)\s+(?!(?:day|week|month|year|hour|minute|morning|evening|night|time|monday|tuesday|"
@@ -148,6 +148,12 @@ def parse_sentence(sentence: str) -> list[Item]:
         cases_text = m.group(2) or m.group(4) or ""
         switch = _switch(field_text, cases_text)
         if switch is not None:
+            loop = LOOP_RE.search(head)
+            if loop and not head[loop.end():].strip(" ,"):
+                outer = parse_clauses(head[:loop.start()]) if head[:loop.start()].strip(" ,;") else []
+                looped = _loop((loop.group(1) or "item").strip(), "")
+                looped.then = [switch]
+                return [*outer, looped]
             before = parse_clauses(head) if head and not re.match(r"^(route|send|sort|split|handle)\b", head, re.I) else []
             return [*before, switch]
     multi_if = _multi_if_switch(sentence)
@@ -230,8 +236,15 @@ def value_cases(sentence: str) -> Item | None:
     return Item("switch", text=field_text, cases=cases, otherwise=default)
 
 
+_AI_PREFIX_RE = re.compile(
+    r"^(?:(?:and|then|also)\s+)*(?:use\s+(?:the\s+)?(?:ai|an?\s+llm|the\s+model|a\s+model)\s+to|have\s+(?:the\s+)?(?:ai|an?\s+llm|model)|"
+    r"ask\s+(?:the\s+)?(?:ai|model)\s+to|let\s+(?:the\s+)?(?:ai|model)|get\s+(?:the\s+)?(?:ai|model)\s+to|with\s+ai,?)\s+", re.I)
+
+
 def parse_clauses(text: str) -> list[Item]:
-    text = text.strip().strip(",").strip()
+    text = text.strip().strip(",:").strip()
+    text = re.sub(r"^(?:given|taking|with)\s+(?:a|an|the)\s+[\w ]{1,40}?\s+as\s+(?:the\s+)?input\s*,\s*", "", text, flags=re.I)
+    text = _AI_PREFIX_RE.sub("", text)
     if not text:
         return []
     if ";" in text:
@@ -259,15 +272,29 @@ def parse_clauses(text: str) -> list[Item]:
         return [*items, Item("retry", count=count)]
     # loop: "for each customer, send ..."
     loop = LOOP_RE.search(text)
-    if loop and (loop.start() == 0 or re.search(r"(,|\band\b|\bthen\b)\s*$", text[:loop.start()])):
-        before = text[:loop.start()].strip(" ,")
+    if loop and (loop.start() == 0 or re.search(r"(,|\band\b|\bthen\b|:)\s*$", text[:loop.start()])):
+        before = text[:loop.start()].strip(" ,:")
         before = re.sub(r"\s*\b(and|then)\s*$", "", before)
         body = text[loop.end():].strip(" ,")
-        body = re.sub(r"^(?:in\s+(?:it|them|the\s+\w+)|from\s+(?:it|them|the\s+\w+(?:\s+\w+)?)|of\s+them)\s*,?\s*", "", body, flags=re.I)
         noun = (loop.group(1) or "item").strip()
+        source: list[Item] = []
+        # "for each URL in the datastore table monitored_sites": read the table first
+        if m := re.match(r"^(?:in|from|of)\s+(?:the\s+)?((?:datastore\s+|database\s+)?table\s+\w+|\w+\s+(?:datastore\s+)?table)\s*,?\s*", body, re.I):
+            source = [Item("action", text=f"read all rows from the {m.group(1)}")]
+            body = body[m.end():]
+        elif m := re.match(r"^(?:in|from|of)\s+(?:the\s+)?(?:webhook\s+|request\s+)?(?:payload|body|request|data)(?:'s)?\s+(\w+)(?:\s+(?:list|array|field))?\s*,?\s*",
+                           body, re.I):
+            item = _loop(noun, body[m.end():])
+            item.text = f"{noun}|trigger.body.{m.group(1)}"
+            return [*(parse_clauses(before) if before else []), item]
+        body = re.sub(r"^(?:in\s+(?:it|them|the\s+\w+)|from\s+(?:it|them|the\s+\w+(?:\s+\w+)?)|of\s+them)\s*,?\s*", "", body, flags=re.I)
         if body.lower().startswith(noun.lower()):
             body = body[len(noun):].strip(" ,")
-        return [*(parse_clauses(before) if before else []), _loop(noun, body)]
+        return [*(parse_clauses(before) if before else []), *source, _loop(noun, body)]
+    # "check up to 5 sites at the same time": the loop before runs that many at once
+    if m := re.match(rf"^(?:and\s+)?(?:\w+\s+)?(?:up\s+to\s+|at\s+most\s+|a\s+maximum\s+of\s+|max(?:imum)?\s+)?{NUMBER}\s+(?:\w+\s+)?"
+                     r"(?:at the same time|at once|in parallel|concurrently|simultaneously)\s*$", text, re.I):
+        return [Item("concurrency", count=to_int(m.group(1)))]
     # condition first: "if the total is over 1000, email ... otherwise ..."
     if m := CONDITION_RE.match(text):
         rest = m.group(1)
@@ -310,10 +337,29 @@ def parse_clauses(text: str) -> list[Item]:
         for action in actions:
             out.extend(parse_clauses(action))
         return out
+    if re.search(r"\b(?:whichever|whatever|the first (?:one|to))\s+(?:\w+\s+)?(?:answers|responds|returns|comes back|finishes|arrives)\s+first\b|\bfirst (?:one )?to (?:answer|respond|return)\b", text, re.I):
+        rest = re.sub(r"^.*?\bfirst\b\s*,?\s*", "", text, flags=re.I)
+        return [Item("merge", text="first"), *(parse_clauses(rest) if rest and _VERB_START.search(rest) else [])]
     if COMBINE_RE.search(text):
-        rest = re.sub(r"^(?:and\s+|then\s+)*(?:combine|merge|join|aggregate)\s+(?:them|the results|both|everything|it all)?\s*(?:together)?\s*,?\s*(?:and\s+)?",
-                      "", text, flags=re.I).strip()
+        rest = _strip_combine(text)
         return [Item("merge"), *(parse_clauses(rest) if rest and _VERB_START.search(rest) else [])]
+    # "POST them to X in batches of 100", "post each item one by one", "one message per region": a loop
+    batch = BATCH_RE.search(text)
+    one_by_one = re.search(r"\s*\b(?:one by one|one at a time|individually|separately)\b", text, re.I)
+    per = re.search(r"\b(?:one\s+(?:\w+\s+){0,2})?per\s+([a-z][\w-]*)\b", text, re.I)
+    if (batch or one_by_one or per) and _VERB_START.search(text) and not LOOP_RE.search(text):
+        body, noun = text, "item"
+        if per and not batch:
+            noun = per.group(1)
+            body = (text[:per.start()] + text[per.end():]).strip()
+            body = re.sub(r"\b(post|send)\s+(?:a\s+|one\s+)?(?:slack\s+)?message\b", r"\1", body, flags=re.I)
+        elif one_by_one:
+            body = (text[:one_by_one.start()] + text[one_by_one.end():]).strip()
+        if not per or batch:
+            if each_word := re.search(r"\b(?:each|every)\s+(?!one\b)([a-z][\w-]*)", body, re.I):
+                noun = each_word.group(1)
+                body = (body[:each_word.start()] + "it" + body[each_word.end():]).strip()
+        return [_loop(noun, re.sub(r"\s{2,}", " ", body))]
     each = EACH_RE.search(text)
     if each and _VERB_START.search(text) and not re.search(r"\beach\s+(?:of\s+)?(?:them|time)\b", text, re.I):
         # "send each customer an email", "email every new lead"
@@ -333,7 +379,7 @@ def _loop(noun: str, body: str) -> Item:
     if conc := CONCURRENCY_RE.search(body):
         concurrency = to_int(conc.group(1))
         body = (body[:conc.start()] + body[conc.end():]).strip(" ,")
-    return Item("loop", text=noun, count=count, concurrency=concurrency, then=parse_clauses(body) if body else [])
+    return Item("loop", text=noun, count=count, concurrency=concurrency, then=parse_sentence(body) if body else [])
 
 
 def _looks_like_condition(text: str) -> bool:
@@ -397,37 +443,47 @@ def _multi_if_switch(sentence: str) -> Item | None:
 
 
 def _parallel(text: str) -> list[Item]:
-    marker = re.compile(r"\s*,?\s*\b(?:at the same time|in parallel|simultaneously|concurrently|at once|both)\b\s*,?\s*", re.I)
-    cleaned = marker.sub(" ", text).strip()
-    # the parallel part ends at "then"/"and combine"; the rest follows the merge
-    m = re.search(r"\s*(?:,\s*)?\b(?:and\s+then|then|and\s+(?=combine|merge|join))\b\s*|\s*,\s*(?=combine|merge|join)", cleaned, re.I)
+    marker = re.compile(r"\s*,?\s*\b(?:all\s+)?(?:at the same time|in parallel|simultaneously|concurrently|at once|both)\b\s*,?\s*", re.I)
+    cleaned = re.sub(r"\s*,\s*,\s*", ", ", marker.sub(", ", text)).strip(" ,")
+    # the parallel part ends at "then" / "and combine" / "and continue with"; the rest follows the merge
+    m = re.search(r"\s*(?:,\s*)?\b(?:and\s+then|then|and\s+(?=(?:combine|merge|join|continue|wait for)\b))\b\s*|\s*,\s*(?=(?:combine|merge|join|continue)\b)",
+                  cleaned, re.I)
     parallel_part, rest = (cleaned[:m.start()], cleaned[m.end():]) if m else (cleaned, "")
     branches = _branches(parallel_part)
-    items: list[Item] = []
     if len(branches) < 2:
         return [Item("action", text=cleaned)]
-    items.append(Item("parallel", then=[Item("action", text=b) for b in branches]))
+    items = [Item("parallel", then=[item for b in branches for item in parse_clauses(b)])]
     rest = rest.strip(" ,")
     if rest:
-        if COMBINE_RE.search(rest):
+        first = re.match(r"^(?:and\s+)?continue\s+with\s+(?:whichever|whatever|the first)\b[^,;]*?\bfirst\b\s*[,;]?\s*", rest, re.I)
+        if first:
+            items.append(Item("merge", text="first"))
+            rest = rest[first.end():]
+        elif COMBINE_RE.search(rest):
             items.append(Item("merge"))
-            rest = re.sub(r"^(?:and\s+|then\s+)*(?:combine|merge|join|aggregate)\s*(?:them|the results|both|everything|it all)?\s*(?:together|into one)?\s*,?\s*(?:and\s+|then\s+)?(?:into\s+)?",
-                          "", rest, flags=re.I).strip()
-        else:
-            items.append(Item("merge"))
+            rest = _strip_combine(rest)
         if rest:
             items.extend(parse_clauses(rest))
-    else:
-        items.append(Item("merge"))
     return items
 
 
+def _strip_combine(text: str) -> str:
+    return re.sub(r"^(?:and\s+|then\s+)*(?:combine|merge|join|aggregate)\s*(?:them|the results|both|everything|it all|"
+                  r"the\s+(?:\w+\s+)?(?:results|responses|data|outputs|three|two|four|sources|lists|answers))?\s*"
+                  r"(?:together|into one)?\s*,?\s*(?:and\s+|then\s+)?(?:into\s+)?", "", text, flags=re.I).strip()
+
+
 def _branches(text: str) -> list[str]:
-    """'fetch orders from A and customers from B' → two fetches sharing the verb."""
+    """'fetch orders from A and customers from B' → two fetches sharing the verb; bare URLs each get one."""
     verb = re.match(rf"^(?:(?:also|and)\s+)?((?:{ACTION_VERBS})\b(?:\s+(?:data|the data))?)\s+", text, re.I)
     parts = [p.strip(" ,") for p in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+", text) if p.strip(" ,")]
     if len(parts) < 2:
         return parts
+    bare = [p for p in parts if re.fullmatch(r"⟦\d+⟧", p)]
+    if len(bare) >= 2:
+        intro = next((p for p in parts if p not in bare), "")
+        lead = "fetch" if not verb or re.match(r"^(ask|query|check|call|hit|ping)\b", intro, re.I) else verb.group(1)
+        return [f"{lead} {p}" for p in bare]
     out = []
     for part in parts:
         if verb and not _VERB_START.search(part):
