@@ -30,8 +30,8 @@ def sample_input(workflow: dict[str, Any]) -> dict[str, Any]:
 
     nodes = [n for n in workflow.get("nodes") or [] if isinstance(n, dict)]
     trigger = next((n for n in nodes if n.get("type") == "trigger"), {})
-    config = trigger.get("config") if isinstance(trigger.get("config"), dict) else {}
-    schemas = [config.get("input_schema")]
+    config = trigger.get("config")
+    schemas = [config.get("input_schema") if isinstance(config, dict) else None]
     schemas += [(n.get("config") or {}).get("schema") for n in nodes
                 if n.get("type") == "guardrail" and n.get("kind") == "schema" and isinstance(n.get("config"), dict)]
     payload: dict[str, Any] = {}
@@ -71,11 +71,13 @@ class DryRunner:
     async def _run(self, workflow: dict[str, Any]) -> dict[str, Any]:
         execution_id = await self._runtime.start(workflow, sample_input(workflow), workspace_id="evals",
                                                  dry_run=True, trigger="manual")
-        return await self._runtime.wait(execution_id, timeout=TIMEOUT_S)
+        outcome: dict[str, Any] = await self._runtime.wait(execution_id, timeout=TIMEOUT_S)
+        return outcome
 
     def run(self, workflow: dict[str, Any]) -> dict[str, Any]:
         """The dry-run execution as ``run --json`` describes it (``status``, ``error``, ``steps``)."""
-        return self._call(self._run(workflow))
+        outcome: dict[str, Any] = self._call(self._run(workflow))
+        return outcome
 
     def __call__(self, workflow: dict[str, Any]) -> bool:
         try:

@@ -222,10 +222,10 @@ def _field_ok_at(node: FlatNode, spec: FieldExpect, path: str) -> bool:
         return False
     if spec.one_of is not None and not any(_equal(value, option) for option in spec.one_of):
         return False
-    for bound, ok in ((spec.gte, lambda v, b: v >= b), (spec.lte, lambda v, b: v <= b)):
-        if bound is not None and not (isinstance(value, int | float) and not isinstance(value, bool) and ok(value, bound)):
-            return False
-    return True
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if spec.gte is not None and not (number and value >= spec.gte):
+        return False
+    return spec.lte is None or (number and value <= spec.lte)
 
 
 def fire_times(cron: str, timezone: str | None) -> list[datetime] | None:

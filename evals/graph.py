@@ -62,14 +62,14 @@ def _branch(source: dict[str, Any] | None, branch: Any) -> str | None:
     """Branches compared across workflows: switch case names become the value they match."""
     if branch is None:
         return None
-    branch = str(branch)
-    if source is not None and source.get("type") == "switch" and branch not in ("default", "error"):
-        config = source.get("config") if isinstance(source.get("config"), dict) else {}
-        for case in config.get("cases") or []:
-            if isinstance(case, dict) and case.get("name") == branch:
-                return "case:" + normalise_value(case.get("equals"))
-        return "case:" + branch.lower()
-    return branch
+    name = str(branch)
+    if source is not None and source.get("type") == "switch" and name not in ("default", "error"):
+        config = source.get("config")
+        for case in (config.get("cases") if isinstance(config, dict) else None) or []:
+            if isinstance(case, dict) and case.get("name") == name:
+                return f"case:{normalise_value(case.get('equals'))}"
+        return f"case:{name.lower()}"
+    return name
 
 
 def normalise_value(value: Any) -> str:

@@ -37,7 +37,7 @@ def eval_command(
     from evals.baseline import BASELINES_DIR, baseline_path, compare, load_baseline, save_baseline
     from evals.dataset import DatasetError, load_dataset
     from evals.executability import DryRunner
-    from evals.generators import CopilotGenerator, ReferenceGenerator
+    from evals.generators import CopilotGenerator, Generator, ReferenceGenerator
     from evals.report import failures, rich_table, write_reports
     from evals.runner import run_eval
 
@@ -48,6 +48,7 @@ def eval_command(
     except DatasetError as exc:
         fail(f"{exc.code}: {exc}")
     model_name = model or get_settings().model
+    generator: Generator
     if model_name == "reference":
         generator = ReferenceGenerator()
     else:
