@@ -176,8 +176,10 @@ def chat(
             conversation_id = _chat_line(copilot, workspace, conversation_id, line)
         except _Quit:
             return
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
         except FlowwrightError as exc:
-            err_console.print(f"[red]{exc.message}[/]", markup=True)
+            err_console.print(f"[red]{_escape(exc.message)}[/]", markup=True)
 
 
 class _Quit(Exception):  # control flow, not an error
