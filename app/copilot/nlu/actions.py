@@ -120,7 +120,7 @@ def choose_operation(clause: str, protected: Protected, index: Any, vector: Any,
     for key, pattern, bonus in _EVIDENCE:
         if pattern.search(clause):
             scores[key] = scores.get(key, 0.0) + bonus
-    lead = re.sub(r"^(?:also|then|and|please|just)\s+", "", clause.strip(), flags=re.I)
+    lead = re.sub(r"^(?:(?:also|then|and|please|just)\s+)+", "", clause.strip(), flags=re.I)
     for pattern, key in _LEADING_VERB:
         if pattern.match(lead):
             scores[key] = scores.get(key, 0.0) + 0.8

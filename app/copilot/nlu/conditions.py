@@ -43,6 +43,11 @@ class DataRef:
     labels: tuple[str, ...] = ()
 
 
+def has_data(data: DataRef) -> bool:
+    """False when there is nothing to work on yet (a schedule's start, a failure path)."""
+    return not (data.expr in ("trigger", "execution.error") and data.operation != "manual_input")
+
+
 def _field_path(subject: str, data: DataRef) -> str:
     subject = _ARTICLES.sub("", subject.strip().strip(",").lower())
     subject = re.sub(r"^(?:order|request|payload|response|ticket|email|message|form)(?:'s)?\s+(?=\w)", "", subject)

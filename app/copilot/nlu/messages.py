@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.copilot.nlu.actions import _ME_RE, TEAM_RE, MissingValue
-from app.copilot.nlu.conditions import DataRef
+from app.copilot.nlu.conditions import DataRef, has_data
 from app.copilot.nlu.entities import Protected, channels, snake, tables
 
 
@@ -42,9 +42,7 @@ _METHOD_RE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\b")
 def _data_text(data: DataRef, ai_text: str | None) -> str:
     if ai_text:
         return f"{{{{ {ai_text} }}}}"
-    if data.expr == "execution.error":
-        return ""
-    if data.expr == "trigger":
+    if not has_data(data):
         return ""
     return f"{{{{ $string({data.expr}) }}}}"
 
@@ -140,7 +138,7 @@ def _labels(clause: str) -> list[str]:
 
 
 def _fields(clause: str) -> list[str]:
-    m = re.search(r"\b(?:extract|pull out|parse out|pick out|get|find)\s+(?:the\s+)?(.+?)(?:\s+(?:from|out of|in)\b|$)", clause, re.I)
+    m = re.search(r"\b(?:extracts?|pulls? out|parses? out|picks? out|gets?|finds?)\s+(?:the\s+)?(.+?)(?:\s+(?:from|out of|in)\b|$)", clause, re.I)
     if not m:
         return []
     text = re.sub(r"⟦\d+⟧", "", m.group(1))
@@ -155,7 +153,7 @@ def _rows_expression(data: DataRef) -> str:
     """Rows to write: the loop's item, the webhook payload, or the current data (a list or one row)."""
     if data.expr == "item":
         return "{{ [item] }}"
-    if data.expr in ("trigger", "execution.error"):
+    if not has_data(data):
         return "{{ [{'created_at': $now()}] }}"
     return f"{{{{ [{data.expr}] }}}}" if not data.expr.endswith((".rows", ".body")) else f"{{{{ $type({data.expr}) = 'array' ? {data.expr} : [{data.expr}] }}}}"
 
@@ -186,6 +184,8 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
                 to = "{{ trigger.body.email }}"
             elif loop_noun and re.search(r"\b(the (?:customer|user|client|owner|contact|sender|person)|them|him|her)\b", lower):
                 to = "{{ item.email }}"
+            elif data.expr.startswith("trigger.body") and "email" in (fields or []) and not TEAM_RE.search(clause) and not _ME_RE.search(clause):
+                to = "{{ trigger.body.email }}"
             elif _ME_RE.search(clause) and prefs.email:
                 to = [prefs.email]
             elif prefs.email and not TEAM_RE.search(clause):
@@ -238,7 +238,7 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
         if method in ("POST", "PUT", "PATCH"):
             if ai_text:
                 values["json"] = {"text": f"{{{{ {ai_text} }}}}"}
-            elif data.expr not in ("trigger", "execution.error"):
+            elif has_data(data):
                 values["json"] = f"{{{{ {data.expr} }}}}"
         return values
     if key in ("database.query", "database.execute"):
@@ -273,7 +273,7 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
             elif key == "datastore.delete":
                 raise MissingValue(f"Which rows should I delete from the {found[0]} table?", ["which rows to delete"])
         return values
-    if data.expr in ("trigger", "execution.error"):
+    if not has_data(data):
         source_text = restored
     else:
         source_text = f"{{{{ {ai_text} }}}}" if ai_text else f"{{{{ $string({data.expr}) }}}}"

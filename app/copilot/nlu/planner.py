@@ -15,7 +15,7 @@ from typing import Any
 
 from app.copilot.nlu import structure
 from app.copilot.nlu.actions import MissingValue, choose_operation, object_noun, refine_operation
-from app.copilot.nlu.conditions import DataRef, condition_expression, value_expression
+from app.copilot.nlu.conditions import DataRef, condition_expression, has_data, value_expression
 from app.copilot.nlu.entities import Protected, channels, snake, tables
 from app.copilot.nlu.messages import Preferences, build_config, step_id_for
 from app.copilot.nlu.schedule import Schedule
@@ -107,11 +107,18 @@ class _Builder:
             step = DelayStep(id=self.new_id(f"wait_{_duration_words(seconds)}"), seconds=seconds)
             self.summary.append(f"waits {_duration_words(seconds).replace('_', ' ')}")
             return self.emit(step, frontier, loop), data
-        if kind == "retry":
+        if kind == "continue":
             target = self._step(self.last_external or self.last_step)
             if target is not None:
+                target.on_failure = "continue"
+            return frontier, data
+        if kind == "retry":
+            target = self._named_step(item.text) or self._step(self.last_external or self.last_step)
+            if target is not None:
                 target.max_attempts = max(2, min(item.count or 3, 100))
-                target.backoff = "exponential"
+                target.backoff = "fixed" if re.search(r"\b(fixed|constant|same|flat)\b", item.text, re.I) else "exponential"
+                if delay := re.search(r"(\d+(?:\.\d+)?)\s*-?\s*(seconds?|secs?|s|minutes?|mins?)\b", item.text, re.I):
+                    target.retry_delay_s = float(delay.group(1)) * (60 if delay.group(2).lower().startswith("m") else 1)
                 self.summary.append(f"retries {target.id} up to {target.max_attempts} attempts")
             return frontier, data
         if kind == "failure":
@@ -156,6 +163,15 @@ class _Builder:
                 return label
         return None
 
+    def _named_step(self, text: str) -> Any:
+        """The latest step a phrase names by what it does ('retry the query' → the database step)."""
+        words = [(r"\b(query|sql|database|db)\b", "database"), (r"\b(api|call|request|fetch|endpoint|http|webhook call)\b", "http"),
+                 (r"\b(e-?mail|mail)\b", "email"), (r"\b(slack|message|post)\b", "slack"), (r"\b(ai|model|llm|summary)\b", "llm")]
+        for pattern, connector in words:
+            if re.search(pattern, text, re.I):
+                return next((st for st in reversed(self.steps) if getattr(st, "connector", None) == connector), None)
+        return None
+
     def _step(self, step_id: str | None) -> Any:
         return next((s for s in self.steps if s.id == step_id), None)
 
@@ -170,6 +186,16 @@ class _Builder:
         # one clause naming an email address and a channel → both
         emails = self.p.in_text(clause, "email")
         chans = channels(restored)
+        if len(chans) > 1 and not emails and re.search(r"\b(both|and|all)\b", clause, re.I):
+            # "post it to both #deploys and #releases": one message per channel
+            leaves: Frontier = []
+            out_data = data
+            for channel in chans:
+                single = re.sub(r"#[\w.-]+(?:\s*(?:,|and|&)\s*#[\w.-]+)+", channel, clause)
+                single = re.sub(r"\bboth\s+", "", single)
+                out, out_data = self._one_action(single, frontier, loop, data, force="slack.post_message")
+                leaves.extend(out)
+            return leaves, out_data
         if emails and chans:
             url_ref = re.search(r"\b(?:from|at|on|via|of|in)\s+(?:the\s+)?(⟦\d+⟧)", clause)
             if url_ref and self.p.in_text(url_ref.group(1), "url"):
@@ -200,8 +226,7 @@ class _Builder:
             frontier, data = self._one_action(fetch_clause, frontier, loop, data, force="http.request")
             clause = (clause[:url_ref.start()] + clause[url_ref.end():]).strip()
         # "email a summary of it": summarize first when the data is not text yet
-        if (key in ("email.send", "slack.post_message") and self.ai_text is None and data.expr != "trigger"
-                and data.expr != "execution.error"
+        if (key in ("email.send", "slack.post_message") and self.ai_text is None and has_data(data)
                 and re.search(r"\b(?:a|the|short|brief|daily|weekly)\s+summary\b|\bsummary of\b|\bsummari[sz]ed?\b|"
                               r"\bdigest\b|\btl;?dr\b|\brecap\b", clause, re.I)):
             frontier, data = self._one_action(f"summarize {object_noun(clause) or 'it'}", frontier, loop, data,
@@ -397,7 +422,8 @@ def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
     if not items:
         return Question(question="What should the workflow do when it runs?", missing=["actions"])
     builder = _Builder(protected, index, request, trigger)
-    start = DataRef(expr="trigger.body" if trigger.kind == "webhook" else "trigger", source=None)
+    start = DataRef(expr="trigger.body" if trigger.kind == "webhook" else "trigger", source=None,
+                    operation="manual_input" if trigger.kind == "manual" and trigger.fields else None)
     try:
         builder.walk(items, [], None, start)
     except MissingValue as missing:

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from app.copilot.nlu.actions import MissingValue
-from app.copilot.nlu.conditions import DataRef
+from app.copilot.nlu.conditions import DataRef, has_data
 from app.copilot.nlu.entities import Protected, snake, tables
 
 _METHOD_RE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)(?:ing|s)?\b")
@@ -39,13 +39,13 @@ def _json_value(p: Protected, clause: str) -> Any:
 def _data_expr(data: DataRef, ai_text: str | None) -> str | None:
     if ai_text:
         return ai_text
-    if data.expr in ("trigger", "execution.error"):
+    if not has_data(data):
         return None
     return data.expr
 
 
 def _field_value(name: str, data: DataRef, fields: list[str]) -> str:
-    base = "item" if data.expr == "item" else ("trigger.body" if data.expr.startswith("trigger") else data.expr)
+    base = "item" if data.expr == "item" else ("trigger.body" if data.expr.startswith("trigger.body") else data.expr)
     if fields and name not in fields and data.expr.startswith("trigger"):
         close = next((f for f in fields if f in name or name in f), None)
         if close:
@@ -134,12 +134,14 @@ def database_credential(clause: str, p: Protected) -> str | None:
 def _rows(data: DataRef, fields: list[str], clause: str) -> Any:
     if data.expr == "item":
         return "{{ [item] }}"
-    if data.expr == "trigger.body" and fields:
-        return [{f: f"{{{{ trigger.body.{f} }}}}" for f in fields}]
+    if data.expr in ("trigger.body", "trigger") and fields and has_data(data):
+        return [{f: f"{{{{ {data.expr}.{f} }}}}" for f in fields}]
     if data.expr == "trigger.body":
         return "{{ [trigger.body] }}"
-    if data.expr in ("trigger", "execution.error"):
+    if not has_data(data):
         return [{"created_at": "{{ $now() }}"}]
+    if data.expr == "trigger":
+        return "{{ [trigger] }}"
     if data.operation in ("http.request", "database.query", "datastore.query", "merge") or data.expr.endswith((".rows", ".body")):
         return f"{{{{ $type({data.expr}) = 'array' ? {data.expr} : [{data.expr}] }}}}"
     del clause
@@ -192,7 +194,7 @@ def core_config(key: str, clause: str, p: Protected, data: DataRef) -> dict[str,
                 pairs[match.group(1)] = value
         return {"values": pairs or {"note": restored}}
     if key == "core.transform":
-        source = data.expr if data.expr not in ("trigger", "execution.error") else "trigger"
+        source = data.expr if has_data(data) else "trigger"
         if m := re.search(r"\b(sum|total|count|number|average|mean|max(?:imum)?|min(?:imum)?)\s+of\s+(?:the\s+|all\s+)?(?:(\w+)\s+)?(\w+)", lower):
             func = {"sum": "$sum", "total": "$sum", "count": "$count", "number": "$count", "average": "$average",
                     "mean": "$average"}.get(m.group(1), "$max" if m.group(1).startswith("max") else "$min")

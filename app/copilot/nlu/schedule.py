@@ -251,6 +251,15 @@ def parse_schedule(text: str, *, today: date | None = None) -> Schedule:
             dom = "28-31"
             result.assumptions.append("the last day of the month is approximated by days 28-31")
         return done(f"{minute} {hour} {dom} * *", *spans)
+    # "on the first of January, April, July and October"
+    month_list = re.search(r"\b(?:on\s+)?the\s+(\d{1,2}(?:st|nd|rd|th)?|" + "|".join(ORDINALS) + r"|last)\s+(?:day\s+)?of\s+("
+                           + _MONTH_WORD + r"(?:\s*(?:,|and|,\s*and)\s*" + _MONTH_WORD + r")*)\b", lowered)
+    if month_list:
+        day_word = month_list.group(1)
+        dom = "28-31" if day_word == "last" else str(ORDINALS.get(day_word) or int(re.sub(r"\D", "", day_word)))
+        months = sorted({_month(w) for w in re.findall(_MONTH_WORD, month_list.group(2))})
+        minute, hour = default_time()
+        return done(f"{minute} {hour} {dom} {','.join(str(mo) for mo in months)} *", month_list.span())
     if m := re.search(r"\b(quarterly|every quarter|each quarter)\b", lowered):
         minute, hour = default_time()
         return done(f"{minute} {hour} 1 1,4,7,10 *", m.span())
@@ -307,7 +316,11 @@ def _sub_daily(result: Schedule, lowered: str, pattern: str, span: tuple[int, in
     hours = hour_step or "*"
     spans = [span]
     if rng := _hour_range(lowered):
-        hours = rng[0] if hour_step in (None, "*") else f"{rng[0]}/{hour_step.removeprefix('*/')}"
+        start, end = (int(x) for x in rng[0].split("-"))
+        if not pattern.startswith("0 ") and not pattern.split()[0].isdigit():
+            end -= 1  # every N minutes "between 9 and 5" stops before 17:00
+        window = f"{start}-{end}"
+        hours = window if hour_step in (None, "*") else f"{window}/{hour_step.removeprefix('*/')}"
         spans.append(rng[1])
     days, day_spans = _days_in(lowered)
     if re.search(r"\b(weekdays?|business days?|work ?days?|business hours|working hours|office hours)\b", lowered):

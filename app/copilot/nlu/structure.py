@@ -24,7 +24,7 @@ ACTION_VERBS = (
     "let|make|then"
 )
 _NOT_VERB = r"(?!\s*(?:and\b|or\b|,|address(?:es)?\b|fields?\b|$))"
-_VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+|just\s+|simply\s+|only\s+)*(?:{ACTION_VERBS})\b{_NOT_VERB}", re.IGNORECASE)
+_VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+|just\s+|simply\s+|only\s+)*(?:{ACTION_VERBS})(?:s|es)?\b{_NOT_VERB}", re.IGNORECASE)
 
 FAILURE_RE = re.compile(
     r"\b(?:if|when|should|in case)\s+(?:it|that|this|the\s+[\w ]{1,30}?|they|this step|the call|the request|anything|something)?"
@@ -34,7 +34,8 @@ FAILURE_RE = re.compile(
     re.IGNORECASE,
 )
 RETRY_RE = re.compile(
-    rf"\b(?:retry(?:ing)?|re-?try|try)\s+(?:it\s+|that\s+|the\s+[\w ]{{1,20}}?\s+)?(?:up\s+to\s+|at\s+most\s+|a\s+maximum\s+of\s+)?{NUMBER}\s*(?:more\s+)?(?:times|attempts|x)\b"
+    rf"\b(?:retry(?:ing)?|re-?try|try)\s+(?:it\s+|that\s+|the\s+[\w ]{{1,20}}?\s+)?(?:up\s+to\s+|at\s+most\s+|a\s+maximum\s+of\s+)?(?:{NUMBER}|(once|twice|thrice))(?:\s+(more))?(?:\s*(?:times|attempts|x))?\b"
+    rf"(?:\s+(?:with|using)\s+(?:an?\s+)?(?:fixed|constant|exponential|linear)?\s*(?:\d+\s*-?\s*(?:seconds?|secs?|s|minutes?|mins?)\s*)?(?:wait|delay|backoff|back-off|pause)s?(?:\s+between\s+(?:attempts|tries|retries))?)?"
     rf"|\bwith\s+(?:up\s+to\s+)?{NUMBER}\s+(?:retries|attempts)\b|\b{NUMBER}\s+(?:retries|retry attempts)\b"
     r"|\bretry(?:ing)?\s+(?:it\s+)?(?:on|if|when)\s+(?:failure|it\s+fails|errors?)\b|\b(?:and\s+)?retry\s+(?:it\s+)?(?:if\s+needed)?$",
     re.IGNORECASE,
@@ -109,13 +110,16 @@ def split_actions(text: str) -> list[str]:
     for part in parts:
         if not part.strip():
             continue
-        pieces = re.split(rf"\s*,\s*(?:and\s+)?(?=(?:also\s+)?(?:{ACTION_VERBS})\b{_NOT_VERB})|\s+and\s+(?=(?:also\s+)?(?:{ACTION_VERBS})\b{_NOT_VERB})", part,
+        pieces = re.split(rf"\s*,\s*(?:and\s+)?(?=(?:also\s+)?(?:{ACTION_VERBS})(?:s|es)?\b{_NOT_VERB})|\s+and\s+(?=(?:also\s+)?(?:{ACTION_VERBS})(?:s|es)?\b{_NOT_VERB})"
+                          r"|\s*,\s*(?:and\s+)?(?=(?:the|its|their)\s+[\w ]{1,25}?\s+(?:is|are|gets|get)\s+\w+ed\b)"
+                          r"|\s*,\s*(?:and\s+)?(?=(?:have|let|use|ask|get)\s+(?:the\s+)?(?:ai|llm|model)\b)", part,
                           flags=re.IGNORECASE)
         out.extend(p.strip(" ,") for p in pieces if p and p.strip(" ,"))
     merged: list[str] = []
     for piece in out:
         # "post it and the summary" would be one action; keep pieces that start with a verb
-        if merged and not _VERB_START.search(piece) and not re.match(r"^(if|when|for|unless|otherwise|else|wait|after|retry)\b", piece, re.I):
+        if merged and not _VERB_START.search(piece) and not re.match(r"^(if|when|for|unless|otherwise|else|wait|after|retry)\b", piece, re.I) \
+                and not re.match(r"^(?:the|its|their)\s+[\w ]{1,25}?\s+(?:is|are|gets|get)\s+\w+ed\b|^(?:have|let|use|ask)\s+(?:the\s+)?ai\b", piece, re.I):
             merged[-1] = f"{merged[-1]} and {piece}"
         else:
             merged.append(piece)
@@ -237,7 +241,7 @@ def value_cases(sentence: str) -> Item | None:
 
 
 _AI_PREFIX_RE = re.compile(
-    r"^(?:(?:and|then|also)\s+)*(?:use\s+(?:the\s+)?(?:ai|an?\s+llm|the\s+model|a\s+model)\s+to|have\s+(?:the\s+)?(?:ai|an?\s+llm|model)|"
+    r"^(?:(?:and|then|also)\s+)*(?:(?:the|an?)\s+(?:ai|llm|model)(?=\s+\w+s\b)|use\s+(?:the\s+)?(?:ai|an?\s+llm|the\s+model|a\s+model)\s+to|have\s+(?:the\s+)?(?:ai|an?\s+llm|model)|"
     r"ask\s+(?:the\s+)?(?:ai|model)\s+to|let\s+(?:the\s+)?(?:ai|model)|get\s+(?:the\s+)?(?:ai|model)\s+to|with\s+ai,?)\s+", re.I)
 
 
@@ -245,6 +249,13 @@ def parse_clauses(text: str) -> list[Item]:
     text = text.strip().strip(",:").strip()
     text = re.sub(r"^(?:given|taking|with)\s+(?:a|an|the)\s+[\w ]{1,40}?\s+as\s+(?:the\s+)?input\s*,\s*", "", text, flags=re.I)
     text = _AI_PREFIX_RE.sub("", text)
+    # passive voice: "the result is saved in the table X" → "save the result in the table X"
+    if m := re.match(r"^(?:and\s+)?((?:the|its|their|this|that)\s+[\w ]{1,30}?)\s+(?:is|are|gets|get|will be)\s+"
+                     r"(saved|stored|logged|posted|sent|emailed|inserted|added|written|uploaded|forwarded|archived)\b\s*(.*)$", text, re.I):
+        stem = {"saved": "save", "stored": "store", "logged": "log", "posted": "post", "sent": "send", "emailed": "email",
+                "inserted": "insert", "added": "add", "written": "write", "uploaded": "upload", "forwarded": "forward",
+                "archived": "archive"}[m.group(2).lower()]
+        text = f"{stem} {m.group(1)} {m.group(3)}".strip()
     if not text:
         return []
     if ";" in text:
@@ -257,6 +268,12 @@ def parse_clauses(text: str) -> list[Item]:
                 parts.append(part)
         if len(parts) > 1:
             return [item for part in parts for item in parse_clauses(part)]
+    # "whether or not that works, continue": failures of the step before are ignored
+    if m := re.search(r"\b(?:whether or not (?:that|it|this) (?:works|succeeds|fails)|even if (?:it|that|this) fails|regardless of (?:the )?(?:result|outcome)|"
+                      r"no matter (?:what|the result)|ignor(?:e|ing) (?:any )?(?:errors|failures)|(?:and\s+)?continue (?:even )?(?:on|if|after) (?:errors?|failures?))\b,?\s*"
+                      r"(?:(?:just\s+)?continue\s*(?:and|,|then)?\s*)?", text, re.I):
+        before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
+        return [*(parse_clauses(before) if before else []), Item("continue"), *(parse_clauses(after) if after else [])]
     # failure path: "if it still fails, email ops"
     if m := FAILURE_RE.search(text):
         before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
@@ -265,11 +282,16 @@ def parse_clauses(text: str) -> list[Item]:
         return [*items, Item("failure", text=m.group(0), then=parse_clauses(after))]
     # retries anywhere in the clause
     if m := RETRY_RE.search(text):
-        count = next((to_int(g) for g in m.groups() if g), 3)
+        groups = m.groups()
+        words = {"once": 1, "twice": 2, "thrice": 3}
+        count = next((words[g.lower()] if g.lower() in words else to_int(g) for g in groups if g and g.strip().lower() != "more"), 3)
+        if re.search(r"\bmore\b", m.group(0), re.I) or re.search(r"\b(?:once|twice|thrice|\d+\s+times)\s+more\b", m.group(0), re.I):
+            count += 1  # "retry twice more": the first attempt plus two
+        retry_text = m.group(0)
         rest = (text[:m.start()] + " " + text[m.end():]).strip(" ,")
         rest = re.sub(r"\s*,?\s*\b(and|but)\s*$", "", rest).strip(" ,")
         items = parse_clauses(rest) if rest else []
-        return [*items, Item("retry", count=count)]
+        return [*items, Item("retry", count=count, text=retry_text)]
     # loop: "for each customer, send ..."
     loop = LOOP_RE.search(text)
     if loop and (loop.start() == 0 or re.search(r"(,|\band\b|\bthen\b|:)\s*$", text[:loop.start()])):

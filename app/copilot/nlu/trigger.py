@@ -35,7 +35,7 @@ WEBHOOK_CLAUSE_RE = re.compile(
 )
 MANUAL_RE = re.compile(
     r"\b(?:manually(?: triggered| run| started)?|by hand|on demand|on-demand|a button (?:i|we|you) can (?:press|click)(?: to)?|"
-    r"a manual workflow(?: that| which| to| where)?|(?:run|start|trigger) (?:it )?manually|when i (?:click|press|run|start|trigger)[^,.;]*|"
+    r"a manual workflow(?: that| which| to)?|(?:run|start|trigger) (?:it )?manually|when i (?:click|press|run|start|trigger)[^,.;]*|"
     r"when (?:someone|a user|the user) (?:clicks|presses|runs|starts)[^,.;]*|with a button|when run manually|"
     r"(?:that|which) i can (?:run|start|trigger)[^,.;]*)\b[,.;]?",
     re.IGNORECASE,
@@ -174,6 +174,25 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
     if schedule.vague:
         return TriggerRead("schedule", text, schedule=schedule)
     if manual := MANUAL_RE.search(text):
-        rest = (text[:manual.start()] + " " + text[manual.end():]).strip(" ,")
-        return TriggerRead("manual", re.sub(r"\s{2,}", " ", rest), fields=_fields(text[:manual.start()]))
-    return TriggerRead("manual", text)
+        rest = (text[:manual.start()] + " " + text[manual.end():]).strip(" ,:")
+        rest, fields = _manual_input(re.sub(r"\s{2,}", " ", rest))
+        return TriggerRead("manual", rest, fields=fields or _fields(text[:manual.start()]))
+    rest, fields = _manual_input(text)
+    return TriggerRead("manual", rest, fields=fields)
+
+
+def _manual_input(text: str) -> tuple[str, list[str]]:
+    """'takes a note (title, text) as input', 'where I paste a CV as text', 'given a question as input'."""
+    m = re.search(r"\b(?:that\s+|which\s+)?(?:takes|accepts|gets|receives|given|with)\s+(?:a|an|the)\s+([\w ]{1,30}?)\s*(\([^)]*\))?\s+as\s+(?:its\s+|the\s+)?input\b\s*,?\s*(?:and\s+)?"
+                  r"|\b(?:where|in which|when)\s+(?:i|we|you|someone)\s+(?:paste|enter|type|provide|give|upload|submit)s?\s+(?:a|an|the|some)\s+([\w ]{1,30}?)(?:\s+as\s+(\w+))?\s*(?:[;,.]|$)\s*",
+                  text, re.I)
+    if not m:
+        return text, []
+    if m.group(2):
+        fields = _paren_fields(m.group(2))
+    else:
+        noun = m.group(1) or m.group(3)
+        suffix = m.group(4)
+        fields = [snake(f"{noun} {suffix}" if suffix else noun)]
+    rest = (text[:m.start()] + " " + text[m.end():]).strip(" ,;:")
+    return re.sub(r"\s{2,}", " ", rest), [f for f in fields if f]
