@@ -226,3 +226,23 @@ async def test_cancel_a_waiting_execution(db: Path) -> None:
         done = await rt.wait(execution_id)
         assert await rt.approvals(execution_id=execution_id) == []
     assert done["status"] == "cancelled"
+
+
+async def test_pause_inside_a_loop_then_resume_runs_each_item_once(db: Path, tmp_path: Path) -> None:
+    log = tmp_path / "count.txt"
+    body = {"nodes": [count("visit", log, tag="v{{ item }}", sleep_s=0.1)], "edges": []}
+    workflow = wf([{"id": "each", "type": "loop", "config": {"items": "{{ [1,2,3,4,5,6] }}", "max_concurrency": 2},
+                    "body": body}], [("start", "each")])
+    async with runtime_at(db) as rt:
+        execution_id = await rt.start(workflow)
+        await _wait_for(lambda: log.exists() and len(log.read_text().split()) >= 2)
+        await rt.pause(execution_id)
+        paused = await rt.wait(execution_id)
+        assert paused["status"] == "paused"
+        ran_before = log.read_text().split()
+        assert 2 <= len(ran_before) < 6
+        await rt.resume(execution_id)
+        done = await rt.wait(execution_id)
+    assert done["status"] == "completed"
+    assert sorted(log.read_text().split()) == ["v1", "v2", "v3", "v4", "v5", "v6"]  # each item once
+    assert [r["tag"] for r in done["output"]] == ["v1", "v2", "v3", "v4", "v5", "v6"]
