@@ -30,7 +30,7 @@ async def test_linear_workflow_passes_outputs_along(db: Path) -> None:
     assert result["duration_ms"] is not None
 
 
-async def test_independent_branches_run_concurrently(db: Path, tmp_path: Path) -> None:
+async def test_independent_branches_run_concurrently(db: Path) -> None:
     sleeps = [{"id": f"s{i}", "type": "action", "connector": "probe", "operation": "sleep",
                "config": {"seconds": 0.3}} for i in range(4)]
     workflow = wf(sleeps, [("start", f"s{i}") for i in range(4)])
@@ -41,7 +41,6 @@ async def test_independent_branches_run_concurrently(db: Path, tmp_path: Path) -
     assert result["status"] == "completed"
     assert elapsed < 0.9  # four 0.3 s sleeps in parallel, not 1.2 s in a row
     assert set(result["output"]) == {"s0", "s1", "s2", "s3"}  # several sinks: keyed by id
-    del tmp_path
 
 
 async def test_execution_concurrency_cap(db: Path) -> None:

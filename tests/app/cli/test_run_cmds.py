@@ -129,13 +129,12 @@ def test_approvals_from_the_cli(tmp_path: Path) -> None:
     assert again.returncode == 1 and "no pending approval" in again.stderr
 
 
-def test_recover_with_nothing_to_do(tmp_path: Path) -> None:
-    del tmp_path
+def test_recover_with_nothing_to_do() -> None:
     done = run("recover", "--json")
     assert done.returncode == 0 and json.loads(done.stdout) == {"resumed": []}
 
 
-def test_recover_resumes_an_execution_whose_process_died(tmp_path: Path) -> None:
+def test_recover_resumes_an_execution_whose_process_died() -> None:
     import asyncio
     import socket
     from datetime import UTC, datetime
@@ -160,4 +159,3 @@ def test_recover_resumes_an_execution_whose_process_died(tmp_path: Path) -> None
     assert json.loads(done.stdout) == {"resumed": [{"id": "ex_orphan", "status": "completed"}]}
     shown = json.loads(run("executions", "show", "ex_orphan", "--json").stdout)
     assert shown["output"] == {"message": "value is 42", "level": "info"}
-    del tmp_path
