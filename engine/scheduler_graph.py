@@ -183,6 +183,7 @@ class GraphRun:
             return await self.runner.run_guardrail(node, data, self.scope, self.loop_path)
         if isinstance(node, LoopNode):
             return await self._loop(node)
+        self.run.emit(ev.NODE_STARTED, node.id, attempt=1, **self._where())
         try:
             output, branch = self._evaluate_structural(node)
         except Exception as exc:  # an expression error: the node fails like any other
