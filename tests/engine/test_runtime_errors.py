@@ -315,3 +315,16 @@ async def test_guardrail_first_in_a_loop_body_checks_the_item(db: Path) -> None:
         bad = await rt.run(workflow, {"values": [1, 9]})
     assert ok["output"] == [{"value": 2}, {"value": 4}]
     assert bad["status"] == "failed" and bad["error"]["code"] == "guardrail_violation"
+
+
+async def test_guardrail_nodes_fail_clearly_without_the_guardrail_module(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "engine.guardrails" else real(name, *a))
+    guard = {"id": "check", "type": "guardrail", "kind": "schema", "config": {"schema": {"type": "object"}}}
+    async with runtime_at(db) as rt:
+        result = await rt.run(wf([guard], [("start", "check")]))
+    assert result["status"] == "failed"
+    assert result["error"]["code"] == "guardrail_unavailable"
