@@ -1,8 +1,10 @@
 """Pass: a ``schema`` guardrail right after a webhook trigger.
 
 The schema is the trigger's ``input_schema`` when it has one; otherwise it is built from the
-fields the workflow reads (``trigger.body.<field>``), each required. Webhook data is checked at
-``body`` (the request body) when the workflow reads ``trigger.body``.
+fields the workflow reads (``trigger.body.<field>``), each required, typed where the workflow's
+use leaves no doubt: a field compared with a number is a number, a field an email is sent to is
+an email address. Webhook data is checked at ``body`` (the request body) when the workflow reads
+``trigger.body``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from engine.workflow import Workflow
 _FIELD_RE = re.compile(r"(?<![\w$.])trigger\.(?:body\.)?([A-Za-z_][A-Za-z0-9_]*)")
 _BODY_RE = re.compile(r"(?<![\w$.])trigger\.body\b")
 _ENVELOPE = {"body", "headers", "query", "method", "path", "params"}
+_REF = r"(?<![\w$.])trigger\.(?:body\.)?([A-Za-z_][A-Za-z0-9_]*)"
+_NUMERIC_RE = re.compile(rf"{_REF}\s*(?:>=|<=|>|<)\s*-?\d|-?\d[\d.]*\s*(?:>=|<=|>|<)\s*{_REF}")
+_RECIPIENT_KEYS = ("to", "cc", "bcc", "reply_to")
 
 
 def apply(workflow: Workflow, catalog: Any = None) -> Workflow:  # noqa: ARG001 - every pass takes the catalog
@@ -34,7 +39,8 @@ def apply(workflow: Workflow, catalog: Any = None) -> Workflow:  # noqa: ARG001 
         source = "the trigger's input_schema"
     else:
         fields = sorted({m for t in texts for m in _FIELD_RE.findall(t)} - _ENVELOPE)
-        schema = {"type": "object", "properties": {f: {} for f in fields}, "required": fields}
+        types = _field_types(edit, texts)
+        schema = {"type": "object", "properties": {f: types.get(f, {}) for f in fields}, "required": fields}
         source = "the fields the workflow reads" if fields else "a JSON object"
     config: dict[str, Any] = {"schema": schema}
     if reads_body or not texts:
@@ -45,6 +51,22 @@ def apply(workflow: Workflow, catalog: Any = None) -> Workflow:  # noqa: ARG001 
     node = guardrail(edit.unique_id("check_input"), "schema", config, reason, "Check webhook input")
     edit.insert_after(edit.data, trigger["id"], node)
     return edit.result()
+
+
+def _field_types(edit: Editor, texts: list[str]) -> dict[str, dict[str, Any]]:
+    types: dict[str, dict[str, Any]] = {}
+    for text in texts:
+        for match in _NUMERIC_RE.finditer(text):
+            types[match.group(1) or match.group(2)] = {"type": "number"}
+    for node, _, _ in edit.all_nodes():
+        if node.get("type") == "action" and node.get("connector") == "email":
+            config = node.get("config") or {}
+            for key in _RECIPIENT_KEYS:
+                for text in _strings(config.get(key)):
+                    whole = re.fullmatch(r"\s*\{\{\s*" + _REF + r"\s*\}\}\s*", text)
+                    if whole:
+                        types[whole.group(1)] = {"type": "string", "format": "email"}
+    return types
 
 
 def _config_texts(edit: Editor) -> list[str]:

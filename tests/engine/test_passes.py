@@ -85,6 +85,16 @@ def test_schema_after_webhook_from_fields_read() -> None:
     assert edges(after) == {("hook", "check_input", None), ("check_input", "say", None)}
 
 
+def test_schema_types_fields_from_their_use() -> None:
+    before = wf([
+        {"id": "big", "type": "condition", "config": {"expression": "trigger.body.amount > 1000"}},
+        action("mail", "email", "send", to="{{ trigger.body.email }}", subject="s", body="{{ trigger.body.note }}"),
+    ], [("hook", "big"), {"source": "big", "target": "mail", "branch": "true"}], trigger=WEBHOOK)
+    schema = node(check(before, input_schema.apply), "check_input")["config"]["schema"]
+    assert schema["properties"] == {"amount": {"type": "number"}, "email": {"type": "string", "format": "email"},
+                                    "note": {}}
+
+
 def test_schema_uses_input_schema_and_skips_other_triggers() -> None:
     schema = {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}
     trigger = {**WEBHOOK, "config": {"method": "POST", "input_schema": schema}}
