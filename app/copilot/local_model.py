@@ -130,7 +130,8 @@ def _conversation_request(messages: list[dict[str, Any]]) -> str:
     # the previous assistant turn asked a question: the message answers it
     before = [m for m in turns[:last] if m.get("role") == "assistant"]
     earlier_users = [i for i in users if i < last]
-    if before and earlier_users and _is_question(text_of(before[-1])):
+    short = len(text.split()) <= 6 or re.fullmatch(r"\s*(?:[\w.%+-]+@[\w.-]+|#[\w.-]+|https?://\S+)[\w\s,.@#/:-]*", text) is not None
+    if before and earlier_users and _is_question(text_of(before[-1])) and short:
         original = text_of(turns[earlier_users[-1]]).strip()
         return merge_answer(original, text, _missing_of(text_of(before[-1])))
     return text
@@ -198,13 +199,18 @@ def plan_reply(messages: list[dict[str, Any]]) -> WorkflowPlan | Question | Edit
     today = _today(system)
     text = _conversation_request(messages)
     base = current_plan(messages)
+    if base is not None and not base.trigger.fields and isinstance(base.trigger.input_schema, dict):
+        properties = base.trigger.input_schema.get("properties")
+        if isinstance(properties, dict):
+            base.trigger.fields = [str(k) for k in properties]
     request = Request(text=text, prefs=prefs, today=today, allowed_ops=allowed)
     if base is not None:
         new_workflow = re.search(r"\b(new|another|separate|different) workflow\b|\bstart over\b|\bfrom scratch\b", text, re.I)
         if not new_workflow:
-            edit = refine(text, base, today=today,
-                          plan_new=lambda t, plan: plan_additions(Request(text=t, prefs=prefs, today=today,
-                                                                          allowed_ops=allowed), plan, index))
+            def new_steps(t: str, **options: Any) -> list[Any]:
+                return plan_additions(Request(text=t, prefs=prefs, today=today, allowed_ops=allowed), base, index, **options)
+
+            edit = refine(text, base, today=today, plan_new=new_steps)
             if edit is not None:
                 return edit
             return Question(question="What should I change in the current workflow? For example: 'also post it to "

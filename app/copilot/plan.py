@@ -543,8 +543,12 @@ def plan_from_workflow(workflow: Any, *, drop_origins: tuple[str, ...] = ("guard
         if tconfig.get(key) is not None:
             setattr(spec, key, tconfig[key])
     schema = spec.input_schema
-    if isinstance(schema, dict) and schema == fields_schema(list(schema.get("properties", {}))):
-        spec.fields, spec.input_schema = list(schema["properties"]), None
+    if isinstance(schema, dict) and isinstance(schema.get("required"), list) and isinstance(schema.get("properties"), dict):
+        required = [f for f in schema["required"] if isinstance(f, str)]
+        if schema == fields_schema(required) or (set(schema) == {"type", "properties", "required"} and schema["type"] == "object"
+                                                  and set(schema["properties"]) == set(required)
+                                                  and all(v == {} for v in schema["properties"].values())):
+            spec.fields, spec.input_schema = required, None
     steps: list[Any] = []
     _collect_steps(nodes, data.get("edges", []), trigger["id"], None, drop_origins, steps)
     return WorkflowPlan(name=data.get("name", "Workflow"), description=data.get("description"),

@@ -159,7 +159,8 @@ def _rows_expression(data: DataRef) -> str:
 
 
 def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Preferences, *, loop_noun: str | None,
-                 ai_text: str | None, workflow_name: str | None, index: Any, fields: list[str] | None = None) -> dict[str, Any]:
+                 ai_text: str | None, workflow_name: str | None, index: Any, fields: list[str] | None = None,
+                 trigger_kind: str | None = None) -> dict[str, Any]:
     """Semantic config values for operation ``key`` (adapted to field names by the caller)."""
     del index
     from app.copilot.nlu import requests
@@ -176,7 +177,7 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
         emails = p.in_text(clause, "email")
         to: Any = emails
         if not emails:
-            if loop_noun and re.search(rf"\b(them|each|every|him|her|the {loop_noun}s?|{loop_noun}s?)\b", lower):
+            if loop_noun and not TEAM_RE.search(clause) and not _ME_RE.search(clause):
                 to = "{{ item.email }}"
             elif data.expr.startswith("trigger.body") and re.search(
                     r"\b(them|him|her|that (?:address|email|e-mail)|(?:the|that|this) (?:user|customer|sender|submitter|person|lead|buyer|"
@@ -185,6 +186,9 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
             elif loop_noun and re.search(r"\b(the (?:customer|user|client|owner|contact|sender|person)|them|him|her)\b", lower):
                 to = "{{ item.email }}"
             elif data.expr.startswith("trigger.body") and "email" in (fields or []) and not TEAM_RE.search(clause) and not _ME_RE.search(clause):
+                to = "{{ trigger.body.email }}"
+            elif "email" in (fields or []) and trigger_kind == "webhook" and re.search(
+                    r"\b(them|him|her|the (?:user|customer|sender|submitter|person|requester|buyer|client|member|applicant))\b", lower):
                 to = "{{ trigger.body.email }}"
             elif _ME_RE.search(clause) and prefs.email:
                 to = [prefs.email]

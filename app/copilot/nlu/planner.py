@@ -233,7 +233,7 @@ class _Builder:
                                               force="llm.summarize")
         values = build_config(key, clause, self.p, data, self.request.prefs, loop_noun=self._loop_noun(loop),
                               ai_text=self.ai_text, workflow_name=self.trigger.name_hint, index=self.index,
-                              fields=self.trigger.fields)
+                              fields=self.trigger.fields, trigger_kind=self.trigger.kind)
         values = self.index.adapt_config(connector, operation, values)
         noun = object_noun(clause)
         credential = None
@@ -353,6 +353,8 @@ class _Builder:
     def loop(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
         noun_text, _, source_expr = item.text.partition("|")
         noun = _singular(noun_text.split()[-1] if noun_text else "item")
+        if noun in ("one", "item", "them", "it") and data.source:
+            noun = _singular(data.source.rsplit("_", 1)[-1]) or noun
         if source_expr:
             items_expr = f"{{{{ {source_expr} }}}}"
         elif data.source is None and data.expr.startswith("trigger"):
@@ -471,36 +473,50 @@ def _explain(spec: TriggerSpec, builder: _Builder, schedule: Schedule | None) ->
     return " ".join(parts)
 
 
-def plan_additions(request: Request, plan: WorkflowPlan, index: Any) -> list[Any]:
+def plan_additions(request: Request, plan: WorkflowPlan, index: Any, *, after: list[tuple[str, str | None]] | None = None,
+                   failure: bool = False, upto: str | None = None) -> list[Any]:
     """New steps for 'also <do something>' on an existing plan, each as an ``AddStep`` edit.
 
-    They follow the plan's last step on the main path and work on the latest data it produces.
+    By default they follow the plan's last step on the main path and work on the latest data it
+    produces; ``after`` places them elsewhere (e.g. a condition's true branch), ``failure`` makes
+    them a failure path (no predecessor; the caller routes an error edge to the first one), and
+    ``upto`` only counts data produced before that step.
     """
     from app.copilot.plan import AddStep
 
     text = re.sub(r"\b(?:also|too|as well|additionally|in addition)\b", "", request.text, flags=re.I)
     text = re.sub(r"^\s*(?:and\s+|then\s+|please\s+|add\s+a\s+step\s+(?:to|that)\s+)+", "", text.strip(), flags=re.I)
+    text = re.sub(r"^\s*after\s+(?:the|that|this|it)\b[^,]{0,40},\s*", "", text, flags=re.I)
     protected = Protected.of(text)
+    fields = list(plan.trigger.fields)
     builder = _Builder(protected, index, request, TriggerRead(kind=plan.trigger.kind, rest=protected.text,
-                                                               name_hint=plan.name))
+                                                               name_hint=plan.name, fields=fields))
     builder.ids |= {s.id for s in plan.steps}
     handlers = {s.on_failure for s in plan.steps if s.on_failure}
     main = [s for s in plan.steps if s.in_loop is None and s.id not in handlers]
-    data = DataRef(expr="trigger.body" if plan.trigger.kind == "webhook" else "trigger")
+    if upto is not None:
+        main = main[:next((i for i, s in enumerate(main) if s.id == upto), len(main))]
+    data = DataRef(expr="trigger.body" if plan.trigger.kind == "webhook" else "trigger",
+                   operation="manual_input" if plan.trigger.kind == "manual" and fields else None)
     for step in main:
         if isinstance(step, ActionStep):
             key = f"{step.connector}.{step.operation}"
             out_field = index.output_field(step.connector, step.operation)
-            if key in ("http.request", "database.query", "datastore.query", "llm.extract", "core.transform"):
+            if key in ("http.request", "database.query", "datastore.query", "llm.extract", "core.transform", "llm.classify"):
                 data = DataRef(expr=f"nodes.{step.id}.{out_field}" if out_field else f"nodes.{step.id}", source=step.id,
                                operation=key)
             elif key in ("llm.summarize", "llm.complete"):
                 builder.ai_text = f"nodes.{step.id}.{out_field}" if out_field else f"nodes.{step.id}"
-    frontier: Frontier = [(main[-1].id, None)] if main else []
+    if failure:
+        data = DataRef(expr="execution.error")
+        builder.ai_text = None
+    frontier: Frontier = after if after is not None else ([(main[-1].id, None)] if main else [])
     try:
-        builder.walk(structure.parse(protected.text), frontier, None, data)
+        builder.walk(structure.parse(protected.text), [] if failure else frontier, None, data)
     except MissingValue:
         return []
+    if failure and builder.steps:
+        builder.steps[0].after = []
     return [AddStep(step=step) for step in builder.steps]
 
 

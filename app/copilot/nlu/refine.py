@@ -136,6 +136,23 @@ def _rewire_references(plan: WorkflowPlan, removed: list[Any]) -> list[UpdateSte
     return updates
 
 
+def _expand_days(field: str) -> list[int]:
+    out: list[int] = []
+    for part in field.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            out.extend(range(int(a), int(b) + 1))
+        elif part.isdigit():
+            out.append(int(part))
+    return out
+
+
+def _days_field(days: list[int]) -> str:
+    if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
+        return f"{days[0]}-{days[-1]}"
+    return ",".join(str(d) for d in days)
+
+
 def _schedule_edit(text: str, plan: WorkflowPlan, today: date | None) -> ChangeTrigger | None:
     lower = text.lower()
     if re.search(r"\b(manual(?:ly)?|by hand|on demand)\b", lower) and re.search(r"\b(run|make|trigger|start|instead)\b", lower):
@@ -163,6 +180,12 @@ def _schedule_edit(text: str, plan: WorkflowPlan, today: date | None) -> ChangeT
     assert new.cron is not None
     fields = new.cron.split()
     time_given = bool(parse_times(text)) or bool(re.search(r"\b(morning|evening|noon|midnight|night|afternoon)\b", lower))
+    if _ALSO_RE.search(text) and old.kind == "schedule" and old.cron and not parse_times(text):
+        old_fields = old.cron.split()
+        if fields[4] != "*" and old_fields[4] != "*":
+            days = sorted({int(d) for part in (old_fields[4], fields[4]) for d in _expand_days(part)})
+            merged = old_fields[:4] + [_days_field(days)]
+            return ChangeTrigger(trigger=TriggerSpec(kind="schedule", cron=" ".join(merged)))
     days_given = bool(re.search(r"\b(every|each|daily|weekly|monthly|hourly|day|days|week|weekdays?|weekends?|month|"
                                 r"mon|tue|wed|thu|fri|sat|sun)\w*\b", lower.replace("instead", "")))
     if old.kind == "schedule" and old.cron and not days_given:
@@ -213,6 +236,26 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
             return EditPlan(edits=edits,
                             explanation="Removed " + ", ".join(s.id for s in targets) + "; everything else is unchanged.")
 
+    if plan_new is not None:
+        from app.copilot.nlu import additions
+        from app.copilot.nlu.conditions import DataRef, condition_expression
+
+        def condition_for(condition_text: str) -> str:
+            source = next((s for s in reversed(plan.steps) if _is(s, "http")), None)
+            data = DataRef(expr=f"nodes.{source.id}.body", source=source.id, operation="http.request") if source else DataRef(
+                expr="trigger.body" if plan.trigger.kind == "webhook" else "trigger")
+            return condition_expression(p.restore(condition_text), data)
+
+        for handler in (lambda: additions.failure_path(text, plan, plan_new),
+                        lambda: additions.loop_settings(text, plan),
+                        lambda: additions.switch_case(text, plan, plan_new),
+                        lambda: additions.step_before(text, plan, plan_new),
+                        lambda: additions.parallel_fetch(text, plan, plan_new),
+                        lambda: additions.conditional(text, plan, plan_new, condition_for)):
+            found = handler()
+            if found is not None:
+                return found
+
     change = _schedule_edit(p.text, plan, today)
     if change is not None and not emails and not chans:
         edits.append(change)
@@ -226,6 +269,13 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
             edits.append(UpdateStep(id=step.id, changes={"max_attempts": count, "backoff": "exponential"}))
         said.append(f"retries up to {count} attempts")
 
+    if plan_new is not None and not edits and re.search(r"\b(second|another|additional|extra|follow-?up|later|afterwards|after the|"
+                                                        r"after that)\b", p.text, re.I):
+        from app.copilot.nlu import additions
+
+        found = additions.further_action(text, plan, plan_new)
+        if found is not None:
+            return found
     instead = _INSTEAD_RE.search(p.text) and not _ALSO_RE.search(p.text)
     email_steps = [s for s in plan.steps if _is(s, "email")]
     slack_steps = [s for s in plan.steps if _is(s, "slack")]
@@ -302,11 +352,12 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
         edits.append(AddStep(step=condition, before=target.id))
         edits.append(UpdateStep(id=target.id, changes={"branch": "true"}))
         said.append(f"only continues if {p.restore(m.group(1))}")
-    if not edits and plan_new is not None and re.search(r"\b(also|add|then|and)\b", lower):
-        added = plan_new(text, plan)
-        if added:
-            edits.extend(added)
-            said.append("added " + ", ".join(e.step.id for e in added))
+    if not edits and plan_new is not None:
+        from app.copilot.nlu import additions
+
+        found = additions.further_action(text, plan, plan_new)
+        if found is not None:
+            return found
     if not edits:
         return None
     return EditPlan(edits=edits, explanation="Changed: " + "; ".join(said) + ". Everything else is unchanged.")

@@ -76,8 +76,8 @@ CASE_ARROW_RE = re.compile(
 DEFAULT_CASE_RE = re.compile(r"^\s*(?:and\s+)?(?:otherwise|else|anything else|everything else|the rest|all others|others|default|"
                              r"any other(?:\s+\w+)?)\b\s*(?:→|->|=>|:|goes?\s+to|go\s+to|,)?\s*(.+)$", re.IGNORECASE)
 DELAY_RE = re.compile(r"^(?:and\s+|then\s+)*(?:wait|pause|sleep|delay|hold)\b(?:\s+(?:for|about|around))?", re.IGNORECASE)
-AFTER_DELAY_RE = re.compile(rf"^(?:and\s+|then\s+)*(?:after|in)\s+(?:another\s+)?({NUMBER}\s*\w+|half an hour),?\s+(.+)$|"
-                            rf"^(?:and\s+|then\s+)*({NUMBER}\s+\w+)\s+later,?\s+(.+)$", re.IGNORECASE)
+AFTER_DELAY_RE = re.compile(rf"^(?:and\s+|then\s+)*(?:after|in)\s+(?:another\s+)?(?P<span>{NUMBER}\s*\w+|half an hour),?\s+(?P<rest>.+)$|"
+                            rf"^(?:and\s+|then\s+)*(?P<span2>{NUMBER}\s+\w+)\s+later,?\s+(?P<rest2>.+)$", re.IGNORECASE)
 
 
 @dataclass
@@ -178,7 +178,7 @@ _CASE_SEGMENT_RE = re.compile(
     re.IGNORECASE,
 )
 _DEFAULT_SEGMENT_RE = re.compile(
-    r"^(?:and\s+)?(?:anything|everything|all|any)\s+(?:else|others?|other\s+\w+)\b\s*(?:(?:is|are)\s+(?P<verb>\w+ed)\s*(?:to|in|into)?|goes?\s+to|go\s+to|to|→|->|:)?\s*(?P<target>.*)$"
+    r"^(?:and\s+)?(?:anything|everything|all|any)\s+(?:else|others?|other\s+\w+)\b\s*(?:(?:is|are)\s+(?:just\s+|simply\s+)?(?P<verb>\w+ed)\s*(?:to|in|into)?|goes?\s+to|go\s+to|to|→|->|:)?\s*(?P<target>.*)$"
     r"|^(?:and\s+)?(?:otherwise|else)\s*,?\s*(?P<target2>.+)$",
     re.IGNORECASE,
 )
@@ -212,6 +212,9 @@ def value_cases(sentence: str) -> Item | None:
         return None
     verb = None
     text = sentence
+    if head := re.match(r"^[^:]{3,80}:\s*(?=\S)", sentence):
+        text = sentence[head.end():]  # "Route tickets (...): urgent ones go to ..., everything else ..."
+        sentence = text
     if lead := _LEAD_VERB_RE.match(sentence):
         verb, text = lead.group(1), lead.group(2)
     segments = [seg.strip() for seg in re.split(r"\s*[,;]\s*(?:and\s+)?|\s+and\s+(?=(?:all|any|every)thing|all others)", text) if seg.strip()]
@@ -234,7 +237,7 @@ def value_cases(sentence: str) -> Item | None:
         if value.lower() in ("it", "them", "this", "that", "the", "a", "an", "then", "also", "if", "when"):
             return None
         cases.append((LANGUAGES.get(value.lower(), value), parse_clauses(_case_action(target, verb, how))))
-    if len(cases) < 2 or any(not items for _, items in cases):
+    if len(cases) < (1 if default else 2) or any(not items for _, items in cases):
         return None
     field_text = "language" if any(v in LANGUAGES.values() for v, _ in cases) and verb else ""
     return Item("switch", text=field_text, cases=cases, otherwise=default)
@@ -340,10 +343,10 @@ def parse_clauses(text: str) -> list[Item]:
                          otherwise=parse_clauses(else_text) if else_text else [], negate=m.group(2).lower() == "unless")]
     # delay: "wait 2 days", "after 2 hours, send ..."
     if m := AFTER_DELAY_RE.match(text):
-        span_text = m.group(1) or m.group(3)
+        span_text = m.group("span") or m.group("span2")
         duration = parse_duration(span_text)
         if duration:
-            return [Item("delay", seconds=duration[0], text=span_text), *parse_clauses(m.group(2) or m.group(4))]
+            return [Item("delay", seconds=duration[0], text=span_text), *parse_clauses(m.group("rest") or m.group("rest2"))]
     if DELAY_RE.match(text):
         duration = parse_duration(text)
         if duration:

@@ -114,7 +114,8 @@ SENTENCE_WEBHOOK_RE = re.compile(
 )
 WEBHOOK_PHRASE_RE = re.compile(
     r"\s*(?:(?:that|which)\s+(?:arrive|come)s?\s+)?\b(?:on|via|from|through|to|by|in)\s+(?:a|an|the|our)?\s*(?:incoming\s+)?webhook"
-    r"(?:\s+(?:payload|request|call|body)(?:'s)?)?\b",
+    r"(?:\s+(?:payload|request|call|body)(?:'s)?)?\b"
+    r"|(?<=\w)\s+(?:incoming\s+)?webhook(?=\s+[a-z]+s\b)",
     re.IGNORECASE,
 )
 
@@ -144,6 +145,9 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
             phrase = WEBHOOK_PHRASE_RE.search(text)
             if phrase is not None:
                 trigger_text, rest = phrase.group(0), text[:phrase.start()] + text[phrase.end():]
+                if paren := re.search(r"^([^(:]*?)\s*(\([^)]*\))\s*(?=:)", rest):
+                    trigger_text += paren.group(2)  # "Route tickets (title, priority): ..." names the payload
+                    rest = rest[:paren.start(2)] + rest[paren.end(2):]
             else:
                 m = WEBHOOK_WORD_RE.search(text)
                 assert m is not None

@@ -297,3 +297,20 @@ def test_response_model_parses_each_reply_kind_and_has_a_schema() -> None:
     schema = response_schema()
     assert schema["title"] == "CopilotResponse"
     assert "origin" not in json.dumps(schema["$defs"]["ActionStep"])
+
+
+def test_fields_survive_a_json_round_trip_with_sorted_properties() -> None:
+    plan = WorkflowPlan(name="Hook", trigger=TriggerSpec(kind="webhook", fields=["order_id", "email", "amount"]),
+                        steps=[log("a")])
+    wf = json.loads(json.dumps(compile_plan(plan, REGISTRY), sort_keys=True))
+    assert plan_from_workflow(wf).trigger.fields == ["order_id", "email", "amount"]
+
+
+def test_load_plan_restores_defaulted_discriminators() -> None:
+    plan = WorkflowPlan(name="X", steps=[log("a"), ConditionStep(id="c", expression="true"),
+                                         LoopStep(id="l", items="{{ [1] }}"), log("b", in_loop="l"), DelayStep(id="d", seconds=1)])
+    dumped = plan.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    assert "type" not in dumped["steps"][0] and "kind" not in dumped
+    from app.copilot.plan import load_plan
+
+    assert load_plan(dumped) == load_plan(json.dumps(dumped)) == WorkflowPlan.model_validate(plan.model_dump())
