@@ -232,6 +232,8 @@ def _run(workflow: Any, workspace: str, args: str) -> None:
     except json.JSONDecodeError as exc:
         console.print(f"[red]the input is not valid JSON: {exc.msg}[/]")
         return
+    if workflow.trigger is not None and workflow.trigger.kind == "webhook":
+        trigger_input = _webhook_envelope(trigger_input, workflow.trigger.config.method or "POST")
     try:
         from app.settings import get_settings
         from app.wiring import build_services
@@ -254,6 +256,17 @@ def _run(workflow: Any, workspace: str, args: str) -> None:
         console.print(f"[red]error:[/] {_escape(str(error.get('message') if isinstance(error, dict) else error))}")
     if status == "waiting":
         console.print("[magenta]waiting for approval:[/] `flowwright approvals list`, then `flowwright approve`.")
+
+
+def _webhook_envelope(value: Any, method: str) -> dict[str, Any]:
+    """What the webhook endpoint would hand the run: ``{body, headers, query, method, path}``. The
+    input given to /run is the body, unless it already is an envelope (has a ``body``)."""
+    envelope = dict(value) if isinstance(value, dict) and "body" in value else {"body": value}
+    envelope.setdefault("headers", {})
+    envelope.setdefault("query", {})
+    envelope.setdefault("method", method)
+    envelope.setdefault("path", "")
+    return envelope
 
 
 async def _execute(services: Any, workflow: Any, trigger_input: Any, workspace: str, dry_run: bool) -> dict[str, Any]:

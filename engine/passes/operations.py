@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 # Money-moving or destructive words in a connector/operation name, a node id or a URL.
 DESTRUCTIVE_WORDS = re.compile(
@@ -57,9 +58,12 @@ def is_destructive(catalog: Any, node: dict[str, Any]) -> str | None:
         url = str(config.get("url", "")).lower()
         if method == "DELETE":
             return "it sends an HTTP DELETE"
-        found = DESTRUCTIVE_WORDS.search(re.sub(r"[^a-z]+", " ", url))
+        # the path names the endpoint better than the host ("pay.example.com/api/refunds" is a refund)
+        path = urlsplit(url).path if "://" in url else url
+        found = DESTRUCTIVE_WORDS.search(re.sub(r"[^a-z]+", " ", path)) or DESTRUCTIVE_WORDS.search(
+            re.sub(r"[^a-z]+", " ", url))
         if method in ("POST", "PUT", "PATCH") and found:
-            return f"it calls a {found.group(1)} endpoint"
+            return f"it calls a {found.group(1)} endpoint ({method} {config.get('url')})"
     found = DESTRUCTIVE_WORDS.search(re.sub(r"[^a-z]+", " ", node.get("id", "").replace("_", " ")))
     if found and connector not in ("core", "llm"):
         return f"the step {node['id']!r} looks like a {found.group(1)}"

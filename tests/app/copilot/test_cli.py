@@ -86,3 +86,12 @@ def test_batch_one_process_with_cache_hits(tmp_path: Path) -> None:
     assert c["cache"] == "hit" and c["workflow"]["nodes"] == a["workflow"]["nodes"]
     for line in lines:
         assert {"cache", "usage", "latency_ms"} <= set(line)
+
+
+def test_chat_run_wraps_webhook_input_in_the_request_envelope() -> None:
+    script = "\n".join([TRIAGE, '/run --dry-run {"message": "Printer is on fire, call me at +44 20 7946 0958"}',
+                        "/quit"]) + "\n"
+    result = invoke("chat", stdin=script)
+    assert result.exit_code == 0, result.output
+    assert "● completed" in result.stdout
+    assert "✓ check_input" in result.stdout and "✓ redact_pii" in result.stdout
