@@ -3,8 +3,7 @@
 The schema is the trigger's ``input_schema`` when it has one; otherwise it is built from the
 fields the workflow reads (``trigger.body.<field>``), each required, typed where the workflow's
 use leaves no doubt: a field compared with a number is a number, a field an email is sent to is
-an email address. Webhook data is checked at ``body`` (the request body) when the workflow reads
-``trigger.body``.
+an email address. The check reads ``body`` (the request body) of the webhook's envelope.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from engine.passes.graph import Editor, guardrail
 from engine.workflow import Workflow
 
 _FIELD_RE = re.compile(r"(?<![\w$.])trigger\.(?:body\.)?([A-Za-z_][A-Za-z0-9_]*)")
-_BODY_RE = re.compile(r"(?<![\w$.])trigger\.body\b")
 _ENVELOPE = {"body", "headers", "query", "method", "path", "params"}
 _REF = r"(?<![\w$.])trigger\.(?:body\.)?([A-Za-z_][A-Za-z0-9_]*)"
 _NUMERIC_RE = re.compile(rf"{_REF}\s*(?:>=|<=|>|<)\s*-?\d|-?\d[\d.]*\s*(?:>=|<=|>|<)\s*{_REF}")
@@ -32,7 +30,6 @@ def apply(workflow: Workflow, catalog: Any = None) -> Workflow:  # noqa: ARG001 
     if any(g.get("kind") == "schema" for g in edit.guard_chain_after(edit.data, trigger["id"])):
         return workflow
     texts = _config_texts(edit)
-    reads_body = any(_BODY_RE.search(t) for t in texts)
     schema = (trigger.get("config") or {}).get("input_schema")
     if schema:
         fields = sorted((schema.get("properties") or {}).keys()) if isinstance(schema, dict) else []
@@ -42,9 +39,9 @@ def apply(workflow: Workflow, catalog: Any = None) -> Workflow:  # noqa: ARG001 
         types = _field_types(edit, texts)
         schema = {"type": "object", "properties": {f: types.get(f, {}) for f in fields}, "required": fields}
         source = "the fields the workflow reads" if fields else "a JSON object"
-    config: dict[str, Any] = {"schema": schema}
-    if reads_body or not texts:
-        config["path"] = "body"
+    # A webhook's input is the request envelope {body, headers, ...}; the schema describes the body
+    # (the guardrail checks the data itself when it has no ``body`` key).
+    config: dict[str, Any] = {"schema": schema, "path": "body"}
     named = f" ({', '.join(fields)})" if fields else ""
     reason = f"Rejects webhook calls whose data does not match {source}{named} before any step uses it."
     # The schema check comes first, in front of any other guardrail already after the trigger.
