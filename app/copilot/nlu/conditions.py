@@ -113,6 +113,8 @@ def condition_expression(text: str, data: DataRef) -> str:
             return f"$contains($string({path}), {literal if literal.startswith(chr(34)) else json.dumps(value.strip())})"
         if op in (">", "<", ">=", "<=") and literal.startswith('"'):
             continue
+        if literal.startswith('"') and data.operation == "http.request" and path.endswith(".status") and not path.endswith("body.status"):
+            path = path[: -len(".status")] + ".body.status"  # a word is the payload's status, not the HTTP code
         return f"{path} {op} {literal}"
     # "if it is urgent" / "if it's approved": a flag or a value of a status-like field
     word = snake(re.sub(r"^(?:it|this|the \w+)\s*(?:'s|is|are)\s+", "", lower))

@@ -54,6 +54,11 @@ def _topic(clause: str, workflow_name: str | None) -> str:
         words = re.sub(r"^(?:(?:the|a|an|our|my|send|email|e-mail|mail|post|share|forward|them|him|her|it|us|me|with|"
                        r"their|his|its)\s+)+", "", words, flags=re.I)
         return words[:1].upper() + words[1:]
+    if m := re.match(r"^\s*(?:also\s+)?(?:e-?mail|send|post|forward|share|mail)\s+(?:me\s+|us\s+|them\s+)?(?:the|a|an|our|its|their)\s+"
+                     r"([a-z][\w-]*(?:\s+(?!to\b|with\b|from\b|and\b|in\b)[a-z][\w-]*)?)", restored, re.I):
+        words = m.group(1)
+        if words.lower() not in ("result", "results", "data", "response", "output", "list", "rows", "count", "number"):
+            return words[:1].upper() + words[1:]
     return workflow_name or "Workflow update"
 
 
@@ -175,21 +180,22 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
     lower = clause.lower()
     if key == "email.send":
         emails = p.in_text(clause, "email")
+        address_field = next((f for f in fields if f == "email"), None) or next((f for f in fields if "email" in f), None)
         to: Any = emails
         if not emails:
             if loop_noun and not TEAM_RE.search(clause) and not _ME_RE.search(clause):
                 to = "{{ item.email }}"
-            elif data.expr.startswith("trigger.body") and re.search(
+            elif data.expr.startswith("trigger.body") and not address_field and re.search(
                     r"\b(them|him|her|that (?:address|email|e-mail)|(?:the|that|this) (?:user|customer|sender|submitter|person|lead|buyer|"
                     r"subscriber|member|applicant|client|signup|new user|contact)|back)\b", lower):
                 to = "{{ trigger.body.email }}"
             elif loop_noun and re.search(r"\b(the (?:customer|user|client|owner|contact|sender|person)|them|him|her)\b", lower):
                 to = "{{ item.email }}"
-            elif data.expr.startswith("trigger.body") and "email" in (fields or []) and not TEAM_RE.search(clause) and not _ME_RE.search(clause):
-                to = "{{ trigger.body.email }}"
-            elif "email" in (fields or []) and trigger_kind == "webhook" and re.search(
+            elif data.expr.startswith("trigger.body") and address_field and not TEAM_RE.search(clause) and not _ME_RE.search(clause):
+                to = f"{{{{ trigger.body.{address_field} }}}}"
+            elif address_field and trigger_kind == "webhook" and re.search(
                     r"\b(them|him|her|the (?:user|customer|sender|submitter|person|requester|buyer|client|member|applicant))\b", lower):
-                to = "{{ trigger.body.email }}"
+                to = f"{{{{ trigger.body.{address_field} }}}}"
             elif _ME_RE.search(clause) and prefs.email:
                 to = [prefs.email]
             elif prefs.email and not TEAM_RE.search(clause):
@@ -200,6 +206,7 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
             else:
                 raise MissingValue(f"Which email address should receive {topic.lower()}?", ["email recipient"])
         subject = p.quoted_after(clause, _SUBJECT_WORDS) or _asked(restored) or topic
+        topic = subject
         body_quote = p.quoted_after(clause, ("text", "body", "message", "saying", "says", "reading", "content"))
         body = body_quote or _message(p, clause, data, ai_text, topic, loop_noun, subject)
         if fields and data.expr == "trigger.body" and not body_quote and not ai_text:

@@ -60,6 +60,7 @@ class _Builder:
         self.last_external: str | None = None
         self.last_step: str | None = None
         self.ai_text: str | None = None  # expression of the latest AI-written text
+        self.in_switch = 0  # inside a switch's cases the label is already decided
 
     # --- ids and emission ---------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class _Builder:
         return frontier, data
 
     def _label_filter(self, clause: str, data: DataRef) -> str | None:
-        if data.operation != "llm.classify" or not data.labels:
+        if data.operation != "llm.classify" or not data.labels or self.in_switch:
             return None
         lower = clause.lower()
         if re.search(r"\b(classify|categori[sz]e|label|tag)\b", lower):
@@ -225,6 +226,16 @@ class _Builder:
             fetch_clause = f"fetch {verb_noun} from {url_ref.group(1)}"
             frontier, data = self._one_action(fetch_clause, frontier, loop, data, force="http.request")
             clause = (clause[:url_ref.start()] + clause[url_ref.end():]).strip()
+        # "post a digest of the datastore table signups to #growth": read the table first
+        table_ref = re.search(r"\b(?:of|from|in)\s+(?:the\s+)?(?:datastore\s+table\s+\w+|table\s+\w+|\w+\s+(?:datastore\s+)?table)\b", clause, re.I)
+        url_to = re.search(r"\bto\s+(?:the\s+)?(?:api\s+|endpoint\s+|url\s+)?(⟦\d+⟧)", clause)
+        if table_ref is None and url_to and self.p.in_text(url_to.group(1), "url"):
+            table_ref = re.search(r"\b(?:the\s+)?(?:datastore\s+table\s+\w+|table\s+\w+|\w+\s+datastore\s+table)\b", clause, re.I)
+        if table_ref and (key in ("email.send", "slack.post_message") or (url_to and self.p.in_text(url_to.group(1), "url"))):
+            frontier, data = self._one_action(f"read all rows {table_ref.group(0)}", frontier, loop, data, force="datastore.query")
+            clause = (clause[:table_ref.start()] + clause[table_ref.end():]).strip()
+            if url_to and key.startswith("datastore"):
+                key, connector, operation = "http.request", "http", "request"
         # "email a summary of it": summarize first when the data is not text yet
         if (key in ("email.send", "slack.post_message") and self.ai_text is None and has_data(data)
                 and re.search(r"\b(?:a|the|short|brief|daily|weekly)\s+summary\b|\bsummary of\b|\bsummari[sz]ed?\b|"
@@ -342,12 +353,16 @@ class _Builder:
         self.summary.append(f"routes by {self.p.restore(item.text) or 'value'}")
         self.emit(step, frontier, loop)
         leaves: Frontier = []
-        for case, (_, items) in zip(cases, item.cases, strict=True):
-            out, _ = self.walk(items, [(step.id, case.name)], loop, data)
-            leaves.extend(leaf for leaf in out if leaf[0] != step.id)
-        if item.otherwise:
-            out, _ = self.walk(item.otherwise, [(step.id, "default")], loop, data)
-            leaves.extend(leaf for leaf in out if leaf[0] != step.id)
+        self.in_switch += 1
+        try:
+            for case, (_, items) in zip(cases, item.cases, strict=True):
+                out, _ = self.walk(items, [(step.id, case.name)], loop, data)
+                leaves.extend(leaf for leaf in out if leaf[0] != step.id)
+            if item.otherwise:
+                out, _ = self.walk(item.otherwise, [(step.id, "default")], loop, data)
+                leaves.extend(leaf for leaf in out if leaf[0] != step.id)
+        finally:
+            self.in_switch -= 1
         return leaves, data
 
     def loop(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:

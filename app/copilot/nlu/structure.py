@@ -333,6 +333,10 @@ def parse_clauses(text: str) -> list[Item]:
             then_text, else_text = (action[:otherwise.start()], action[otherwise.end():]) if otherwise else (action, "")
             return [Item("condition", text=condition.strip(), then=parse_clauses(then_text),
                          otherwise=parse_clauses(else_text) if else_text else [])]
+    # "check X and if the status is not ok, email Y": the condition starts a new clause
+    if m := re.match(r"^(.+?)(?:\s*,\s*|\s+)(?:and\s+|then\s+)+(?=(?:only\s+)?(?:if|when)\s+[^,]{3,80},\s*\S)", text, re.I):
+        if _VERB_START.search(m.group(1)):
+            return [*parse_clauses(m.group(1)), *parse_clauses(text[m.end():])]
     # "post it to #sales only if it is urgent"
     if (m := POSTFIX_IF_RE.match(text)) and not FAILURE_RE.search(text):
         otherwise = ELSE_RE.search(m.group(3))
@@ -508,7 +512,8 @@ def _branches(text: str) -> list[str]:
     if len(bare) >= 2:
         intro = next((p for p in parts if p not in bare), "")
         lead = "fetch" if not verb or re.match(r"^(ask|query|check|call|hit|ping)\b", intro, re.I) else verb.group(1)
-        return [f"{lead} {p}" for p in bare]
+        first = [intro] if re.search(r"⟦\d+⟧", intro) else []
+        return [*first, *(f"{lead} {p}" for p in bare)]
     out = []
     for part in parts:
         if verb and not _VERB_START.search(part):

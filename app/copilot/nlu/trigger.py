@@ -74,6 +74,7 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
     out = "".join(chars)
     out = re.sub(r"\b(?:every|each|on|at|in|from|between|run|runs|starting)\s*(?=[,.;]|$)", "", out, flags=re.I)
     out = re.sub(r"^\s*(?:and\s+)?(?:,|\s)*", "", out)
+    out = re.sub(r"^(?:in\s+the\s+|each\s+|every\s+)?(?:morning|evening|afternoon|night)s?\b\s*,?\s*", "", out, flags=re.I)
     return re.sub(r"\s{2,}", " ", re.sub(r"\s+([,.;])", r"\1", out)).strip(" ,")
 
 
@@ -164,7 +165,7 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
                 end = tail.end()
             trigger_text, rest = text[match.start():end], text[:match.start()] + " " + text[end:]
         what = webhook.group("what") if webhook is not None else None
-        name_hint = "New " + re.sub(r"^(?:a|an|the|new|someone|somebody|we|i)\s+", "", what.strip(), flags=re.I) if what else None
+        name_hint = "New " + re.sub(r"^(?:(?:a|an|the|new|someone|somebody|we|i|our)\s+)+", "", what.strip(), flags=re.I) if what else None
         method = None
         if m := re.search(r"\b(GET|PUT|PATCH|DELETE|POST)\b", trigger_text):
             method = m.group(1)
