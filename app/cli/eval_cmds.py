@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,7 +28,7 @@ def eval_command(
                                           "(executability).")] = True,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Use the semantic cache (off: every "
                                         "case is generated afresh).")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List failing cases.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each case as it ends; list failing cases.")] = False,
 ) -> None:
     """Run an eval split, print a table per category, and fail (exit 1) on a regression against the baseline."""
     from rich.console import Console
@@ -60,7 +60,11 @@ def eval_command(
     if not as_json:
         err_console.print(f"[dim]running {len(data.cases)} cases of {data.name}/{split} with {model_name}…[/]")
     try:
-        result = run_eval(data, generator, dry_run=checker)
+        def progress(case: Any) -> None:
+            mark = "✓" if case.passed else "✗"
+            err_console.print(f"{mark} {case.id} [{case.category}]", markup=False, style="dim")
+
+        result = run_eval(data, generator, dry_run=checker, progress=progress if verbose and not as_json else None)
     finally:
         if checker is not None:
             checker.close()
