@@ -9,13 +9,12 @@ import pytest
 from engine.db import make_engine
 from engine.execution_store import ExecutionStore
 from engine.runtime import Runtime
-from tests.connectors.conftest import postgres_url  # noqa: F401 - the shared throw-away server fixture
 from tests.engine.runtime_helpers import count, registry, statuses, transform, wf
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-async def test_runtime_on_postgres(postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+async def test_runtime_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     log = tmp_path / "count.txt"
     store = ExecutionStore(make_engine(postgres_url))
     runtime = Runtime(store, registry())

@@ -74,3 +74,33 @@ def test_status_and_archive(store: WorkflowStore) -> None:
     store.set_status("ws1", row.id, "archived")
     assert store.list("ws1") == []
     assert [r.id for r in store.list("ws1", include_archived=True)] == [row.id]
+
+
+@pytest.mark.postgres
+async def test_store_and_scheduler_on_postgres(postgres_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text as sql
+
+    from engine.cron_scheduler import CronScheduler
+
+    engine = make_engine(postgres_url)
+    with engine.begin() as conn:  # the session's server is shared: start from empty tables
+        conn.execute(sql("DROP TABLE IF EXISTS schedule_state, workflow_versions, workflows CASCADE"))
+    store = WorkflowStore(engine)
+    doc = minimal()
+    doc["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "*/10 * * * *"}}
+    row, _ = store.create("ws1", Workflow.model_validate(doc))
+    assert store.version("ws1", row.id).workflow() == Workflow.model_validate(doc)
+    fired: list[str] = []
+
+    async def start(r, v, payload):  # type: ignore[no-untyped-def]
+        fired.append(payload["scheduled_at"])
+        return "ex"
+
+    first, second = CronScheduler(store, engine, start), CronScheduler(store, engine, start)
+    await first.tick(datetime(2026, 11, 22, 10, 0, 5, tzinfo=UTC))
+    await first.tick(datetime(2026, 11, 22, 10, 10, 1, tzinfo=UTC))
+    await second.tick(datetime(2026, 11, 22, 10, 10, 2, tzinfo=UTC))
+    assert fired == ["2026-11-22T10:10:00+00:00"]
+    engine.dispose()
