@@ -279,6 +279,23 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
     instead = _INSTEAD_RE.search(p.text) and not _ALSO_RE.search(p.text)
     email_steps = [s for s in plan.steps if _is(s, "email")]
     slack_steps = [s for s in plan.steps if _is(s, "slack")]
+    swap = re.search(r"\b(?:instead\s+of|rather\s+than)\s+(?:the\s+)?(e-?mail(?:ing)?|mail(?:ing)?|sending\s+(?:an?\s+)?e-?mail|slack|posting)",
+                     p.text, re.I)
+    if swap and ((chans and email_steps and not swap.group(1).lower().startswith(("slack", "post")))
+                 or (emails and slack_steps and swap.group(1).lower().startswith(("slack", "post")))):
+        old_step = email_steps[-1] if chans else slack_steps[-1]
+        message = _message_of(old_step) or plan.name
+        if chans:
+            new: Any = ActionStep(id=_new_id(f"post_to_{re.sub(r'[^a-z0-9_]', '_', chans[0].lstrip('#').lower())}", plan),
+                                  connector="slack", operation="post_message", config={"channel": chans[0], "text": message},
+                                  **_beside(old_step))
+        else:
+            new = ActionStep(id=_new_id("send_email", plan), connector="email", operation="send",
+                             config={"to": emails, "subject": plan.name[:100], "body": message}, **_beside(old_step))
+        followers = [UpdateStep(id=s.id, changes={"after": [new.id if a == old_step.id else a for a in s.after]})
+                     for s in plan.steps if s.after and old_step.id in s.after]
+        return EditPlan(edits=[RemoveStep(id=old_step.id), AddStep(step=new), *followers],
+                        explanation=f"Replaced {old_step.id} with {new.id}; everything else is unchanged.")
     if emails:
         if email_steps:
             for step in email_steps[-1:]:

@@ -23,7 +23,7 @@ ACTION_VERBS = (
     "analy[sz]e|detect|publish|upload|export|import|submit|trigger|invoke|refund|charge|pay|approve|"
     "let|make|then"
 )
-_NOT_VERB = r"(?!\s*(?:and\b|or\b|,|address(?:es)?\b|fields?\b|$))"
+_NOT_VERB = r"(?!\s*(?:and\b|or\b|,|address(?:es)?\b|fields?\b|parameters?\b|params?\b|strings?\b|$))"
 _VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+|just\s+|simply\s+|only\s+)*(?:{ACTION_VERBS})(?:s|es)?\b{_NOT_VERB}", re.IGNORECASE)
 
 FAILURE_RE = re.compile(
@@ -252,6 +252,10 @@ def parse_clauses(text: str) -> list[Item]:
     text = text.strip().strip(",:").strip()
     text = re.sub(r"^(?:given|taking|with)\s+(?:a|an|the)\s+[\w ]{1,40}?\s+as\s+(?:the\s+)?input\s*,\s*", "", text, flags=re.I)
     text = _AI_PREFIX_RE.sub("", text)
+    # "when all are saved, post ...": plain sequencing, not a condition
+    text = re.sub(r"^(?:and\s+)?(?:when|once|after)\s+(?:all|everything|they|it|that|this|each one|all of them|the loop)\s+"
+                  r"(?:are|is|has been|have been|were|was|has|have)?\s*(?:been\s+)?(?:saved|done|finished|complete|completed|processed|stored|"
+                  r"inserted|sent|imported|over|through)\s*,?\s*", "", text, flags=re.I)
     # passive voice: "the result is saved in the table X" → "save the result in the table X"
     if m := re.match(r"^(?:and\s+)?((?:the|its|their|this|that)\s+[\w ]{1,30}?)\s+(?:is|are|gets|get|will be)\s+"
                      r"(saved|stored|logged|posted|sent|emailed|inserted|added|written|uploaded|forwarded|archived)\b\s*(.*)$", text, re.I):
