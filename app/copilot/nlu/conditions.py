@@ -23,7 +23,7 @@ _COMPARATORS: list[tuple[str, str]] = [
     (r"(?:equals|is equal to|==|=|is|are|was|matches)", "="),
 ]
 _EMPTY_RE = re.compile(r"\b(?:is empty|are empty|is missing|there (?:are|is) no|there aren't any|nothing (?:was )?(?:found|returned)|"
-                       r"no (?:new )?\w+ (?:were |was )?(?:found|returned)|none)\b", re.I)
+                       r"no (?:new )?\w+ (?:were |was )?(?:found|returned)|there are none|none (?:were |was )?(?:found|returned))\b", re.I)
 _NONEMPTY_RE = re.compile(r"\b(?:is not empty|isn't empty|there (?:are|is) (?:any|some|new)|anything (?:was )?(?:found|returned)|"
                           r"any (?:new )?\w+ (?:were |was )?(?:found|returned)|exists?)\b", re.I)
 _COUNT_RE = re.compile(r"\bthere (?:are|were|is) (?:more than|over|at least|fewer than|less than)?\s*(\d+)", re.I)

@@ -303,7 +303,8 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
         return {"input": source_text, "fields": {f: f.replace("_", " ") for f in fields}}
     if key == "llm.complete":
         context = "" if source_text == restored else f"\n\n{source_text}"
-        return {"prompt": f"{restored[:1].upper()}{restored[1:]}.{context}"}
+        ask = re.sub(r"\s+(?:with|using|via)\s+(?:the\s+)?(?:ai|an?\s+llm|the\s+model)\b", "", restored, flags=re.I)
+        return {"prompt": f"{ask[:1].upper()}{ask[1:]}.{context}"}
     if key == "core.log":
         quoted = _quoted(p, clause)
         message = quoted[0] if quoted else _message(p, clause, data, ai_text, topic, loop_noun)

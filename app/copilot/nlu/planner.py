@@ -61,6 +61,7 @@ class _Builder:
         self.last_step: str | None = None
         self.ai_text: str | None = None  # expression of the latest AI-written text
         self.in_switch = 0  # inside a switch's cases the label is already decided
+        self.last_subject: str | None = None  # "if the score is below 5 ...; if it is at least 9 ..."
 
     # --- ids and emission ---------------------------------------------------------------
 
@@ -88,8 +89,21 @@ class _Builder:
     # --- walking the tree ---------------------------------------------------------------
 
     def walk(self, items: list[structure.Item], frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
+        before_condition: Frontier | None = None
+        leaves: Frontier = []
         for item in items:
+            if item.kind == "condition" and before_condition is not None:
+                # "if X, do A; if Y, do B": independent checks of the same data
+                out, data = self.walk_one(item, before_condition, loop, data)
+                leaves.extend(out)
+                frontier = leaves
+                continue
+            start = frontier
             frontier, data = self.walk_one(item, frontier, loop, data)
+            if item.kind == "condition" and not item.otherwise:
+                before_condition, leaves = start, list(frontier)
+            else:
+                before_condition, leaves = None, []
         return frontier, data
 
     def walk_one(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
@@ -299,6 +313,11 @@ class _Builder:
 
     def condition(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
         text = self.p.restore(item.text)
+        if self.last_subject and re.match(r"^(?:it|that|this)\s+(?:is|'s|was)\s+(?:above|over|below|under|at least|at most|more|less|greater|lower|higher|bigger|smaller|exactly|equal)", text, re.I):
+            text = re.sub(r"^(?:it|that|this)\s+(?:'s|is|was)\s+", f"{self.last_subject} is ", text, flags=re.I)
+        if subject := re.match(r"^(?:the\s+)?([a-z_][\w ]{0,30}?)\s+(?:is|are|was|exceeds|has)\b", text, re.I):
+            if subject.group(1).lower() not in ("it", "that", "this", "there"):
+                self.last_subject = subject.group(1)
         missing = re.match(r"^(?:there\s+is\s+no|there's\s+no|there\s+are\s+no|no)\s+(?:\w+\s+)?(\w+)$|"
                            r"^(?:the\s+)?(\w+)\s+(?:is|are)\s+(?:missing|absent|not set|not given|not provided)$", text.strip(), re.I)
         if missing and data.expr != "item" and data.source is None:

@@ -52,7 +52,8 @@ COMBINE_RE = re.compile(r"^(?:and\s+|then\s+)*(?:combine|merge|join|aggregate)\b
 LOOP_RE = re.compile(
     r"\b(?:for\s+(?:each|every|all(?:\s+of\s+the)?)|loop(?:ing)?\s+(?:over|through)|iterate\s+(?:over|through)|"
     r"go(?:ing)?\s+through\s+(?:each|every|all|the)|one\s+by\s+one\s+for|for\s+each\s+of\s+(?:the|these|those))"
-    r"\s+(?:of\s+)?(?:the\s+|these\s+|those\s+|them\b)?\s*([a-z][\w-]*(?:\s+(?!in\b|from\b|of\b|on\b|at\b|and\b|to\b|with\b)[a-z][\w-]*)?)?",
+    r"\s+(?:of\s+)?(?:the\s+|these\s+|those\s+|them\b)?\s*([a-z][\w-]*(?:\s+(?!in\b|from\b|of\b|on\b|at\b|and\b|to\b|with\b|whose\b|where\b|that\b|"
+    r"which\b|having\b|(?:" + ACTION_VERBS + r")\b)[a-z][\w-]*)?)?",
     re.IGNORECASE,
 )
 EACH_RE = re.compile(r"\b(?:each|every)\s+(?!(?:day|week|month|year|hour|minute|morning|evening|night|time|monday|tuesday|"
@@ -236,6 +237,9 @@ def value_cases(sentence: str) -> Item | None:
         how = m.group("how") or ""
         if value.lower() in ("it", "them", "this", "that", "the", "a", "an", "then", "also", "if", "when"):
             return None
+        noun_follows = re.match(rf"^(?:and\s+)?(?:for\s+)?['\"]?{re.escape(value)}['\"]?\s+(?:ones?|\w+s)\b", seg, re.I)
+        if not noun_follows and value.lower().endswith("s") and not value.lower().endswith(("ss", "us", "is")) and len(value) > 4:
+            value = value[:-1]  # "warnings go to #alerts": the value is 'warning'
         cases.append((LANGUAGES.get(value.lower(), value), parse_clauses(_case_action(target, verb, how))))
     if len(cases) < (1 if default else 2) or any(not items for _, items in cases):
         return None
@@ -338,7 +342,7 @@ def parse_clauses(text: str) -> list[Item]:
             return [Item("condition", text=condition.strip(), then=parse_clauses(then_text),
                          otherwise=parse_clauses(else_text) if else_text else [])]
     # "check X and if the status is not ok, email Y": the condition starts a new clause
-    if m := re.match(r"^(.+?)(?:\s*,\s*|\s+)(?:and\s+|then\s+)+(?=(?:only\s+)?(?:if|when)\s+[^,]{3,80},\s*\S)", text, re.I):
+    if m := re.match(r"^(.+?)(?:\s*,\s*|\s+)(?:and\s*,?\s+|then\s*,?\s+)+(?=(?:only\s+)?(?:if|when)\s+[^,]{3,80},\s*\S)", text, re.I):
         if _VERB_START.search(m.group(1)):
             return [*parse_clauses(m.group(1)), *parse_clauses(text[m.end():])]
     # "post it to #sales only if it is urgent"
@@ -403,6 +407,12 @@ def parse_clauses(text: str) -> list[Item]:
 
 
 def _loop(noun: str, body: str) -> Item:
+    # "for every account with a balance over 100, email ...": a filter inside the body
+    if m := re.match(r"^(?:with|whose|where|that has|that have|having|if)\s+(.+?),\s*(.+)$", body.strip(), re.I):
+        if _looks_like_condition(m.group(1)):
+            item = _loop(noun, "")
+            item.then = [Item("condition", text=m.group(1).strip(), then=parse_sentence(m.group(2)))]
+            return item
     batch = BATCH_RE.search(body) or BATCH_RE.search(noun)
     count = None
     concurrency = None

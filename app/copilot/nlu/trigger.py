@@ -15,7 +15,8 @@ _EVENT_VERBS = (
     r"(?:is|are|gets?|was|were|has been)?\s*(?:submitted|submits?|sends?|sent|posts?|posted|arrives?|arrived|comes?\s+in|"
     r"came in|is received|receives?|received|signs?\s+up|signed up|registers?|registered|is created|created|is placed|placed|"
     r"fires?|calls?|hits?|pings?|is opened|opened|is updated|updated|is paid|pays|paid|is closed|closed|is filed|files|"
-    r"reports?|delivers?|delivered|notifies|books?|booked|cancels?|cancelled|canceled|subscribes?|unsubscribes?|is added|added|happens|occurs|"
+    r"reports?|delivers?|delivered|notifies|published|publishes|released|merged|deployed|shipped|approved|rejected|assigned|"
+    r"commented|starred|pushed|opens?|books?|booked|cancels?|cancelled|canceled|subscribes?|unsubscribes?|is added|added|happens|occurs|"
     r"is triggered|completes?|completed|is made|makes|checks?\s+out|checked out|uploads?|uploaded|fills?\s+(?:in|out))"
 )
 WEBHOOK_RE = re.compile(

@@ -195,3 +195,31 @@ def test_refinements(first: str, change: str, check: Any) -> None:
     after = compile_plan(apply_edits(plan, edit), REGISTRY)
     assert validate_workflow(after, REGISTRY).ok
     assert check(after)
+
+
+def test_two_independent_checks_of_the_same_field() -> None:
+    wf = workflow("When a survey response arrives on a webhook (email, score): if the score is below 5, alert #care; "
+                  "if it is at least 9, email thanks@example.com.")
+    conditions = of_type(wf, "condition")
+    assert [c["config"]["expression"] for c in conditions] == ["trigger.body.score < 5", "trigger.body.score >= 9"]
+    assert all(("trigger", c["id"], None) in edges(wf) or any(e[1] == c["id"] for e in edges(wf)) for c in conditions)
+
+
+def test_filter_inside_a_loop() -> None:
+    wf = workflow("Manually: get the accounts from https://crm.example.com/api/accounts and for every account with a "
+                  "balance over 100, email billing@example.com.")
+    [loop] = of_type(wf, "loop")
+    condition = next(n for n in loop["body"]["nodes"] if n["type"] == "condition")
+    assert condition["config"]["expression"] == "item.balance > 100"
+
+
+def test_plural_case_names_are_singular_values() -> None:
+    wf = workflow("When a webhook gets an alert (severity, message): critical alerts go to #pager, warnings go to "
+                  "#alerts, and anything else is logged.")
+    [switch] = of_type(wf, "switch")
+    assert [c["equals"] for c in switch["config"]["cases"]] == ["critical", "warning"]
+
+
+def test_one_time_run_in_a_zone() -> None:
+    wf = workflow("On December 31st 2026 at 23:59 New York time, post 'Happy New Year!' to #general.")
+    assert trigger_config(wf) == {"at": "2026-12-31T23:59:00", "timezone": "America/New_York"}
