@@ -23,11 +23,12 @@ from dataclasses import dataclass
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
 _PREV = r"(?:previous|prior|above|earlier|preceding|all|any|the|your|system|original)"
-_INSTR = r"(?:instructions?|prompts?|rules|directions|guidelines|guardrails|context|messages?)"
+# Instruction words only: "please disregard my previous message" is ordinary mail, not an attack.
+_INSTR = r"(?:instructions?|prompts?|rules|guidelines|guardrails)"
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "prompt_injection": (
-        rf"\b(?:ignore|disregard|forget|skip|override|bypass|drop)\b(?:\s+\w+){{0,3}}\s+{_PREV}\s+(?:\w+\s+){{0,2}}{_INSTR}",
+        rf"\b(?:ignore|disregard|forget|override|bypass)\b(?:\s+\w+){{0,3}}\s+{_PREV}\s+(?:\w+\s+){{0,2}}{_INSTR}",
         r"\byou\s+are\s+now\s+(?:in\s+)?(?:dan|developer\s+mode|jailbroken|unrestricted|an?\s+unfiltered)",
         r"\b(?:new|updated|real)\s+(?:system\s+)?instructions\s*:",
         r"\bact\s+as\s+(?:if\s+you\s+(?:have|had)\s+no|an?\s+(?:ai|assistant)\s+without)\s+(?:restrictions|rules|filters|limits)",
