@@ -84,7 +84,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1.0 - poly * np.exp(-a * a))
+    result: np.ndarray = sign * (1.0 - poly * np.exp(-a * a))
+    return result
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -95,7 +96,8 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
     mean = x.mean(axis=-1, keepdims=True)
     centred = x - mean
     var = (centred * centred).mean(axis=-1, keepdims=True)
-    return centred / np.sqrt(var + eps) * weight + bias
+    result: np.ndarray = centred / np.sqrt(var + eps) * weight + bias
+    return result
 
 
 class _Layer:
@@ -185,7 +187,8 @@ class _MiniLMWeights:
         summed = (x * mask[:, :, None]).sum(axis=1)
         pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        vectors: np.ndarray = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return vectors
 
 
 @lru_cache(maxsize=4)
@@ -287,7 +290,8 @@ class LiteLLMEmbedder:
             rows.extend(d["embedding"] if isinstance(d, dict) else d.embedding for d in data)
         matrix = np.asarray(rows, dtype=np.float32)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.clip(norms, 1e-12, None)
+        vectors: np.ndarray = matrix / np.clip(norms, 1e-12, None)
+        return vectors
 
 
 def embedder_from_settings(settings: Any) -> Embedder:
@@ -301,7 +305,7 @@ def embedder_from_settings(settings: Any) -> Embedder:
 def _chroma_base() -> type:
     from chromadb.api.types import EmbeddingFunction
 
-    return EmbeddingFunction  # type: ignore[no-any-return]
+    return EmbeddingFunction
 
 
 def chroma_embedding_function(embedder: Embedder) -> Any:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from app.llm.entities import extract
 from app.llm.rebinding import decide
 
@@ -72,3 +75,33 @@ def test_an_old_value_left_inside_another_string_refuses() -> None:
     d = decide(extract("send the report to Maria and Alice"), extract("send the report to Maria and Bob"),
                answer(greeting="Hi Alice", to="alice@example.com"), ok)
     assert not d.hit and "remains" in d.reason
+
+
+_local = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
+_emails = st.builds(lambda user, host: f"{user}@{host}.io", _local, _local)
+_days = st.sampled_from(["Monday", "Tuesday", "Friday", "Sunday"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_extraction_never_raises(text: str) -> None:
+    signature = extract(text)
+    assert extract(text) == signature
+    decide(signature, extract(text[::-1]), json.dumps({"text": text}), ok)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_emails, _emails, _days, _days, st.integers(1, 500), st.integers(1, 500))
+def test_a_served_answer_never_keeps_an_old_value(old_email: str, new_email: str, old_day: str, new_day: str,
+                                                  old_n: int, new_n: int) -> None:
+    old_text = f"Every {old_day}, email the top {old_n} orders to {old_email}"
+    new_text = f"Every {new_day}, email the top {new_n} orders to {new_email}"
+    cached = json.dumps({"cron": f"0 9 * * {old_day[:3]}", "limit": old_n, "to": [old_email]})
+    decision = decide(extract(old_text), extract(new_text), cached, ok)
+    if old_day != new_day:
+        assert not decision.hit  # a derived value: never re-bound
+    elif decision.hit:
+        served = json.loads(decision.value_json or "")
+        assert served == {"cron": f"0 9 * * {old_day[:3]}", "limit": new_n, "to": [new_email]}
+    else:  # refused only when a number is ambiguous (e.g. it also occurs inside another value)
+        assert old_n != new_n or old_email != new_email
