@@ -40,6 +40,7 @@ DEFAULT_THRESHOLD = 0.85
 DEFAULT_TTL_S = 7 * 24 * 3600
 CANDIDATES = 5
 COLLECTION_PREFIX = "fwc"
+PURGE_EVERY = 500  # stores between two purges of the stored-to partition's expired entries
 
 
 class CacheError(FlowwrightError):
@@ -172,6 +173,7 @@ class SemanticCache:
         self.path = Path(data_dir) / "chroma"
         self._lock = threading.RLock()
         self._handles: dict[str, Any] = {}
+        self._stores = 0
         # Vectors of different embedding models never meet: the model is part of every collection name.
         self._prefix = f"{COLLECTION_PREFIX}_{hashlib.sha256(embedder.model_name.encode()).hexdigest()[:10]}"
         try:
@@ -247,6 +249,10 @@ class SemanticCache:
             if len(batch) >= batch_size:
                 flush()
         flush()
+        self._stores += count
+        if self._stores >= PURGE_EVERY:  # expired entries would crowd the nearest candidates
+            self._stores = 0
+            self._with_collection(key, None, lambda c: self._purge(c))
         return count
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -270,13 +276,13 @@ class SemanticCache:
 
     def purge_expired(self) -> int:
         """Delete expired entries (lookups ignore them anyway); returns how many."""
-        deleted = 0
-        for collection in self._collections():
-            ids = collection.get(where={"expires_at": {"$lte": self.clock()}}, include=[])["ids"]
-            if ids:
-                collection.delete(ids=ids)
-                deleted += len(ids)
-        return deleted
+        return sum(self._purge(collection) for collection in self._collections())
+
+    def _purge(self, collection: Any) -> int:
+        ids = collection.get(where={"expires_at": {"$lte": self.clock()}}, include=[])["ids"]
+        if ids:
+            collection.delete(ids=ids)
+        return len(ids)
 
     def stats(self) -> CacheStats:
         counters = self._counters.read()

@@ -226,3 +226,15 @@ def test_another_process_clearing_does_not_break_an_open_cache(tmp_path: Path, e
     assert server.lookup(PART, ALICE) is None
     server.store(PART, ALICE, weekly_email("alice@x.com", 1))
     assert cli.lookup(PART, ALICE) is not None
+
+
+def test_storing_purges_expired_entries_now_and_then(cache: SemanticCache, clock: Clock,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.llm.semantic_cache as module
+
+    monkeypatch.setattr(module, "PURGE_EVERY", 3)
+    vector = cache.embed([ALICE])[0]
+    cache.store_many(PART, [(f"old request {i}", "{}", vector) for i in range(2)])
+    clock.now += 7200
+    cache.store_vector(PART, "fresh request", "{}", vector)
+    assert cache.stats().entries == 1
