@@ -421,8 +421,11 @@ class _GraphChecker:
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 value = err.get("input")
-                if isinstance(value, str) and "{{" in value:
-                    continue  # resolved at run time; its type is checked then
+                if (isinstance(value, str) and "{{" in value) or (
+                        err.get("type") == "value_error" and _has_template(value)):
+                    # Resolved at run time and checked then: a template where a value is expected,
+                    # or a field validator that cannot judge a list holding templates.
+                    continue
                 loc = err.get("loc", ())
                 etype = err.get("type", "")
                 if etype == "missing":
@@ -466,6 +469,11 @@ def _node_references(value: str) -> list[str]:
     for source in sources:
         refs.extend(_NODE_REF_RE.findall(_QUOTED_RE.sub("''", source)))
     return refs
+
+
+def _has_template(value: Any) -> bool:
+    """True when a value is, or holds somewhere inside, a ``{{ }}`` template string."""
+    return any("{{" in text for _, text in iter_strings(value, "$"))
 
 
 def _collect_ids(graph: Any, out: set[str]) -> None:

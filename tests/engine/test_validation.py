@@ -355,3 +355,15 @@ def test_loop_body_sees_ancestors_of_its_loop_and_string_literals_are_ignored() 
     assert problems(wf) == set()
     body_node["config"]["message"] = "{{ nodes.send_digest.message }}"
     assert problems(wf) == {("reference_not_upstream", "$.nodes[3].body.nodes[0].config.message")}
+
+
+def test_lists_holding_templates_are_checked_at_run_time() -> None:
+    wf = minimal()
+    wf["nodes"][1] = {"id": "say", "type": "action", "connector": "core", "operation": "set",
+                      "config": {"values": "{{ trigger.values }}"}}
+    assert problems(wf) == set()
+    wf["nodes"][1]["config"] = {"values": ["{{ trigger.a }}"]}  # a list is never a mapping, template or not
+    assert problems(wf) == {("config_invalid_value", "$.nodes[1].config.values")}
+    wf["nodes"][1] = {"id": "say", "type": "action", "connector": "email", "operation": "send",
+                      "config": {"to": ["{{ trigger.email }}"], "subject": "hi", "body": "hello"}}
+    assert problems(wf) == set()
