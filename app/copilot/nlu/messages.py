@@ -72,6 +72,9 @@ def _message(p: Protected, clause: str, data: DataRef, ai_text: str | None, topi
     quoted = [q for q in _quoted(p, clause) if q != subject]
     if quoted:
         return quoted[0]
+    if m := re.search(r"\b(?:remind(?:ing)?|telling|asking)\s+(?:me|us|them|everyone|the team|people)\s+(?:to|that|about)\s+([^,;.⟦]{3,120})",
+                      clause, re.I):
+        return f"Reminder: {m.group(1).strip()}"
     if data.expr == "execution.error":
         return f"{topic}: a step failed after all its retries. Check the execution for details."
     text = _data_text(data, ai_text)

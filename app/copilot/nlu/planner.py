@@ -235,6 +235,8 @@ class _Builder:
         connector, operation = key.split(".")
         # "summarize the orders from <url>": fetch first, then the operation on what came back
         url_ref = re.search(r"\b(?:from|at|on|via|of|in)\s+(?:the\s+)?(?:api\s+|endpoint\s+|url\s+)?(⟦\d+⟧)", clause)
+        if url_ref is None and connector in ("datastore", "llm"):
+            url_ref = re.search(r"(?<!\bto\s)(?<!\bto the\s)(⟦\d+⟧)", clause)
         if connector != "http" and url_ref and self.p.in_text(url_ref.group(1), "url"):
             verb_noun = object_noun(clause)
             fetch_clause = f"fetch {verb_noun} from {url_ref.group(1)}"

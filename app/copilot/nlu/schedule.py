@@ -110,7 +110,8 @@ def _days_in(text: str) -> tuple[list[int], list[tuple[int, int]]]:
         if word in ("sat", "sun", "wed", "mon") and not re.search(r"\b(on|every|each|and|,|or)\s*$", lowered[:match.start()]):
             continue  # "sun" / "sat" / "wed" as ordinary words
         days.append(_day_number(word))
-        spans.append(match.span())
+        lead = re.search(r"\b(?:every\s+other|every|each|on|and|or)\s*,?\s*$", lowered[:match.start()])
+        spans.append((lead.start() if lead else match.start(), match.end()))
     return sorted(set(days), key=lambda d: (d == 0, d)), spans
 
 

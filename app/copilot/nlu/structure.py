@@ -166,7 +166,7 @@ def parse_sentence(sentence: str) -> list[Item]:
         return [multi_if]
     cases = value_cases(sentence)
     if cases is not None:
-        return [cases]
+        return cases.then if cases.kind == "sequence" else [cases]
     return parse_clauses(sentence)
 
 
@@ -213,7 +213,9 @@ def value_cases(sentence: str) -> Item | None:
         return None
     verb = None
     text = sentence
+    head_text = ""
     if head := re.match(r"^[^:]{3,80}:\s*(?=\S)", sentence):
+        head_text = sentence[:head.end()].rstrip(": ")
         text = sentence[head.end():]  # "Route tickets (...): urgent ones go to ..., everything else ..."
         sentence = text
     if lead := _LEAD_VERB_RE.match(sentence):
@@ -238,13 +240,20 @@ def value_cases(sentence: str) -> Item | None:
         if value.lower() in ("it", "them", "this", "that", "the", "a", "an", "then", "also", "if", "when"):
             return None
         noun_follows = re.match(rf"^(?:and\s+)?(?:for\s+)?['\"]?{re.escape(value)}['\"]?\s+(?:ones?|\w+s)\b", seg, re.I)
-        if not noun_follows and value.lower().endswith("s") and not value.lower().endswith(("ss", "us", "is")) and len(value) > 4:
+        if not noun_follows and value.lower().endswith("s") and not value.lower().endswith(("ss", "us", "is")) and len(value) > 4 \
+                and not re.search(rf"\b{re.escape(value)}\b", head_text, re.I):
             value = value[:-1]  # "warnings go to #alerts": the value is 'warning'
         cases.append((LANGUAGES.get(value.lower(), value), parse_clauses(_case_action(target, verb, how))))
     if len(cases) < (1 if default else 2) or any(not items for _, items in cases):
         return None
     field_text = "language" if any(v in LANGUAGES.values() for v, _ in cases) and verb else ""
-    return Item("switch", text=field_text, cases=cases, otherwise=default)
+    switch = Item("switch", text=field_text, cases=cases, otherwise=default)
+    if head_text and not re.match(r"^(?:route|sort|split|send|handle|dispatch|forward|direct)\b", head_text, re.I) \
+            and _VERB_START.search(head_text):
+        # "classify the message as a, b or c: a → ..., b → ...": the head is a step of its own
+        switch.text = ""
+        return Item("sequence", then=[*parse_clauses(head_text), switch])
+    return switch
 
 
 _AI_PREFIX_RE = re.compile(
@@ -409,9 +418,17 @@ def parse_clauses(text: str) -> list[Item]:
 def _loop(noun: str, body: str) -> Item:
     # "for every account with a balance over 100, email ...": a filter inside the body
     if m := re.match(r"^(?:with|whose|where|that has|that have|having|if)\s+(.+?),\s*(.+)$", body.strip(), re.I):
-        if _looks_like_condition(m.group(1)):
+        condition_text = m.group(1)
+        if not _looks_like_condition(condition_text) and re.fullmatch(r"(?:a\s+|an\s+)?[a-z_]\w*\s+['\"]?[\w-]+['\"]?|(?:a\s+|an\s+)?[a-z_]\w*\s+of\s+['\"]?[\w-]+['\"]?",
+                                                                  condition_text.strip(), re.I):
+            field, value = re.sub(r"^(?:a|an)\s+", "", condition_text.strip()).replace(" of ", " ").split(None, 1)
+            condition_text = f"{field} is {value}"
+        if _looks_like_condition(condition_text):
+            m = re.match(r"^(.*)$", f"{condition_text},{m.group(2)}")
+            assert m is not None
+            condition_text, rest = m.group(1).split(",", 1)
             item = _loop(noun, "")
-            item.then = [Item("condition", text=m.group(1).strip(), then=parse_sentence(m.group(2)))]
+            item.then = [Item("condition", text=condition_text.strip(), then=parse_sentence(rest.strip()))]
             return item
     batch = BATCH_RE.search(body) or BATCH_RE.search(noun)
     count = None

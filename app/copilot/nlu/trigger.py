@@ -193,7 +193,8 @@ def _manual_input(text: str) -> tuple[str, list[str]]:
                   r"|\b(?:where|in which|when)\s+(?:i|we|you|someone)\s+(?:paste|enter|type|provide|give|upload|submit)s?\s+(?:a|an|the|some)\s+([\w ]{1,30}?)(?:\s+as\s+(\w+))?\s*(?:[;,.]|$)\s*",
                   text, re.I)
     if not m:
-        return text, []
+        pasted = re.search(r"\b(?:from|in|of)\s+(?:the|my|a)\s+(?:pasted|given|provided|entered|submitted|input|uploaded)\s+([a-z_]\w*)\b", text, re.I)
+        return text, [snake(pasted.group(1))] if pasted else []
     if m.group(2):
         fields = _paren_fields(m.group(2))
     else:
