@@ -26,7 +26,7 @@ import contextvars
 import functools
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -259,7 +259,8 @@ class Gateway:
         token = _current_call.set(call)
         try:
             value, raw = client.chat.completions.create_with_completion(
-                model=call.model, messages=[dict(m) for m in messages], response_model=response_model,
+                model=call.model, messages=_jinja_verbatim(messages) if validation_context else [dict(m) for m in messages],
+                response_model=response_model,
                 max_retries=max_retries, context=validation_context, hooks=hooks,
                 max_tokens=call.max_tokens, temperature=temperature, **mode_kwargs, **self._endpoint_kwargs(call.model),
             )
@@ -491,3 +492,18 @@ class Gateway:
         except ValidationError:  # e.g. a validator that depends on this call's context refuses it
             return None
         return value, int(getattr(hit, "tokens_saved", 0) or 0)
+
+
+def _jinja_verbatim(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """instructor renders every message as a Jinja template when given a validation context;
+    wrap text contents in ``{% raw %}`` so that workflow expressions (``{{ trigger.x }}``) and user
+    text reach the model exactly as written."""
+    out = []
+    for message in messages:
+        copy = dict(message)
+        content = copy.get("content")
+        if isinstance(content, str) and ("{" in content or "%" in content):
+            escaped = content.replace("{% endraw %}", "{% endraw %}{{ '{% endraw %}' }}{% raw %}")
+            copy["content"] = "{% raw %}" + escaped + "{% endraw %}"
+        out.append(copy)
+    return out

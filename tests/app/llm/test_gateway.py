@@ -439,3 +439,11 @@ def test_a_real_provider_path_over_loopback_http(tmp_path: Path, clock: FakeCloc
         assert len(stub.requests) == 3  # the auth error was not retried
     finally:
         stub.close()
+
+
+def test_validation_context_never_renders_messages_as_templates(gateway: Gateway, fake: FakeModel) -> None:
+    text = "post {{ trigger.body.name }} and {% raw %}literal{% endraw %} to #sales"
+    fake.enqueue(FakeReply('{"name": "a", "count": 5}'))
+    gateway.generate([{"role": "user", "content": text}], Step, purpose="generate", workspace_id="ws1",
+                     model="fake/m", validation_context={"minimum": 2})
+    assert fake.requests[0].messages[-1]["content"] == text
