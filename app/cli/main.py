@@ -33,7 +33,27 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a Flowwright error or a bad setting is one line on stderr, never a traceback."""
+    import sys
+
+    from pydantic import ValidationError
+
+    from engine.errors import FlowwrightError
+
+    try:
+        app()
+    except FlowwrightError as exc:
+        sys.stderr.write(f"error: {exc.message} [{exc.code}]\n")
+        sys.exit(1)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for err in exc.errors(include_url=False):
+            name = "FLOWWRIGHT_" + "_".join(str(p) for p in err.get("loc", ())).upper()
+            sys.stderr.write(f"error: invalid setting {name}: {err.get('msg')}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -69,3 +69,12 @@ def test_help_does_not_import_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     assert "HEAVY []" in out
+
+
+def test_bad_setting_is_one_line_not_a_traceback() -> None:
+    import os
+
+    env = {**os.environ, "FLOWWRIGHT_PORT": "eighty"}
+    result = subprocess.run([*FLOWWRIGHT, "serve"], capture_output=True, text=True, timeout=60, check=False, env=env)
+    assert result.returncode == 2
+    assert "invalid setting FLOWWRIGHT_PORT" in result.stderr and "Traceback" not in result.stderr
