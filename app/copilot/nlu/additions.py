@@ -116,12 +116,21 @@ def switch_case(text: str, plan: WorkflowPlan, new_steps: NewSteps) -> EditPlan 
 def step_before(text: str, plan: WorkflowPlan, new_steps: NewSteps) -> EditPlan | None:
     """'Summarize the feedback with AI before emailing it' → a model step in front of the output."""
     m = re.search(r"^(.*?)\bbefore\s+(?:you\s+)?(emailing|sending|posting|saving|storing|mailing|it is sent|it's sent)\b", text, re.I)
-    if not m or not _STARTS_WITH_VERB.search(m.group(1).strip()):
+    first = re.search(r"^(.*?)\s*,?\s*\b(?:first|beforehand|before that|before it goes out)\s*[.!]?$", text.strip(), re.I)
+    if first and _STARTS_WITH_VERB.search(first.group(1).strip()) and re.match(
+            r"^(?:(?:also|then|and|please|just)\s+)*(?:summari[sz]e|classify|translate|extract|rewrite|draft|condense|shorten)\b",
+            first.group(1).strip(), re.I):
+        m = re.match(r"^(.*)$", first.group(1))
+        kind = "sending"
+    elif not m or not _STARTS_WITH_VERB.search(m.group(1).strip()):
         return None
-    kind = m.group(2).lower()
+    else:
+        kind = m.group(2).lower()
+    assert m is not None
     connector = "email" if kind.startswith(("email", "mail")) else "slack" if kind.startswith("post") else (
         "datastore" if kind.startswith(("sav", "stor")) else None)
-    outputs = [s for s in plan.steps if isinstance(s, ActionStep) and (connector is None or s.connector == connector)]
+    outputs = [s for s in plan.steps if isinstance(s, ActionStep) and (connector is None or s.connector == connector)
+               and (connector is not None or s.connector in ("email", "slack", "http"))]
     if not outputs:
         return None
     target = outputs[-1]

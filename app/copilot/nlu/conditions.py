@@ -96,6 +96,11 @@ def condition_expression(text: str, data: DataRef) -> str:
     if m := _COUNT_RE.search(lower):
         op = ">" if re.search(r"more than|over", lower) else ">=" if "at least" in lower else "<" if re.search(r"fewer|less", lower) else ">="
         return f"$count({data.expr}) {op} {m.group(1)}"
+    named = re.match(r"^(?:the\s+)?([a-z_][\w ]{0,30}?)\s+(?:is|are)\s+(not\s+)?(empty|missing|blank|set|present|given|filled(?:\s+in)?)$", text, re.I)
+    if named and named.group(1).lower() not in ("it", "they", "this", "that", "there", "the result", "the response"):
+        path = _field_path(named.group(1), data)
+        present = (named.group(3).lower() in ("set", "present", "given") or named.group(3).lower().startswith("filled")) != bool(named.group(2))
+        return f'$exists({path}) and $string({path}) != ""' if present else f'$not($exists({path})) or $string({path}) = ""'
     if _EMPTY_RE.search(lower):
         return f"$count({data.expr}) = 0"
     if _NONEMPTY_RE.search(lower) and not re.search(r"\b(over|above|under|below|more|less)\b", lower):

@@ -264,7 +264,11 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
     if m := RETRY_RE.search(p.text):
         count = next((int(g) if g.isdigit() else None for g in m.groups() if g), None) or 3
         targets = _targets(re.sub(r"\b(retry|retries|retrying|re-?try|try|times|attempts|up to|add|with)\b", " ", p.text, flags=re.I), plan)
-        targets = targets or [s for s in plan.steps if isinstance(s, ActionStep) and s.connector in ("http", "email", "slack", "database", "llm")]
+        handlers = {s.on_failure for s in plan.steps if s.on_failure}
+        routed = [s for s in plan.steps if s.on_failure and s.on_failure not in ("continue", "fail")]
+        externals = [s for s in plan.steps if isinstance(s, ActionStep) and s.connector in ("http", "email", "slack", "database", "llm")
+                     and s.id not in handlers]
+        targets = targets or routed or [s for s in externals if s.connector in ("http", "database")] or externals
         for step in targets:
             edits.append(UpdateStep(id=step.id, changes={"max_attempts": count, "backoff": "exponential"}))
         said.append(f"retries up to {count} attempts")
