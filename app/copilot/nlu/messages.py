@@ -55,11 +55,15 @@ def _topic(clause: str, workflow_name: str | None) -> str:
                        r"their|his|its)\s+)+", "", words, flags=re.I)
         return words[:1].upper() + words[1:]
     if m := re.match(r"^\s*(?:also\s+)?(?:e-?mail|send|post|forward|share|mail)\s+(?:me\s+|us\s+|them\s+)?(?:the|a|an|our|its|their)\s+"
-                     r"([a-z][\w-]*(?:\s+(?!to\b|with\b|from\b|and\b|in\b)[a-z][\w-]*)?)", restored, re.I):
+                     r"([a-z][\w-]*(?:\s+(?!to\b|with\b|from\b|and\b|in\b|when\b|if\b|whenever\b|once\b)[a-z][\w-]*)?)", restored, re.I):
         words = m.group(1)
         if words.lower() not in ("result", "results", "data", "response", "output", "list", "rows", "count", "number"):
             return words[:1].upper() + words[1:]
     return workflow_name or "Workflow update"
+
+
+def _what(topic: str, workflow_name: str | None) -> str:
+    return "it" if topic in (workflow_name, "Workflow update") or not topic else f"the {topic[:1].lower()}{topic[1:]}"
 
 
 def _quoted(p: Protected, clause: str) -> list[str]:
@@ -166,6 +170,26 @@ def _rows_expression(data: DataRef) -> str:
     return f"{{{{ [{data.expr}] }}}}" if not data.expr.endswith((".rows", ".body")) else f"{{{{ $type({data.expr}) = 'array' ? {data.expr} : [{data.expr}] }}}}"
 
 
+_DATA_NOUN_RE = re.compile(
+    r"\b(?:the|our|my|today's|yesterday's|this week's|last week's|daily|weekly|monthly|latest|new|current)?\s*(?:[a-z]+\s+)?"
+    r"(numbers|figures|forecast|report|results|data|stats|statistics|metrics|kpis|sales|orders|tickets|signups|invoices|"
+    r"prices|weather|news|headlines|status|errors|logs|feedback|revenue|usage)\b", re.I)
+
+
+def _need_source(key: str, clause: str, p: Protected, data: DataRef, ai_text: str | None) -> None:
+    """Ask where the data comes from instead of sending or summarizing made-up content."""
+    if has_data(data) or ai_text or p.in_text(clause, "quoted") or p.in_text(clause, "url") or p.in_text(clause, "sql"):
+        return
+    if tables(p.restore(clause)):
+        return
+    if key.startswith("llm.") or (key in ("email.send", "slack.post_message") and not re.search(r"\bremind|\breminder\b", clause, re.I)):
+        m = _DATA_NOUN_RE.search(re.sub(r"⟦\d+⟧", "", clause))
+        if m and (key.startswith("llm.") or m.group(0).strip()):
+            noun = re.sub(r"^(?:(?:the|our|my|a|an)\s+)+", "", m.group(0).strip(), flags=re.I)
+            raise MissingValue(f"Where should the {noun} come from (a URL, a datastore table or a database query)?",
+                               [f"source of the {noun}"])
+
+
 def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Preferences, *, loop_noun: str | None,
                  ai_text: str | None, workflow_name: str | None, index: Any, fields: list[str] | None = None,
                  trigger_kind: str | None = None) -> dict[str, Any]:
@@ -174,6 +198,8 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
     from app.copilot.nlu import requests
 
     fields = fields or []
+    if key.startswith("llm."):
+        _need_source(key, clause, p, data, ai_text)
     if key.split(".")[0] in ("http", "database", "datastore", "core") and key not in ("core.log",):
         found = requests.build(key, clause, p, data, fields=fields, ai_text=ai_text)
         if found is not None:
@@ -204,16 +230,18 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
             elif prefs.email and not TEAM_RE.search(clause):
                 to = [prefs.email]
             elif TEAM_RE.search(clause) or not re.search(r"\b(e-?mail|mail)\b", lower):
-                raise MissingValue(f"Where should I send {topic.lower()}: which email address(es) or Slack channel?",
+                raise MissingValue(f"Where should I send {_what(topic, workflow_name)}: which email address(es) or Slack channel?",
                                    ["recipient (email address or Slack channel)"])
             else:
-                raise MissingValue(f"Which email address should receive {topic.lower()}?", ["email recipient"])
+                raise MissingValue(f"Which email address should receive {_what(topic, workflow_name)}?", ["email recipient"])
         subject = p.quoted_after(clause, _SUBJECT_WORDS) or _asked(restored) or topic
         topic = subject
         body_quote = p.quoted_after(clause, ("text", "body", "message", "saying", "says", "reading", "content"))
         body = body_quote or _message(p, clause, data, ai_text, topic, loop_noun, subject)
         if fields and data.expr == "trigger.body" and not body_quote and not ai_text:
             body = f"{topic}: " + ", ".join(f"{f}: {{{{ trigger.body.{f} }}}}" for f in fields)
+        if not body_quote:
+            _need_source(key, clause, p, data, ai_text)
         values: dict[str, Any] = {"to": to, "subject": subject, "body": body}
         cc = _cc(p, clause)
         if cc:
@@ -225,9 +253,10 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
         channel = chans[0] if chans else prefs.channel
         if channel is None:
             if TEAM_RE.search(clause) and not re.search(r"\bslack\b", lower):
-                raise MissingValue(f"Where should I send {topic.lower()}: which email address(es) or Slack channel?",
+                raise MissingValue(f"Where should I send {_what(topic, workflow_name)}: which email address(es) or Slack channel?",
                                    ["recipient (email address or Slack channel)"])
             raise MissingValue("Which Slack channel should I post to?", ["slack channel"])
+        _need_source(key, clause, p, data, ai_text)
         text = _message(p, clause, data, ai_text, topic, loop_noun)
         mentioned = _mentioned_fields(restored, data, fields)
         if mentioned and not _quoted(p, clause) and not ai_text:
