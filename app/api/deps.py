@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy.engine import Engine
 
 from app.settings import Settings
@@ -60,9 +60,13 @@ def get_runtime(services: ServicesDep) -> Any:
     return services.runtime
 
 
-def get_workspace(x_workspace: Annotated[str | None, Header()] = None) -> str:
+def get_workspace(
+    x_workspace: Annotated[str | None, Header()] = None,
+    workspace: Annotated[str | None, Query(description="Workspace, for clients that cannot set headers "
+                                                      "(EventSource); the X-Workspace header wins.")] = None,
+) -> str:
     """The workspace every query is scoped to (``X-Workspace`` header, default ``default``)."""
-    workspace = x_workspace or "default"
+    workspace = x_workspace or workspace or "default"
     if not WORKSPACE_RE.match(workspace):
         raise BadWorkspaceError(f"invalid X-Workspace header {workspace!r}: letters, digits, '_', '.', '-'",
                                 field="X-Workspace")

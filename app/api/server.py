@@ -72,6 +72,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(insights.router)
     app.include_router(chat.router)
 
+    from pathlib import Path
+
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+
+    web = Path(__file__).parent / "web"
+    app.mount("/app", StaticFiles(directory=web), name="web")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        """The web page: chat with the copilot, see the workflow, run it and watch it live."""
+        return FileResponse(web / "index.html")
+
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, str]:
         """Liveness: 200 with the service's status and version."""
