@@ -26,23 +26,23 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = Field("development", description="production refuses unsafe values")
     data_dir: Path = Field(Path(".flowwright"), description="Where the database, Chroma and keys live.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the data dir.")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    host: str = Field("127.0.0.1", description="Address the service binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the service listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Service log level.")
     model: str = Field("local/flowwright-planner", description="A litellm model string.")
-    model_api_base: str | None = None
+    model_api_base: str | None = Field(None, description="Model endpoint (Ollama, a proxy, Azure...).")
     model_api_key: str | None = Field(None, description="API key passed to litellm (else the provider's own env var).")
     model_timeout_s: float = Field(60.0, gt=0, description="Timeout of one model request.")
     model_deadline_s: float = Field(180.0, gt=0, description="Total deadline of a model call, retries included.")
     model_max_tokens: int = Field(2048, ge=1, description="Default max output tokens of a model call.")
-    model_temperature: float = Field(0.0, ge=0, le=2)
+    model_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of model calls.")
     model_structured_mode: Literal["tools", "json", "md_json"] = Field(
         "tools", description="How instructor asks for structured output (tools: function calling).")
     allow_model_requests: bool = Field(True, description="Kill switch: false refuses every model but "
                                        "local/ and fake/ (the test suite sets it false).")
     embedding_model: str | None = Field(None, description="A litellm embedding model for the semantic cache; "
                                         "default: the built-in offline all-MiniLM-L6-v2.")
-    embedding_api_base: str | None = None
+    embedding_api_base: str | None = Field(None, description="Endpoint of FLOWWRIGHT_EMBEDDING_MODEL.")
     cache_enabled: bool = Field(True, description="Serve and store model answers through the semantic cache.")
     cache_threshold: float = Field(0.85, gt=0, le=1, description="Cosine similarity a cached request must reach.")
     cache_ttl_s: float = Field(7 * 24 * 3600, gt=0, description="How long a cached answer stays servable.")
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
                                       "credentials until `flowwright keys rotate` re-seals them.")
     http_allow_hosts: str = Field("", description="Comma-separated hosts/CIDRs the http connector may reach "
                                   "despite SSRF protection.")
-    step_output_limit_bytes: int = Field(1024 * 1024, ge=1024)
+    step_output_limit_bytes: int = Field(1024 * 1024, ge=1024, description="Largest output stored per step.")
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
     scheduler_enabled: bool = Field(True, description="Service: fire schedule triggers of active workflows.")
     scheduler_poll_s: float = Field(1.0, gt=0, le=60, description="Service: how often the scheduler looks for due runs.")
