@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from engine.errors import Problem, WorkflowInvalidError
@@ -697,7 +697,13 @@ def apply_edits(plan: WorkflowPlan, edit: EditPlan) -> WorkflowPlan:
                 steps.append(new_step)
     if problems:
         raise PlanInvalidError(problems)
-    return WorkflowPlan.model_validate(data)
+    try:
+        return WorkflowPlan.model_validate(data)
+    except ValidationError as exc:
+        from engine.validation import format_loc
+
+        raise PlanInvalidError([Problem(f"plan_{e.get('type', 'invalid')}", format_loc(e.get("loc", ())), e.get("msg", "invalid"))
+                                for e in exc.errors(include_url=False)]) from None
 
 
 def _explicit(plan: WorkflowPlan) -> WorkflowPlan:

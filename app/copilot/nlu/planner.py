@@ -217,8 +217,12 @@ class _Builder:
                 fetch_clause = f"fetch {object_noun(clause)} from {url_ref.group(1)}"
                 frontier, data = self._one_action(fetch_clause, frontier, loop, data, force="http.request")
                 clause = (clause[:url_ref.start()] + clause[url_ref.end():]).strip()
+            known = len(self.steps)
             first, data1 = self._one_action(clause, frontier, loop, data, force="email.send")
-            second, _ = self._one_action(clause, frontier, loop, data, force="slack.post_message")
+            # a summary written for the email is shared by the Slack message
+            written = next((st for st in self.steps[known:] if getattr(st, "connector", None) == "llm"), None)
+            second, _ = self._one_action(clause, [(written.id, None)] if written else frontier, loop, data,
+                                         force="slack.post_message")
             return first + second, data1
         return self._one_action(clause, frontier, loop, data)
 
@@ -332,15 +336,19 @@ class _Builder:
             expression = condition_expression(text, data)
         if item.negate:
             expression = f"$not({expression})"
+        expression = _parsable(expression, f"$boolean({data.expr})")
         name = snake(re.sub(r"\b(the|is|are|it|its|a|an|over|under|above|below|more|less|than|greater|there|any)\b", " ",
                             self.p.restore(item.text).lower()), 24) or "condition"
         step = ConditionStep(id=self.new_id(f"check_{name}"), expression=expression,
                              name=f"If {self.p.restore(item.text)}")
         self.summary.append(f"checks whether {self.p.restore(item.text)}")
         self.emit(step, frontier, loop)
+        saved_ai = self.ai_text
         then_out, then_data = self.walk(item.then, [(step.id, "true")], loop, data)
         if item.otherwise:
+            self.ai_text = saved_ai  # text written on one branch does not exist on the other
             else_out, _ = self.walk(item.otherwise, [(step.id, "false")], loop, data)
+            self.ai_text = saved_ai
             leaves = [leaf for leaf in then_out if leaf != (step.id, "true")] + [
                 leaf for leaf in else_out if leaf != (step.id, "false")]
             return leaves or then_out, data
@@ -352,7 +360,7 @@ class _Builder:
             generic = {"text", "body", "message", "subject", "email", "name", "title", "content", "description"}
             field_text = next((f for f in self.trigger.fields if f not in generic), "type")
             item = structure.Item("switch", text=field_text, cases=item.cases, otherwise=item.otherwise)
-        value = value_expression(field_text, data)
+        value = _parsable(value_expression(field_text, data), data.expr)
         cases = []
         names: set[str] = set()
         item.cases = [(self.p.in_text(raw, "quoted")[0] if self.p.in_text(raw, "quoted") else raw, items)
@@ -376,12 +384,16 @@ class _Builder:
         leaves: Frontier = []
         self.in_switch += 1
         try:
+            saved_ai = self.ai_text
             for case, (_, items) in zip(cases, item.cases, strict=True):
+                self.ai_text = saved_ai
                 out, _ = self.walk(items, [(step.id, case.name)], loop, data)
                 leaves.extend(leaf for leaf in out if leaf[0] != step.id)
             if item.otherwise:
+                self.ai_text = saved_ai
                 out, _ = self.walk(item.otherwise, [(step.id, "default")], loop, data)
                 leaves.extend(leaf for leaf in out if leaf[0] != step.id)
+            self.ai_text = saved_ai
         finally:
             self.in_switch -= 1
         return leaves, data
@@ -416,6 +428,27 @@ class _Builder:
         if not any(s.in_loop == step.id for s in self.steps):
             raise MissingValue(f"What should happen for each {noun}?", [f"action for each {noun}"])
         return [(step.id, None)], DataRef(expr=f"nodes.{step.id}", source=step.id, operation="loop")
+
+
+def _parsable(expression: str, fallback: str) -> str:
+    """The expression, or a simple fallback when the words did not make valid JSONata."""
+    from engine.expressions import ExpressionSyntaxError, compile_expression
+
+    try:
+        compile_expression(expression)
+    except ExpressionSyntaxError:
+        return fallback
+    return expression
+
+
+def _unlabelled_classify(steps: list[Any]) -> Question | None:
+    for step in steps:
+        if isinstance(step, ActionStep) and step.connector == "llm" and step.operation == "classify":
+            labels = step.config.get("labels") or step.config.get("categories") or []
+            if len(labels) < 2:
+                return Question(question="Which categories should the model choose from (for example bug, billing, other)?",
+                                missing=["classification labels"])
+    return None
 
 
 def _singular(word: str) -> str:
@@ -469,6 +502,9 @@ def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
     if not builder.steps:
         return Question(question="What should the workflow do when it runs? I could not find an action in the request.",
                         missing=["actions"])
+    unlabelled = _unlabelled_classify(builder.steps)
+    if unlabelled is not None:
+        return unlabelled
     spec = _trigger_spec(trigger, schedule, request.prefs)
     name = _name(protected.restore(trigger.rest) or text)
     explanation = _explain(spec, builder, schedule)
@@ -553,6 +589,8 @@ def plan_additions(request: Request, plan: WorkflowPlan, index: Any, *, after: l
         return []
     if failure and builder.steps:
         builder.steps[0].after = []
+    if _unlabelled_classify(builder.steps) is not None:
+        return []
     return [AddStep(step=step) for step in builder.steps]
 
 

@@ -230,6 +230,9 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
         targets = _targets(p.text[_REMOVE_RE.search(p.text).end():] or p.text, plan)  # type: ignore[union-attr]
         if chans:
             targets = [s for s in targets if s.config.get("channel") in chans] or targets
+        if targets and len({s.id for s in targets}) >= len(plan.steps):
+            return Question(question="That would remove every step. What should the workflow do instead?",
+                            missing=["remaining steps"])
         if targets:
             edits = [RemoveStep(id=s.id) for s in targets]
             edits.extend(_rewire_references(plan, targets))

@@ -314,3 +314,10 @@ def test_load_plan_restores_defaulted_discriminators() -> None:
     from app.copilot.plan import load_plan
 
     assert load_plan(dumped) == load_plan(json.dumps(dumped)) == WorkflowPlan.model_validate(plan.model_dump())
+
+
+def test_removing_every_step_is_a_plan_error() -> None:
+    plan = WorkflowPlan(name="X", steps=[log("a")])
+    with pytest.raises(PlanInvalidError) as info:
+        apply_edits(plan, EditPlan(edits=[RemoveStep(id="a")]))
+    assert info.value.problems[0].path == "$.steps"
