@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app.copilot.local_model import respond
-from app.copilot.plan import Question
+from app.copilot.plan import CopilotResponse, Question
 from tests.app.copilot.local_chat import SCHEMA, actions, chat, edges, node, of_type, ops, reply, workflow
 
 
@@ -214,3 +214,35 @@ def test_plain_text_without_schema_is_labelled() -> None:
 def test_unknown_schema_gets_a_valid_instance() -> None:
     schema = {"title": "Other", "type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
     assert json.loads(respond([{"role": "user", "content": "x"}], schema)) == {"a": 0}
+
+
+def test_odd_input_never_breaks_the_model() -> None:
+    import random
+
+    from app.copilot.plan import EditPlan, PlanInvalidError, WorkflowPlan, apply_edits, compile_plan
+    from engine.validation import validate_workflow
+    from tests.app.copilot.local_chat import REGISTRY
+
+    vocabulary = ("every monday at 9am tokyo time fetch https://a.example.com/x email bob@example.com post to #ops if the "
+                  "total is over 500 otherwise log it for each customer send them 10 at a time at the same time combine "
+                  "wait 2 days retry up to 5 times when it still fails summarize classify as a, b or c extract name and "
+                  "email save in the datastore table t1 when a webhook receives (a, b) by priority: urgent → #x, high → #y "
+                  "run SELECT * FROM t on db1 'quoted text' manually twice a day , . ; : then also instead remove the "
+                  "slack step per region in parallel whichever answers first {\"k\": 1} → -> = > <").split(" ")
+    rng = random.Random(7)
+    for _ in range(60):
+        text = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 25)))
+        answer = CopilotResponse.model_validate_json(respond(chat(text), SCHEMA)).reply
+        if isinstance(answer, WorkflowPlan):
+            try:
+                document = compile_plan(answer, REGISTRY)
+            except PlanInvalidError:
+                continue
+            assert validate_workflow(document, REGISTRY).ok, text
+            change = " ".join(rng.choice(vocabulary) for _ in range(6))
+            edit = CopilotResponse.model_validate_json(respond(chat(change, plan=answer), SCHEMA)).reply
+            if isinstance(edit, EditPlan):
+                try:
+                    apply_edits(answer, edit)
+                except PlanInvalidError:
+                    pass
