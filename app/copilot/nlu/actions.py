@@ -135,7 +135,7 @@ def choose_operation(clause: str, protected: Protected, index: Any, vector: Any,
             scores["slack.post_message"] -= 1.0
     sql = protected.in_text(clause, "sql")
     if sql:
-        writes = re.match(r"\s*(insert|update|delete|upsert|merge|create|drop|alter)\b", sql[0], re.I)
+        writes = re.match(r"\s*(insert|update|delete|upsert|merge|create|drop|alter|vacuum|analyze|truncate|refresh|call)\b", sql[0], re.I)
         scores["database.execute" if writes else "database.query"] += 2.0
     if tables(restored):
         scores["datastore.insert"] += 0.6

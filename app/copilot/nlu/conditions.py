@@ -22,9 +22,9 @@ _COMPARATORS: list[tuple[str, str]] = [
     (r"(?:contains|includes|mentions|has the word|mentions the word)", "contains"),
     (r"(?:equals|is equal to|==|=|is|are|was|matches)", "="),
 ]
-_EMPTY_RE = re.compile(r"\b(?:is empty|are empty|is missing|there (?:are|is) no|there aren't any|nothing (?:was )?(?:found|returned)|"
+_EMPTY_RE = re.compile(r"\b(?:is not found|are not found|isn't found|not found|no match(?:es)?|doesn't exist|does not exist|is empty|are empty|is missing|there (?:are|is) no|there aren't any|nothing (?:was )?(?:found|returned)|"
                        r"no (?:new )?\w+ (?:were |was )?(?:found|returned)|there are none|none (?:were |was )?(?:found|returned))\b", re.I)
-_NONEMPTY_RE = re.compile(r"\b(?:is not empty|isn't empty|there (?:are|is) (?:any|some|new)|anything (?:was )?(?:found|returned)|"
+_NONEMPTY_RE = re.compile(r"\b(?:(?:it|they|one|a match|a row|a record|the \w+) (?:is|are|was|were) found|found|there is a match|matches|is not empty|isn't empty|there (?:are|is) (?:any|some|new)|anything (?:was )?(?:found|returned)|"
                           r"any (?:new )?\w+ (?:were |was )?(?:found|returned)|exists?)\b", re.I)
 _COUNT_RE = re.compile(r"\bthere (?:are|were|is) (?:more than|over|at least|fewer than|less than)?\s*(\d+)", re.I)
 _ARTICLES = re.compile(r"^(?:the|its|it's|their|our|a|an|this|that|payload's|request's|response's)\s+", re.I)

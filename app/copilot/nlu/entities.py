@@ -14,7 +14,8 @@ URL_RE = re.compile(r"\bhttps?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]", re.IGNORECA
 CHANNEL_RE = re.compile(r"(?<![\w&])#([a-z0-9][a-z0-9_.-]{0,79})", re.IGNORECASE)
 QUOTED_RE = re.compile(r"\"([^\"]+)\"|“([^”]+)”|‘([^’]+)’|(?<![A-Za-z])'([^']{2,}?)'(?![A-Za-z])|`([^`]+)`")
 PLACEHOLDER_RE = re.compile(r"⟦(\d+)⟧")
-SQL_START_RE = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|WITH\s+\w+\s+AS\s*\()")
+SQL_START_RE = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|WITH\s+\w+\s+AS\s*\(|"
+                          r"VACUUM\b|ANALYZE\b|TRUNCATE\s|REFRESH\s+MATERIALIZED\s+VIEW\s|CALL\s+\w+\s*\()")
 SQL_END_RE = re.compile(r"\s+(?-i:on|in|against)\s+(?:our\s+|the\s+)?[a-z]\w*(?:\s+(?:database|db))?\b(?=\s*(?:[,.;)]|and\b|then\b|$))"
                         r"|\s+and\s+(?:then\s+)?(?:e-?mail|post|send|log|save|store|insert|respond|notify)\b|\)(?=\s*(?:and|,|\.|;|$))|[.;](?=\s|$)|,\s+(?-i:(?=(?:then|and|fetch|call|read|query|post|send|save|store|log|notify|wait)\b))",
                         re.IGNORECASE)

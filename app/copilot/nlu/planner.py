@@ -24,6 +24,7 @@ from app.copilot.plan import (
     ActionStep,
     ConditionStep,
     DelayStep,
+    GuardrailStep,
     LoopStep,
     MergeStep,
     Question,
@@ -121,6 +122,12 @@ class _Builder:
             seconds = item.seconds or 0
             step = DelayStep(id=self.new_id(f"wait_{_duration_words(seconds)}"), seconds=seconds)
             self.summary.append(f"waits {_duration_words(seconds).replace('_', ' ')}")
+            return self.emit(step, frontier, loop), data
+        if kind == "approval":
+            step = GuardrailStep(id=self.new_id("ask_for_approval"), kind="approval",
+                                 config={"message": f"Approve the next step of '{self.trigger.name_hint or 'this workflow'}'?"},
+                                 name="Ask for approval")
+            self.summary.append("waits for approval")
             return self.emit(step, frontier, loop), data
         if kind == "continue":
             target = self._step(self.last_external or self.last_step)
@@ -401,6 +408,8 @@ class _Builder:
     def loop(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
         noun_text, _, source_expr = item.text.partition("|")
         noun = _singular(noun_text.split()[-1] if noun_text else "item")
+        if noun in ("one", "them", "it") and not source_expr and data.source is None and not item.count:
+            return self.walk(item.then, frontier, loop, data)  # "saves each one" of a single webhook payload
         if noun in ("one", "item", "them", "it") and data.source:
             noun = _singular(data.source.rsplit("_", 1)[-1]) or noun
         if source_expr:

@@ -37,7 +37,8 @@ RETRY_RE = re.compile(
     rf"\b(?:retry(?:ing)?|re-?try|try)\s+(?:it\s+|that\s+|the\s+[\w ]{{1,20}}?\s+)?(?:up\s+to\s+|at\s+most\s+|a\s+maximum\s+of\s+)?(?:{NUMBER}|(once|twice|thrice))(?:\s+(more))?(?:\s*(?:times|attempts|x))?\b"
     rf"(?:\s+(?:with|using)\s+(?:an?\s+)?(?:fixed|constant|exponential|linear)?\s*(?:\d+\s*-?\s*(?:seconds?|secs?|s|minutes?|mins?)\s*)?(?:wait|delay|backoff|back-off|pause)s?(?:\s+between\s+(?:attempts|tries|retries))?)?"
     rf"|\bwith\s+(?:up\s+to\s+)?{NUMBER}\s+(?:retries|attempts)\b|\b{NUMBER}\s+(?:retries|retry attempts)\b"
-    r"|\bretry(?:ing)?\s+(?:it\s+)?(?:on|if|when)\s+(?:failure|it\s+fails|errors?)\b|\b(?:and\s+)?retry\s+(?:it\s+)?(?:if\s+needed)?$",
+    r"|\bretry(?:ing)?\s+(?:it\s+)?(?:on|if|when)\s+(?:failure|it\s+fails|errors?)\b|\b(?:and\s+)?retry\s+(?:it\s+)?(?:if\s+needed)?$"
+    r"|,?\s*\bwith\s+(?:automatic\s+)?retries\b",
     re.IGNORECASE,
 )
 BATCH_RE = re.compile(
@@ -116,6 +117,11 @@ def split_actions(text: str) -> list[str]:
                           r"|\s*,\s*(?:and\s+)?(?=(?:have|let|use|ask|get)\s+(?:the\s+)?(?:ai|llm|model)\b)", part,
                           flags=re.IGNORECASE)
         out.extend(p.strip(" ,") for p in pieces if p and p.strip(" ,"))
+    for i in range(1, len(out)):
+        if re.fullmatch(r"⟦\d+⟧", out[i].strip()):
+            verb = re.match(rf"^(?:(?:also|then|and)\s+)*((?:{ACTION_VERBS})\b)", out[i - 1], re.I)
+            if verb:
+                out[i] = f"{verb.group(1)} {out[i].strip()}"
     merged: list[str] = []
     for piece in out:
         # "post it and the summary" would be one action; keep pieces that start with a verb
@@ -294,6 +300,14 @@ def parse_clauses(text: str) -> list[Item]:
                       r"(?:(?:just\s+)?continue\s*(?:and|,|then)?\s*)?", text, re.I):
         before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
         return [*(parse_clauses(before) if before else []), Item("continue"), *(parse_clauses(after) if after else [])]
+    # "ask for approval", "ask me before ...": an approval guardrail the person wants
+    if m := re.search(r"\b(?:ask|wait)\s+(?:me\s+|us\s+|a\s+manager\s+|someone\s+)?for\s+(?:an?\s+)?(?:approval|sign-?off|confirmation)\b|"
+                      r"\b(?:get|require|needs?)\s+(?:an?\s+|manager\s+|my\s+)?(?:approval|sign-?off)\b|\bask\s+me\s+(?:first|before)\b|"
+                      r"\blet\s+me\s+approve\b|\bafter\s+(?:manager\s+|my\s+)?approval\b", text, re.I):
+        before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
+        after = re.sub(r"^(?:and\s+)?(?:then\s+)?(?:it\s+|that\s+)?", "", after, flags=re.I)
+        after = re.sub(r"^(?:before\s+)", "", after, flags=re.I)
+        return [*(parse_clauses(before) if before else []), Item("approval", text=m.group(0)), *(parse_clauses(after) if after else [])]
     # failure path: "if it still fails, email ops"
     if m := FAILURE_RE.search(text):
         before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
@@ -351,7 +365,8 @@ def parse_clauses(text: str) -> list[Item]:
             return [Item("condition", text=condition.strip(), then=parse_clauses(then_text),
                          otherwise=parse_clauses(else_text) if else_text else [])]
     # "check X and if the status is not ok, email Y": the condition starts a new clause
-    if m := re.match(r"^(.+?)(?:\s*,\s*|\s+)(?:and\s*,?\s+|then\s*,?\s+)+(?=(?:only\s+)?(?:if|when)\s+[^,]{3,80},\s*\S)", text, re.I):
+    if m := re.match(rf"^(.+?)(?:\s*,\s*|\s+)(?:and\s*,?\s+|then\s*,?\s+)+(?=(?:only\s+)?(?:if|when)\s+(?:[^,]{{3,80}},\s*\S|[^,]{{3,80}}?\s(?:{ACTION_VERBS})\b))",
+                     text, re.I):
         if _VERB_START.search(m.group(1)):
             return [*parse_clauses(m.group(1)), *parse_clauses(text[m.end():])]
     # "post it to #sales only if it is urgent"
@@ -360,8 +375,10 @@ def parse_clauses(text: str) -> list[Item]:
         condition = m.group(3)[:otherwise.start()] if otherwise else m.group(3)
         else_text = m.group(3)[otherwise.end():] if otherwise else ""
         if _looks_like_condition(condition):
-            return [Item("condition", text=condition.strip(), then=parse_clauses(m.group(1)),
-                         otherwise=parse_clauses(else_text) if else_text else [], negate=m.group(2).lower() == "unless")]
+            actions = split_actions(m.group(1))
+            first = [item for action in actions[:-1] for item in parse_clauses(action)]
+            return [*first, Item("condition", text=condition.strip(), then=parse_clauses(actions[-1] if actions else m.group(1)),
+                                 otherwise=parse_clauses(else_text) if else_text else [], negate=m.group(2).lower() == "unless")]
     # delay: "wait 2 days", "after 2 hours, send ..."
     if m := AFTER_DELAY_RE.match(text):
         span_text = m.group("span") or m.group("span2")
@@ -443,7 +460,7 @@ def _loop(noun: str, body: str) -> Item:
 
 
 def _looks_like_condition(text: str) -> bool:
-    return bool(re.search(r"\b(is|are|was|has|have|exceeds?|contains?|over|above|under|below|more|less|greater|equals?|"
+    return bool(re.search(r"\b(is|are|was|has|have|exceeds?|contains?|over|above|under|below|more|less|fewer|greater|equals?|remains?|left|least|most|"
                           r"matches|starts|ends|empty|true|false|positive|negative|urgent|high|low|not|>|<|=)\b|[<>=]", text, re.I))
 
 
