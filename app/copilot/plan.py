@@ -687,7 +687,7 @@ def apply_edits(plan: WorkflowPlan, edit: EditPlan) -> WorkflowPlan:
                 follower = steps[k]
                 if new_step.get("after") is None:
                     new_step["after"] = follower.get("after") or [TRIGGER_REF]
-                    new_step.setdefault("in_loop", follower.get("in_loop"))
+                    new_step["in_loop"] = new_step.get("in_loop") or follower.get("in_loop")
                     new_step["branch"] = new_step.get("branch") or follower.get("branch")
                 follower["after"], follower["branch"] = [new_step["id"]], None
                 steps.insert(k, new_step)

@@ -38,6 +38,11 @@ _INSTEAD_RE = re.compile(r"\b(instead|rather than|replace|switch|change|swap|mov
 _REMOVE_RE = re.compile(r"\b(remove|delete|drop|get rid of|take out|skip|disable|no longer|stop|don't|do not|without)\b", re.I)
 _KIND_WORDS: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"\bslack\b|#\w", re.I), lambda s: _is(s, "slack")),
+    (re.compile(r"\bpost(?:ing|s)?\b", re.I),
+     lambda s: _is(s, "slack") or (_is(s, "http") and str(s.config.get("method", "GET")).upper() in ("POST", "PUT", "PATCH"))),
+    (re.compile(r"\b(?:sending|emailing|mailing)\b", re.I), lambda s: _is(s, "email")),
+    (re.compile(r"\b(?:saving|storing|inserting|writing)\b", re.I), lambda s: _is(s, "datastore") or _is(s, "database")),
+    (re.compile(r"\b(?:calling|fetching|requesting)\b", re.I), lambda s: _is(s, "http")),
     (re.compile(r"\be-?mails?\b|\bmail\b", re.I), lambda s: _is(s, "email")),
     (re.compile(r"\b(delay|wait|pause)\b", re.I), lambda s: _is(s, "core", "delay")),
     (re.compile(r"\b(summary|summari[sz]e|summari[sz]ation)\b", re.I), lambda s: _is(s, "llm", "summarize")),
@@ -134,6 +139,12 @@ def _rewire_references(plan: WorkflowPlan, removed: list[Any]) -> list[UpdateSte
         if patch:
             updates.append(UpdateStep(id=step.id, config=patch))
     return updates
+
+
+def _is_number(word: str) -> bool:
+    from app.copilot.nlu.numbers import NUMBER_WORDS
+
+    return word.isdigit() or word.lower() in NUMBER_WORDS
 
 
 def _expand_days(field: str) -> list[int]:
@@ -265,7 +276,11 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
         said.append("changed when it runs")
 
     if m := RETRY_RE.search(p.text):
-        count = next((int(g) if g.isdigit() else None for g in m.groups() if g), None) or 3
+        from app.copilot.nlu.numbers import to_int
+
+        words = {"once": 1, "twice": 2, "thrice": 3}
+        count = next((words[g.lower()] if g.lower() in words else to_int(g) for g in m.groups()
+                      if g and g.strip().lower() != "more" and (g.lower() in words or re.fullmatch(r"[\w.-]+", g) and _is_number(g))), None) or 3
         targets = _targets(re.sub(r"\b(retry|retries|retrying|re-?try|try|times|attempts|up to|add|with)\b", " ", p.text, flags=re.I), plan)
         handlers = {s.on_failure for s in plan.steps if s.on_failure}
         routed = [s for s in plan.steps if s.on_failure and s.on_failure not in ("continue", "fail")]

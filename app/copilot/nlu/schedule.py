@@ -281,7 +281,7 @@ def parse_schedule(text: str, *, today: date | None = None) -> Schedule:
         minute, hour = default_time()
         return done(f"{minute} {hour} * * 0,6", m.span())
     days, spans = _days_in(text)
-    repeating_day = re.search(r"\b(every|each|on)\s+(" + _DAY_WORD + r")|\b" + _DAY_WORD.replace("s?", "") + r"s\b", lowered)
+    repeating_day = re.search(r"\b(every|each|on)\s+(" + _DAY_WORD + r")|\b(?:mon|tues|wednes|thurs|fri|satur|sun)days\b", lowered)
     next_day = re.search(r"\b(next|this|coming)\s+(" + _DAY_WORD + r")", lowered)
     ranged = re.search(r"\b(" + _DAY_WORD + r")\s*(?:-|–|to|through|thru)\s*(" + _DAY_WORD + r")\b", lowered)
     if days and (repeating_day or ranged) and not next_day:

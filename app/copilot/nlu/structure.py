@@ -38,7 +38,9 @@ RETRY_RE = re.compile(
     rf"(?:\s+(?:with|using)\s+(?:an?\s+)?(?:fixed|constant|exponential|linear)?\s*(?:\d+\s*-?\s*(?:seconds?|secs?|s|minutes?|mins?)\s*)?(?:wait|delay|backoff|back-off|pause)s?(?:\s+between\s+(?:attempts|tries|retries))?)?"
     rf"|\bwith\s+(?:up\s+to\s+)?{NUMBER}\s+(?:retries|attempts)\b|\b{NUMBER}\s+(?:retries|retry attempts)\b"
     r"|\bretry(?:ing)?\s+(?:it\s+)?(?:on|if|when)\s+(?:failure|it\s+fails|errors?)\b|\b(?:and\s+)?retry\s+(?:it\s+)?(?:if\s+needed)?$"
-    r"|,?\s*\bwith\s+(?:automatic\s+)?retries\b",
+    r"|,?\s*\bwith\s+(?:automatic\s+)?retries\b"
+    rf"|\b(?:add\s+)?retr(?:y|ies)\b[^.;]*?\b(?:up\s+to|max(?:imum)?(?:\s+of)?|at\s+most)\s+{NUMBER}\s*(?:attempts|times|tries)\b"
+    r"|\badd\s+(?:some\s+)?retries\b",
     re.IGNORECASE,
 )
 BATCH_RE = re.compile(

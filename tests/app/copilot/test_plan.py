@@ -321,3 +321,11 @@ def test_removing_every_step_is_a_plan_error() -> None:
     with pytest.raises(PlanInvalidError) as info:
         apply_edits(plan, EditPlan(edits=[RemoveStep(id="a")]))
     assert info.value.problems[0].path == "$.steps"
+
+
+def test_add_step_before_a_loop_body_step_joins_the_body() -> None:
+    plan = WorkflowPlan(name="Loop", steps=[LoopStep(id="each", items="{{ [1, 2] }}"), log("inner", in_loop="each")])
+    wf = valid(apply_edits(plan, EditPlan(edits=[AddStep(step=DelayStep(id="pause", seconds=5), before="inner")])))
+    body = node(wf, "each")["body"]
+    assert [n["id"] for n in body["nodes"]] == ["pause", "inner"]
+    assert edges(body) == {("pause", "inner", None)}
