@@ -92,8 +92,13 @@ def http_config(clause: str, p: Protected, data: DataRef, fields: list[str], ai_
     if method in ("POST", "PUT", "PATCH"):
         inline = _json_value(p, clause)
         named = re.search(r"\bjson\s+(?:object\s+)?(?:with|containing)\s+(?:the\s+)?([a-z_]\w*(?:\s*,\s*[a-z_]\w*)*(?:\s*,?\s*and\s+[a-z_]\w*)?)", lower)
+        listed = re.search(r"\bwith\s+(?:the\s+|its\s+|their\s+)?([a-z][\w ]*?(?:\s*,\s*[a-z][\w ]*?)*\s+and\s+(?:the\s+)?[a-z][\w ]*?)\s*(?:$|[,.;]|\bas\b)",
+                           re.sub(r"⟦\d+⟧", "", restored).lower())
+        listed_fields = [snake(x) for x in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+(?:the\s+)?", listed.group(1))] if listed else []
         if inline is not None:
             values["json"] = inline
+        elif listed_fields and fields and all(f in fields for f in listed_fields):
+            values["json"] = {f: _field_value(f, data, fields) for f in listed_fields}
         elif named:
             keys = [snake(k) for k in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+", named.group(1)) if k.strip()]
             values["json"] = {k: _field_value(k, data, fields) for k in keys}

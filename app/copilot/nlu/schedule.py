@@ -38,7 +38,7 @@ TIME_RE = re.compile(
     r"|\b(?P<word>noon|midday|midnight)\b",
     re.IGNORECASE,
 )
-_PARTS_OF_DAY = {"morning": 9, "afternoon": 14, "evening": 18, "night": 21, "tonight": 21, "nightly": 0}
+_PARTS_OF_DAY = {"morning": 9, "afternoon": 14, "evening": 18, "tonight": 21, "night": 0, "nightly": 0}
 
 VAGUE_RE = re.compile(
     r"\b(every so often|from time to time|periodically|regularly|occasionally|now and then|now and again|"

@@ -522,10 +522,11 @@ def _multi_if_switch(sentence: str) -> Item | None:
 
 
 def _parallel(text: str) -> list[Item]:
-    marker = re.compile(r"\s*,?\s*\b(?:all\s+)?(?:at the same time|in parallel|simultaneously|concurrently|at once|both)\b\s*,?\s*", re.I)
+    marker = re.compile(r"\s*,?\s*\b(?:all\s+)?(?:at the same time|in parallel|simultaneously|concurrently|at once)\b\s*,?\s*", re.I)
     cleaned = re.sub(r"\s*,\s*,\s*", ", ", marker.sub(", ", text)).strip(" ,")
     # the parallel part ends at "then" / "and combine" / "and continue with"; the rest follows the merge
-    m = re.search(r"\s*(?:,\s*)?\b(?:and\s+then|then|and\s+(?=(?:combine|merge|join|continue|wait for)\b))\b\s*|\s*,\s*(?=(?:combine|merge|join|continue)\b)",
+    m = re.search(r"\s*(?:,\s*)?\b(?:and\s+then|then|and\s+(?=(?:combine|merge|join|continue|wait for)\b))\b\s*|\s*,\s*(?=(?:combine|merge|join|continue)\b)"
+                  r"|\s*,?\s*\band\s+(?=(?:e-?mail|post|send|save|store|log|notify|write|insert|upload|summari[sz]e|report)\b)",
                   cleaned, re.I)
     parallel_part, rest = (cleaned[:m.start()], cleaned[m.end():]) if m else (cleaned, "")
     branches = _branches(parallel_part)
@@ -541,6 +542,8 @@ def _parallel(text: str) -> list[Item]:
         elif COMBINE_RE.search(rest):
             items.append(Item("merge"))
             rest = _strip_combine(rest)
+        else:
+            items.append(Item("merge"))  # what follows uses every branch's result
         if rest:
             items.extend(parse_clauses(rest))
     return items
