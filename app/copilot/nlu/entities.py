@@ -7,6 +7,7 @@ so that sentence and clause splitting cannot cut through them, and puts them bac
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -46,7 +47,7 @@ class Protected:
     def of(cls, text: str) -> Protected:
         values: list[tuple[str, str]] = []
 
-        def keep(kind: str) -> object:
+        def keep(kind: str) -> Callable[[re.Match[str]], str]:
             def swap(match: re.Match[str]) -> str:
                 value = next((g for g in match.groups() if g is not None), None) if match.groups() else None
                 values.append((kind, value if value is not None else match.group(0)))

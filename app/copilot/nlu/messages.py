@@ -35,8 +35,6 @@ _REPORT_RE = re.compile(
     re.I,
 )
 _LABELS_RE = re.compile(r"\b(?:as|into|between|among|to one of|either)\s+(?:either\s+)?(?:one of\s+)?(.+?)(?:$|\s+(?:and then|then)\b)", re.I)
-_SQL_RE = re.compile(r"^\s*(select|insert|update|delete|with|upsert|merge|create|replace)\b", re.I)
-_METHOD_RE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\b")
 
 
 def _data_text(data: DataRef, ai_text: str | None) -> str:
@@ -161,15 +159,6 @@ def _fields(clause: str) -> list[str]:
     return [f for f in fields if f not in ("key", "important", "relevant", "all")]
 
 
-def _rows_expression(data: DataRef) -> str:
-    """Rows to write: the loop's item, the webhook payload, or the current data (a list or one row)."""
-    if data.expr == "item":
-        return "{{ [item] }}"
-    if not has_data(data):
-        return "{{ [{'created_at': $now()}] }}"
-    return f"{{{{ [{data.expr}] }}}}" if not data.expr.endswith((".rows", ".body")) else f"{{{{ $type({data.expr}) = 'array' ? {data.expr} : [{data.expr}] }}}}"
-
-
 _DATA_NOUN_RE = re.compile(
     r"\b(?:the|our|my|today's|yesterday's|this week's|last week's|daily|weekly|monthly|latest|new|current)?\s*(?:[a-z]+\s+)?"
     r"(numbers|figures|forecast|report|results|data|stats|statistics|metrics|kpis|sales|orders|tickets|signups|invoices|"
@@ -263,59 +252,6 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
             base = "item" if data.expr == "item" else data.expr
             text = " ".join(f"{{{{ {base}.{f} }}}}" for f in mentioned)
         return {"channel": channel, "text": text}
-    if key == "http.request":
-        urls = p.in_text(clause, "url")
-        if not urls:
-            noun = re.sub(r"^\w+\s+", "", re.sub(r"⟦\d+⟧", "", restored)).strip()
-            raise MissingValue(f"Which URL should I call to {restored.split()[0].lower()} {noun}?".replace("  ", " "),
-                               ["url"])
-        explicit = _METHOD_RE.search(re.sub(r"⟦\d+⟧", "", clause))
-        if explicit:
-            method = explicit.group(1)
-        elif re.search(r"\b(post|send|submit|push|create|forward|notify|upload|report|sync)\b", lower) and not re.search(
-                r"\b(fetch|get|pull|download|read|load|retrieve|grab|check)\b", lower):
-            method = "POST"
-        else:
-            method = "GET"
-        values: dict[str, Any] = {"method": method, "url": urls[0]}
-        if method in ("POST", "PUT", "PATCH"):
-            if ai_text:
-                values["json"] = {"text": f"{{{{ {ai_text} }}}}"}
-            elif has_data(data):
-                values["json"] = f"{{{{ {data.expr} }}}}"
-        return values
-    if key in ("database.query", "database.execute"):
-        sql = next((q for q in _quoted(p, clause) if _SQL_RE.match(q)), None)
-        if sql is None:
-            found = tables(restored)
-            if key == "database.query" and found:
-                sql = f"SELECT * FROM {found[0]}"
-            else:
-                raise MissingValue("Which SQL statement should I run on the database?", ["sql"])
-        return {"sql": sql}
-    if key.startswith("datastore."):
-        found = tables(restored)
-        if not found:
-            noun = re.sub(r"⟦\d+⟧", "", restored.split(" ", 1)[-1])
-            raise MissingValue(f"Which table should I use to {restored.split()[0].lower()} {noun}?".replace("  ", " "),
-                               ["table name"])
-        values = {"table": snake(found[0], 60)}
-        if key in ("datastore.insert", "datastore.upsert"):
-            values["rows"] = _rows_expression(data)
-            m = re.search(r"\b(?:by|on|keyed by|unique by|using|matching on)\s+(?:the\s+|their\s+|its\s+)?([a-z_][\w]*)", lower)
-            if m and m.group(1) not in ("the", "a", "slack", "email"):
-                values["key_field"] = m.group(1)
-            elif key == "datastore.upsert":
-                values["key_field"] = "id"
-        if key in ("datastore.query", "datastore.delete"):
-            m = re.search(r"\bwhere\s+(?:the\s+)?(\w+)\s+(?:is|=|equals)\s+['\"]?([\w@.-]+)", restored, re.I)
-            if m:
-                values["where"] = {m.group(1).lower(): m.group(2)}
-            elif m := re.search(r"\bolder than\s+(\d+)\s+days?\b", lower):
-                values["where"] = {"older_than_days": int(m.group(1))}
-            elif key == "datastore.delete":
-                raise MissingValue(f"Which rows should I delete from the {found[0]} table?", ["which rows to delete"])
-        return values
     if not has_data(data):
         source_text = restored
     else:
@@ -341,15 +277,6 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
         quoted = _quoted(p, clause)
         message = quoted[0] if quoted else _message(p, clause, data, ai_text, topic, loop_noun)
         return {"message": message, "level": "error" if data.expr == "execution.error" else "info"}
-    if key == "core.fail":
-        quoted = _quoted(p, clause)
-        return {"message": quoted[0] if quoted else restored}
-    if key == "core.transform":
-        return {"expression": data.expr if data.expr != "trigger" else "trigger"}
-    if key == "core.set":
-        return {"values": {"note": restored}}
-    if key == "core.delay":
-        return {"seconds": 60}
     return {}
 
 

@@ -99,7 +99,8 @@ class OperationIndex:
         with self._lock:
             if self._matrix is None:
                 texts = [f"{o.connector} {o.operation}: {o.description}" for o in self.ops]
-                self._matrix = self.embedder.embed(texts) if texts else np.zeros((0, 384), dtype=np.float32)
+                embedder = self.embedder
+                self._matrix = embedder.embed(texts) if texts and embedder is not None else np.zeros((len(texts), 384), dtype=np.float32)
             return self._matrix
 
     def get(self, connector: str, operation: str) -> OperationInfo | None:

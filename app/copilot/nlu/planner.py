@@ -120,7 +120,7 @@ class _Builder:
             return self.action(item.text, frontier, loop, data)
         if kind == "delay":
             seconds = item.seconds or 0
-            step = DelayStep(id=self.new_id(f"wait_{_duration_words(seconds)}"), seconds=seconds)
+            step: Any = DelayStep(id=self.new_id(f"wait_{_duration_words(seconds)}"), seconds=seconds)
             self.summary.append(f"waits {_duration_words(seconds).replace('_', ' ')}")
             return self.emit(step, frontier, loop), data
         if kind == "approval":

@@ -12,6 +12,7 @@ save it to the orders table"), added where the workflow's output is.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -89,10 +90,11 @@ def _main_output(plan: WorkflowPlan) -> Any:
 
 
 def _message_of(step: Any) -> str | None:
-    if step is None:
+    config = getattr(step, "config", None)
+    if not isinstance(config, dict):
         return None
-    config = step.config
-    return config.get("text") or config.get("body")
+    text = config.get("text") or config.get("body")
+    return str(text) if text is not None else None
 
 
 def _last_main(plan: WorkflowPlan) -> Any:
@@ -260,12 +262,14 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
                 expr="trigger.body" if plan.trigger.kind == "webhook" else "trigger")
             return condition_expression(p.restore(condition_text), data)
 
-        for handler in (lambda: additions.failure_path(text, plan, plan_new),
+        checks: list[Callable[[], EditPlan | None]] = [
+                        lambda: additions.failure_path(text, plan, plan_new),
                         lambda: additions.loop_settings(text, plan),
                         lambda: additions.switch_case(text, plan, plan_new),
                         lambda: additions.step_before(text, plan, plan_new),
                         lambda: additions.parallel_fetch(text, plan, plan_new),
-                        lambda: additions.conditional(text, plan, plan_new, condition_for)):
+                        lambda: additions.conditional(text, plan, plan_new, condition_for)]
+        for handler in checks:
             found = handler()
             if found is not None:
                 return found
@@ -336,10 +340,10 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
             edits.append(AddStep(step=step))
             said.append("also emails " + ", ".join(emails))
     if chans:
-        old_chans = [c for c in chans if any(s.config.get("channel") == c for s in slack_steps)]
+        old_chans = [c for c in chans if any(getattr(s, "config", {}).get("channel") == c for s in slack_steps)]
         new_chans = [c for c in chans if c not in old_chans]
         if slack_steps and (instead or (old_chans and new_chans)) and new_chans:
-            targets = [s for s in slack_steps if s.config.get("channel") in old_chans] or slack_steps[-1:]
+            targets = [s for s in slack_steps if getattr(s, "config", {}).get("channel") in old_chans] or slack_steps[-1:]
             for step in targets:
                 edits.append(UpdateStep(id=step.id, config={"channel": new_chans[0]}))
             said.append(f"posts to {new_chans[0]} instead")

@@ -81,9 +81,9 @@ def http_config(clause: str, p: Protected, data: DataRef, fields: list[str], ai_
     headers: dict[str, str] = {}
     for m in re.finditer(r"\bheaders?\s+([A-Za-z][\w-]*)\s*(?:set\s+to|=|:|as)\s*['\"]?([\w./:-]+)", restored, re.I):
         headers[m.group(1)] = m.group(2)
-    if m := re.search(r"\b(?:that|the|this)\s+(?:token|key|api key)\s+(?:in|as)\s+(?:the\s+)?([A-Za-z][\w-]*)\s+header\b", restored, re.I):
+    if auth := re.search(r"\b(?:that|the|this)\s+(?:token|key|api key)\s+(?:in|as)\s+(?:the\s+)?([A-Za-z][\w-]*)\s+header\b", restored, re.I):
         token = _data_expr(data, ai_text)
-        headers[m.group(1)] = f"Bearer {{{{ {token}.token }}}}" if token else "Bearer {{ vars.token }}"
+        headers[auth.group(1)] = f"Bearer {{{{ {token}.token }}}}" if token else "Bearer {{ vars.token }}"
     if headers:
         values["headers"] = headers
     query = dict(re.findall(r"\b([a-z_][\w]*)=([\w.-]+)", re.sub(r"⟦\d+⟧", "", restored), re.I))

@@ -120,7 +120,8 @@ def find_timezone(text: str) -> tuple[str, tuple[int, int]] | None:
             continue
         if not (timed or abbreviation or located or re.search(r"\d\s*(am|pm)?\s*$", before)):
             continue
-        span = (start, end + (len(re.match(r"\s*(time zone|timezone|local time|time)?", after).group(0))))
+        suffix = re.match(r"\s*(time zone|timezone|local time|time)?", after)
+        span = (start, end + (len(suffix.group(0)) if suffix else 0))
         if best is None or timed:
             best = (zone_names()[name], span)
             if timed:
