@@ -379,7 +379,7 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
         targets = _targets(m.group(1), plan)
         if duration and targets:
             seconds = duration[0]
-            from app.copilot.nlu.planner import _duration_words
+            from app.copilot.nlu.builder import _duration_words
 
             edits.append(AddStep(step=DelayStep(id=_new_id(f"wait_{_duration_words(seconds)}", plan), seconds=seconds),
                                  before=targets[0].id))

@@ -214,6 +214,13 @@ def core_config(key: str, clause: str, p: Protected, data: DataRef) -> dict[str,
     if key == "core.fail":
         quoted = p.in_text(clause, "quoted")
         return {"message": quoted[0] if quoted else restored}
+    if key == "core.delay":
+        from app.copilot.nlu.numbers import parse_duration
+
+        duration = parse_duration(restored)
+        if duration is None:
+            raise MissingValue("How long should it wait (for example 10 minutes or 2 days)?", ["wait duration"])
+        return {"seconds": duration[0]}
     del lower
     return None
 

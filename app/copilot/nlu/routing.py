@@ -1,0 +1,160 @@
+"""Routing in plain words → a switch: "by priority: urgent → ..., high → ...", "EU leads go to A, US
+leads to B, anything else is logged", "if it is urgent, ...; if high, ...; otherwise ...",
+"for 'a' do X; for 'b' do Y", "send German messages to #de, French ones to #fr".
+
+Loaded by ``structure`` on first use (it builds on ``structure``'s clause parser).
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.copilot.nlu.structure import _VERB_START, ACTION_VERBS, Item, parse_clauses
+
+CASE_ARROW_RE = re.compile(
+    r"^\s*(?:and\s+|or\s+|if\s+(?:it(?:'s| is)\s+|the\s+\w+\s+is\s+)?|when\s+)?['\"]?([\w -]{1,30}?)['\"]?\s*"
+    r"(?:→|->|=>|:|goes?\s+to|go\s+to|should\s+go\s+to|means|gets?|,)\s*(.+)$",
+    re.IGNORECASE,
+)
+DEFAULT_CASE_RE = re.compile(r"^\s*(?:and\s+)?(?:otherwise|else|anything else|everything else|the rest|all others|others|default|"
+                             r"any other(?:\s+\w+)?)\b\s*(?:→|->|=>|:|goes?\s+to|go\s+to|,)?\s*(.+)$", re.IGNORECASE)
+
+LANGUAGES = {"german": "de", "french": "fr", "spanish": "es", "italian": "it", "english": "en", "dutch": "nl",
+             "portuguese": "pt", "japanese": "ja", "chinese": "zh", "polish": "pl", "swedish": "sv", "danish": "da"}
+_CASE_SEGMENT_RE = re.compile(
+    r"^(?:and\s+)?(?:for\s+|if\s+(?:it(?:'s|\s+is)\s+)?)?['\"]?(?P<value>[\w-]+|⟦\d+⟧)['\"]?(?:\s+(?:ones?|\w+s))?\s*,?\s+"
+    r"(?P<how>go(?:es)?\s+to|to|→|->|=>|:|gets?\s+(?:\w+ed\s+)?(?:to\s+)?|(?:is|are)\s+\w+ed\s+(?:to|in|into)|should\s+go\s+to)\s*(?P<target>.+)$"
+    r"|^(?:and\s+)?(?:for\s+)?['\"]?(?P<value2>⟦\d+⟧)['\"]?\s*,?\s+(?P<target2>.+)$",
+    re.IGNORECASE,
+)
+_DEFAULT_SEGMENT_RE = re.compile(
+    r"^(?:and\s+)?(?:anything|everything|all|any)\s+(?:else|others?|other\s+\w+)\b\s*(?:(?:is|are)\s+(?:just\s+|simply\s+)?(?P<verb>\w+ed)\s*(?:to|in|into)?|goes?\s+to|go\s+to|to|→|->|:)?\s*(?P<target>.*)$"
+    r"|^(?:and\s+)?(?:otherwise|else)\s*,?\s*(?P<target2>.+)$",
+    re.IGNORECASE,
+)
+_LEAD_VERB_RE = re.compile(rf"^(?:and\s+)?((?:{ACTION_VERBS})\b)\s+(.+)$", re.IGNORECASE)
+
+
+def _case_action(target: str, verb: str | None, how: str = "") -> str:
+    target = target.strip(" ,.")
+    if _VERB_START.search(target):
+        return target
+    past = re.search(r"\b(\w+)ed\b", how)
+    if past:
+        stem = {"emailed": "email", "saved": "save", "logged": "log", "posted": "post", "stored": "store", "sent": "send",
+                "forwarded": "forward", "routed": "send", "archived": "archive", "added": "add"}.get(past.group(0).lower())
+        if stem:
+            return f"{stem} {'to ' if stem in ('send', 'post', 'forward', 'save', 'add', 'store') and not target.lower().startswith(('to ', 'in ', 'into ')) else ''}{target}".strip()
+    if verb:
+        return f"{verb} to {target}" if not re.match(r"^(to|into|in)\b", target, re.I) else f"{verb} {target}"
+    if re.search(r"#[\w-]+", target) or "slack" in target.lower():
+        return f"post to {target}"
+    if re.match(r"^⟦\d+⟧", target):
+        return f"send to {target}"
+    if re.search(r"\blog(?:ged)?\b", target, re.I) or not target:
+        return "log it"
+    return target
+
+
+def value_cases(sentence: str) -> Item | None:
+    """'EU leads go to A, US leads to B, anything else is logged' / 'send German messages to #de, French ones to #fr'."""
+    if not re.search(r",|;", sentence):
+        return None
+    verb = None
+    text = sentence
+    head_text = ""
+    if head := re.match(r"^[^:]{3,80}:\s*(?=\S)", sentence):
+        head_text = sentence[:head.end()].rstrip(": ")
+        text = sentence[head.end():]  # "Route tickets (...): urgent ones go to ..., everything else ..."
+        sentence = text
+    if lead := _LEAD_VERB_RE.match(sentence):
+        verb, text = lead.group(1), lead.group(2)
+    segments = [seg.strip() for seg in re.split(r"\s*[,;]\s*(?:and\s+)?|\s+and\s+(?=(?:all|any|every)thing|all others)", text) if seg.strip()]
+    cases: list[tuple[str, list[Item]]] = []
+    default: list[Item] = []
+    for seg in segments:
+        if m := _DEFAULT_SEGMENT_RE.match(seg):
+            target = m.group("target") or m.group("target2") or ""
+            how = m.group("verb") or ""
+            default = parse_clauses(_case_action(target, verb, f"{how}" if how else ""))
+            if how and not target:
+                default = parse_clauses({"logged": "log it"}.get(how.lower(), f"{how[:-2]} it"))
+            continue
+        m = _CASE_SEGMENT_RE.match(seg)
+        if not m:
+            return None
+        value = m.group("value") or m.group("value2")
+        target = m.group("target") or m.group("target2")
+        how = m.group("how") or ""
+        if value.lower() in ("it", "them", "this", "that", "the", "a", "an", "then", "also", "if", "when"):
+            return None
+        noun_follows = re.match(rf"^(?:and\s+)?(?:for\s+)?['\"]?{re.escape(value)}['\"]?\s+(?:ones?|\w+s)\b", seg, re.I)
+        if not noun_follows and value.lower().endswith("s") and not value.lower().endswith(("ss", "us", "is")) and len(value) > 4 \
+                and not re.search(rf"\b{re.escape(value)}\b", head_text, re.I):
+            value = value[:-1]  # "warnings go to #alerts": the value is 'warning'
+        cases.append((LANGUAGES.get(value.lower(), value), parse_clauses(_case_action(target, verb, how))))
+    if len(cases) < (1 if default else 2) or any(not items for _, items in cases):
+        return None
+    field_text = "language" if any(v in LANGUAGES.values() for v, _ in cases) and verb else ""
+    switch = Item("switch", text=field_text, cases=cases, otherwise=default)
+    if head_text and not re.match(r"^(?:route|sort|split|send|handle|dispatch|forward|direct)\b", head_text, re.I) \
+            and _VERB_START.search(head_text):
+        # "classify the message as a, b or c: a → ..., b → ...": the head is a step of its own
+        switch.text = ""
+        return Item("sequence", then=[*parse_clauses(head_text), switch])
+    return switch
+
+
+def _switch(field_text: str, cases_text: str) -> Item | None:
+    parts = re.split(r"\s*[;,]\s*(?:and\s+)?|\s+and\s+(?=\S+\s*(?:→|->|=>|:))", cases_text)
+    cases: list[tuple[str, list[Item]]] = []
+    default: list[Item] = []
+    for part in parts:
+        if not part.strip():
+            continue
+        if m := DEFAULT_CASE_RE.match(part):
+            default = parse_clauses(m.group(1))
+            continue
+        if m := CASE_ARROW_RE.match(part):
+            cases.append((m.group(1).strip().lower(), parse_clauses(m.group(2))))
+        elif cases:
+            cases[-1][1].extend(parse_clauses(part))
+    if len(cases) < 2:
+        return None
+    return Item("switch", text=field_text, cases=cases, otherwise=default)
+
+
+_IF_CASE_RE = re.compile(
+    r"^(?:and\s+)?(?:if|when)\s+(?:the\s+)?(?:(?P<field>[a-z][\w ]{0,30}?)\s+(?:is|=|equals)\s+|it(?:'s|\s+is)\s+(?:a\s+|an\s+)?)"
+    r"['\"]?(?P<value>[\w-]{1,30})['\"]?\s*(?:priority|one|ticket|message|item)?\s*[,:]\s*(?:then\s+)?(?P<action>.+)$",
+    re.IGNORECASE,
+)
+
+
+def _multi_if_switch(sentence: str) -> Item | None:
+    """'If it is urgent, page on-call; if high, post to #support; otherwise log it' → a switch."""
+    parts = re.split(r"\s*;\s*|,\s*(?=(?:and\s+)?(?:if|when|otherwise|else)\b)", sentence)
+    cases: list[tuple[str, list[Item]]] = []
+    default: list[Item] = []
+    field_text = ""
+    for part in parts:
+        if m := _IF_CASE_RE.match(part.strip()):
+            if m.group("field") and not field_text:
+                field_text = m.group("field").strip()
+            if re.match(r"^(over|above|under|below|more|less|greater|at)$", m.group("value"), re.I):
+                return None
+            cases.append((m.group("value").lower(), parse_clauses(m.group("action"))))
+        elif m := re.match(r"^(?:and\s+)?(?:if\s+)?(?:the\s+\w+\s+is\s+)?['\"]?([\w-]{1,30})['\"]?\s*[,:]\s*(.+)$", part.strip()):
+            if cases and not re.match(r"^(otherwise|else|then)$", m.group(1), re.I):
+                cases.append((m.group(1).lower(), parse_clauses(m.group(2))))
+            elif re.match(r"^(otherwise|else)$", m.group(1), re.I):
+                default = parse_clauses(m.group(2))
+            else:
+                return None
+        elif m := DEFAULT_CASE_RE.match(part.strip()):
+            default = parse_clauses(m.group(1))
+        else:
+            return None
+    if len(cases) < 2:
+        return None
+    return Item("switch", text=field_text, cases=cases, otherwise=default)
