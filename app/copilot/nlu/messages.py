@@ -55,7 +55,8 @@ def _topic(clause: str, workflow_name: str | None) -> str:
     if m := re.match(r"^\s*(?:also\s+)?(?:e-?mail|send|post|forward|share|mail)\s+(?:me\s+|us\s+|them\s+)?(?:the|a|an|our|its|their)\s+"
                      r"([a-z][\w-]*(?:\s+(?!to\b|with\b|from\b|and\b|in\b|when\b|if\b|whenever\b|once\b)[a-z][\w-]*)?)", restored, re.I):
         words = m.group(1)
-        if words.lower() not in ("result", "results", "data", "response", "output", "list", "rows", "count", "number"):
+        if words.lower() not in ("result", "results", "data", "response", "output", "list", "rows", "count", "number", "customer",
+                                 "user", "team", "client", "sender", "lead", "customers", "users", "owner", "person", "contact"):
             return words[:1].upper() + words[1:]
     return workflow_name or "Workflow update"
 
@@ -227,7 +228,10 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
         topic = subject
         body_quote = p.quoted_after(clause, ("text", "body", "message", "saying", "says", "reading", "content"))
         body = body_quote or _message(p, clause, data, ai_text, topic, loop_noun, subject)
-        if fields and data.expr == "trigger.body" and not body_quote and not ai_text:
+        quotes = [q for q in _quoted(p, clause) if q != subject]
+        if subject in (workflow_name, "Workflow update") and quotes:
+            subject = quotes[0] if len(quotes[0]) <= 80 else quotes[0][:77] + "..."
+        if fields and data.expr == "trigger.body" and not body_quote and not ai_text and not _quoted(p, clause):
             body = f"{topic}: " + ", ".join(f"{f}: {{{{ trigger.body.{f} }}}}" for f in fields)
         if not body_quote:
             _need_source(key, clause, p, data, ai_text)

@@ -140,7 +140,11 @@ def _rows(data: DataRef, fields: list[str], clause: str) -> Any:
     if data.expr == "item":
         return "{{ [item] }}"
     if data.expr in ("trigger.body", "trigger") and fields and has_data(data):
-        return [{f: f"{{{{ {data.expr}.{f} }}}}" for f in fields}]
+        row = {f: f"{{{{ {data.expr}.{f} }}}}" for f in fields}
+        if data.operation == "llm.classify" and data.source and re.search(r"\b(category|label|class|classification|sentiment|type)\b",
+                                                                           clause, re.I):
+            row["category"] = f"{{{{ nodes.{data.source}.{data.label_field or 'label'} }}}}"
+        return [row]
     if data.expr == "trigger.body":
         return "{{ [trigger.body] }}"
     if not has_data(data):
@@ -149,7 +153,6 @@ def _rows(data: DataRef, fields: list[str], clause: str) -> Any:
         return "{{ [trigger] }}"
     if data.operation in ("http.request", "database.query", "datastore.query", "merge") or data.expr.endswith((".rows", ".body")):
         return f"{{{{ $type({data.expr}) = 'array' ? {data.expr} : [{data.expr}] }}}}"
-    del clause
     return f"{{{{ [{data.expr}] }}}}"
 
 

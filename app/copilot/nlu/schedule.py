@@ -239,8 +239,10 @@ def parse_schedule(text: str, *, today: date | None = None) -> Schedule:
     if month_word:
         dom = "1"
         spans = [month_word.span()]
-        if d := re.search(r"\b(?:on\s+)?the\s+(\d{1,2})(?:st|nd|rd|th)?\b|\bon\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b", lowered):
-            dom = str(int(d.group(1) or d.group(2)))
+        if d := re.search(r"\b(?:on\s+)?the\s+(\d{1,2})(?:st|nd|rd|th)?((?:\s*(?:,|and|&)\s*(?:the\s+)?\d{1,2}(?:st|nd|rd|th)?)*)\b"
+                          r"|\bon\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b", lowered):
+            days = [int(d.group(1) or d.group(3))] + [int(x) for x in re.findall(r"\d{1,2}", d.group(2) or "")]
+            dom = ",".join(str(x) for x in sorted(set(days)) if 1 <= x <= 31) or "1"
             spans.append(d.span())
         elif d := re.search(r"\b(?:the\s+)?(" + "|".join(ORDINALS) + r"|last)\s+(?:day|business day|working day)?\b", lowered):
             dom = "L" if d.group(1) == "last" else str(ORDINALS[d.group(1)])
