@@ -78,9 +78,11 @@ def compare(result: EvalResult, baseline: dict[str, Any], tolerance: float = DEF
             status = "REGRESSION"
             regressed = True
         lines.append(f"{metric}: {new:.4f} (baseline {old:.4f}, {delta:+.4f}) {status}")
+    if "passed_cases" not in baseline:  # a held-out baseline keeps no case ids
+        return regressed, lines
     now_passing = {c.id for c in result.cases if c.passed}
-    lost = sorted(set(baseline.get("passed_cases") or []) - now_passing)
-    gained = sorted(now_passing - set(baseline.get("passed_cases") or []))
+    lost = sorted(set(baseline["passed_cases"]) - now_passing)
+    gained = sorted(now_passing - set(baseline["passed_cases"]))
     if lost:
         lines.append(f"newly failing ({len(lost)}): {', '.join(lost[:20])}{' …' if len(lost) > 20 else ''}")
     if gained:
