@@ -247,12 +247,15 @@ class _Builder:
         key = refine_operation(key, clause)
         connector, operation = key.split(".")
         # "summarize the orders from <url>": fetch first, then the operation on what came back
-        url_ref = re.search(r"\b(?:from|at|on|via|of|in)\s+(?:the\s+)?(?:api\s+|endpoint\s+|url\s+)?(⟦\d+⟧)", clause)
+        url_ref = next((m for m in re.finditer(r"\b(?:from|at|on|via|of|in)\s+(?:the\s+)?(?:api\s+|endpoint\s+|url\s+)?(⟦\d+⟧)", clause)
+                        if self.p.in_text(m.group(1), "url")), None)
         if url_ref is None and connector in ("datastore", "llm"):
             url_ref = re.search(r"(?<!\bto\s)(?<!\bto the\s)(⟦\d+⟧)", clause)
         if connector != "http" and url_ref and self.p.in_text(url_ref.group(1), "url"):
-            verb_noun = object_noun(clause)
-            fetch_clause = f"fetch {verb_noun} from {url_ref.group(1)}"
+            before_url = re.search(r"([a-z][\w'-]*(?:\s+[a-z][\w'-]*)?)\s+(?:from|at|on|via|of|in)\s+(?:the\s+)?(?:api\s+|endpoint\s+|url\s+)?"
+                                   + re.escape(url_ref.group(1)), clause, re.I)
+            verb_noun = object_noun(f"x {before_url.group(1)}") if before_url else object_noun(clause)
+            fetch_clause = f"fetch {verb_noun or object_noun(clause)} from {url_ref.group(1)}"
             frontier, data = self._one_action(fetch_clause, frontier, loop, data, force="http.request")
             clause = (clause[:url_ref.start()] + clause[url_ref.end():]).strip()
         # "post a digest of the datastore table signups to #growth": read the table first

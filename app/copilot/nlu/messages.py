@@ -31,7 +31,8 @@ _BODY_WORDS = ("saying", "says", "text", "message", "body", "reading", "that say
 _REPORT_RE = re.compile(
     r"\b(?:the|a|an|our|my|today's|this week's|weekly|daily|monthly)?\s*((?:[a-z]+\s+){0,3}?"
     r"(?:report|summary|digest|update|alert|notification|list|results|reminder|invoice|newsletter|status|overview|"
-    r"recap|briefing|receipt|confirmation|welcome email|follow-up|thank-you note|thank you note))\b",
+    r"recap|briefing|receipt|confirmation|welcome email|follow-up|thank-you note|thank you note|numbers|figures|stats|"
+    r"metrics|kpis|totals))\b",
     re.I,
 )
 _LABELS_RE = re.compile(r"\b(?:as|into|between|among|to one of|either)\s+(?:either\s+)?(?:one of\s+)?(.+?)(?:$|\s+(?:and then|then)\b)", re.I)
@@ -173,7 +174,7 @@ def _need_source(key: str, clause: str, p: Protected, data: DataRef, ai_text: st
     if tables(p.restore(clause)):
         return
     if key.startswith("llm.") or (key in ("email.send", "slack.post_message") and not re.search(r"\bremind|\breminder\b", clause, re.I)):
-        m = _DATA_NOUN_RE.search(re.sub(r"⟦\d+⟧", "", clause))
+        m = _DATA_NOUN_RE.search(re.sub(r"⟦\d+⟧|#[\w.-]+", "", clause))
         if m and (key.startswith("llm.") or m.group(0).strip()):
             noun = re.sub(r"^(?:(?:the|our|my|a|an)\s+)+", "", m.group(0).strip(), flags=re.I)
             raise MissingValue(f"Where should the {noun} come from (a URL, a datastore table or a database query)?",

@@ -34,6 +34,8 @@ def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
                         missing=["schedule"])
     schedule = trigger.schedule
     items = structure.parse(trigger.rest)
+    if trigger.only_if and items:
+        items = [structure.Item("condition", text=trigger.only_if, then=items)]
     if not items:
         return Question(question="What should the workflow do when it runs?", missing=["actions"])
     builder = _Builder(protected, index, request, trigger)

@@ -165,6 +165,9 @@ def parse_schedule(text: str, *, today: date | None = None) -> Schedule:
         result.timezone = tz[0]
         result.spans.append(tz[1])
     times = parse_times(text)
+    if re.search(r"\b(evening|evenings|afternoon|afternoons|tonight)\b", lowered):
+        # "every evening at 6" is 18:00
+        times = [(h + 12 if h < 12 and not re.search(r"[ap]\.?m", text[a:b], re.I) else h, m, (a, b)) for h, m, (a, b) in times]
     time_spans = [s for _, _, s in times]
 
     def default_time() -> tuple[str, str]:

@@ -181,6 +181,8 @@ _AI_PREFIX_RE = re.compile(
 def parse_clauses(text: str) -> list[Item]:
     text = text.strip().strip(",:").strip()
     text = re.sub(r"^(?:given|taking|with)\s+(?:a|an|the)\s+[\w ]{1,40}?\s+as\s+(?:the\s+)?input\s*,\s*", "", text, flags=re.I)
+    text = re.sub(r"^(?:i\s+(?:want|need|would like)\s+to|i'd\s+like\s+to|please|can\s+you|could\s+you)\s+", "", text, flags=re.I)
+    text = re.sub(r"^get\s+(?=an?\s+(?:e-?mail|slack message|message)\b)", "send me ", text, flags=re.I)
     text = _AI_PREFIX_RE.sub("", text)
     # "when all are saved, post ...": plain sequencing, not a condition
     text = re.sub(r"^(?:and\s+)?(?:when|once|after)\s+(?:all|everything|they|it|that|this|each one|all of them|the loop)\s+"

@@ -15,13 +15,18 @@ _EVENT_VERBS = (
     r"(?:is|are|gets?|was|were|has been)?\s*(?:submitted|submits?|sends?|sent|posts?|posted|arrives?|arrived|comes?\s+in|"
     r"came in|is received|receives?|received|signs?\s+up|signed up|registers?|registered|is created|created|is placed|placed|"
     r"fires?|calls?|hits?|pings?|is opened|opened|is updated|updated|is paid|pays|paid|is closed|closed|is filed|files|"
-    r"reports?|delivers?|delivered|notifies|published|publishes|released|merged|deployed|shipped|approved|rejected|assigned|"
+    r"reports?|delivers?|delivered|notifies|closes|opens|published|publishes|released|merged|deployed|shipped|approved|rejected|assigned|"
     r"commented|starred|pushed|opens?|books?|booked|cancels?|cancelled|canceled|subscribes?|unsubscribes?|is added|added|happens|occurs|"
     r"is triggered|completes?|completed|is made|makes|checks?\s+out|checked out|uploads?|uploaded|fills?\s+(?:in|out))"
 )
 WEBHOOK_RE = re.compile(
     r"(?:^|(?<=[.;]\s)|(?<=\n))\s*(?:every\s*time|each\s*time|whenever|when|once|as soon as|after|on|upon)\s+"
     r"(?P<what>(?:(?!\b(?:then|and then)\b)[^,.;:]){1,120}?)\s*\b" + _EVENT_VERBS + r"\b(?P<tail>(?:[^,.;:(]|\([^)]*\))*)[,.;:]?",
+    re.IGNORECASE,
+)
+WEBHOOK_LATE_RE = re.compile(
+    r"(?<=[\s,])(?:every\s*time|each\s*time|whenever|when)\s+(?P<what>(?:a|an|the|someone|somebody|we|our|new)\b[^,.;:]{0,80}?)\s*\b"
+    + _EVENT_VERBS + r"\b(?P<tail>(?:[^,.;:(]|\([^)]*\))*)[,.;:]?",
     re.IGNORECASE,
 )
 WEBHOOK_WORD_RE = re.compile(
@@ -65,6 +70,7 @@ class TriggerRead:
     method: str | None = None
     fields: list[str] = field(default_factory=list)
     name_hint: str | None = None
+    only_if: str | None = None  # "when a payment over $1000 comes in": a condition on the payload
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
@@ -141,7 +147,11 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
         rest = _blank(text, schedule.spans)
         rest = re.sub(r"^(?:,|\s)*(?:and\s+)?", "", rest)
         return TriggerRead("schedule", rest, schedule=schedule)
-    if webhook is not None and webhook.start() <= 2 or clause is not None or WEBHOOK_WORD_RE.search(text):
+    if webhook is None and not schedule.found:
+        late = WEBHOOK_LATE_RE.search(text)
+        if late is not None:
+            webhook = late
+    if webhook is not None and (webhook.start() <= 2 or webhook.re is WEBHOOK_LATE_RE) or clause is not None or WEBHOOK_WORD_RE.search(text):
         match = webhook if webhook is not None and (clause is None or webhook.start() <= clause.start()) else clause
         if match is None:
             phrase = WEBHOOK_PHRASE_RE.search(text)
@@ -176,7 +186,12 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
             fields = _fields(m.group(0))
             rest = rest[m.end():]
         rest = re.sub(r"^\s*(?:,|\s|then\b)*", "", rest)
-        return TriggerRead("webhook", rest.strip(), method=method or "POST", fields=fields, name_hint=name_hint)
+        only_if = None
+        if what and (amount := re.search(r"\b(over|above|more than|greater than|exceeding|below|under|less than)\s+(\$?[\d,.]+\s*[km]?)\b",
+                                          what, re.I)):
+            money = next((f for f in fields if f in ("amount", "total", "value", "price", "sum")), "amount")
+            only_if = f"the {money} is {amount.group(1)} {amount.group(2)}"
+        return TriggerRead("webhook", rest.strip(), method=method or "POST", fields=fields, name_hint=name_hint, only_if=only_if)
     if schedule.vague:
         return TriggerRead("schedule", text, schedule=schedule)
     if manual := MANUAL_RE.search(text):

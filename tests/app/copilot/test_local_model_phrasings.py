@@ -223,3 +223,25 @@ def test_plural_case_names_are_singular_values() -> None:
 def test_one_time_run_in_a_zone() -> None:
     wf = workflow("On December 31st 2026 at 23:59 New York time, post 'Happy New Year!' to #general.")
     assert trigger_config(wf) == {"at": "2026-12-31T23:59:00", "timezone": "America/New_York"}
+
+
+def test_trigger_at_the_end_and_filter_in_the_trigger() -> None:
+    wf = workflow("Send a Slack message to #sales whenever a deal closes, with the deal name and amount (fields name, amount).")
+    assert wf["nodes"][0]["kind"] == "webhook"
+    wf = workflow("When a payment over $1000 comes in via webhook (amount, customer), notify #finance.")
+    [condition] = of_type(wf, "condition")
+    assert condition["config"]["expression"] == "trigger.body.amount > 1000"
+
+
+def test_evening_hours_and_sql_followed_by_a_schedule() -> None:
+    wf = workflow("Collect the error count from logs_db with SELECT count(*) AS n FROM errors every evening at 6 and post "
+                  "it to #eng.")
+    assert trigger_config(wf)["cron"] == "0 18 * * *"
+    assert node(wf, "database.query")["config"]["sql"] == "SELECT count(*) AS n FROM errors"
+
+
+def test_several_days_of_the_month() -> None:
+    wf = workflow("At 9am on the 1st and 15th of every month, email payroll@example.com the contents of "
+                  "https://hr.example.com/api/payroll.")
+    assert trigger_config(wf)["cron"] == "0 9 1,15 * *"
+    assert ops(wf) == ["http.request", "email.send"]
