@@ -57,7 +57,9 @@ class Protected:
 
         text = _protect_json(text, values)
         text = _protect_sql(text, values)
-        text = URL_RE.sub(keep("url"), text)
+        text = URL_RE.sub(keep("url"), re.sub(r"(https?://[^\s<>\"'`]*\{[a-z_]\w*)\}", r"\1⁆", text))
+        values[:] = [(k, v.replace("⁆", "}")) for k, v in values]
+        text = text.replace("⁆", "}")
         text = EMAIL_RE.sub(keep("email"), text)
         text = QUOTED_RE.sub(keep("quoted"), text)
         return cls(text, values)
@@ -138,7 +140,10 @@ def _protect_sql(text: str, values: list[tuple[str, str]]) -> str:
 
 
 def _clean_url(url: str) -> str:
-    return url.rstrip(".,;:!?)]}")
+    cleaned = url.rstrip(".,;:!?)]")
+    while cleaned.endswith("}") and cleaned.count("}") > cleaned.count("{"):
+        cleaned = cleaned[:-1]
+    return cleaned
 
 
 def channels(text: str) -> list[str]:

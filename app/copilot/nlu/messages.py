@@ -62,6 +62,17 @@ def _topic(clause: str, workflow_name: str | None) -> str:
     return workflow_name or "Workflow update"
 
 
+def _said(clause: str) -> str | None:
+    """'email the customer that we got their request' → 'We got your request.'"""
+    m = re.search(r"\b(?:that|saying that|to say that|to tell (?:them|him|her) that|letting (?:them|him|her) know that)\s+"
+                  r"((?:we|you|they|it|the|their|your|our|everything|all)\b[^⟦]{3,150}?)\s*$", clause, re.I)
+    if not m:
+        return None
+    text = m.group(1).strip().rstrip(".")
+    text = re.sub(r"\btheir\b", "your", re.sub(r"\bthey\b", "you", text, flags=re.I), flags=re.I)
+    return text[:1].upper() + text[1:] + "."
+
+
 def _what(topic: str, workflow_name: str | None) -> str:
     return "it" if topic in (workflow_name, "Workflow update") or not topic else f"the {topic[:1].lower()}{topic[1:]}"
 
@@ -79,6 +90,8 @@ def _message(p: Protected, clause: str, data: DataRef, ai_text: str | None, topi
     if m := re.search(r"\b(?:remind(?:ing)?|telling|asking)\s+(?:me|us|them|everyone|the team|people)\s+(?:to|that|about)\s+([^,;.⟦]{3,120})",
                       clause, re.I):
         return f"Reminder: {m.group(1).strip()}"
+    if said := _said(clause):
+        return said
     if data.expr == "execution.error":
         return f"{topic}: a step failed after all its retries. Check the execution for details."
     text = _data_text(data, ai_text)
@@ -227,8 +240,10 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
                 raise MissingValue(f"Which email address should receive {_what(topic, workflow_name)}?", ["email recipient"])
         subject = p.quoted_after(clause, _SUBJECT_WORDS) or _asked(restored) or topic
         topic = subject
-        body_quote = p.quoted_after(clause, ("text", "body", "message", "saying", "says", "reading", "content"))
+        body_quote = p.quoted_after(clause, ("text", "body", "message", "saying", "says", "reading", "content")) or _said(restored)
         body = body_quote or _message(p, clause, data, ai_text, topic, loop_noun, subject)
+        if _said(restored) and subject in (topic, workflow_name):
+            subject = _said(restored) or subject
         quotes = [q for q in _quoted(p, clause) if q != subject]
         if subject in (workflow_name, "Workflow update") and quotes:
             subject = quotes[0] if len(quotes[0]) <= 80 else quotes[0][:77] + "..."

@@ -177,7 +177,8 @@ def datastore_config(key: str, clause: str, p: Protected, data: DataRef, fields:
         where: dict[str, Any] = {}
         for m in re.finditer(r"\b(?:whose|where|with)\s+(?:the\s+)?([a-z_]\w*)\s+(?:is|=|equals)\s+['\"]?([\w@.-]+)['\"]?", restored, re.I):
             if m.group(1).lower() not in ("subject", "text", "body"):
-                where[m.group(1).lower()] = m.group(2)
+                raw = m.group(2)
+                where[m.group(1).lower()] = {"true": True, "false": False}.get(raw.lower(), int(raw) if raw.isdigit() else raw)
         if m := re.search(r"\bolder\s+than\s+(\d+)\s+(day|week|month|year)s?\b", lower):
             days = int(m.group(1)) * {"day": 1, "week": 7, "month": 30, "year": 365}[m.group(2)]
             where["older_than_days"] = days
