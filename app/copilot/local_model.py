@@ -197,7 +197,7 @@ def plan_reply(messages: list[dict[str, Any]]) -> WorkflowPlan | Question | Edit
     allowed = _catalog_ops(system)
     index = operation_index()
     today = _today(system)
-    text = _conversation_request(messages)
+    text = drop_retracted(_conversation_request(messages))
     base = current_plan(messages)
     if base is not None and not base.trigger.fields and isinstance(base.trigger.input_schema, dict):
         properties = base.trigger.input_schema.get("properties")
@@ -217,6 +217,13 @@ def plan_reply(messages: list[dict[str, Any]]) -> WorkflowPlan | Question | Edit
                                      "#sales', 'make it Fridays instead' or 'remove the Slack step'.",
                             missing=["change to make"])
     return plan_request(request, index)
+
+
+def drop_retracted(text: str) -> str:
+    """'Use Osaka time... no wait, London time' → 'London time' (the person corrected themselves)."""
+    parts = re.split(r"(?:\.\.\.|…|,|;|\.)?\s*\b(?:no wait|wait,? no|actually no|sorry,? i meant|i mean)\b\s*[,:]?\s*", text, flags=re.I)
+    tail = parts[-1].strip()
+    return tail if len(parts) > 1 and len(tail.split()) >= 2 else text
 
 
 def _today(system: str) -> date | None:

@@ -285,6 +285,13 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
         words = {"once": 1, "twice": 2, "thrice": 3}
         count = next((words[g.lower()] if g.lower() in words else to_int(g) for g in m.groups()
                       if g and g.strip().lower() != "more" and (g.lower() in words or re.fullmatch(r"[\w.-]+", g) and _is_number(g))), None) or 3
+        if re.search(r"\b(?:once|twice|thrice|\d+\s+times)\s+more\b", m.group(0), re.I):
+            count += 1  # "retry twice more": the first attempt plus two
+        backoff = "fixed" if re.search(r"\b(fixed|constant|same|flat)\b", m.group(0), re.I) else "exponential"
+        delay = re.search(r"(\d+(?:\.\d+)?)\s*-?\s*(seconds?|secs?|s|minutes?|mins?)\b", m.group(0), re.I)
+        retry_changes: dict[str, Any] = {"max_attempts": count, "backoff": backoff}
+        if delay:
+            retry_changes["retry_delay_s"] = float(delay.group(1)) * (60 if delay.group(2).lower().startswith("m") else 1)
         targets = _targets(re.sub(r"\b(retry|retries|retrying|re-?try|try|times|attempts|up to|add|with)\b", " ", p.text, flags=re.I), plan)
         handlers = {s.on_failure for s in plan.steps if s.on_failure}
         routed = [s for s in plan.steps if s.on_failure and s.on_failure not in ("continue", "fail")]
@@ -292,7 +299,7 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
                      and s.id not in handlers]
         targets = targets or routed or [s for s in externals if s.connector in ("http", "database")] or externals
         for step in targets:
-            edits.append(UpdateStep(id=step.id, changes={"max_attempts": count, "backoff": "exponential"}))
+            edits.append(UpdateStep(id=step.id, changes=dict(retry_changes)))
         said.append(f"retries up to {count} attempts")
 
     if plan_new is not None and not edits and re.search(r"\b(second|another|additional|extra|follow-?up|later|afterwards|after the|"

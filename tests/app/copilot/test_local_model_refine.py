@@ -137,3 +137,10 @@ def test_unclear_change_asks(base: WorkflowPlan) -> None:
 def test_a_new_workflow_is_planned_from_scratch(base: WorkflowPlan) -> None:
     answer = reply("Create a new workflow: every day at noon post 'lunch' to #general", plan=base)
     assert isinstance(answer, WorkflowPlan)
+
+
+def test_retry_with_fixed_wait_and_a_correction(base: WorkflowPlan) -> None:
+    _, _, after = refined(base, "Retry the fetch twice more with a fixed 30 second wait.")
+    assert node(after, "http.request")["retry"] == {"max_attempts": 3, "backoff": "fixed", "initial_delay_s": 30.0}
+    _, _, after = refined(base, "Use Osaka time... no wait, London time.")
+    assert after["nodes"][0]["config"]["timezone"] == "Europe/London"
