@@ -189,6 +189,10 @@ def parse_schedule(text: str, *, today: date | None = None) -> Schedule:
     every = r"(?:every|each|once every|once each|per)"
     # every N minutes / hours / days
     m = re.search(rf"\b{every}\s+(?:{NUMBER}\s*)?(minutes?|mins?|hours?|hrs?|days?|weeks?)\b", lowered)
+    lowered = re.sub(r"\bevery\s+(?:2nd|second)\s+(day|hour)\b", r"every other \1", lowered)
+    lowered = re.sub(r"\bevery\s+(3rd|third|4th|fourth|5th|fifth)\s+(day|hour)s?\b",
+                     lambda m: f"every {m.group(1)[0] if m.group(1)[0].isdigit() else {'t': '3', 'f': '4' if m.group(1).startswith('fo') else '5'}[m.group(1)[0]]} {m.group(2)}s",
+                     lowered)
     half = re.search(rf"\b{every}\s+(half hour|half an hour|quarter hour|quarter of an hour|other (?:day|hour))\b", lowered)
     if half:
         unit = half.group(1)

@@ -94,7 +94,14 @@ class Item:
 
 def sentences(text: str) -> list[str]:
     """Split on sentence ends, semicolons before a new clause, line breaks and list markers."""
+    # inline lists: "1) fetch ... 2) summarize ...", ": - save ... - post ..."
+    if len(re.findall(r"(?:^|\s)\d[.)]\s", text)) >= 2:
+        text = re.sub(r"(?:^|\s)\d[.)]\s+", "\n", text)
+    if len(re.findall(r"(?:^|[\s:])[-•*]\s+(?=[A-Za-z])", text)) >= 2:
+        text = re.sub(r"(?:^|(?<=[\s:]))[-•*]\s+(?=[A-Za-z])", "\n", text)
     text = re.sub(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+", "\n", text)
+    # "GET <url> → post to #todo": an arrow after an action is "then" (after a value it is a routing case)
+    text = re.sub(rf"(^|[,;:\n]\s*)((?:{ACTION_VERBS})\b[^,;:\n→]*?)\s*(?:→|->|=>)\s*", r"\1\2, then ", text, flags=re.I)
     parts = re.split(r"(?<=[.!?])\s+(?=[A-Za-z⟦])|\n+|;\s+(?=(?:then|and then|after that|finally|next)\b)", text)
     return [p.strip().rstrip(".!") for p in parts if p and p.strip().rstrip(".!")]
 

@@ -245,3 +245,16 @@ def test_several_days_of_the_month() -> None:
                   "https://hr.example.com/api/payroll.")
     assert trigger_config(wf)["cron"] == "0 9 1,15 * *"
     assert ops(wf) == ["http.request", "email.send"]
+
+
+def test_numbered_and_bulleted_steps_and_arrows() -> None:
+    wf = workflow("Every Monday at 9: 1) fetch https://api.example.com/report 2) summarize it 3) email the summary to "
+                  "team@example.com")
+    assert ops(wf) == ["http.request", "llm.summarize", "email.send"]
+    wf = workflow("When a webhook receives an order (id, total): - save it to the datastore table orders - if the total "
+                  "is above 100, post it to #big-orders")
+    assert ops(wf) == ["datastore.insert", "slack.post_message"] and of_type(wf, "condition")
+    wf = workflow("Daily 8am: GET https://api.example.com/todo → post to #todo.")
+    assert ops(wf) == ["http.request", "slack.post_message"]
+    wf = workflow("Every 2nd day at noon, ping https://api.example.com/keepalive.")
+    assert trigger_config(wf)["cron"] == "0 12 */2 * *"
