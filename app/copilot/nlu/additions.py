@@ -39,7 +39,7 @@ _FAILURE_INTRO = re.compile(
 
 
 def _named(plan: WorkflowPlan, text: str) -> Any:
-    words = [(r"\b(query|sql|database|db)\b", "database"), (r"\b(api|call|request|fetch|endpoint|http|backup|upload)\b", "http"),
+    words = [(r"\b(query|sql|database|db)\b", "database"), (r"\b(api|call\w*|request\w*|fetch\w*|pull\w*|endpoint|http|backup|upload\w*)\b", "http"),
              (r"\b(e-?mail|mail)\b", "email"), (r"\b(slack|message|post)\b", "slack"), (r"\b(ai|model|llm|summary)\b", "llm")]
     for pattern, connector in words:
         if re.search(pattern, text, re.I):

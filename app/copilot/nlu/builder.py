@@ -184,7 +184,7 @@ class _Builder:
 
     def _named_step(self, text: str) -> Any:
         """The latest step a phrase names by what it does ('retry the query' → the database step)."""
-        words = [(r"\b(query|sql|database|db)\b", "database"), (r"\b(api|call|request|fetch|endpoint|http|webhook call)\b", "http"),
+        words = [(r"\b(query|sql|database|db)\b", "database"), (r"\b(api|call\w*|request\w*|fetch\w*|pull\w*|download\w*|endpoint|http|webhook call)\b", "http"),
                  (r"\b(e-?mail|mail)\b", "email"), (r"\b(slack|message|post)\b", "slack"), (r"\b(ai|model|llm|summary)\b", "llm")]
         for pattern, connector in words:
             if re.search(pattern, text, re.I):
@@ -311,7 +311,7 @@ class _Builder:
         return loop.removeprefix("each_")
 
     def failure(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
-        source = self._step(self.last_external or self.last_step)
+        source = self._named_step(item.text) or self._step(self.last_external or self.last_step)
         if source is None:
             return frontier, data
         saved = (self.last_external, self.last_step)

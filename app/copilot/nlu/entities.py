@@ -18,7 +18,7 @@ PLACEHOLDER_RE = re.compile(r"⟦(\d+)⟧")
 SQL_START_RE = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|WITH\s+\w+\s+AS\s*\(|"
                           r"VACUUM\b|ANALYZE\b|TRUNCATE\s|REFRESH\s+MATERIALIZED\s+VIEW\s|CALL\s+\w+\s*\()")
 SQL_END_RE = re.compile(r"\s+(?-i:on|in|against)\s+(?:our\s+|the\s+)?[a-z]\w*(?:\s+(?:database|db))?\b(?=\s*(?:[,.;)]|and\b|then\b|$))"
-                        r"|\s+and\s+(?:then\s+)?(?:e-?mail|post|send|log|save|store|insert|respond|notify)\b|\)(?=\s*(?:and|,|\.|;|$))|[.;](?=\s|$)|,\s+(?-i:(?=(?:then|and|fetch|call|read|query|post|send|save|store|log|notify|wait)\b))"
+                        r"|\s+and\s+(?:then\s+)?(?:e-?mail|post|send|log|save|store|insert|respond|notify)\b|\)(?=\s*(?:and|,|\.|;|$))|[.;](?=\s|$)|,\s+(?-i:(?=(?:then|and|fetch|call|read|query|post|send|save|store|log|notify|wait)\b))|,\s+(?-i:(?=(?:GET|POST|PUT|PATCH|DELETE)\s))"
                         r"|\s+(?-i:every|each|daily|weekly|hourly|twice|once)\s(?-i:[a-z])|\s+(?-i:at)\s+\d",
                         re.IGNORECASE)
 AMOUNT_RE = re.compile(

@@ -27,9 +27,9 @@ _NOT_VERB = r"(?!\s*(?:and\b|or\b|,|address(?:es)?\b|fields?\b|parameters?\b|par
 _VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+|just\s+|simply\s+|only\s+)*(?:{ACTION_VERBS})(?:s|es)?\b{_NOT_VERB}", re.IGNORECASE)
 
 FAILURE_RE = re.compile(
-    r"\b(?:if|when|should|in case)\s+(?:it|that|this|the\s+[\w ]{1,30}?|they|this step|the call|the request|anything|something)?"
+    r"\b(?:if|when|should|in case)\s+(?:it|that|this|(?:\w+ing\s+)?the\s+[\w ]{1,30}?|they|this step|the call|the request|anything|something)?"
     r"\s*(?:still\s+|ultimately\s+|finally\s+|then\s+|keeps?\s+|also\s+)?(?:fails?|failing|errors?\s*(?:out)?|goes wrong|breaks|times? out|doesn't work)"
-    r"(?:\s+(?:after|despite)\s+(?:all\s+)?(?:the\s+)?(?:retries|attempts|that|those|them|retrying))?\b"
+    r"(?:\s+(?:after|despite)\s+(?:all\s+)?(?:the\s+)?(?:\d+\s+)?(?:retries|attempts|tries|that|those|them|retrying))?\b"
     r"|\bon\s+(?:failure|error)\b|\bif\s+all\s+(?:retries|attempts)\s+fail\b|\botherwise\s+on\s+failure\b",
     re.IGNORECASE,
 )
@@ -56,6 +56,7 @@ LOOP_RE = re.compile(
     r"\b(?:for\s+(?:each|every|all(?:\s+of\s+the)?)|loop(?:ing)?\s+(?:over|through)|iterate\s+(?:over|through)|"
     r"go(?:ing)?\s+through\s+(?:each|every|all|the)|one\s+by\s+one\s+for|for\s+each\s+of\s+(?:the|these|those))"
     r"\s+(?:of\s+)?(?:the\s+|these\s+|those\s+|them\b)?\s*([a-z][\w-]*(?:\s+(?!in\b|from\b|of\b|on\b|at\b|and\b|to\b|with\b|whose\b|where\b|that\b|"
+    r"over\b|above\b|under\b|below\b|more\b|less\b|worth\b|"
     r"which\b|having\b|(?:" + ACTION_VERBS + r")\b)[a-z][\w-]*)?)?",
     re.IGNORECASE,
 )
@@ -148,7 +149,24 @@ def parse(text: str) -> list[Item]:
             merged.append(part)
     for sentence in merged:
         items.extend(parse_sentence(sentence))
-    return items
+    return _resolve_checks(items)
+
+
+def _resolve_checks(items: list[Item]) -> list[Item]:
+    """'Check whether the message mentions refund. If it does, ...': the check is the condition."""
+    out: list[Item] = []
+    for item in items:
+        previous = out[-1] if out else None
+        check = re.match(r"^(?:and\s+)?(?:check|see|find out|determine|test)\s+(?:whether|if)\s+(.+)$", previous.text, re.I) \
+            if previous is not None and previous.kind == "action" else None
+        if check and item.kind == "condition" and re.match(r"^(?:it|they|that|so|yes)\b(?:\s+(?:does|do|is|are|matches|contains|has))?(?:\s+not|n't)?\s*$",
+                                                           item.text.strip(), re.I):
+            out.pop()
+            negate = bool(re.search(r"\bnot\b|n't", item.text))
+            out.append(Item("condition", text=check.group(1), then=item.then, otherwise=item.otherwise, negate=negate))
+            continue
+        out.append(item)
+    return out
 
 
 def parse_sentence(sentence: str) -> list[Item]:
@@ -233,6 +251,8 @@ def parse_clauses(text: str) -> list[Item]:
         before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
         after = re.sub(r"^(?:then|,)\s*", "", after)
         items = parse_clauses(before) if before else []
+        if count := re.search(r"\bafter\s+(\d+)\s+(?:retries|attempts|tries)\b", m.group(0), re.I):
+            items.append(Item("retry", count=int(count.group(1)), text=m.group(0)))
         return [*items, Item("failure", text=m.group(0), then=parse_clauses(after))]
     # retries anywhere in the clause
     if m := RETRY_RE.search(text):
@@ -354,8 +374,12 @@ def parse_clauses(text: str) -> list[Item]:
 
 def _loop(noun: str, body: str) -> Item:
     # "for every account with a balance over 100, email ...": a filter inside the body
-    if m := re.match(r"^(?:with|whose|where|that has|that have|having|if)\s+(.+?),\s*(.+)$", body.strip(), re.I):
-        condition_text = m.group(1)
+    if m := re.match(r"^((?:with|whose|where|that has|that have|having|if)\s+.+?|(?:over|above|under|below|more than|less than|worth)\s+[^,]+?),\s*(.+)$",
+                     body.strip(), re.I):
+        condition_text = re.sub(r"^(?:with|whose|where|that has|that have|having|if)\s+", "", m.group(1), flags=re.I)
+        if re.match(r"^(?:over|above|under|below|more than|less than|worth)\b", condition_text, re.I):
+            money = "total" if noun.lower().rstrip("s") in ("order", "invoice", "cart", "purchase", "sale") else "amount"
+            condition_text = f"the {money} is {condition_text}"
         if not _looks_like_condition(condition_text) and re.fullmatch(r"(?:a\s+|an\s+)?[a-z_]\w*\s+['\"]?[\w-]+['\"]?|(?:a\s+|an\s+)?[a-z_]\w*\s+of\s+['\"]?[\w-]+['\"]?",
                                                                   condition_text.strip(), re.I):
             field, value = re.sub(r"^(?:a|an)\s+", "", condition_text.strip()).replace(" of ", " ").split(None, 1)

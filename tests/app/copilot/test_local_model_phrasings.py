@@ -258,3 +258,21 @@ def test_numbered_and_bulleted_steps_and_arrows() -> None:
     assert ops(wf) == ["http.request", "slack.post_message"]
     wf = workflow("Every 2nd day at noon, ping https://api.example.com/keepalive.")
     assert trigger_config(wf)["cron"] == "0 12 */2 * *"
+
+
+def test_a_long_request_with_loop_filter_summary_and_failure_path() -> None:
+    wf = workflow("Every weekday at 7am New York time, pull yesterday's orders from https://shop.example.com/api/orders. "
+                  "For each order over $500, post it to #vip-orders. Then email a summary of all orders to "
+                  "sales@example.com. If fetching the orders fails after 3 retries, alert #ops.")
+    fetch = node(wf, "http.request")
+    assert fetch["retry"]["max_attempts"] == 3 and fetch["on_error"] == "route"
+    [loop] = of_type(wf, "loop")
+    assert any(n["type"] == "condition" and n["config"]["expression"] == "item.total > 500" for n in loop["body"]["nodes"])
+    assert ops(wf)[-2:] == ["llm.summarize", "email.send"] or "email.send" in ops(wf)
+
+
+def test_check_whether_then_if_it_does() -> None:
+    wf = workflow("When someone fills in the contact form (name, email, message), check whether the message mentions "
+                  "'refund'. If it does, email refunds@example.com; otherwise post it to #inbox.")
+    [condition] = of_type(wf, "condition")
+    assert condition["config"]["expression"] == '$contains($string(trigger.body.message), "refund")'
