@@ -260,10 +260,15 @@ class _Builder:
             clause = (clause[:url_ref.start()] + clause[url_ref.end():]).strip()
         # "post a digest of the datastore table signups to #growth": read the table first
         table_ref = re.search(r"\b(?:of|from|in)\s+(?:the\s+)?(?:datastore\s+table\s+\w+|table\s+\w+|\w+\s+(?:datastore\s+)?table)\b", clause, re.I)
+        if table_ref is None and key.startswith("llm.") and not has_data(data):
+            # "summarize the feedback table with AI": the table is the object
+            table_ref = re.search(r"\b(?:the\s+)?(?:datastore\s+table\s+\w+|table\s+(?!with\b|using\b|as\b|into\b)\w+|(?!the\b|a\b|this\b|that\b)\w+\s+(?:datastore\s+)?table)\b",
+                                  clause, re.I)
         url_to = re.search(r"\bto\s+(?:the\s+)?(?:api\s+|endpoint\s+|url\s+)?(⟦\d+⟧)", clause)
         if table_ref is None and url_to and self.p.in_text(url_to.group(1), "url"):
             table_ref = re.search(r"\b(?:the\s+)?(?:datastore\s+table\s+\w+|table\s+\w+|\w+\s+datastore\s+table)\b", clause, re.I)
-        if table_ref and (key in ("email.send", "slack.post_message") or (url_to and self.p.in_text(url_to.group(1), "url"))):
+        if table_ref and (key in ("email.send", "slack.post_message") or (url_to and self.p.in_text(url_to.group(1), "url"))
+                          or key.startswith("llm.")):
             frontier, data = self._one_action(f"read all rows {table_ref.group(0)}", frontier, loop, data, force="datastore.query")
             clause = (clause[:table_ref.start()] + clause[table_ref.end():]).strip()
             if url_to and key.startswith("datastore"):

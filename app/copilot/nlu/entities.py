@@ -57,7 +57,7 @@ class Protected:
 
         text = _protect_json(text, values)
         text = _protect_sql(text, values)
-        text = URL_RE.sub(keep("url"), re.sub(r"(https?://[^\s<>\"'`]*\{[a-z_]\w*)\}", r"\1⁆", text))
+        text = URL_RE.sub(keep("url"), _shield_url_braces(text))
         values[:] = [(k, v.replace("⁆", "}")) for k, v in values]
         text = text.replace("⁆", "}")
         text = EMAIL_RE.sub(keep("email"), text)
@@ -137,6 +137,13 @@ def _protect_sql(text: str, values: list[tuple[str, str]]) -> str:
         values.append(("sql", statement))
         text = f"{text[:begin]}⟦{len(values) - 1}⟧{text[begin + len(text[begin:end].rstrip()):]}"
     return text
+
+
+def _shield_url_braces(text: str) -> str:
+    """'{id}' and '{{id}}' placeholders inside URLs keep their closing braces (shielded as '⁆' while matching)."""
+    def url(m: re.Match[str]) -> str:
+        return re.sub(r"(\{\{?\s*[a-z_][\w.]*\s*)(\}\}?)", lambda p: p.group(1) + "⁆" * len(p.group(2)), m.group(0), flags=re.I)
+    return re.sub(r"https?://[^\s<>\"'`]*", url, text, flags=re.I)
 
 
 def _clean_url(url: str) -> str:

@@ -56,7 +56,10 @@ def _field_value(name: str, data: DataRef, fields: list[str]) -> str:
 def _url_template(url: str, data: DataRef) -> str:
     """'https://x/payments/{payment_id}' → '.../{{ trigger.body.payment_id }}'."""
     base = "item" if data.expr == "item" else "trigger.body"
-    return re.sub(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})", lambda m: f"{{{{ {base}.{m.group(1)} }}}}", url)
+    # '{payment_id}' and '{{payment_id}}' (a bare name, not yet an expression) both name a field of the data
+    return re.sub(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}(?!\})|(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})",
+                  lambda m: f"{{{{ {base}.{m.group(1) or m.group(2)} }}}}" if (m.group(1) or m.group(2)) not in ("item", "trigger", "nodes")
+                  else m.group(0), url)
 
 
 def http_config(clause: str, p: Protected, data: DataRef, fields: list[str], ai_text: str | None) -> dict[str, Any]:
@@ -166,7 +169,11 @@ def datastore_config(key: str, clause: str, p: Protected, data: DataRef, fields:
     table = snake(found[-1] if key in ("datastore.insert", "datastore.upsert") and len(found) > 1 else found[0], 60)
     values: dict[str, Any] = {"table": table}
     if key in ("datastore.insert", "datastore.upsert"):
-        values["rows"] = _rows(data, fields, clause)
+        inline = _json_value(p, clause)
+        if isinstance(inline, dict) or (isinstance(inline, list) and inline and all(isinstance(r, dict) for r in inline)):
+            values["rows"] = [inline] if isinstance(inline, dict) else inline  # 'upsert the row {"id": 1, ...}'
+        else:
+            values["rows"] = _rows(data, fields, clause)
         m = re.search(r"\b(?:keyed|unique|deduplicated|matched)\s+(?:by|on)\s+(?:the\s+|their\s+|its\s+)?([a-z_]\w*)"
                       r"|\bkey(?:\s+field)?\s+(?:is\s+|=\s*)?([a-z_]\w*)", lower)
         if m:

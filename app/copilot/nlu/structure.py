@@ -70,7 +70,8 @@ ELSE_RE = re.compile(r"(?:[,;]\s*|\s+)(?:and\s+)?(?:otherwise|else|if not|or els
 SWITCH_HEAD_RE = re.compile(
     r"\b(?:route|routed|send|sort|split|branch|handle|dispatch|direct|forward)\b[^:]*?\b(?:by|based on|depending on|according to)\s+"
     r"(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)\s*[:\-—]\s*(.+)$"
-    r"|^(?:depending on|based on|by)\s+(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)\s*[:,\-—]\s*(.+)$",
+    r"|^(?:depending on|based on|by)\s+(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)\s*[:,\-—]\s*(.+)$"
+    r"|\b(?:switch|branch|route|split|fork)\s+on\s+(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)(?:\s+field)?\s*[:,\-—]\s*(.+)$",
     re.IGNORECASE,
 )
 DELAY_RE = re.compile(r"^(?:and\s+|then\s+)*(?:wait|pause|sleep|delay|hold)\b(?:\s+(?:for|about|around))?", re.IGNORECASE)
@@ -177,8 +178,8 @@ def parse_sentence(sentence: str) -> list[Item]:
         return []
     if m := SWITCH_HEAD_RE.search(sentence):
         head = sentence[:m.start()].strip(" ,")
-        field_text = (m.group(1) or m.group(3) or "").strip()
-        cases_text = m.group(2) or m.group(4) or ""
+        field_text = (m.group(1) or m.group(3) or m.group(5) or "").strip()
+        cases_text = m.group(2) or m.group(4) or m.group(6) or ""
         switch = _switch(field_text, cases_text)
         if switch is not None:
             loop = LOOP_RE.search(head)
@@ -187,7 +188,7 @@ def parse_sentence(sentence: str) -> list[Item]:
                 looped = _loop((loop.group(1) or "item").strip(), "")
                 looped.then = [switch]
                 return [*outer, looped]
-            before = parse_clauses(head) if head and not re.match(r"^(route|send|sort|split|handle)\b", head, re.I) else []
+            before = parse_clauses(head) if head and not re.match(r"^(route|send|sort|split|handle|switch|branch)\b", head, re.I) else []
             return [*before, switch]
     multi_if = _multi_if_switch(sentence)
     if multi_if is not None:
@@ -367,15 +368,24 @@ def parse_clauses(text: str) -> list[Item]:
     if each and _VERB_START.search(text) and not re.search(r"\beach\s+(?:of\s+)?(?:them|time)\b", text, re.I):
         # "send each customer an email", "email every new lead"
         noun = each.group(1)
-        body = (text[:each.start()] + text[each.end():]).replace("  ", " ").strip()
-        return [_loop(noun, body)]
+        after = text[each.end():]
+        source: list[Item] = []
+        # "classify each row in the datastore table tickets ...": read the table first
+        if m := re.match(r"^\s*(?:in|from|of)\s+(?:the\s+)?((?:datastore\s+|database\s+)?table\s+\w+|\w+\s+(?:datastore\s+)?table)\b", after, re.I):
+            source = [Item("action", text=f"read all rows from the {m.group(1)}")]
+            after = after[m.end():]
+        body = (text[:each.start()] + after).replace("  ", " ").strip()
+        return [*source, _loop(noun, body)]
     return [Item("action", text=text)]
 
 
 def _loop(noun: str, body: str) -> Item:
     # "for every account with a balance over 100, email ...": a filter inside the body
-    if m := re.match(r"^((?:with|whose|where|that has|that have|having|if)\s+.+?|(?:over|above|under|below|more than|less than|worth)\s+[^,]+?),\s*(.+)$",
-                     body.strip(), re.I):
+    # "if the priority is high, post it to #support, otherwise ...": a full condition, not a filter
+    full_if = re.match(r"^(?:if|when)\s+", body.strip(), re.I) and (
+        ELSE_RE.search(body) or re.match(rf"^(?:if|when)\s+[^,]+?\s(?:{ACTION_VERBS})\b{_NOT_VERB}", body.strip(), re.I))
+    if not full_if and (m := re.match(r"^((?:with|whose|where|that has|that have|having|if)\s+.+?|(?:over|above|under|below|more than|less than|worth)\s+[^,]+?),\s*(.+)$",
+                                      body.strip(), re.I)):
         condition_text = re.sub(r"^(?:with|whose|where|that has|that have|having|if)\s+", "", m.group(1), flags=re.I)
         if re.match(r"^(?:over|above|under|below|more than|less than|worth)\b", condition_text, re.I):
             money = "total" if noun.lower().rstrip("s") in ("order", "invoice", "cart", "purchase", "sale") else "amount"

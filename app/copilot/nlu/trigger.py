@@ -167,6 +167,14 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
                 start = text.rfind(".", 0, m.start()) + 1
                 end = m.end() + (sentence_end.end() if sentence_end else len(text) - m.end())
                 trigger_text, rest = text[start:end], (text[:start] + " " + text[end:])
+                lead = text[start:m.start()]
+                noun = re.compile(r"(?:(?:the|an?|each|every|any)\s+)?(?:new\s+|incoming\s+)?" + re.escape(m.group(0))
+                                  + r"(?:'s)?(?:\s+(?:message|payload|data|body|request|event|text|content))?(?:\s*\([^)]*\))?", re.I)
+                if lead.strip() and not re.match(r"^\s*(?:when|whenever|on|upon|if|each|every|once|after|as soon as|for|via|through)\b",
+                                                 lead, re.I) and (phrase_m := noun.search(text, start)) is not None:
+                    # "Translate the incoming webhook message (text) to French ...": the webhook is the object
+                    trigger_text = phrase_m.group(0)
+                    rest = text[:phrase_m.start()] + "it" + text[phrase_m.end():]
         else:
             end = match.end()
             # the payload's fields may continue past commas: "with name, email and message,"

@@ -1,0 +1,145 @@
+"""Phrasings written to test how the local model generalizes (not taken from any eval split)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.copilot.plan import Question, WorkflowPlan
+from tests.app.copilot.local_chat import edges, node, of_type, ops, reply, workflow
+
+
+def loop_body(wf: dict) -> tuple[list[str], set[tuple[str, str, str | None]]]:
+    loop = of_type(wf, "loop")[0]
+    body = loop["body"]
+    return ([n["id"] for n in body["nodes"]],
+            {(e["source"], e["target"], e.get("branch")) for e in body.get("edges", [])})
+
+
+def test_switch_on_a_named_field_routes_by_that_field() -> None:
+    wf = workflow("When an order webhook arrives (id, status, total), switch on status: paid → email ops@example.com, "
+                  "refunded → post to #refunds, failed → post to #payments.")
+    switch = of_type(wf, "switch")[0]
+    assert switch["config"]["value"] == "trigger.body.status"
+    assert [c["equals"] for c in switch["config"]["cases"]] == ["paid", "refunded", "failed"]
+    assert ops(wf) == ["email.send", "slack.post_message", "slack.post_message"]
+
+
+@pytest.mark.parametrize("text", [
+    "Every morning at 7, fetch https://api.example.com/tickets and for each ticket, if the priority is high, post it to "
+    "#support, otherwise add it to the datastore table backlog.",
+    "Every day at 7, fetch https://api.example.com/tickets and for each ticket, if the priority is high post it to #support, "
+    "otherwise add it to the backlog table.",
+])
+def test_if_else_inside_a_loop_keeps_both_branches(text: str) -> None:
+    wf = workflow(text)
+    ids, body_edges = loop_body(wf)
+    condition = next(i for i in ids if i.startswith("check_"))
+    assert node(wf, "datastore.insert")["config"]["table"] == "backlog"
+    assert (condition, "post_to_support", "true") in body_edges
+    assert any(src == condition and branch == "false" and tgt.startswith("save_to") for src, tgt, branch in body_edges)
+    assert of_type(wf, "condition") == []  # the condition is inside the loop, not outside
+
+
+def test_if_without_comma_inside_a_loop_splits_the_action_off() -> None:
+    wf = workflow("Every day at 7, fetch https://api.example.com/tickets and for each ticket, if the priority is high post it "
+                  "to #support, otherwise log it.")
+    loop = of_type(wf, "loop")[0]
+    condition = next(n for n in loop["body"]["nodes"] if n["type"] == "condition")
+    assert condition["config"]["expression"] == 'item.priority = "high"'
+    assert ops(wf) == ["http.request", "slack.post_message", "core.log"]
+
+
+@pytest.mark.parametrize(("text", "operations"), [
+    ("Translate the incoming webhook message (text) to French with AI and post it to #fr.",
+     ["llm.complete", "slack.post_message"]),
+    ("Summarize the webhook message (text) with AI and email the summary to team@example.com.",
+     ["llm.summarize", "email.send"]),
+    ("Save every incoming webhook payload (email, plan) to the datastore table subscriptions.", ["datastore.insert"]),
+])
+def test_a_webhook_named_as_the_object_of_the_first_step(text: str, operations: list[str]) -> None:
+    wf = workflow(text)
+    assert wf["nodes"][0]["config"]["method"] == "POST"
+    assert wf["nodes"][0]["config"]["input_schema"]["required"]
+    assert ops(wf) == operations
+
+
+@pytest.mark.parametrize("text", [
+    "Every Friday at 5pm, summarize the rows of the datastore table feedback with AI and email the summary to "
+    "product@example.com.",
+    "Every Monday at 8, use AI to summarize the feedback table and post it to #product.",
+])
+def test_ai_over_a_table_reads_the_table_first(text: str) -> None:
+    wf = workflow(text)
+    assert ops(wf)[:2] == ["datastore.query", "llm.summarize"]
+    assert node(wf, "datastore.query")["config"]["table"] == "feedback"
+    summary = node(wf, "llm.summarize")
+    assert "look_up_in_feedback" in str(summary["config"])
+
+
+def test_each_row_in_a_table_is_a_loop_over_the_table_not_a_question() -> None:
+    wf = workflow("Every day, classify each row in the datastore table tickets with AI as bug or feature and post the result "
+                  "to #triage.")
+    assert ops(wf)[:2] == ["datastore.query", "llm.classify"]
+    assert of_type(wf, "loop")[0]["config"]["items"] == "{{ nodes.look_up_in_tickets.rows }}"
+    assert node(wf, "llm.classify")["config"]["labels"] == ["bug", "feature"]
+
+
+@pytest.mark.parametrize(("text", "url"), [
+    ("When called with a webhook (user_id), fetch https://api.example.com/users/{{user_id}} and store the result in the "
+     "users table.", "https://api.example.com/users/{{ trigger.body.user_id }}"),
+    ("When I run it, fetch https://weather.example.com/api?city={{city}}&days={{days}} and post the forecast to #weather.",
+     "https://weather.example.com/api?city={{ trigger.body.city }}&days={{ trigger.body.days }}"),
+])
+def test_double_brace_placeholders_in_urls(text: str, url: str) -> None:
+    assert node(workflow(text), "http.request")["config"]["url"] == url
+
+
+def test_inline_json_row_is_the_row_written() -> None:
+    wf = workflow('Run the workflow by hand to upsert the row {"id": 1, "name": "Ann"} into the datastore table people.')
+    assert wf["nodes"][0]["type"] == "trigger"
+    upsert = node(wf, "datastore.upsert")
+    assert upsert["config"]["rows"] == [{"id": 1, "name": "Ann"}]
+    assert upsert["config"]["key_field"] == "id"
+
+
+@pytest.mark.parametrize(("text", "operations"), [
+    # every required value is given: no question
+    ("When I click run, fetch https://api.example.com/users and email the list to ops@example.com.",
+     ["http.request", "email.send"]),
+    ("Run it manually: query the datastore table customers and post the count to #sales.",
+     ["datastore.query", "slack.post_message"]),
+    ("Manually, delete all rows from the datastore table temp where status is done.", ["datastore.delete"]),
+    ("On demand, GET https://status.example.com/health and if the status is not ok, post an alert to #oncall.",
+     ["http.request", "slack.post_message"]),
+    ("When a ticket comes in via webhook (subject, body), classify it with AI into bug, billing or other and post it to "
+     "#triage.", ["llm.classify", "slack.post_message"]),
+    ("When a form is submitted (name, message), use AI to extract the company and email, then insert them into the leads "
+     "table.", ["llm.extract", "datastore.insert"]),
+    ("Every day at 9, ask AI to write a motivational quote and post it to #general.", ["llm.complete", "slack.post_message"]),
+    ("When a support request comes in through a webhook (email, question), draft a reply with AI and email it back to the "
+     "email.", ["llm.complete", "email.send"]),
+    ("Each night at 2am, delete rows older than 30 days from the datastore table logs.", ["datastore.delete"]),
+    ("Every weekday at 9am, query the datastore table tasks where status is open and email the list to pm@example.com.",
+     ["datastore.query", "email.send"]),
+    ("When a signup webhook arrives (email), wait 10 minutes, then send a welcome email to the email.",
+     ["core.delay", "email.send"]),
+])
+def test_requests_that_give_every_value_get_no_question(text: str, operations: list[str]) -> None:
+    plan = reply(text)
+    assert isinstance(plan, WorkflowPlan), plan
+    assert ops(workflow(text)) == operations
+
+
+def test_a_truly_missing_recipient_is_still_asked() -> None:
+    plan = reply("Every Sunday, email a summary of https://blog.example.com/feed.")
+    assert isinstance(plan, Question)
+    assert "email" in plan.question.lower()
+
+
+def test_loop_branches_are_wired_in_order() -> None:
+    wf = workflow("Every hour, get https://api.example.com/orders and loop over each order: if the total is above 500, "
+                  "email sales@example.com, else do nothing.")
+    assert ("trigger", "fetch_orders", None) in edges(wf)
+    ids, body_edges = loop_body(wf)
+    assert ids == ["check_total_500", "send_email"]
+    assert body_edges == {("check_total_500", "send_email", "true")}
