@@ -44,7 +44,10 @@ _EVIDENCE: list[tuple[str, re.Pattern[str], float]] = [
     ("core.transform", re.compile(r"\b(compute|calculate|sum up|total up|format|convert|transform step|transform|map)\b", re.I), 0.5),
     ("core.transform", re.compile(r"\b(?:with|using|in) a transform(?:ation)? step\b", re.I), 1.5),
     ("core.set", re.compile(r"\bset (?:the )?(?:fields?|values?)\b|\b\w+\s*=\s*⟦\d+⟧|\b\w+='", re.I), 1.5),
-    ("core.fail", re.compile(r"\bstop the workflow\b|\bwith the error\b|\bfail the (?:workflow|run)\b", re.I), 1.5),
+    ("core.fail", re.compile(r"\bstop the workflow\b|\bwith the error\b|\bfail the (?:workflow|run)\b|"
+                             r"\b(?:stop|halt|abort|end)\b[\w ]{0,20}?\bwith an? (?:error|failure)\b|\berror out\b", re.I), 1.5),
+    # "set the status to 'ready'": fixed values, not a call
+    ("core.set", re.compile(r"^(?:and\s+|then\s+)*set\s+(?:the\s+)?[a-z_][\w ]{0,25}?\s+(?:to|=)\s+(?:⟦\d+⟧|\d[\d.]*|true|false)", re.I), 1.5),
 ]
 # The verb a clause starts with says most about what it wants.
 _LEADING_VERB: list[tuple[re.Pattern[str], str]] = [

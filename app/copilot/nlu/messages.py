@@ -217,7 +217,8 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
         to: Any = emails
         if not emails:
             if loop_noun and not TEAM_RE.search(clause) and not _ME_RE.search(clause):
-                to = "{{ item.email }}"
+                named = re.search(r"\b([a-z]+_e?mail(?:_address)?|email_address)\b", lower)  # "email the customer_email"
+                to = f"{{{{ item.{named.group(1)} }}}}" if named else "{{ item.email }}"
             elif data.expr.startswith("trigger.body") and not address_field and re.search(
                     r"\b(them|him|her|that (?:address|email|e-mail)|(?:the|that|this) (?:user|customer|sender|submitter|person|lead|buyer|"
                     r"subscriber|member|applicant|client|signup|new user|contact)|back)\b", lower):

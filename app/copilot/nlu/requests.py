@@ -67,8 +67,15 @@ def http_config(clause: str, p: Protected, data: DataRef, fields: list[str], ai_
     lower = clause.lower()
     urls = p.in_text(clause, "url")
     if not urls:
+        url_field = next((f for f in fields if re.search(r"(?:^|_)(?:url|link|endpoint|href)$", f)), None)
+        if url_field is None and (named := re.search(r"\b([a-z]+_(?:url|link|endpoint|href))\b", lower)):
+            url_field = named.group(1)  # "download the page_url": a field of the incoming data
         if data.expr == "item" and re.search(r"\b(?:the|its|each|that)\s+(?:url|link|site|page|address)\b", lower):
             urls = ["{{ item.url }}"]
+        elif url_field and data.expr.startswith("trigger") and re.search(
+                rf"\b(?:the|that|this|its|their|given|submitted|received)\s+(?:url|link|address|endpoint|page|{re.escape(url_field)})\b|\b{re.escape(url_field)}\b",
+                lower):
+            urls = [f"{{{{ trigger.body.{url_field} }}}}"]  # "when a webhook arrives (url), fetch that url"
         else:
             noun = re.sub(r"^\w+\s+", "", re.sub(r"⟦\d+⟧", "", restored)).strip()
             raise MissingValue(f"Which URL should I call to {restored.split()[0].lower()} {noun}?".replace("  ", " "), ["url"])

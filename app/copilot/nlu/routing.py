@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from app.copilot.nlu.structure import _VERB_START, ACTION_VERBS, Item, parse_clauses
+from app.copilot.nlu.structure import _VERB_START, ACTION_VERBS, LOOP_RE, Item, _loop, parse_clauses
 
 CASE_ARROW_RE = re.compile(
     r"^\s*(?:and\s+|or\s+|if\s+(?:it(?:'s| is)\s+|the\s+\w+\s+is\s+)?|when\s+)?['\"]?([\w -]{1,30}?)['\"]?\s*"
@@ -96,6 +96,20 @@ def value_cases(sentence: str) -> Item | None:
     if len(cases) < (1 if default else 2) or any(not items for _, items in cases):
         return None
     field_text = "language" if any(v in LANGUAGES.values() for v, _ in cases) and verb else ""
+    # "... and for each lead, depending on the region: EU → ..., US → ...": the field ends the head
+    if by := re.search(r"(?:^|,\s*|\s+)(?:depending on|based on|according to|by)\s+(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)\s*$",
+                       head_text, re.I):
+        field_text, head_text = by.group(1).strip(), head_text[:by.start()].strip(" ,")
+        switch = Item("switch", text=field_text, cases=cases, otherwise=default)
+        loop = LOOP_RE.search(head_text)
+        if loop and not head_text[loop.end():].strip(" ,"):
+            outer = parse_clauses(head_text[:loop.start()]) if head_text[:loop.start()].strip(" ,;") else []
+            looped = _loop((loop.group(1) or "item").strip(), "")
+            looped.then = [switch]
+            return Item("sequence", then=[*outer, looped])
+        if not head_text or not _VERB_START.search(head_text):
+            return switch
+        return Item("sequence", then=[*parse_clauses(head_text), switch])
     switch = Item("switch", text=field_text, cases=cases, otherwise=default)
     if head_text and not re.match(r"^(?:route|sort|split|send|handle|dispatch|forward|direct)\b", head_text, re.I) \
             and _VERB_START.search(head_text):
@@ -126,7 +140,8 @@ def _switch(field_text: str, cases_text: str) -> Item | None:
 
 _IF_CASE_RE = re.compile(
     r"^(?:and\s+)?(?:if|when)\s+(?:the\s+)?(?:(?P<field>[a-z][\w ]{0,30}?)\s+(?:is|=|equals)\s+|it(?:'s|\s+is)\s+(?:a\s+|an\s+)?)"
-    r"['\"]?(?P<value>[\w-]{1,30})['\"]?\s*(?:priority|one|ticket|message|item)?\s*[,:]\s*(?:then\s+)?(?P<action>.+)$",
+    r"['\"]?(?P<value>[\w-]{1,30})['\"]?\s*(?:priority|one|ticket|message|item)?\s*(?:[,:]\s*(?:then\s+)?|\s(?=(?:" + ACTION_VERBS + r")\b))"
+    r"(?P<action>.+)$",
     re.IGNORECASE,
 )
 
@@ -139,7 +154,7 @@ def _multi_if_switch(sentence: str) -> Item | None:
     field_text = ""
     for part in parts:
         if m := _IF_CASE_RE.match(part.strip()):
-            if m.group("field") and not field_text:
+            if m.group("field") and not field_text and m.group("field").strip().lower() not in ("it", "this", "that", "they"):
                 field_text = m.group("field").strip()
             if re.match(r"^(over|above|under|below|more|less|greater|at)$", m.group("value"), re.I):
                 return None

@@ -21,7 +21,7 @@ ACTION_VERBS = (
     "generate|compose|reply|respond|log|run|execute|sync|push|forward|share|copy|put|report|wait|pause|"
     "combine|merge|join|compute|calculate|set|mark|flag|escalate|assign|open|file|page|text|sort|route|score|"
     "analy[sz]e|detect|publish|upload|export|import|submit|trigger|invoke|refund|charge|pay|approve|"
-    "let|make|then"
+    "stop|halt|abort|let|make|then"
 )
 _NOT_VERB = r"(?!\s*(?:and\b|or\b|,|address(?:es)?\b|fields?\b|parameters?\b|params?\b|strings?\b|$))"
 _VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+|just\s+|simply\s+|only\s+)*(?:{ACTION_VERBS})(?:s|es)?\b{_NOT_VERB}", re.IGNORECASE)

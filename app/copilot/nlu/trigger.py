@@ -215,6 +215,11 @@ def _manual_input(text: str) -> tuple[str, list[str]]:
     m = re.search(r"\b(?:that\s+|which\s+)?(?:takes|accepts|gets|receives|given|with)\s+(?:a|an|the)\s+([\w ]{1,30}?)\s*(\([^)]*\))?\s+as\s+(?:its\s+|the\s+)?input\b\s*,?\s*(?:and\s+)?"
                   r"|\b(?:where|in which|when)\s+(?:i|we|you|someone)\s+(?:paste|enter|type|provide|give|upload|submit)s?\s+(?:a|an|the|some)\s+([\w ]{1,30}?)(?:\s+as\s+(\w+))?\s*(?:[;,.]|$)\s*",
                   text, re.I)
+    if not m and (named := re.search(r"\s*,?\s*\b(?:with|taking)\s+(?:an?\s+|the\s+)?([a-z]\w*)\s+(?:input|parameter|argument)\b\s*,?\s*(?:and\s+)?(?:then\s+)?",
+                                       text, re.I)):
+        # "trigger it by hand with an order_id input, then ..."
+        rest = (text[:named.start()] + " " + text[named.end():]).strip(" ,;:")
+        return re.sub(r"\s{2,}", " ", rest), [snake(named.group(1))]
     if not m:
         pasted = re.search(r"\b(?:from|in|of)\s+(?:the|my|a)\s+(?:pasted|given|provided|entered|submitted|input|uploaded)\s+([a-z_]\w*)\b", text, re.I)
         return text, [snake(pasted.group(1))] if pasted else []

@@ -143,3 +143,72 @@ def test_loop_branches_are_wired_in_order() -> None:
     ids, body_edges = loop_body(wf)
     assert ids == ["check_total_500", "send_email"]
     assert body_edges == {("check_total_500", "send_email", "true")}
+
+
+def test_depending_on_a_field_after_for_each_routes_inside_the_loop() -> None:
+    wf = workflow("Every day at 6, fetch https://api.example.com/leads and for each lead, depending on the region: EU → post "
+                  "to #eu, US → post to #us, anything else → log it.")
+    loop = of_type(wf, "loop")[0]
+    switch = next(n for n in loop["body"]["nodes"] if n["type"] == "switch")
+    assert switch["config"]["value"] == "item.region"
+    _, body_edges = loop_body(wf)
+    assert {branch for src, _, branch in body_edges if src == switch["id"]} == {"eu", "us", "default"}
+
+
+@pytest.mark.parametrize(("text", "field", "values"), [
+    ("When a webhook receives an event (type, user), if the type is signup post to #growth, if the type is churn email "
+     "cs@example.com, otherwise log it.", "trigger.body.type", ["signup", "churn"]),
+    ("When a ticket webhook arrives (priority, title), if it is urgent page #oncall, if it is low log it.",
+     "trigger.body.priority", ["urgent", "low"]),
+])
+def test_several_ifs_without_commas_are_one_switch(text: str, field: str, values: list[str]) -> None:
+    wf = workflow(text)
+    switch = of_type(wf, "switch")[0]
+    assert switch["config"]["value"] == field
+    assert [c["equals"] for c in switch["config"]["cases"]] == values
+    assert of_type(wf, "condition") == []
+
+
+def test_set_fixed_values_is_a_core_step_not_a_url_question() -> None:
+    wf = workflow("Manually run: set the status to 'ready' and post it to #deploys.")
+    assert ops(wf) == ["core.set", "slack.post_message"]
+    assert node(wf, "core.set")["config"]["values"] == {"status": "ready"}
+
+
+@pytest.mark.parametrize(("text", "expression"), [
+    ("Every hour, fetch https://api.example.com/jobs and stop with an error if the status code is not 200.",
+     "nodes.fetch_jobs.status != 200"),
+    ("Every hour, fetch https://api.example.com/jobs; if the status is failed, stop the run with an error, otherwise post "
+     "the result to #jobs.", 'nodes.fetch_jobs.body.status = "failed"'),
+])
+def test_stopping_with_an_error_is_a_fail_step_after_the_fetch(text: str, expression: str) -> None:
+    wf = workflow(text)
+    condition = of_type(wf, "condition")[0]
+    assert condition["config"]["expression"] == expression
+    assert ("trigger", "fetch_jobs", None) in edges(wf)
+    assert ("fetch_jobs", condition["id"], None) in edges(wf)
+    fail = node(wf, "core.fail")
+    assert (condition["id"], fail["id"], "true") in edges(wf)
+
+
+@pytest.mark.parametrize(("text", "url"), [
+    ("When a webhook arrives (url), fetch that url and save the response to the pages table.", "{{ trigger.body.url }}"),
+    ("When a webhook receives a page_url, download the page_url and summarize it with AI, then post the summary to "
+     "#reading.", "{{ trigger.body.page_url }}"),
+])
+def test_a_url_given_by_the_payload_is_not_asked_for(text: str, url: str) -> None:
+    assert node(workflow(text), "http.request")["config"]["url"] == url
+
+
+def test_manual_run_with_a_named_input() -> None:
+    wf = workflow("Let me trigger it by hand with an order_id input, then look up the order in the orders table and send "
+                  "it to billing@example.com.")
+    assert wf["nodes"][0]["config"]["input_schema"]["required"] == ["order_id"]
+    assert ops(wf) == ["datastore.query", "email.send"]
+
+
+def test_a_named_address_field_of_loop_items() -> None:
+    wf = workflow("Every day at 8, query SELECT * FROM invoices WHERE due < date('now') on billing_db, and for each "
+                  "invoice, email the customer_email a reminder.")
+    assert node(wf, "email.send")["config"]["to"] == "{{ item.customer_email }}"
+    assert node(wf, "database.query")["credential"] == "billing_db"
