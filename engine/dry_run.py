@@ -3,6 +3,7 @@ sent and returns a deterministic, schema-valid sample of the operation's output 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,8 +23,31 @@ _FORMAT_SAMPLES = {
 }
 
 
-def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None, depth: int = 0) -> Any:
-    """A deterministic value that satisfies ``schema`` (the JSON Schema pydantic generates)."""
+_NUMERIC_NAME = re.compile(
+    r"(total|amount|count|price|qty|quantity|sum|score|age|number|size|stock|level|balance|cost|rate|"
+    r"percent|duration|minutes|hours|days|seconds|weight|height|width|length|limit|threshold)$", re.I)
+# Payload-like values stay null: a loop over them runs no item, a lookup in them is undefined.
+_PAYLOAD_NAME = re.compile(r"^(body|data|json|payload|result|response|record|item|object|content)$", re.I)
+
+
+def _untyped_sample(name: str | None) -> Any:
+    """A sample for a value of any type, chosen by its field name so that the expressions a
+    workflow writes over it (``total > 100``, ``body.items``) evaluate in a dry run."""
+    if name is None or _PAYLOAD_NAME.match(name):
+        return None
+    if _NUMERIC_NAME.search(name):
+        return 1
+    if "email" in name.lower():
+        return "sample@example.com"
+    if name.lower() in ("items", "rows", "records", "results", "list", "entries"):
+        return []
+    return "sample"
+
+
+def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None, depth: int = 0,
+                       name: str | None = None) -> Any:
+    """A deterministic value that satisfies ``schema`` (the JSON Schema pydantic generates);
+    ``name`` is the property it is for, used to pick a sample when the schema allows anything."""
     root = root if root is not None else schema
     if depth > 12:
         return None
@@ -33,7 +57,7 @@ def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = Non
         for part in ref[2:].split("/"):
             target = target.get(part, {}) if isinstance(target, dict) else {}
         merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-        return sample_from_schema(merged, root, depth + 1)
+        return sample_from_schema(merged, root, depth + 1, name)
     if "const" in schema:
         return schema["const"]
     if "default" in schema and schema["default"] is not None:
@@ -46,24 +70,20 @@ def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = Non
         options = schema.get(key)
         if isinstance(options, list) and options:
             non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
-            return sample_from_schema(non_null[0] if non_null else options[0], root, depth + 1)
+            return sample_from_schema(non_null[0] if non_null else options[0], root, depth + 1, name)
     if isinstance(schema.get("allOf"), list):
         merged = {}
         for part in schema["allOf"]:
             if isinstance(part, dict):
                 merged.update(part)
-        return sample_from_schema(merged, root, depth + 1)
+        return sample_from_schema(merged, root, depth + 1, name)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), kind[0] if kind else None)
     if kind == "object" or (kind is None and "properties" in schema):
         props = schema.get("properties") or {}
-        required = schema.get("required") or list(props)
-        return {
-            name: sample_from_schema(sub, root, depth + 1)
-            for name, sub in props.items()
-            if name in required and isinstance(sub, dict)
-        }
+        # Every property, optional ones too: a dry run should hand later steps data to work on.
+        return {prop: sample_from_schema(sub, root, depth + 1, prop) for prop, sub in props.items() if isinstance(sub, dict)}
     if kind == "array":
         count = int(schema.get("minItems", 1) or 0)
         items: dict[str, Any] = schema["items"] if isinstance(schema.get("items"), dict) else {}
@@ -88,7 +108,7 @@ def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = Non
         return True
     if kind == "null":
         return None
-    return None  # ``Any``: null is valid JSON for it
+    return _untyped_sample(name)  # ``Any``: every JSON value is valid; pick a useful one
 
 
 def _number(schema: dict[str, Any], default: float, *, integer: bool) -> Any:

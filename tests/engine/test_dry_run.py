@@ -47,3 +47,11 @@ def test_schema_keywords() -> None:
     assert sample_from_schema({"type": "array", "items": {"type": "boolean"}, "minItems": 3}) == [True, True, True]
     assert sample_from_schema({"anyOf": [{"type": "null"}, {"type": "number"}]}) == 1.0
     assert len(sample_from_schema({"type": "string", "minLength": 10})) == 10
+
+
+def test_untyped_values_get_samples_later_steps_can_use() -> None:
+    schema = {"type": "object", "properties": {"total": {}, "customer_email": {}, "note": {}, "body": {},
+                                               "items": {}, "optional_count": {"default": None}},
+              "required": ["total"]}
+    assert sample_from_schema(schema) == {"total": 1, "customer_email": "sample@example.com", "note": "sample",
+                                          "body": None, "items": [], "optional_count": 1}
