@@ -42,7 +42,7 @@ _EVIDENCE: list[tuple[str, re.Pattern[str], float]] = [
     ("core.log", re.compile(r"\b(log|write to the log|log line|audit)\b", re.I), 0.6),
     ("core.fail", re.compile(r"\b(fail|raise an error|abort|throw an error)\b", re.I), 0.5),
     ("core.transform", re.compile(r"\b(compute|calculate|sum up|total up|format|convert|transform step|transform|map)\b", re.I), 0.5),
-    ("core.transform", re.compile(r"\b(?:with|using|in) a transform(?:ation)? step\b", re.I), 1.5),
+    ("core.transform", re.compile(r"\b(?:with|using|in) a transform(?:ation)? step\b|^(?:and\s+|then\s+)*(?:keep only|only keep|filter)\b", re.I), 1.5),
     ("core.set", re.compile(r"\bset (?:the )?(?:fields?|values?)\b|\b\w+\s*=\s*⟦\d+⟧|\b\w+='", re.I), 1.5),
     ("core.fail", re.compile(r"\bstop the workflow\b|\bwith the error\b|\bfail the (?:workflow|run)\b|"
                              r"\b(?:stop|halt|abort|end)\b[\w ]{0,20}?\bwith an? (?:error|failure)\b|\berror out\b", re.I), 1.5),

@@ -105,6 +105,14 @@ def condition_expression(text: str, data: DataRef) -> str:
         return f"$count({data.expr}) = 0"
     if _NONEMPTY_RE.search(lower) and not re.search(r"\b(over|above|under|below|more|less)\b", lower):
         return f"$count({data.expr}) > 0"
+    # "if it's down" after a fetch: the HTTP status says so
+    if data.operation == "http.request" and (m := re.match(
+            r"^(?:it|this|that|the\s+(?:site|website|page|service|api|endpoint|server|url))\s*(?:'s|is|are|goes|returns)?\s*(?:not\s+)?"
+            r"(down|offline|unreachable|unavailable|not responding|failing|broken|up|online|reachable|available|healthy)$", lower)):
+        base = data.expr[: -len(".body")] if data.expr.endswith(".body") else data.expr
+        up = m.group(1) in ("up", "online", "reachable", "available", "healthy")
+        negated = bool(re.search(r"\bnot\s+(?:up|online|reachable|available|healthy|down|offline)\b", lower))
+        return f"{base}.status {'<' if up != negated else '>='} 400"
     for pattern, op in _COMPARATORS:
         m = re.search(rf"^(.*?)\s*(?<![\w<>=!])(?:{pattern})(?![\w<>=])\s*(.+)$", text, re.I)
         if m is None:

@@ -193,6 +193,15 @@ def datastore_config(key: str, clause: str, p: Protected, data: DataRef, fields:
             if m.group(1).lower() not in ("subject", "text", "body"):
                 raw = m.group(2)
                 where[m.group(1).lower()] = {"true": True, "false": False}.get(raw.lower(), int(raw) if raw.isdigit() else raw)
+        # "look up the customer by email": the row whose field matches the incoming value
+        for m in re.finditer(r"\b(?:by|matching|for|with\s+(?:the\s+)?same)\s+(?:the\s+|their\s+|its\s+|that\s+|this\s+)?([a-z_]\w*)\b", lower):
+            name = m.group(1)
+            if name in where or name in ("it", "them", "each", "every", "all", "day", "date", "name_of"):
+                continue
+            if data.expr == "item" and name in ("id", "email", "name", "sku", "user_id", "customer_id", "order_id") | set(fields):
+                where[name] = f"{{{{ item.{name} }}}}"
+            elif name in fields and data.expr.startswith("trigger"):
+                where[name] = f"{{{{ trigger.body.{name} }}}}"
         if m := re.search(r"\bolder\s+than\s+(\d+)\s+(day|week|month|year)s?\b", lower):
             days = int(m.group(1)) * {"day": 1, "week": 7, "month": 30, "year": 365}[m.group(2)]
             where["older_than_days"] = days
@@ -228,6 +237,17 @@ def core_config(key: str, clause: str, p: Protected, data: DataRef) -> dict[str,
             if func == "$count":
                 path = f"{source}.{snake(leaf)}" if not container else path
             return {"expression": f"{func}({path})"}
+        # "keep only orders with status pending", "filter them to those over 100": a JSONata filter
+        if re.search(r"\b(?:keep|filter|only keep|select)\b", lower):
+            if m := re.search(r"\b(?:with|whose|where|that have|having)\s+(?:the\s+|a\s+)?([a-z_]\w*)\s+(?:is\s+|=\s*|of\s+|equal to\s+)?['\"]?([\w@.-]+)['\"]?\s*$",
+                              lower):
+                raw = m.group(2)
+                literal = raw if re.fullmatch(r"-?\d+(?:\.\d+)?|true|false", raw) else json.dumps(raw)
+                return {"expression": f"{source}[{snake(m.group(1))} = {literal}]"}
+            if m := re.search(r"\b(?:(?:with\s+)?(?:an?\s+|the\s+)?([a-z_]\w*)\s+)?(over|above|more than|greater than|under|below|less than)\s+\$?([\d.,]+)", lower):
+                op = "<" if m.group(2) in ("under", "below", "less than") else ">"
+                field_name = m.group(1) if m.group(1) and m.group(1) not in ("those", "ones", "them", "items", "orders", "only") else "total"
+                return {"expression": f"{source}[{snake(field_name)} {op} {m.group(3).replace(',', '')}]"}
         return {"expression": source}
     if key == "core.fail":
         quoted = p.in_text(clause, "quoted")

@@ -21,7 +21,7 @@ ACTION_VERBS = (
     "generate|compose|reply|respond|log|run|execute|sync|push|forward|share|copy|put|report|wait|pause|"
     "combine|merge|join|compute|calculate|set|mark|flag|escalate|assign|open|file|page|text|sort|route|score|"
     "analy[sz]e|detect|publish|upload|export|import|submit|trigger|invoke|refund|charge|pay|approve|"
-    "stop|halt|abort|let|make|then"
+    "stop|halt|abort|filter|keep only|let|make|then"
 )
 _NOT_VERB = r"(?!\s*(?:and\b|or\b|,|address(?:es)?\b|fields?\b|parameters?\b|params?\b|strings?\b|$))"
 _VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+|just\s+|simply\s+|only\s+)*(?:{ACTION_VERBS})(?:s|es)?\b{_NOT_VERB}", re.IGNORECASE)
@@ -240,9 +240,10 @@ def parse_clauses(text: str) -> list[Item]:
         before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
         return [*(parse_clauses(before) if before else []), Item("continue"), *(parse_clauses(after) if after else [])]
     # "ask for approval", "ask me before ...": an approval guardrail the person wants
-    if m := re.search(r"\b(?:ask|wait)\s+(?:me\s+|us\s+|a\s+manager\s+|someone\s+)?for\s+(?:an?\s+)?(?:approval|sign-?off|confirmation)\b|"
+    # ("if the amount is over 5000, ask for approval and then ...": the condition comes first)
+    if not (CONDITION_RE.match(text) and re.search(r",", text)) and (m := re.search(r"\b(?:ask|wait)\s+(?:me\s+|us\s+|a\s+manager\s+|someone\s+)?for\s+(?:an?\s+)?(?:approval|sign-?off|confirmation)\b|"
                       r"\b(?:get|require|needs?)\s+(?:an?\s+|manager\s+|my\s+)?(?:approval|sign-?off)\b|\bask\s+me\s+(?:first|before)\b|"
-                      r"\blet\s+me\s+approve\b|\bafter\s+(?:manager\s+|my\s+)?approval\b", text, re.I):
+                      r"\blet\s+me\s+approve\b|\bafter\s+(?:manager\s+|my\s+)?approval\b", text, re.I)):
         before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
         after = re.sub(r"^(?:and\s+)?(?:then\s+)?(?:it\s+|that\s+)?", "", after, flags=re.I)
         after = re.sub(r"^(?:before\s+)", "", after, flags=re.I)

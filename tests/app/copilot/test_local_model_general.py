@@ -212,3 +212,42 @@ def test_a_named_address_field_of_loop_items() -> None:
                   "invoice, email the customer_email a reminder.")
     assert node(wf, "email.send")["config"]["to"] == "{{ item.customer_email }}"
     assert node(wf, "database.query")["credential"] == "billing_db"
+
+
+def test_a_condition_before_an_approval_is_kept() -> None:
+    wf = workflow("When an invoice webhook arrives (amount, customer), if the amount is more than 5000, ask for approval and "
+                  "then POST it to https://erp.example.com/invoices.")
+    condition = of_type(wf, "condition")[0]
+    assert condition["config"]["expression"] == "trigger.body.amount > 5000"
+    assert ("trigger", condition["id"], None) in edges(wf)
+    approval = next(n for n in wf["nodes"] if n["type"] == "guardrail")
+    assert (condition["id"], approval["id"], "true") in edges(wf)
+    assert (approval["id"], node(wf, "http.request")["id"], None) in edges(wf)
+
+
+def test_look_up_by_a_payload_field_filters_the_rows() -> None:
+    wf = workflow("When a webhook comes in (email), look up the customer by email in the customers table and post their "
+                  "plan to #cs.")
+    assert node(wf, "datastore.query")["config"]["where"] == {"email": "{{ trigger.body.email }}"}
+
+
+@pytest.mark.parametrize(("text", "expression"), [
+    ("Every hour, check https://example.com and if it's down, email alerts@example.com.", "nodes.fetch_example.status >= 400"),
+    ("Every 5 minutes, ping https://shop.example.com; if the site is not up, post to #ops.", ".status >= 400"),
+])
+def test_a_site_being_down_reads_the_http_status(text: str, expression: str) -> None:
+    assert of_type(workflow(text), "condition")[0]["config"]["expression"].endswith(expression)
+
+
+@pytest.mark.parametrize(("text", "expression", "last"), [
+    ("Every hour, fetch https://api.example.com/orders, keep only orders with status pending, and post them to "
+     "#fulfillment.", 'nodes.fetch_orders.body[status = "pending"]', "slack.post_message"),
+    ("Every day, fetch https://api.example.com/orders, filter them to those over 100 and email them to big@example.com.",
+     "nodes.fetch_orders.body[total > 100]", "email.send"),
+])
+def test_keep_only_is_a_filter_step_between_fetch_and_send(text: str, expression: str, last: str) -> None:
+    wf = workflow(text)
+    assert ops(wf) == ["http.request", "core.transform", last]
+    transform = node(wf, "core.transform")
+    assert transform["config"]["expression"] == expression
+    assert (transform["id"], node(wf, last)["id"], None) in edges(wf)
