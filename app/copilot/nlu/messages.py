@@ -261,6 +261,10 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
     if key == "slack.post_message":
         chans = channels(restored)
         channel = chans[0] if chans else prefs.channel
+        channel_field = next((f for f in (fields or []) if f in ("channel", "slack_channel", "channel_name", "channel_id")), None)
+        if not chans and channel_field and re.search(r"\b(?:the|that|its|their|given)\s+(?:slack\s+)?channel\b|\b" + channel_field + r"\b", lower):
+            # "when a webhook receives (text, channel), post the text to the channel"
+            channel = f"{{{{ {'item' if data.expr == 'item' else 'trigger.body'}.{channel_field} }}}}"
         if channel is None:
             if TEAM_RE.search(clause) and not re.search(r"\bslack\b", lower):
                 raise MissingValue(f"Where should I send {_what(topic, workflow_name)}: which email address(es) or Slack channel?",
@@ -268,7 +272,7 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
             raise MissingValue("Which Slack channel should I post to?", ["slack channel"])
         _need_source(key, clause, p, data, ai_text)
         text = _message(p, clause, data, ai_text, topic, loop_noun)
-        mentioned = _mentioned_fields(restored, data, fields)
+        mentioned = [f for f in _mentioned_fields(restored, data, fields) if f != channel_field]
         if mentioned and not _quoted(p, clause) and not ai_text:
             base = "item" if data.expr == "item" else data.expr
             text = " ".join(f"{{{{ {base}.{f} }}}}" for f in mentioned)

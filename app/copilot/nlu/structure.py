@@ -365,6 +365,11 @@ def parse_clauses(text: str) -> list[Item]:
                 noun = each_word.group(1)
                 body = (body[:each_word.start()] + "it" + body[each_word.end():]).strip()
         return [_loop(noun, re.sub(r"\s{2,}", " ", body))]
+    if (them := re.search(r"\s*\b(?:to\s+)?(?:each|every)\s+(?:one\s+)?of\s+them\b", text, re.I)) and _VERB_START.search(text) \
+            and not LOOP_RE.search(text):
+        # "send a welcome email to each of them": one step per item of what came before
+        to = "to them" if them.group(0).strip().lower().startswith("to ") else "them"
+        return [_loop("one", re.sub(r"\s{2,}", " ", f"{text[:them.start()]} {to} {text[them.end():]}").strip())]
     each = EACH_RE.search(text)
     if each and _VERB_START.search(text) and not re.search(r"\beach\s+(?:of\s+)?(?:them|time)\b", text, re.I):
         # "send each customer an email", "email every new lead"
@@ -372,7 +377,9 @@ def parse_clauses(text: str) -> list[Item]:
         after = text[each.end():]
         source: list[Item] = []
         # "classify each row in the datastore table tickets ...": read the table first
-        if m := re.match(r"^\s*(?:in|from|of)\s+(?:the\s+)?((?:datastore\s+|database\s+)?table\s+\w+|\w+\s+(?:datastore\s+)?table)\b", after, re.I):
+        writes = re.match(r"^(?:and\s+|then\s+)*(?:save|store|insert|add|write|upsert|append|record|put|log|keep)\b", text, re.I)
+        if not writes and (m := re.match(r"^\s*(?:in|from|of)\s+(?:the\s+)?((?:datastore\s+|database\s+)?table\s+\w+|\w+\s+(?:datastore\s+)?table)\b",
+                                         after, re.I)):
             source = [Item("action", text=f"read all rows from the {m.group(1)}")]
             after = after[m.end():]
         body = (text[:each.start()] + after).replace("  ", " ").strip()

@@ -17,7 +17,7 @@ _EVENT_VERBS = (
     r"fires?|calls?|hits?|pings?|is opened|opened|is updated|updated|is paid|pays|paid|is closed|closed|is filed|files|"
     r"reports?|delivers?|delivered|notifies|closes|opens|published|publishes|released|merged|deployed|shipped|approved|rejected|assigned|"
     r"commented|starred|pushed|opens?|books?|booked|cancels?|cancelled|canceled|subscribes?|unsubscribes?|is added|added|happens|occurs|"
-    r"is triggered|completes?|completed|is made|makes|checks?\s+out|checked out|uploads?|uploaded|fills?\s+(?:in|out))"
+    r"is triggered|completes?|completed|succeeds?|succeeded|expires?|expired|renews?|renewed|is deleted|is refunded|refunded|is made|makes|checks?\s+out|checked out|uploads?|uploaded|fills?\s+(?:in|out))"
 )
 WEBHOOK_RE = re.compile(
     r"(?:^|(?<=[.;]\s)|(?<=\n))\s*(?:every\s*time|each\s*time|whenever|when|once|as soon as|after|on|upon)\s+"

@@ -251,3 +251,32 @@ def test_keep_only_is_a_filter_step_between_fetch_and_send(text: str, expression
     transform = node(wf, "core.transform")
     assert transform["config"]["expression"] == expression
     assert (transform["id"], node(wf, last)["id"], None) in edges(wf)
+
+
+def test_a_channel_given_by_the_payload_is_not_asked_for() -> None:
+    wf = workflow("When a webhook receives a message (text, channel), post the text to the channel.")
+    post = node(wf, "slack.post_message")
+    assert post["config"] == {"channel": "{{ trigger.body.channel }}", "text": "{{ trigger.body.text }}"}
+
+
+def test_a_payment_that_succeeds_is_a_webhook_and_the_customer_is_its_email() -> None:
+    wf = workflow("When a Stripe payment succeeds (amount, email), add a row to the payments table and send a receipt to the "
+                  "customer.")
+    assert wf["nodes"][0]["config"]["input_schema"]["required"] == ["amount", "email"]
+    assert ops(wf) == ["datastore.insert", "email.send"]
+    assert node(wf, "email.send")["config"]["to"] == "{{ trigger.body.email }}"
+
+
+def test_to_each_of_them_loops_over_what_came_before() -> None:
+    wf = workflow("Every evening at 6, get the list of new signups from the signups table and send a welcome email to each "
+                  "of them.")
+    loop = of_type(wf, "loop")[0]
+    assert loop["config"]["items"] == "{{ nodes.look_up_in_signups.rows }}"
+    assert node(wf, "email.send")["config"]["to"] == "{{ item.email }}"
+
+
+def test_storing_each_item_in_a_table_writes_it_there() -> None:
+    wf = workflow("Fetch https://api.example.com/prices every hour and store each price in the datastore table prices.")
+    assert ops(wf) == ["http.request", "datastore.insert"]
+    assert of_type(wf, "loop")[0]["config"]["items"] == "{{ nodes.fetch_prices.body }}"
+    assert node(wf, "datastore.insert")["config"] == {"table": "prices", "rows": "{{ [item] }}"}
