@@ -143,6 +143,11 @@ def choose_operation(clause: str, protected: Protected, index: Any, vector: Any,
     if tables(restored):
         scores["datastore.insert"] += 0.6
         scores["datastore.query"] += 0.3
+        if re.search(r"\bfrom\s+(?:the\s+)?(?:datastore\s+)?(?:table\s+\w+|\w+\s+(?:datastore\s+)?table)\b", restored, re.I):
+            scores["datastore.insert"] -= 0.6  # "... from the table metrics": the table is a source
+    if re.search(r"\b(?:with|using|via|by)\s+(?:the\s+|an?\s+)?(?:ai|llm|model|gpt|openai|claude)\b", restored, re.I):
+        for key in ("llm.complete", "llm.summarize", "llm.classify", "llm.extract"):
+            scores[key] += 0.5  # an explicit AI step
     if re.search(r"\bwrite (?:it |them |the \w+ )?(?:to|into) (?:the |a )?\w+ (?:table|database)\b", clause, re.I):
         scores["llm.complete"] -= 1.0
     key = max(scores, key=lambda k: scores[k])

@@ -280,3 +280,10 @@ def test_storing_each_item_in_a_table_writes_it_there() -> None:
     assert ops(wf) == ["http.request", "datastore.insert"]
     assert of_type(wf, "loop")[0]["config"]["items"] == "{{ nodes.fetch_prices.body }}"
     assert node(wf, "datastore.insert")["config"] == {"table": "prices", "rows": "{{ [item] }}"}
+
+
+def test_an_ai_report_from_a_table_reads_it_and_writes_with_the_model() -> None:
+    wf = workflow("Every Sunday at 8pm, generate a weekly report with AI from the datastore table metrics and email it to "
+                  "ceo@example.com.")
+    assert ops(wf) == ["datastore.query", "llm.complete", "email.send"]
+    assert node(wf, "email.send")["config"]["body"] == "{{ nodes.write_weekly_report.text }}"
