@@ -148,10 +148,16 @@ def _labels(clause: str) -> list[str]:
     lower = clause.lower()
     if re.search(r"\bsentiment\b", lower) and not re.search(r"\bas\b", lower):
         return ["positive", "neutral", "negative"]
-    if m := re.search(r"\(([^)]+)\)", clause):
-        parts = re.split(r"\s*(?:,|/|\bor\b|\band\b)\s*", m.group(1))
+    paren = re.search(r"\(([^)]+)\)", clause)
+    # "(subject, body)" right after a webhook or form names its fields, not the labels
+    names_fields = paren is not None and re.search(r"\b(?:webhook|form|payload|request|event)s?\s*$", clause[:paren.start()], re.I)
+    after = _LABELS_RE.search(clause[paren.end():]) if paren else None
+    if after and len([x for x in re.split(r"\s*(?:,|/|\bor\b|\band\b)\s*", re.sub(r"⟦\d+⟧", "", after.group(1))) if x.strip()]) >= 2:
+        names_fields = True  # "... (subject, body) as urgent or normal": the labels follow
+    if paren and not names_fields:
+        parts = re.split(r"\s*(?:,|/|\bor\b|\band\b)\s*", paren.group(1))
         return [p.strip().lower() for p in parts if p.strip()]
-    if m := _LABELS_RE.search(clause):
+    if m := _LABELS_RE.search(clause[paren.end():] if paren else clause):
         text = re.sub(r"⟦\d+⟧", "", m.group(1))
         text = re.sub(r"\s+(?:with|using|via|by)\s+(?:ai|an? llm|the model|a model|gpt)\b.*$", "", text, flags=re.I)
         parts = re.split(r"\s*(?:,|/|\bor\b|\band\b)\s*", text)

@@ -287,3 +287,12 @@ def test_an_ai_report_from_a_table_reads_it_and_writes_with_the_model() -> None:
                   "ceo@example.com.")
     assert ops(wf) == ["datastore.query", "llm.complete", "email.send"]
     assert node(wf, "email.send")["config"]["body"] == "{{ nodes.write_weekly_report.text }}"
+
+
+def test_labels_after_the_payload_fields_are_the_labels() -> None:
+    wf = workflow("Classify incoming support emails sent to our webhook (subject, body) as urgent or normal and post urgent "
+                  "ones to #support.")
+    assert node(wf, "llm.classify")["config"]["labels"] == ["urgent", "normal"]
+    condition = of_type(wf, "condition")[0]
+    assert condition["config"]["expression"] == 'nodes.classify.label = "urgent"'
+    assert (condition["id"], "post_to_support", "true") in edges(wf)
