@@ -132,7 +132,9 @@ def _engine(url: URL, *, read_only: bool, timeout_s: float) -> Engine:
     options = f"-c statement_timeout={int(timeout_s * 1000)}"
     if read_only:
         options += " -c default_transaction_read_only=on"
-    engine = create_engine(url, poolclass=NullPool, connect_args={"options": options,
+    # prepare_threshold=0: psycopg prepares every statement (extended protocol), and a prepared
+    # statement holds exactly one command — "COMMIT; BEGIN READ WRITE; DELETE ..." cannot run.
+    engine = create_engine(url, poolclass=NullPool, connect_args={"options": options, "prepare_threshold": 0,
                                                                   "connect_timeout": int(min(timeout_s, 30)) or 1})
     if read_only:
         @event.listens_for(engine, "begin")

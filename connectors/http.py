@@ -212,8 +212,12 @@ async def _request(inp: RequestInput, ctx: OperationContext) -> RequestOutput:
                          detail=content[:300].decode("utf-8", "replace"))
     ctype = response.headers.get("content-type")
     body, encoding = (None, "none") if inp.method == "HEAD" else _decode(content, ctype, inp.response_format)
+    final_url = response.url
+    secret_param = (ctx.credential or {}).get("query_param")
+    if secret_param:  # the key sent as a query parameter never lands in the step's output
+        final_url = final_url.copy_set_param(str(secret_param), "***")
     return RequestOutput(
-        status=response.status_code, ok=ok, url=str(response.url), headers=dict(response.headers),
+        status=response.status_code, ok=ok, url=str(final_url), headers=dict(response.headers),
         content_type=ctype, body=body, body_encoding=encoding, elapsed_ms=round(elapsed, 2),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -94,6 +95,19 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+_KEY_IN_TEXT = re.compile(r"(?i)((?:api[_-]?)?key=|authorization:\s*bearer\s+|x-api-key:\s*)[^&\s'\"]+")
+_SECRET_KEYS = re.compile(r"\b(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,})")
+
+
+def redact_provider_text(text: str, *secrets: str | None) -> str:
+    """Provider error texts can carry the request URL (``?key=...``) or the key itself; mask them."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _KEY_IN_TEXT.sub(lambda m: m.group(1) + "***", text)
+    return _SECRET_KEYS.sub("***", text)
+
+
 def typed_error(exc: BaseException, model: str) -> ModelError:
     """The stable, typed error a provider exception becomes."""
     from litellm import exceptions as litellm
@@ -101,7 +115,7 @@ def typed_error(exc: BaseException, model: str) -> ModelError:
     found = find_model_error(exc)
     if found is not None:
         return found
-    message = str(exc).removeprefix("litellm.")
+    message = redact_provider_text(str(exc).removeprefix("litellm."))
     status = _status(exc)
     details: dict[str, Any] = {"provider_status": status} if status is not None else {}
     if isinstance(exc, litellm.RateLimitError):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.llm.backoff import BackoffWait, is_transient, stop_at_deadline, typed_error
+from app.llm.backoff import BackoffWait, is_transient, redact_provider_text, stop_at_deadline, typed_error
 from app.llm.budgets import BudgetStore, Estimate
 from app.llm.errors import ModelError, ModelOutputInvalidError, ModelTimeoutError
 from app.llm.killswitch import ensure_allowed
@@ -442,7 +442,8 @@ class Gateway:
         except Exception as exc:
             latency = (time.perf_counter() - started) * 1000
             typed = typed_error(exc, model)
-            call.rows.append(call.row(outcome=typed.code, error=str(exc)[:2000], latency_ms=latency))
+            error_text = redact_provider_text(str(exc), self.settings.model_api_key)[:2000]
+            call.rows.append(call.row(outcome=typed.code, error=error_text, latency_ms=latency))
             raise
         latency = (time.perf_counter() - started) * 1000
         usage = getattr(response, "usage", None)

@@ -122,6 +122,8 @@ async def test_postgres_read_only_and_writes(postgres_url: str) -> None:
         assert err.value.code == "database_read_only"
     with pytest.raises(PermanentError):
         await query.run(QueryInput(sql="SELECT 1; COMMIT; DELETE FROM fw_items"), rw_ctx)
+    with pytest.raises(PermanentError):  # several statements never run, so no way out of read-only
+        await query.run(QueryInput(sql="COMMIT; BEGIN READ WRITE; DELETE FROM fw_items; COMMIT; SELECT 1"), rw_ctx)
     assert (await query.run(QueryInput(sql="SELECT count(*) AS n FROM fw_items"), ro_ctx)).rows == [{"n": 1}]
     with pytest.raises(ConnectorError) as err:
         await query.run(QueryInput(sql="SELECT pg_sleep(5)", timeout_s=0.3), ro_ctx)

@@ -447,3 +447,12 @@ def test_validation_context_never_renders_messages_as_templates(gateway: Gateway
     gateway.generate([{"role": "user", "content": text}], Step, purpose="generate", workspace_id="ws1",
                      model="fake/m", validation_context={"minimum": 2})
     assert fake.requests[0].messages[-1]["content"] == text
+
+
+def test_provider_error_texts_never_carry_keys() -> None:
+    from app.llm.backoff import redact_provider_text
+
+    text = "GeminiException https://g.example/v1:generate?key=AIzaSyA1234567890abcdefghij&alt=sse: sk-proj-abcdefghijkl"
+    cleaned = redact_provider_text(text, "explicit-secret-123") + redact_provider_text("x explicit-secret-123", "explicit-secret-123")
+    assert "AIzaSy" not in cleaned and "sk-proj-abcdefghijkl" not in cleaned and "explicit-secret-123" not in cleaned
+    assert "key=***" in cleaned
