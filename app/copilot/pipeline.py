@@ -16,6 +16,7 @@ The pipeline stores nothing; ``app.copilot.chat`` persists turns and versions.
 from __future__ import annotations
 
 import contextvars
+import copy
 import json
 import re
 import time
@@ -264,7 +265,7 @@ class Pipeline:
                 f"the generated workflow is invalid: {fixed.problems[0].path}: {fixed.problems[0].message}",
                 problems=result.problems).to_dict()
             return
-        authored = Workflow.model_validate(fixed.document)
+        authored = Workflow.model_validate(_as_authored(fixed.document))
         passes = run_passes(authored, self.catalog)
         final = validate_workflow(passes.workflow.to_json_dict(), self.catalog)
         result.changes = passes.changes
@@ -326,3 +327,20 @@ def reply_json(reply: Any) -> str:
 
 
 __all__ = ["CheckedCopilotResponse", "CopilotError", "Pipeline", "PipelineResult"]
+
+
+def _as_authored(document: dict[str, Any]) -> dict[str, Any]:
+    """Nothing the model wrote counts as pass-inserted: an ``origin: guardrail`` it claims is
+    demoted to ``generated`` so the passes always insert their own guardrails (the current
+    version's inserted nodes were stripped before the model saw it)."""
+
+    def demote(nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            if node.get("origin") == "guardrail":
+                node["origin"] = "generated"
+            if isinstance(node.get("body"), dict):
+                demote(node["body"].get("nodes", []))
+
+    document = copy.deepcopy(document)
+    demote(document.get("nodes", []))
+    return document

@@ -21,6 +21,12 @@ NodeDict = dict[str, Any]
 _ID_MAX = 64
 
 
+def is_inserted_guard(node: NodeDict) -> bool:
+    """A guardrail the passes inserted (``origin: guardrail``). Guardrails a model or a person wrote
+    never stand in for the passes' own: their config could be a no-op (``{"kinds": []}``)."""
+    return node.get("type") == "guardrail" and node.get("origin") == "guardrail"
+
+
 class Editor:
     """A mutable copy of a workflow plus the helpers passes share."""
 
@@ -79,7 +85,7 @@ class Editor:
             if len(out) != 1:
                 return chain
             nxt = self.by_id(graph, out[0]["target"])
-            if nxt is None or nxt.get("type") != "guardrail" or len(self.incoming(graph, nxt["id"])) != 1:
+            if nxt is None or not is_inserted_guard(nxt) or len(self.incoming(graph, nxt["id"])) != 1:
                 return chain
             chain.append(nxt)
             current = nxt["id"]
@@ -92,7 +98,7 @@ class Editor:
             if len(into) != 1:
                 return None
             prev = self.by_id(graph, into[0]["source"])
-            if prev is None or prev.get("type") != "guardrail":
+            if prev is None or not is_inserted_guard(prev):
                 return None
             if prev.get("kind") == kind:
                 return prev

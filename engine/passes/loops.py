@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.passes.graph import Editor, NodeDict, guardrail, node_refs, refers_to
+from engine.passes.graph import Editor, NodeDict, guardrail, is_inserted_guard, node_refs, refers_to
 from engine.passes.operations import op_info
 from engine.workflow import Workflow
 
@@ -52,7 +52,7 @@ def _rate_limit_body(edit: Editor, loop: NodeDict, catalog: Any, source: str) ->
         return False
     body.setdefault("edges", [])
     starts = [n for n in body["nodes"] if not edit.incoming(body, n["id"])]
-    if len(starts) == 1 and starts[0].get("type") == "guardrail" and starts[0].get("kind") == "rate_limit":
+    if len(starts) == 1 and is_inserted_guard(starts[0]) and starts[0].get("kind") == "rate_limit":
         return False
     limits = [op_info(catalog, n).rate_limit for n in calls]
     known = [lim for lim in limits if lim is not None]
