@@ -95,38 +95,47 @@ class CronScheduler:
     def _claim_due(self, now: datetime) -> list[tuple[WorkflowRow, WorkflowVersionRow, datetime]]:
         due = []
         for row, version in self.workflows.active_with_trigger("schedule"):
-            with Session(self.db) as session:
-                state = session.get(ScheduleStateRow, row.id)
-                if state is None or state.version != version.version:
-                    # A new schedule (or a new version) counts from now: no back-fill.
-                    if state is None:
-                        state = ScheduleStateRow(workflow_id=row.id, workspace_id=row.workspace_id,
-                                                 version=version.version, armed_at=now)
-                    else:
-                        state.version, state.armed_at = version.version, now
-                    session.add(state)
-                    session.commit()
-                    continue
-                last = _utc(state.last_fire_at)
-                since = max(last or _utc(state.armed_at), _utc(state.armed_at))  # type: ignore[type-var]
-                fire_at = self.next_fire(version, since)  # type: ignore[arg-type]
-                if fire_at is None or fire_at > now:
-                    continue
-                # Catch up once: record the latest due time, so missed windows fire a single run.
-                latest = fire_at
-                while (following := self.next_fire(version, latest)) is not None and following <= now:
-                    latest = following
-                claimed = session.execute(
-                    update(ScheduleStateRow)
-                    .where(ScheduleStateRow.workflow_id == row.id)  # type: ignore[arg-type]
-                    .where((ScheduleStateRow.last_fire_at == state.last_fire_at)  # type: ignore[arg-type]
-                           if state.last_fire_at is not None else ScheduleStateRow.last_fire_at.is_(None))  # type: ignore[union-attr]
-                    .values(last_fire_at=latest)
-                ).rowcount
-                session.commit()
-                if claimed:
-                    due.append((row, version, latest))
+            try:
+                claimed = self._claim_one(row, version, now)
+            except Exception:  # one broken schedule must not stop the others (nor lose their runs)
+                log.exception("schedule of workflow %s could not be evaluated", row.id)
+                continue
+            if claimed is not None:
+                due.append((row, version, claimed))
         return due
+
+    def _claim_one(self, row: WorkflowRow, version: WorkflowVersionRow, now: datetime) -> datetime | None:
+        """Claim the workflow's due firing time, if any (compare-and-set on ``last_fire_at``)."""
+        with Session(self.db) as session:
+            state = session.get(ScheduleStateRow, row.id)
+            if state is None or state.version != version.version:
+                # A new schedule (or a new version) counts from now: no back-fill.
+                if state is None:
+                    state = ScheduleStateRow(workflow_id=row.id, workspace_id=row.workspace_id,
+                                             version=version.version, armed_at=now)
+                else:
+                    state.version, state.armed_at = version.version, now
+                session.add(state)
+                session.commit()
+                return None
+            last = _utc(state.last_fire_at)
+            since = max(last or _utc(state.armed_at), _utc(state.armed_at))  # type: ignore[type-var]
+            fire_at = self.next_fire(version, since)  # type: ignore[arg-type]
+            if fire_at is None or fire_at > now:
+                return None
+            # Catch up once: record the latest due time, so missed windows fire a single run.
+            latest = fire_at
+            while (following := self.next_fire(version, latest)) is not None and following <= now:
+                latest = following
+            claimed = session.execute(
+                update(ScheduleStateRow)
+                .where(ScheduleStateRow.workflow_id == row.id)  # type: ignore[arg-type]
+                .where((ScheduleStateRow.last_fire_at == state.last_fire_at)  # type: ignore[arg-type]
+                       if state.last_fire_at is not None else ScheduleStateRow.last_fire_at.is_(None))  # type: ignore[union-attr]
+                .values(last_fire_at=latest)
+            ).rowcount
+            session.commit()
+            return latest if claimed else None
 
     def states(self) -> list[ScheduleStateRow]:
         with Session(self.db) as session:

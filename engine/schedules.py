@@ -18,6 +18,10 @@ def cron_problem(expr: str) -> str | None:
             return "not a valid cron expression"
     except Exception as exc:  # croniter raises on some odd inputs instead of returning False
         return f"not a valid cron expression: {exc}"
+    try:  # valid syntax that never fires ("0 0 30 2 *", February 30th) is a mistake too
+        croniter(expr, datetime(2000, 1, 1)).get_next(datetime)
+    except Exception:
+        return "this schedule never fires (no such date)"
     return None
 
 

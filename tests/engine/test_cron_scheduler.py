@@ -107,3 +107,28 @@ async def test_new_version_rearms_without_backfill(setup: tuple[WorkflowStore, A
     assert await sched.tick(at("2026-11-22T11:10:00")) == []  # re-armed now; 11:00 of v1 not back-filled
     assert len(await sched.tick(at("2026-11-22T11:30:00"))) == 1
     assert sched.next_fire(store.version("ws1", row.id), at("2026-11-22T11:30:00")) == at("2026-11-22T12:30:00")
+
+
+async def test_a_broken_schedule_does_not_stop_the_others(setup: tuple[WorkflowStore, Any]) -> None:
+    store, db = setup
+    good = minimal()
+    good["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "* * * * *"}}
+    good_row, _ = store.create("ws1", Workflow.model_validate(good))
+    broken = minimal()
+    broken["name"] = "Broken"
+    store.create("ws2", Workflow.model_validate({**broken, "nodes": [good["nodes"][0], *broken["nodes"][1:]]}))
+    # Stored before validation refused crons that never fire: write the bad cron in place.
+    from sqlmodel import Session, select
+
+    from engine.workflow_store import WorkflowVersionRow
+
+    with Session(db) as session:
+        version = session.exec(select(WorkflowVersionRow).where(WorkflowVersionRow.workspace_id == "ws2")).one()
+        version.definition = version.definition.replace("* * * * *", "0 0 30 2 *")
+        session.add(version)
+        session.commit()
+    rec = Recorder()
+    sched = CronScheduler(store, db, rec)
+    await sched.tick(at("2026-11-22T10:00:00"))
+    assert len(await sched.tick(at("2026-11-22T10:01:00"))) == 1
+    assert [c[1] for c in rec.calls] == [good_row.id]

@@ -268,6 +268,8 @@ def test_invalid_cron() -> None:
     assert problems(wf) == {("invalid_cron", "$.nodes[0].config.cron")}
     wf["nodes"][0]["config"]["cron"] = "0 9 * *"
     assert problems(wf) == {("invalid_cron", "$.nodes[0].config.cron")}
+    wf["nodes"][0]["config"]["cron"] = "0 0 30 2 *"  # February 30th never comes
+    assert problems(wf) == {("invalid_cron", "$.nodes[0].config.cron")}
 
 
 def test_invalid_timezone_suggests_closest() -> None:
