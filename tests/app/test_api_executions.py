@@ -114,6 +114,9 @@ def test_illegal_control_is_409(client: TestClient) -> None:
     response = client.post(f"/v1/executions/{ex['id']}/pause")
     assert response.status_code == 409
     assert client.post(f"/v1/executions/{ex['id']}/explode").status_code == 422
+    client.post(f"/v1/workflows/{wf_id}/status", json={"status": "archived"})
+    archived = client.post(f"/v1/workflows/{wf_id}/run")
+    assert archived.status_code == 409 and archived.json()["error"]["code"] == "conflict"
 
 
 def webhook_workflow() -> dict[str, Any]:
@@ -132,15 +135,18 @@ def webhook_workflow() -> dict[str, Any]:
 
 def test_webhook_runs_with_the_request_envelope(client: TestClient) -> None:
     wf_id = create(client, webhook_workflow())
-    done = client.post(f"/v1/hooks/{wf_id}", params={"wait": "true"}, json={"email": "a@example.com"},
-                       headers={"Authorization": "Bearer secret-token"})
+    done = client.post(f"/v1/hooks/{wf_id}?wait=true&tag=a&tag=b", json={"email": "a@example.com"},
+                       headers={"Authorization": "Bearer secret-token", "X-Gitlab-Token": "gl-secret-777"})
     assert done.status_code == 202, done.text
     result = done.json()
     assert result["status"] == "completed"
     assert result["steps"][-1]["output"] == {"value": "hello a@example.com"}
     ex = client.get("/v1/executions").json()[0]
     assert ex["trigger"] == "webhook"
-    assert "secret-token" not in json.dumps(client.get(f"/v1/executions/{ex['id']}").json())
+    stored = json.dumps(client.get(f"/v1/executions/{ex['id']}").json())
+    assert "secret-token" not in stored and "gl-secret-777" not in stored
+    trigger_step = client.get(f"/v1/executions/{ex['id']}").json()["steps"][0]
+    assert trigger_step["output"]["query"] == {"tag": ["a", "b"]}
 
 
 def test_webhook_errors_are_clear_4xx(client: TestClient) -> None:

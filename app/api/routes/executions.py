@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from app.api.deps import RuntimeDep, ServicesDep, WorkflowStoreDep, WorkspaceDep
-from engine.errors import FlowwrightError
+from engine.errors import ConflictError, FlowwrightError
 
 router = APIRouter(prefix="/v1", tags=["executions"])
 
@@ -54,6 +54,9 @@ async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowSto
     the finished execution)."""
     body = body or RunIn()
     row = await asyncio.to_thread(store.get, workspace, workflow_id)
+    if row.status == "archived":
+        raise ConflictError(f"workflow {workflow_id} is archived; set its status to active to run it",
+                            field="status")
     version = await asyncio.to_thread(store.version, workspace, workflow_id)
     execution_id = await runtime.start(version.definition_dict(), body.input, workspace_id=workspace,
                                        workflow_id=row.id, workflow_version=version.version, trigger="manual",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/v1/hooks", tags=["webhooks"])
 
 # Headers that carry credentials of the caller never enter the execution's input.
 _DROP_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
+_SECRET_HEADER = re.compile(r"(?i)(token|secret|auth|api[-_]?key|signature|password|session)")
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
@@ -49,14 +51,19 @@ async def webhook(workflow_id: str, request: Request, runtime: RuntimeDep, store
     expected_path = (config.get("path") or "").strip("/")
     if expected_path and path.strip("/") != expected_path:
         raise NotFoundError(f"no webhook at path {path!r} for workflow {workflow_id}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refuse before reading it
+        raise WebhookError(f"request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise WebhookError(f"request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
     body = _decode(raw, request.headers.get("content-type", ""))
     envelope = {
         "body": body, "method": request.method, "path": path,
-        "query": dict(request.query_params.multi_items()) if request.query_params else {},
-        "headers": {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS},
+        "query": {k: (vs[0] if len(vs) == 1 else vs) for k in request.query_params
+                  if (vs := request.query_params.getlist(k))},
+        "headers": {k: v for k, v in request.headers.items()
+                    if k.lower() not in _DROP_HEADERS and not _SECRET_HEADER.search(k)},
     }
     envelope["query"].pop("wait", None)
     execution_id = await runtime.start(version.definition_dict(), envelope, workspace_id=row.workspace_id,
