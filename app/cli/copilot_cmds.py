@@ -77,7 +77,7 @@ def generate(
         if as_json:
             print_json({"question": turn.question, "missing": turn.missing})
         else:
-            console.print(f"[bold yellow]?[/] {turn.question}")
+            console.print(f"[bold yellow]?[/] {_escape(turn.question or '')}")
         raise typer.Exit(EXIT_QUESTION)
     if turn.kind == "error" or turn.workflow is None:
         if as_json:

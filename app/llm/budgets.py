@@ -7,6 +7,7 @@ workspace already spent in a window plus the request's estimate (its prompt toke
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,8 +61,8 @@ class BudgetStore:
         if unknown:
             raise ValueError(f"unknown budget limit(s): {', '.join(sorted(unknown))}")
         for name, value in limits.items():
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must be >= 0")
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         with Session(self.engine) as session:
             row = session.get(BudgetRow, workspace_id) or BudgetRow(workspace_id=workspace_id)
             if clear:

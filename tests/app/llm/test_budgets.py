@@ -55,3 +55,9 @@ def test_check_uses_day_and_month_windows(budgets: BudgetStore) -> None:
     budgets.check("ws1", Estimate(tokens=1000, cost_usd=1.0), now=next_month)
     status = budgets.status("ws1", now=NOW)
     assert status["spent"] == {"daily_usd": 0.0, "monthly_usd": 0.9, "daily_tokens": 0, "monthly_tokens": 900}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])
+def test_limits_must_be_finite_and_not_negative(budgets: BudgetStore, value: float) -> None:
+    with pytest.raises(ValueError, match="daily_usd must be a finite number"):
+        budgets.set("ws1", daily_usd=value)
