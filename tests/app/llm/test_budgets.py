@@ -34,7 +34,7 @@ def test_set_keeps_other_limits_and_clear_removes_them(budgets: BudgetStore) -> 
                                                 "monthly_tokens": 100_000}
     cleared = budgets.set("ws1", clear=True)
     assert all(value is None for value in cleared.limits().values())
-    with pytest.raises(ValueError, match="must be >= 0"):
+    with pytest.raises(ValueError, match="must be a finite number >= 0"):
         budgets.set("ws1", daily_usd=-1)
     with pytest.raises(ValueError, match="unknown budget limit"):
         budgets.set("ws1", hourly_usd=1)
