@@ -438,7 +438,8 @@ class Runtime:
             await self._finish(run, "cancelled")
         except Exception as exc:  # a bug must not leave the execution running forever
             log.exception("execution %s crashed", execution_id)
-            await self._finish(run, "failed", error={"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
+            message = run.redact.text(f"{type(exc).__name__}: {exc}")  # an exception text may quote a secret
+            await self._finish(run, "failed", error={"code": "internal_error", "message": message})
         finally:
             final = self._status.get(execution_id)
             with contextlib.suppress(Exception):
