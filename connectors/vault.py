@@ -43,7 +43,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, LargeBinary, UniqueConstraint, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -399,10 +399,15 @@ class Vault:
                     continue
                 secret = self._open(row)
                 kid, nonce, ct = self._seal(row.workspace_id, row.name, row.type, secret)
-                row.key_id, row.nonce, row.ciphertext = kid, nonce, ct
-                session.add(row)
+                # Compare-and-set on the old nonce: a `set` that lands meanwhile wins, and the
+                # row is left for the next pass instead of being overwritten with the old secret.
+                table = CredentialRow.__table__  # type: ignore[attr-defined]
+                changed = session.execute(
+                    update(table).where(table.c.id == row.id, table.c.nonce == row.nonce)
+                    .values(key_id=kid, nonce=nonce, ciphertext=ct)
+                ).rowcount
                 session.commit()
-                count += 1
+                count += int(bool(changed))
         return count
 
     def pending(self, active_id: str | None = None) -> int:

@@ -162,3 +162,21 @@ def test_passphrase_master_key_rotates(db, tmp_path: Path) -> None:
     assert len(source.keyring().keys) == 2  # the passphrase keeps its key id, plus the new key
     active, count = rotate(vault, source)
     assert count == 1 and vault.resolve("ws", "a") == {"api_key": "1"}
+
+
+def test_reseal_never_overwrites_a_secret_set_meanwhile(db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    old, new = new_master_key(), new_master_key()
+    Vault(db, Keyring.of(old)).set("ws", "api", "api_key", "old-secret")
+    vault = Vault(db, Keyring.of(new, [old]))
+    real_seal = vault._seal
+
+    def racing_seal(*args):  # type: ignore[no-untyped-def]
+        sealed = real_seal(*args)
+        monkeypatch.setattr(vault, "_seal", real_seal)
+        vault.set("ws", "api", "api_key", "new-secret")  # a person updates it while rotation runs
+        return sealed
+
+    monkeypatch.setattr(vault, "_seal", racing_seal)
+    assert vault.reseal() == 0
+    assert vault.resolve("ws", "api") == {"api_key": "new-secret"}
+    assert vault.pending() == 0
