@@ -147,14 +147,17 @@ async def _send(inp: SendInput, ctx: OperationContext) -> SendOutput:
     cred = ctx.credential
     if not cred or not cred.get("host"):
         raise CredentialError("email.send needs an smtp credential with at least `host`", code="credential_missing")
-    sender = inp.sender or (_check_address(str(cred["from"])) if cred.get("from") else None)
-    if not sender and cred.get("username") and "@" in str(cred["username"]):
-        sender = _check_address(str(cred["username"]))
+    try:  # the credential was typed by a person: a bad field is a clear credential error
+        sender = inp.sender or (_check_address(str(cred["from"])) if cred.get("from") else None)
+        if not sender and cred.get("username") and "@" in str(cred["username"]):
+            sender = _check_address(str(cred["username"]))
+        settings = _smtp_settings(cred, ctx.services)
+    except ValueError as exc:
+        raise CredentialError(f"smtp credential: {exc}", code="credential_invalid") from None
     if not sender:
         raise PermanentError("no sender: give `from` in the step or in the smtp credential", code="email_no_sender")
     msg = build_message(inp, sender)
     recipients = [getaddresses([a])[0][1] for a in (*inp.to, *inp.cc, *inp.bcc)]
-    settings = _smtp_settings(cred, ctx.services)
     what = f"SMTP {settings['hostname']}:{settings['port']}"
     try:
         refused, response = await aiosmtplib.send(

@@ -169,3 +169,12 @@ async def test_missing_credential_or_sender() -> None:
         await send.run(inp, Ctx())
     with pytest.raises(PermanentError, match="no sender"):
         await send.run(inp, Ctx(credential={"host": "127.0.0.1"}))
+
+
+@pytest.mark.parametrize("bad", [{"from": "not an address"}, {"from": "bot@example.com", "timeout_s": "soon"}])
+async def test_bad_credential_fields_are_credential_errors(bad: dict[str, str]) -> None:
+
+    inp = SendInput(to=["a@example.com"], subject="s", body="b")
+    with pytest.raises(CredentialError) as err:
+        await send.run(inp, Ctx(credential={"host": "127.0.0.1", "port": 2525, "security": "none", **bad}))
+    assert err.value.code == "credential_invalid" and "smtp credential" in err.value.message
