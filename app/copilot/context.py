@@ -302,7 +302,8 @@ class ContextBuilder:
                 ex = candidates[i]
                 rendered = {"request": ex["request"], "current_plan": ex.get("current_plan"),
                             "response": json.dumps(ex["response"], ensure_ascii=False, separators=(",", ":"))}
-                cost = self.count_tokens(rendered["request"] + rendered["response"]) + 6
+                plan_text = json.dumps(rendered["current_plan"], ensure_ascii=False) if rendered["current_plan"] else ""
+                cost = self.count_tokens(rendered["request"] + rendered["response"] + plan_text) + 6
                 if cost > remaining:
                     ctx.left_out.append("example")
                     continue
