@@ -53,7 +53,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from connectors.errors import ApprovalRequired
 from engine.content_filter import DEFAULT_CATEGORIES, ContentFilter
 from engine.errors import FlowwrightError, GuardrailViolation
-from engine.expressions import iter_strings
 from engine.pii import redact
 from engine.workflow import GuardrailNode
 
@@ -288,17 +287,26 @@ async def _content_filter(node: GuardrailNode, config: Any, data: Any, ctx: Guar
                      categories=categories, findings=findings)
 
 
-def _strings_with_paths(data: Any) -> list[tuple[str, str]]:
-    if isinstance(data, tuple):
-        data = list(data)
-    return list(iter_strings(data, "$"))
+def _strings_with_paths(data: Any, path: str = "$") -> list[tuple[str, str]]:
+    """Every string in the data with its path — object keys too (a model can write text into keys)."""
+    if isinstance(data, str):
+        return [(path, data)]
+    if isinstance(data, Mapping):
+        out: list[tuple[str, str]] = []
+        for key, value in data.items():
+            out.append((f"{path}.{key}#key", str(key)))
+            out.extend(_strings_with_paths(value, f"{path}.{key}"))
+        return out
+    if isinstance(data, list | tuple):
+        return [item for i, v in enumerate(data) for item in _strings_with_paths(v, f"{path}[{i}]")]
+    return []
 
 
 def _map_strings(data: Any, fn: Any) -> Any:
     if isinstance(data, str):
         return fn(data)
     if isinstance(data, Mapping):
-        return {k: _map_strings(v, fn) for k, v in data.items()}
+        return {(fn(k) if isinstance(k, str) else k): _map_strings(v, fn) for k, v in data.items()}
     if isinstance(data, list | tuple):
         return [_map_strings(v, fn) for v in data]
     return data
