@@ -128,6 +128,18 @@ class WorkflowStore:
                 query = query.where(WorkflowRow.status != "archived")
             return list(session.exec(query.order_by(WorkflowRow.created_at)))
 
+    def active_by_id(self, workflow_id: str) -> tuple[WorkflowRow, WorkflowVersionRow] | None:
+        """An active workflow and its current version, by id alone (the webhook's view: the id in
+        the URL is the capability, so no workspace is given)."""
+        with Session(self.engine) as session:
+            found = session.exec(
+                select(WorkflowRow, WorkflowVersionRow)
+                .join(WorkflowVersionRow, (WorkflowVersionRow.workflow_id == WorkflowRow.id)  # type: ignore[arg-type]
+                      & (WorkflowVersionRow.version == WorkflowRow.current_version))
+                .where(WorkflowRow.id == workflow_id, WorkflowRow.status == "active")
+            ).first()
+        return (found[0], found[1]) if found else None
+
     def active_with_trigger(self, kind: str) -> list[tuple[WorkflowRow, WorkflowVersionRow]]:
         """Every active workflow, in every workspace, whose current version has a ``kind`` trigger
         (the scheduler's view; callers keep results scoped by the rows' workspace ids)."""

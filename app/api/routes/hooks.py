@@ -38,12 +38,12 @@ class MethodNotAllowedError(FlowwrightError):
 async def webhook(workflow_id: str, request: Request, runtime: RuntimeDep, store: WorkflowStoreDep,
                   path: str = "", wait: bool = False) -> dict[str, Any]:
     """Start a run from an HTTP call (202 with the execution id; ``?wait=true`` waits for the end)."""
-    found = [(row, version) for row, version in await asyncio.to_thread(store.active_with_trigger, "webhook")
-             if row.id == workflow_id]
-    if not found:
+    found = await asyncio.to_thread(store.active_by_id, workflow_id)
+    trigger = next((n for n in found[1].definition_dict()["nodes"] if n.get("type") == "trigger"), None) \
+        if found else None
+    if found is None or trigger is None or trigger.get("kind") != "webhook":
         raise NotFoundError(f"no active webhook workflow {workflow_id}")
-    row, version = found[0]
-    trigger = next(n for n in version.definition_dict()["nodes"] if n.get("type") == "trigger")
+    row, version = found
     config = trigger.get("config") or {}
     method = config.get("method") or "POST"
     if request.method != method:
