@@ -107,9 +107,10 @@ class Copilot:
     def start(self, workspace_id: str = DEFAULT_WORKSPACE, *, user_id: str | None = None,
               workflow_id: str | None = None, title: str = "") -> str:
         """A new conversation (optionally about an existing workflow); returns its id."""
+        if workflow_id is not None:
+            self.workflows.get(workspace_id, workflow_id)  # 404 before anything is written
         row = self.chat.create(workspace_id, user_id=user_id, title=title)
         if workflow_id is not None:
-            self.workflows.get(workspace_id, workflow_id)
             self.chat.set_workflow(row.id, workflow_id)
         return row.id
 
