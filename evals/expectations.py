@@ -155,6 +155,10 @@ class Expect(_Strict):
     error_routes: list[ErrorRouteExpect] = Field(default_factory=list)
     guardrails: list[GuardrailKind] = Field(default_factory=list, description="Guardrail kinds that must be present.")
     unchanged: UnchangedExpect | None = None
+    mentions: list[str] = Field(
+        default_factory=list,
+        description="Question answers only: each string occurs (case-insensitively) in the reply text.",
+    )
 
     def selectors(self) -> list[Selector]:
         """Every selector used (so a dataset test can check each one matches the reference)."""
@@ -334,7 +338,8 @@ def check(workflow: dict[str, Any] | None, question: str | None, expect: Expect)
     if expect.question:
         if workflow is not None or not question:
             return ["expected a clarifying question, got a workflow"]
-        return []
+        lowered = question.lower()
+        return [f"the reply does not mention {m!r}" for m in expect.mentions if m.lower() not in lowered]
     if workflow is None:
         return ["expected a workflow, got " + ("a question: " + question[:80] if question else "nothing")]
     graph = flatten(workflow)

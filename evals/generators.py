@@ -49,7 +49,8 @@ class _Replay:
         start = time.perf_counter()
         turn = next(self._turns)
         if turn.reference is None:
-            return Answer(question="(reference) which one do you mean?", latency_ms=_ms(start))
+            named = ", ".join(turn.expect.mentions)
+            return Answer(question=f"(reference) which one do you mean? {named}".strip(), latency_ms=_ms(start))
         return Answer(workflow=turn.reference, latency_ms=_ms(start))
 
 
