@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.errors import Problem, WorkflowInvalidError
 from engine.expressions import ExpressionSyntaxError, compile_expression, iter_strings, templates_in
+from engine.output_fields import output_field_problems
 from engine.schedules import cron_problem, suggest_timezone, timezone_problem
 from engine.workflow import NODE_ID_PATTERN, Workflow
 
@@ -26,6 +27,7 @@ CONDITION_BRANCHES = ("true", "false")
 
 class OperationSpec(Protocol):
     input_model: type[BaseModel]
+    output_model: type[BaseModel]  # read by the output-field rule (``engine.output_fields``)
 
 
 class Catalog(Protocol):
@@ -67,6 +69,10 @@ def validate_workflow(data: Any, catalog: Catalog | None = None) -> ValidationRe
         checker.check_graph(data, "$", top_level=True)
         checker.check_references(data)
     except Exception as exc:  # defensive: a bug in one rule must not hide the others' findings
+        checker.problems.append(Problem("internal", "$", f"validator error: {type(exc).__name__}: {exc}"))
+    try:
+        checker.problems.extend(output_field_problems(data, catalog))
+    except Exception as exc:  # same: the data-flow rules are independent of the graph rules
         checker.problems.append(Problem("internal", "$", f"validator error: {type(exc).__name__}: {exc}"))
     seen = {(p.code, p.path, p.message) for p in result.problems}
     for problem in checker.problems:

@@ -5,7 +5,9 @@ validation problem's code and (when there is one) its hint: a misspelt connector
 becomes the suggested one, a misspelt time zone the suggested zone, an unknown config field is
 dropped, a dangling or duplicate edge is dropped, a branch on a node that has none is removed,
 ``on_error: route`` without an error edge falls back to ``fail``, an unreachable node is attached
-after the trigger, and a cycle loses the edge that closes it. What it cannot fix stays a problem.
+after the trigger, a cycle loses the edge that closes it, and a misspelt output field, trigger
+field or classify label (``unknown_output_field``, ``undeclared_trigger_field``,
+``switch_case_not_label`` with a did-you-mean) becomes the suggested one. What it cannot fix stays a problem.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from engine.validation import validate_workflow
 MAX_ROUNDS = 3
 _SUGGESTION = re.compile(r"did you mean '([^']+)'")
 _STEP = re.compile(r"\.(nodes|edges)\[(\d+)\]")
+_STEP_PREFIX = re.compile(r"^\$(?:\.nodes\[\d+\]\.body)*\.nodes\[\d+\]")
 
 
 @dataclass
@@ -113,6 +116,8 @@ def _fix(doc: dict[str, Any], problem: Problem) -> str | None:
         if isinstance(config, dict) and name in config:
             del config[name]
             return f"{node_id}: dropped unknown config field {name!r}"
+    if code in _DATA_FLOW_CODES and suggestion:
+        return _fix_data_flow(target, problem, suggestion.group(1))
     if code == "missing_error_edge" and target.get("on_error") == "route":
         target["on_error"] = "fail"
         return f"{node_id}: on_error route without an error edge → fail"
@@ -122,6 +127,46 @@ def _fix(doc: dict[str, Any], problem: Problem) -> str | None:
             graph.setdefault("edges", []).append({"source": root, "target": node_id})
             return f"{node_id}: attached after {root} (it was unreachable)"
     return None
+
+
+_DATA_FLOW_CODES = ("unknown_output_field", "undeclared_trigger_field", "switch_case_not_label")
+_LOCAL_PATH = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def _fix_data_flow(node: dict[str, Any], problem: Problem, suggestion: str) -> str | None:
+    """A misspelt output field, trigger field or classify label becomes the suggested one."""
+    node_path = _STEP_PREFIX.match(problem.path)
+    steps = _LOCAL_PATH.findall(problem.path[node_path.end():]) if node_path else []
+    if not steps:
+        return None
+    parent: Any = node
+    for key, index in steps[:-1]:
+        parent = parent.get(key) if isinstance(parent, dict) and key else (
+            parent[int(index)] if isinstance(parent, list) and index and int(index) < len(parent) else None)
+    key, index = steps[-1]
+    slot: Any = key if key else int(index)
+    try:
+        value = parent[slot]
+    except (KeyError, IndexError, TypeError):
+        return None
+    node_id = node.get("id")
+    if problem.code == "switch_case_not_label":
+        parent[slot] = suggestion
+        return f"{node_id}: case {value!r} → classify label {suggestion!r}"
+    if not isinstance(value, str):
+        return None
+    if problem.code == "unknown_output_field":
+        field = str(problem.extra.get("field", ""))
+        head = field.rpartition(".")[0]
+        old = f"nodes.{problem.extra.get('node_id')}.{field}"
+        new = f"nodes.{problem.extra.get('node_id')}.{head + '.' if head else ''}{suggestion}"
+    else:
+        old, new = f"trigger.body.{problem.extra.get('field')}", f"trigger.body.{suggestion}"
+    fixed = re.sub(re.escape(old) + r"(?![A-Za-z0-9_])", new, value)
+    if fixed == value:
+        return None
+    parent[slot] = fixed
+    return f"{node_id}: {old} → {new}"
 
 
 def _break_cycle(graph: dict[str, Any], problem: Problem) -> str | None:

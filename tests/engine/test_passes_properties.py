@@ -20,6 +20,8 @@ STEP_KINDS = ("llm_trigger", "llm_parent", "slack", "http_get", "refund", "email
 
 
 def _ref(parent: str | None, field: str) -> str:
+    if parent is not None and parent.endswith("_log"):
+        field = "message"  # core.log is the real connector: its output has message and level only
     return f"{{{{ nodes.{parent}.{field} }}}}" if parent else f"{{{{ trigger.body.{field} }}}}"
 
 
