@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -51,6 +52,7 @@ class OperationContext(Protocol):
     dry_run: bool
 
     resumed: bool  # True when the operation is called again after a ``Suspend``
+    resume_at: datetime | None  # when resumed: the time the operation asked to sleep until
 
     def log(self, level: str, message: str, **metadata: Any) -> None: ...
 

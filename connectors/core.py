@@ -74,6 +74,9 @@ async def _set(inp: SetInput, ctx: OperationContext) -> BaseModel:  # noqa: ARG0
 
 
 async def _delay(inp: DelayInput, ctx: OperationContext) -> DelayOutput:
+    if ctx.resumed and ctx.resume_at is not None:
+        # Called again after the sleep: the wait ended at the time asked for, not a new delay from now.
+        return DelayOutput(waited_until=ctx.resume_at)
     now = datetime.now(UTC)
     until = inp.until if inp.until is not None else now + timedelta(seconds=inp.seconds or 0)
     if until.tzinfo is None:

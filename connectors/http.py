@@ -176,7 +176,10 @@ async def _request(inp: RequestInput, ctx: OperationContext) -> RequestOutput:
     query = dict(inp.query)
     cred_headers, auth = _auth(ctx.credential, query)
     headers = {**inp.headers, **cred_headers}
-    kwargs: dict[str, Any] = {"headers": headers, "params": {k: v for k, v in query.items() if v is not None}}
+    params = {k: v for k, v in query.items() if v is not None}
+    if params:  # merged into the URL here: httpx drops the URL's own query string when params={} is passed
+        url = url.copy_merge_params(params)
+    kwargs: dict[str, Any] = {"headers": headers}
     if inp.json_body is not None:
         kwargs["json"] = inp.json_body
     elif inp.body is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.expressions import evaluate
@@ -119,6 +120,7 @@ class StepContext:
         self.services: Mapping[str, Any] = run.services
         self.dry_run = run.dry_run
         self.resumed = resumed
+        self.resume_at: datetime | None = None
         self.approval = approval
 
     def log(self, level: str, message: str, **metadata: Any) -> None:

@@ -210,6 +210,7 @@ class NodeRunner:
                 ctx = StepContext(run, scope, node.id, loop_path, credential=credential, resumed=until is not None)
                 for _ in range(MAX_SUSPENDS):
                     if until is not None:
+                        ctx.resume_at = until
                         run.semaphore.release()
                         held = False
                         await self._sleep_until(until)

@@ -427,14 +427,14 @@ class Runtime:
             if cm is None or not cm.expired():
                 await self._finish(run, "failed", error={"code": "internal_error", "message": "unexpected timeout"})
             else:
-                await self._mark_stopped(run, graph, "timed_out")
+                await self._mark_stopped(run, "timed_out")
                 await self._finish(run, "timed_out", error={
                     "code": "workflow_timeout", "message": f"the workflow ran longer than {run.workflow.timeout_s} s"})
         except asyncio.CancelledError:
             if execution_id not in self._cancelling:
                 raise  # shutdown: the execution stays running for recovery
             self._cancelling.discard(execution_id)
-            await self._mark_stopped(run, graph, "cancelled")
+            await self._mark_stopped(run, "cancelled")
             await self._finish(run, "cancelled")
         except Exception as exc:  # a bug must not leave the execution running forever
             log.exception("execution %s crashed", execution_id)
@@ -470,14 +470,12 @@ class Runtime:
             if isinstance(value, dict):
                 run.redact.add_credential(value)
 
-    async def _mark_stopped(self, run: ExecutionRun, graph: GraphRun, status: str) -> None:
-        """Mark in-flight steps and never-started top-level nodes (``cancelled`` / ``timed_out``)."""
+    async def _mark_stopped(self, run: ExecutionRun, status: str) -> None:
+        """Mark the in-flight attempts ``cancelled`` / ``timed_out``. A node that never started has
+        no attempt, so it gets no row (a row is an attempt; an invented one would read as a run)."""
         for step_id in list(run.live_steps):
             run.store.write(step_update(step_id, status=status, completed_at=now()))
         run.live_steps.clear()
-        for node in run.workflow.nodes:
-            if node.id not in graph.settled and ("", node.id) not in run.checkpoints:
-                run.settled_row(node.id, node.type, "", status=status, attempt=0, final=False)
 
     async def _finish(self, run: ExecutionRun, status: str, *, output: Any = None, error: Any = None) -> None:
         execution_id = run.execution_id

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +26,7 @@ class Ctx:
     node_id: str | None = "node"
     dry_run: bool = False
     resumed: bool = False
+    resume_at: datetime | None = None
     logs: list[tuple[str, str]] = field(default_factory=list)
 
     def log(self, level: str, message: str, **metadata: Any) -> None:

@@ -42,6 +42,14 @@ async def test_loopback_reachable_with_allowlist(http_server: LoopbackServer) ->
     assert http_server.requests[-1].headers["host"] == f"localhost:{http_server.port}"
 
 
+async def test_the_urls_own_query_string_is_sent(http_server: LoopbackServer) -> None:
+    http_server.routes["/sales"] = lambda r: (200, {}, {"ok": True})
+    await call(Ctx(services=ALLOW), url=f"{http_server.url}/sales?week=last")
+    assert http_server.requests[-1].query == {"week": ["last"]}
+    await call(Ctx(services=ALLOW), url=f"{http_server.url}/sales?week=last&r=a", query={"r": "b", "n": 2})
+    assert http_server.requests[-1].query == {"week": ["last"], "r": ["b"], "n": ["2"]}  # query wins on a clash
+
+
 async def test_methods_bodies_and_credentials(http_server: LoopbackServer) -> None:
     http_server.routes["/echo"] = lambda r: (201, {"X-Seen": "1"}, {
         "method": r.method, "body": r.body.decode(), "ctype": r.headers.get("content-type"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from engine.errors import ConflictError, NotFoundError
 from engine.execution_state import STATUSES, TRANSITIONS, can_transition, check_transition
+from engine.execution_store import aware
 from tests.engine.runtime_helpers import count, runtime_at, statuses, transform, wf
 
 
@@ -80,7 +82,7 @@ async def test_pause_lets_running_nodes_finish_then_resume_continues(db: Path, t
     assert "execution.paused" in types and "execution.resumed" in types
 
 
-async def test_cancel_stops_in_flight_nodes_and_marks_the_rest(db: Path) -> None:
+async def test_cancel_stops_in_flight_nodes_and_writes_no_phantom_rows(db: Path) -> None:
     workflow = wf([sleep("slow", 10), transform("after", "1")], [("start", "slow"), ("slow", "after")])
     async with runtime_at(db) as rt:
         execution_id = await rt.start(workflow)
@@ -91,7 +93,8 @@ async def test_cancel_stops_in_flight_nodes_and_marks_the_rest(db: Path) -> None
             await rt.cancel(execution_id)
     assert result["status"] == "cancelled"
     assert statuses(result)["slow"] == "cancelled"
-    assert statuses(result)["after"] == "cancelled"
+    # one row per attempt that happened: the in-flight one, and nothing for the node never started
+    assert [(s["node_id"], s["attempt"]) for s in result["steps"] if s["node_id"] != "start"] == [("slow", 1)]
 
 
 async def test_cancel_a_paused_execution(db: Path, tmp_path: Path) -> None:
@@ -146,6 +149,9 @@ async def test_durable_delay_suspends_the_step(db: Path) -> None:
     assert result["status"] == "completed"
     assert result["output"] == {"value": "woke"}
     assert statuses(result)["wait"] == "completed"
+    # the wait ended when it was asked to, not one more delay after waking up
+    waited = datetime.fromisoformat(next(s for s in result["steps"] if s["node_id"] == "wait")["output"]["waited_until"])
+    assert abs((waited - aware(suspended.resume_at)).total_seconds()) < 0.01
 
 
 async def test_delay_does_not_hold_a_concurrency_slot(db: Path) -> None:
