@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.api.api_docs import install_docs
 from app.api.errors import install_error_handlers
 from app.settings import Settings, get_settings
 
@@ -58,10 +59,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Describe an automation in a chat; get a validated, guarded, runnable workflow.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_docs (FastAPI's own pages use a CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = None
     install_error_handlers(app)
+    install_docs(app)
 
     from app.api.routes import chat, credentials, executions, hooks, insights, workflows
 

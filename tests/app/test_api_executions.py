@@ -86,15 +86,17 @@ def test_sse_replays_then_resumes_from_last_event_id(client: TestClient) -> None
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
 
 
-def test_failed_node_streams_an_error_event(client: TestClient) -> None:
+def test_failed_node_streams_failure_events_never_named_error(client: TestClient) -> None:
     wf = minimal()
     wf["nodes"][1] = {"id": "say", "type": "action", "connector": "core", "operation": "fail",
                       "config": {"message": "boom"}}
     wf_id = create(client, wf)
     ex_id = client.post(f"/v1/workflows/{wf_id}/run").json()["id"]
     events = read_sse(client, f"/v1/executions/{ex_id}/events")
-    errors = [e for e in events if e["event"] == "error"]
-    assert errors and errors[-1]["data"]["type"] == "execution.failed"
+    names = [e["event"] for e in events]
+    assert "error" not in names  # EventSource reserves that name for its own connection errors
+    assert "node.failed" in names and names[-1] == "execution.failed"
+    assert all(e["event"] == e["data"]["type"] for e in events)
 
 
 def test_executions_are_scoped_to_their_workspace(client: TestClient) -> None:

@@ -103,7 +103,8 @@ async def events(execution_id: str, request: Request, runtime: RuntimeDep, works
                  after: Annotated[int | None, Query(ge=0, description="Replay events after this sequence number.")] = None,
                  ) -> EventSourceResponse:
     """Server-sent events: every event after ``Last-Event-ID`` (or ``after``), then live ones,
-    until the execution ends. Each event's ``id`` is its sequence number."""
+    until the execution ends. Each event's ``id`` is its sequence number and its name is its type
+    (a failed step is ``node.failed``, a failed run ``execution.failed``)."""
     await runtime.get(execution_id, workspace)
     start = after if after is not None else _parse_last_event_id(last_event_id)
 
@@ -111,9 +112,10 @@ async def events(execution_id: str, request: Request, runtime: RuntimeDep, works
         async for event in runtime.events(execution_id, start, workspace_id=workspace):
             if await request.is_disconnected():
                 return
-            payload = event.to_dict()
-            kind = "error" if event.type in ("execution.failed", "node.failed") else event.type
-            yield {"id": str(event.seq), "event": kind, "data": json.dumps(payload, default=str)}
+            # Each event is named by its type (``node.failed``, ``execution.failed``, ...). None is
+            # named ``error``: EventSource fires that name for its own connection errors, so a page
+            # listening for it cannot tell a failed step from a dropped stream.
+            yield {"id": str(event.seq), "event": event.type, "data": json.dumps(event.to_dict(), default=str)}
 
     return EventSourceResponse(stream(), ping=15)
 

@@ -20,6 +20,9 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function workspace() { return $("workspace").value.trim() || "default"; }
+// The workspace survives a reload.
+$("workspace").value = localStorage.getItem("flowwright.workspace") || "default";
+$("workspace").addEventListener("change", () => localStorage.setItem("flowwright.workspace", workspace()));
 
 async function api(method, path, body) {
   const response = await fetch(path, {
@@ -162,28 +165,52 @@ async function run(dryRun) {
   }
 }
 
+const TERMINAL = new Set(["execution.completed", "execution.failed", "execution.cancelled", "execution.timed_out"]);
+// Every event the server streams is named by its type; none is named "error", which EventSource
+// keeps for its own connection errors (a dropped stream, a refused request).
+const EVENT_TYPES = ["execution.started", "execution.resumed", "execution.paused", "execution.waiting",
+  "execution.completed", "execution.failed", "execution.cancelled", "execution.timed_out", "node.started",
+  "node.retrying", "node.completed", "node.failed", "node.skipped", "node.suspended", "node.waiting", "log"];
+
+function showStatus(executionId, status, dryRun, failedSteps) {
+  const box = $("exec-status");
+  const shown = status === "completed" && failedSteps > 0 ? `completed with errors (${failedSteps} failed step${failedSteps > 1 ? "s" : ""})` : status;
+  box.textContent = `${executionId}: ${shown}${dryRun ? " (dry run)" : ""}`;
+  box.className = status;
+}
+
 function follow(executionId, dryRun) {
   const source = new EventSource(`/v1/executions/${executionId}/events?workspace=${encodeURIComponent(workspace())}`);
   state.source = source;
+  let failedSteps = 0;
+  let finished = false;
   const handle = (message) => {
     const event = JSON.parse(message.data);
     const where = event.node_id ? ` ${event.node_id}` : "";
     const detail = event.data && event.data.error ? ` — ${event.data.error.message}` : "";
     $("events").append(el("li", { "data-seq": event.seq }, `#${event.seq} ${event.type}${where}${detail}`));
     if (event.type === "node.completed" && event.node_id) markNode(event.node_id, "done");
-    if (event.type === "node.failed" && event.node_id) markNode(event.node_id, "failed");
+    if (event.type === "node.failed" && event.node_id) {
+      markNode(event.node_id, "failed");
+      failedSteps += 1;
+    }
     if (event.type.startsWith("execution.") && event.type !== "execution.started" && event.type !== "execution.resumed") {
-      const status = $("exec-status");
-      status.textContent = `${executionId}: ${event.type.slice("execution.".length)}${dryRun ? " (dry run)" : ""}`;
-      status.className = event.type.slice("execution.".length);
+      showStatus(executionId, event.type.slice("execution.".length), dryRun, failedSteps);
+    }
+    if (TERMINAL.has(event.type)) {
+      finished = true;
+      source.close();  // the server ends the stream here; do not let EventSource reconnect
     }
   };
-  for (const type of ["execution.started", "execution.resumed", "execution.paused", "execution.waiting",
-    "execution.completed", "execution.cancelled", "execution.timed_out", "node.started", "node.retrying",
-    "node.completed", "node.skipped", "node.suspended", "node.waiting", "log", "error"]) {
-    source.addEventListener(type, handle);
-  }
-  source.onerror = () => source.close();  // the stream ends with the execution
+  for (const type of EVENT_TYPES) source.addEventListener(type, handle);
+  source.onerror = () => {
+    // A connection error, never a step failure. EventSource reconnects by itself (sending
+    // Last-Event-ID); if it gave up, say so instead of showing "running" forever.
+    if (!finished && source.readyState === EventSource.CLOSED) {
+      $("exec-status").textContent = `${executionId}: lost the live stream; reload to see where it stands`;
+      $("exec-status").className = "failed";
+    }
+  };
 }
 
 $("composer").addEventListener("submit", (event) => {

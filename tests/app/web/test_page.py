@@ -1,92 +1,96 @@
-"""The web page in a real browser (Debian's headless Chromium) against the real service:
-chat → workflow with its inserted guardrails → dry run followed live over SSE → undo."""
+"""The web page in a real browser (Debian's headless Chromium, driven by Playwright) against the
+real service: chat → workflow with its inserted guardrails → dry run followed live over SSE →
+undo; a failing run reaches ``failed``; the page fits 400 px; ``/docs`` works offline."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import pytest
+from tests.app.web.conftest import NARROW, Service
 
-from tests.app.web.cdp import Browser, find_chromium, free_port
-
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "FLOWWRIGHT_DATA_DIR": str(tmp_path / "data"), "FLOWWRIGHT_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli.main", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"the service did not start: {proc.stderr.read().decode()[-2000:]}") from None
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
+FAILING = {
+    "schema_version": "1", "name": "Always fails",
+    "nodes": [{"id": "start", "type": "trigger", "kind": "manual"},
+              {"id": "boom", "type": "action", "connector": "core", "operation": "fail",
+               "config": {"message": "broken on purpose"}, "on_error": "fail"}],
+    "edges": [{"source": "start", "target": "boom"}],
+}
 
 
-@pytest.fixture
-def browser(service: str) -> Iterator[Browser]:
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("no Chromium on this machine (CI installs Debian's chromium)")
-    page = Browser(binary, f"{service}/")
-    yield page
-    page.close()
+def send(page: Any, message: str) -> None:
+    page.fill("#prompt", message)
+    page.click("#send")
 
 
-def send(browser: Browser, message: str) -> None:
-    browser.wait_for("document.readyState === 'complete' && !!document.getElementById('prompt')")
-    browser.evaluate(f"document.getElementById('prompt').value = {json.dumps(message)}; "
-                     "document.getElementById('composer').requestSubmit(); true")
+def texts(page: Any, selector: str) -> list[str]:
+    return [t.strip() for t in page.locator(selector).all_text_contents()]
 
 
-def test_chat_shows_the_guarded_workflow_and_runs_it_live(browser: Browser, tmp_path: Path) -> None:
-    send(browser, "Every day at 8:00 fetch https://api.example.com/status and post the result to #ops")
-    browser.wait_for("document.querySelectorAll('#messages li.assistant').length === 1", timeout=60)
-    nodes = browser.evaluate("[...document.querySelectorAll('#nodes > li')].map(li => li.dataset.nodeId)")
-    assert len(nodes) >= 3
-    kinds = browser.evaluate("document.getElementById('nodes').textContent")
+def test_chat_shows_the_guarded_workflow_and_runs_it_live(open_page: Any, shots: Path) -> None:
+    page = open_page()
+    send(page, "Every day at 8:00 fetch https://api.example.com/status and post the result to #ops")
+    page.locator("#messages li.assistant").first.wait_for()
+    assert len(page.locator("#nodes > li").all()) >= 3
+    kinds = page.text_content("#nodes") or ""
     assert "schedule trigger · 0 8 * * *" in kinds and "http.request" in kinds and "slack.post_message" in kinds
-    assert browser.evaluate("document.querySelectorAll('#nodes li.guardrail, #nodes li .badge').length") >= 1
-    assert "inserted guardrail" in browser.evaluate("document.getElementById('wf-meta').textContent")
+    assert page.locator("#nodes li.guardrail").count() >= 1
+    assert "inserted guardrail" in (page.text_content("#wf-meta") or "")
 
-    browser.evaluate("document.getElementById('dry-run').click(); true")
-    browser.wait_for("document.getElementById('exec-status').className === 'completed'", timeout=60)
-    events = browser.evaluate("[...document.querySelectorAll('#events li')].map(li => li.textContent)")
+    page.click("#dry-run")
+    page.wait_for_function("document.getElementById('exec-status').className === 'completed'")
+    events = texts(page, "#events li")
     assert events[0].startswith("#1 execution.started")
     assert any("node.completed" in e for e in events) and events[-1].endswith("execution.completed")
-    assert browser.evaluate("document.querySelectorAll('#nodes li.done').length") >= 2
+    assert page.locator("#nodes li.done").count() >= 2
 
-    send(browser, "also email it to bob@example.com")
-    browser.wait_for("document.querySelectorAll('#messages li.assistant').length === 2", timeout=60)
-    assert "email.send" in browser.evaluate("document.getElementById('nodes').textContent")
-    browser.screenshot(tmp_path / "page.png")
-    browser.evaluate("document.getElementById('undo').click(); true")
-    browser.wait_for("document.querySelectorAll('#messages li.assistant').length === 3", timeout=30)
-    assert "email.send" not in browser.evaluate("document.getElementById('nodes').textContent")
+    send(page, "also email it to bob@example.com")
+    page.wait_for_function("document.querySelectorAll('#messages li.assistant').length === 2")
+    assert "email.send" in (page.text_content("#nodes") or "")
+    page.screenshot(path=str(shots / "chat-1400.png"), full_page=True)
+    page.click("#undo")
+    page.wait_for_function("document.querySelectorAll('#messages li.assistant').length === 3")
+    assert "email.send" not in (page.text_content("#nodes") or "")
 
 
-def test_a_question_and_an_error_are_shown_as_such(browser: Browser) -> None:
-    send(browser, "send the report to the team")
-    browser.wait_for("document.querySelectorAll('#messages li.question').length === 1", timeout=60)
-    browser.evaluate("document.getElementById('workspace').value = 'bad workspace!'; true")
-    send(browser, "every day at 9 log hello")
-    text = browser.wait_for("document.querySelector('#messages li.error')?.textContent", timeout=30)
-    assert "invalid X-Workspace" in text
+def test_a_failing_run_reaches_failed_on_the_page(open_page: Any, service: Service, workspace: str) -> None:
+    workflow_id = service.call("POST", "/v1/workflows", FAILING, workspace=workspace)["id"]
+    execution_id = service.call("POST", f"/v1/workflows/{workflow_id}/run", {}, workspace=workspace)["id"]
+    page = open_page()
+    page.evaluate("([id]) => follow(id, false)", [execution_id])
+    page.wait_for_function("document.getElementById('exec-status').className === 'failed'")
+    status = page.text_content("#exec-status") or ""
+    assert status == f"{execution_id}: failed"
+    events = texts(page, "#events li")
+    assert any("node.failed boom — broken on purpose" in e for e in events)
+    assert events[-1].startswith(f"#{len(events)} execution.failed")
+    # The stream was closed on the terminal event: EventSource does not reconnect.
+    assert page.evaluate("state.source.readyState") == 2
+
+
+def test_a_question_and_an_error_are_shown_as_such(open_page: Any) -> None:
+    page = open_page()
+    send(page, "send the report to the team")
+    page.locator("#messages li.question").first.wait_for()
+    page.fill("#workspace", "bad workspace!")
+    send(page, "every day at 9 log hello")
+    assert "invalid X-Workspace" in (page.locator("#messages li.error").first.text_content() or "")
+
+
+def test_the_page_fits_400_px_with_the_json_open(open_page: Any, shots: Path) -> None:
+    page = open_page(viewport=NARROW)
+    send(page, "Every day at 8:00 fetch https://api.example.com/status and post the result to #ops")
+    page.locator("#messages li.assistant").first.wait_for()
+    page.click("#workflow summary")
+    assert page.locator("#wf-json").is_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the page is {width} px wide at a 400 px viewport"
+    box = page.locator("#workflow").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 400
+    page.screenshot(path=str(shots / "chat-400.png"), full_page=True)
+
+
+def test_docs_work_offline(open_page: Any) -> None:
+    page = open_page("/docs")  # the fixture fails the test on any request leaving the service
+    page.get_by_text("/v1/workflows/{workflow_id}/run").first.wait_for()
+    assert page.locator(".swagger-ui .info .title").first.text_content().startswith("Flowwright")

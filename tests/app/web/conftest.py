@@ -1,0 +1,154 @@
+"""The web page's test set-up: the real service on loopback and Debian's headless Chromium driven
+by Playwright for Python (pointed at the system binary; no browser download).
+
+Without Playwright or without a Chromium binary every browser test skips. One service and one
+browser serve the whole module set (each test has its own browser context and its own
+workspace), which keeps the suite fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+WIDE = {"width": 1400, "height": 900}
+NARROW = {"width": 400, "height": 860}
+
+
+def find_chromium() -> str | None:
+    """Debian's Chromium (``FLOWWRIGHT_TEST_CHROMIUM`` overrides the search)."""
+    configured = os.environ.get("FLOWWRIGHT_TEST_CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() else None
+    return next((p for p in (shutil.which(n) for n in CHROMIUM_NAMES) if p), None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service:
+    """The running service: its base URL and a small JSON client for setting up test data."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def call(self, method: str, path: str, body: Any = None, *, workspace: str) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.base}{path}", data=data, method=method,
+                                         headers={"content-type": "application/json", "x-workspace": workspace})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read().decode()
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read().decode()}") from None
+        return json.loads(text) if text else None
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """``flowwright serve`` on a free loopback port with its own data folder."""
+    data = tmp_path_factory.mktemp("web-service")
+    port = free_port()
+    env = {**os.environ, "FLOWWRIGHT_DATA_DIR": str(data / "data"), "FLOWWRIGHT_PORT": str(port),
+           "FLOWWRIGHT_HOST": "127.0.0.1"}
+    log = (data / "service.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli.main", "serve"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log.close()
+                tail = (data / "service.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the service did not start: {tail}") from None
+            time.sleep(0.2)
+    yield Service(base)
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for the session (skips when Playwright or Chromium is missing)."""
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium on this machine (CI installs Debian's chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, headless=True,
+                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def workspace() -> str:
+    """A workspace of this test's own, so tests sharing the service never see each other's rows."""
+    return f"web-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: ``FLOWWRIGHT_TEST_SCREENSHOTS`` if set (to look at them), else tmp."""
+    folder = Path(os.environ.get("FLOWWRIGHT_TEST_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def open_page(chromium: Any, service: Service, workspace: str) -> Iterator[Any]:
+    """``open_page(path="/", viewport=WIDE)``: a page in a fresh context, set to this test's
+    workspace. Any request to a host other than the service fails the test (nothing may load
+    from a CDN)."""
+    contexts: list[Any] = []
+    outside: list[str] = []
+
+    def opener(path: str = "/", viewport: dict[str, int] | None = None) -> Any:
+        context = chromium.new_context(viewport=viewport or WIDE, base_url=service.base)
+        context.add_init_script(f"localStorage.setItem('flowwright.workspace', {json.dumps(workspace)});")
+
+        def guard(route: Any) -> None:
+            if route.request.url.startswith(service.base) or route.request.url.startswith("data:"):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", guard)
+        context.set_default_timeout(30_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(path)
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+    assert outside == [], f"the page reached outside the service: {outside}"
