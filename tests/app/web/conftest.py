@@ -30,8 +30,8 @@ NARROW = {"width": 400, "height": 860}
 
 
 def find_chromium() -> str | None:
-    """Debian's Chromium (``FLOWWRIGHT_TEST_CHROMIUM`` overrides the search)."""
-    configured = os.environ.get("FLOWWRIGHT_TEST_CHROMIUM")
+    """Debian's Chromium (``WEB_TEST_CHROMIUM`` overrides the search)."""
+    configured = os.environ.get("WEB_TEST_CHROMIUM")
     if configured:
         return configured if Path(configured).exists() else None
     return next((p for p in (shutil.which(n) for n in CHROMIUM_NAMES) if p), None)
@@ -116,8 +116,8 @@ def workspace() -> str:
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
-    """Where screenshots go: ``FLOWWRIGHT_TEST_SCREENSHOTS`` if set (to look at them), else tmp."""
-    folder = Path(os.environ.get("FLOWWRIGHT_TEST_SCREENSHOTS") or tmp_path)
+    """Where screenshots go: ``WEB_TEST_SCREENSHOTS`` if set (to look at them), else tmp."""
+    folder = Path(os.environ.get("WEB_TEST_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
