@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from engine.errors import WorkflowInvalidError
@@ -31,6 +31,15 @@ class PlanInvalidError(WorkflowInvalidError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_wire(cls, data: Any) -> Any:
+        # Hosted models answer in the strict schema's form: JSON objects as text, null for "not
+        # given" (app.copilot.response_schema). The plain form passes through unchanged.
+        from app.copilot.response_schema import wire_input
+
+        return wire_input(cls, data)
 
 
 # --- trigger --------------------------------------------------------------------------------
@@ -234,6 +243,14 @@ class CopilotResponse(_Model):
     """What the copilot asks a model for: a new workflow, a clarifying question, or edits."""
 
     reply: Annotated[WorkflowPlan | Question | EditPlan, Field(discriminator="kind")]
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The schema models are asked to fill: OpenAI's strict form (``app.copilot.response_schema``),
+        derived from these models. The models also read the plain form."""
+        from app.copilot.response_schema import strict_schema
+
+        return strict_schema(super().model_json_schema(*args, **kwargs))
 
 
 def response_schema() -> dict[str, Any]:
