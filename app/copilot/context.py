@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from app.copilot.catalog_shapes import input_fields, output_shape
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_TOKENS = 3000
@@ -53,6 +55,7 @@ class OperationEntry:
     fields: str
     destructive: bool
     title: str = ""
+    outputs: str = ""  # the output's fields and types (what nodes.<id>.<field> reads)
 
     @property
     def text(self) -> str:
@@ -62,7 +65,12 @@ class OperationEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {"connector": self.connector, "operation": self.operation, "description": self.description,
-                "fields": self.fields, "destructive": self.destructive}
+                "fields": self.fields, "outputs": self.outputs, "destructive": self.destructive}
+
+    @property
+    def rendered(self) -> str:
+        """About what the context template renders for it (what its budget cost counts)."""
+        return f"- {self.connector}.{self.operation} — {self.description} Fields: {self.fields}. Output: {self.outputs}."
 
 
 @dataclass(frozen=True)
@@ -102,15 +110,13 @@ class Context:
 
 
 def catalog_entries(catalog: Any) -> list[OperationEntry]:
-    """Every operation of a registry, with its input fields (required ones marked ``*``)."""
+    """Every operation of a registry, with its input fields and their types (required ones marked
+    ``*``) and its output's fields (``app.copilot.catalog_shapes``)."""
     entries = []
     for connector in catalog:
         for op in connector.operations:
-            schema = op.input_model.model_json_schema()
-            required = set(schema.get("required", []))
-            names = [f"{n}{'*' if n in required else ''}" for n in schema.get("properties", {})]
-            entries.append(OperationEntry(connector.name, op.name, op.description.strip(), ", ".join(names),
-                                          bool(op.destructive), connector.title))
+            entries.append(OperationEntry(connector.name, op.name, op.description.strip(), input_fields(op.input_model),
+                                          bool(op.destructive), connector.title, output_shape(op.output_model)))
     return entries
 
 
@@ -265,7 +271,7 @@ class ContextBuilder:
         ranked_ops = self.retriever.rank(request, qvec, [e.text for e in self.entries], persist=True)
         for n, (i, _) in enumerate(ranked_ops[:MAX_OPERATIONS]):
             entry = self.entries[i]
-            cost = self.count_tokens(entry.text) + 4
+            cost = self.count_tokens(entry.rendered)
             if n >= MIN_OPERATIONS and cost > remaining:
                 ctx.left_out.append(f"operation {entry.connector}.{entry.operation}")
                 continue
