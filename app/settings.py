@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     model_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of model calls.")
     model_structured_mode: Literal["tools", "json", "md_json"] = Field(
         "tools", description="How instructor asks for structured output (tools: function calling).")
+    model_strict_output: bool = Field(True, description="Tools mode: send the copilot's response schema with "
+                                      "OpenAI's strict flag, so the provider holds its answer to the schema; "
+                                      "false for OpenAI-compatible servers that refuse the flag.")
     allow_model_requests: bool = Field(True, description="Kill switch: false refuses every model but "
                                        "local/ and fake/ (the test suite sets it false).")
     embedding_model: str | None = Field(None, description="A litellm embedding model for the semantic cache; "

@@ -180,6 +180,7 @@ class Pipeline:
                 messages, CheckedCopilotResponse, purpose=PURPOSE, workspace_id=workspace_id, user_id=user_id,
                 conversation_id=conversation_id, workflow_id=workflow_id, template=self.template_ref,
                 max_retries=self.max_reasks, cache=cacheable, entity_text=message,
+                strict=True,  # its schema keeps OpenAI's strict rules (tests/app/copilot/test_response_schema.py)
             )
             reply = answer.value.reply
             result.usage = _usage(answer)

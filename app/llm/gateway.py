@@ -122,6 +122,7 @@ class _Call:
     template: str | None
     deadline: float
     max_tokens: int
+    strict: bool = False  # the response schema keeps OpenAI's strict rules: ask the provider to hold to it
     rows: list[UsageRow] = field(default_factory=list)
     error: ModelError | None = None
     last_parse_error: str | None = None
@@ -208,6 +209,7 @@ class Gateway:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        strict: bool = False,
     ) -> GenerateResult[T]:
         """A validated ``response_model`` instance for ``messages``.
 
@@ -215,6 +217,9 @@ class Gateway:
         model try again with the error in its prompt, up to ``max_retries`` re-asks. With
         ``cache`` the semantic cache is consulted first (``entity_text``: the text whose concrete
         values must match, default the last user message) and a validated answer is stored.
+        ``strict`` says ``response_model``'s schema keeps OpenAI's strict structured-output rules:
+        in tools mode the tool is then sent with ``strict: true`` (unless
+        ``FLOWWRIGHT_MODEL_STRICT_OUTPUT`` is off), so the provider holds the answer to the schema.
 
         Raises:
             BudgetExceededError, ModelRequestsBlockedError, ModelRateLimitedError, ModelTimeoutError,
@@ -223,6 +228,7 @@ class Gateway:
         started = self._clock()
         call = self._new_call(model, purpose, workspace_id, user_id, conversation_id, workflow_id, template, max_tokens,
                               execution_id=execution_id, node_id=node_id)
+        call.strict = strict and self.settings.model_strict_output
         temperature = self.settings.model_temperature if temperature is None else temperature
         partition: dict[str, Any] = {}
         cache_text = entity_text if entity_text is not None else _request_text(messages)
@@ -405,6 +411,8 @@ class Gateway:
         litellm = load_litellm()
         model = kwargs["model"]
         ensure_allowed(model, allowed=self.settings.allow_model_requests)
+        if call.strict and kwargs.get("tools"):
+            kwargs["tools"] = _strict_tools(kwargs["tools"])
         prompt_estimate = int(litellm.token_counter(model=model, messages=kwargs["messages"], tools=kwargs.get("tools")))
         wanted_tokens = prompt_estimate + int(kwargs.get("max_tokens") or call.max_tokens)
         wanted_cost, _ = price(model, prompt_estimate, int(kwargs.get("max_tokens") or call.max_tokens))
@@ -493,6 +501,17 @@ class Gateway:
         except ValidationError:  # e.g. a validator that depends on this call's context refuses it
             return None
         return value, int(getattr(hit, "tokens_saved", 0) or 0)
+
+
+def _strict_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The tools with OpenAI's ``strict: true`` on each function (copies: instructor caches the
+    schema dicts it builds). litellm passes the flag on to OpenAI-compatible APIs and leaves it out
+    of the formats of providers that have none."""
+    out = []
+    for tool in tools:
+        function = tool.get("function")
+        out.append({**tool, "function": {**function, "strict": True}} if isinstance(function, Mapping) else dict(tool))
+    return out
 
 
 def _jinja_verbatim(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

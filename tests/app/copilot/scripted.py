@@ -30,7 +30,7 @@ def fake() -> Iterator[FakeModel]:
 
 
 def settings(tmp_path: Any, **overrides: Any) -> Settings:
-    return Settings(data_dir=tmp_path, model="fake/planner", **overrides)
+    return Settings(**{"data_dir": tmp_path, "model": "fake/planner", **overrides})
 
 
 def gateway(tmp_path: Any) -> Gateway:
@@ -85,3 +85,42 @@ def copilot(tmp_path: Any, **kwargs: Any) -> Any:
     p = pipeline(tmp_path)
     engine = p.gateway.tracker.engine
     return Copilot(p, WorkflowStore(engine), ChatStore(engine), **kwargs)
+
+
+# --- replies in OpenAI's strict form (what a strict-mode model writes) ---------------------------
+
+
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _branch(value: Any, node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """The branch of an ``anyOf`` a value takes (tagged objects by their tag, else the first non-null)."""
+    branches = [_resolve(b, root) for b in node["anyOf"] if b != {"type": "null"}]
+    if isinstance(value, dict):
+        for branch in branches:
+            for key, prop in branch.get("properties", {}).items():
+                if prop.get("enum") and len(prop["enum"]) == 1 and value.get(key) == prop["enum"][0]:
+                    return branch
+    return branches[0]
+
+
+def strict_form(value: Any, node: dict[str, Any], root: dict[str, Any]) -> Any:
+    """``value`` as a strict-mode model must write it: every property present, free objects as text."""
+    node = _resolve(node, root)
+    if value is None:
+        return None
+    if "anyOf" in node:
+        return strict_form(value, _branch(value, node, root), root)
+    kind = node.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "string" in kinds and isinstance(value, dict):
+        return json.dumps(value)
+    if "object" in kinds:
+        tags = {k: p["enum"][0] for k, p in node["properties"].items() if p.get("enum") and len(p["enum"]) == 1}
+        return {k: strict_form(value.get(k, tags.get(k)), p, root) for k, p in node["properties"].items()}
+    if "array" in kinds:
+        return [strict_form(item, node["items"], root) for item in value]
+    return value

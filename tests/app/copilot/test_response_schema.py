@@ -13,7 +13,7 @@ from app.copilot.response_schema import MAX_SCHEMA_TOKENS, estimate_tokens, stri
 from app.llm.fake_provider import FakeModel
 from app.llm.local_provider import count_text_tokens
 from prompts.loader import load_examples
-from tests.app.copilot.scripted import fake, pipeline
+from tests.app.copilot.scripted import fake, pipeline, strict_form
 
 __all__ = ["fake"]  # the fixture
 
@@ -57,42 +57,6 @@ def test_free_objects_and_untyped_values_become_strict() -> None:
 
 
 # --- replies in the strict form -----------------------------------------------------------------
-
-
-def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
-    return node
-
-
-def _branch(value: Any, node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    """The branch of an ``anyOf`` a value takes (tagged objects by their tag, else the first non-null)."""
-    branches = [_resolve(b, root) for b in node["anyOf"] if b != {"type": "null"}]
-    if isinstance(value, dict):
-        for branch in branches:
-            for key, prop in branch.get("properties", {}).items():
-                if prop.get("enum") and len(prop["enum"]) == 1 and value.get(key) == prop["enum"][0]:
-                    return branch
-    return branches[0]
-
-
-def strict_form(value: Any, node: dict[str, Any], root: dict[str, Any]) -> Any:
-    """``value`` as a strict-mode model must write it: every property present, free objects as text."""
-    node = _resolve(node, root)
-    if value is None:
-        return None
-    if "anyOf" in node:
-        return strict_form(value, _branch(value, node, root), root)
-    kind = node.get("type")
-    kinds = kind if isinstance(kind, list) else [kind]
-    if "string" in kinds and isinstance(value, dict):
-        return json.dumps(value)
-    if "object" in kinds:
-        tags = {k: p["enum"][0] for k, p in node["properties"].items() if p.get("enum") and len(p["enum"]) == 1}
-        return {k: strict_form(value.get(k, tags.get(k)), p, root) for k, p in node["properties"].items()}
-    if "array" in kinds:
-        return [strict_form(item, node["items"], root) for item in value]
-    return value
 
 
 def plain_value(value: dict[str, Any]) -> dict[str, Any]:

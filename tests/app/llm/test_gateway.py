@@ -27,6 +27,7 @@ from app.llm.gateway import Gateway
 from app.llm.local_provider import LOCAL_MODEL, set_local_handler, task_of
 from app.settings import Settings
 from engine.db import make_engine
+from tests.app.llm.openai_stub import OpenAIStub, tool_call_completion
 
 
 class Step(BaseModel):
@@ -363,62 +364,12 @@ def test_semantic_cache_serves_validated_answers_and_records_hits(tmp_path: Path
 
 
 
-class _OpenAIStub:
-    """A loopback server speaking OpenAI's chat completions API: scripted (status, headers, body) replies."""
-
-    def __init__(self, replies: list[tuple[int, dict[str, str], dict[str, Any]]]) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.replies = list(replies)
-        self.requests: list[dict[str, Any]] = []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                stub.requests.append({"path": self.path, "json": json.loads(body or b"{}"),
-                                      "auth": self.headers.get("authorization")})
-                status, headers, payload = stub.replies.pop(0)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                for key, value in {"content-type": "application/json", **headers}.items():
-                    self.send_header(key, value)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _tool_call_completion(arguments: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-                "role": "assistant", "content": None,
-                "tool_calls": [{"id": "call_1", "type": "function",
-                                "function": {"name": "Step", "arguments": json.dumps(arguments)}}]}}],
-            "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}}
-
-
 def test_a_real_provider_path_over_loopback_http(tmp_path: Path, clock: FakeClock) -> None:
     """openai/gpt-4o-mini through litellm's real OpenAI client against a loopback server: a 429 with
     Retry-After from real HTTP headers, then a tool call; the price comes from litellm's cost map."""
-    stub = _OpenAIStub([
+    stub = OpenAIStub([
         (429, {"retry-after": "3"}, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}),
-        (200, {}, _tool_call_completion({"name": "real", "count": 4})),
+        (200, {}, tool_call_completion("Step", {"name": "real", "count": 4})),
         (401, {}, {"error": {"message": "Incorrect API key", "type": "invalid_request_error", "code": "invalid_api_key"}}),
     ])
     try:
@@ -439,6 +390,20 @@ def test_a_real_provider_path_over_loopback_http(tmp_path: Path, clock: FakeCloc
         assert len(stub.requests) == 3  # the auth error was not retried
     finally:
         stub.close()
+
+
+@pytest.mark.parametrize(("strict", "setting", "expected"), [(True, True, True), (True, False, None), (False, True, None)])
+def test_strict_output_flags_the_tool_when_the_caller_says_its_schema_keeps_the_rules(
+        tmp_path: Path, clock: FakeClock, fake: FakeModel, strict: bool, setting: bool, expected: bool | None) -> None:
+    gateway = make_gateway(tmp_path, clock, model_strict_output=setting)
+    fake.enqueue('{"name": "a", "count": 0}', '{"name": "a", "count": 2}')
+    gateway.generate(USER, Step, purpose="generate", workspace_id="ws1", model="fake/m", strict=strict,
+                     validation_context={"minimum": 2})
+    for request in fake.requests:  # the re-ask too
+        assert request.optional_params["tools"][0]["function"].get("strict") is expected
+    fake.enqueue('{"name": "b", "count": 3}')
+    gateway.generate(USER, Step, purpose="generate", workspace_id="ws1", model="fake/m")
+    assert "strict" not in fake.requests[-1].optional_params["tools"][0]["function"]  # instructor's cached schema is intact
 
 
 def test_validation_context_never_renders_messages_as_templates(gateway: Gateway, fake: FakeModel) -> None:
