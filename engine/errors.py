@@ -83,3 +83,10 @@ class GuardrailViolation(FlowwrightError):
 
     code = "guardrail_violation"
     status = 422
+
+
+class LoopLimitError(FlowwrightError):
+    """A while-loop ran ``max_iterations`` times and its condition still held (``on_max_iterations: fail``)."""
+
+    code = "loop_max_iterations"
+    status = 422

@@ -213,7 +213,7 @@ class NodeRunner:
                         ctx.resume_at = until
                         run.semaphore.release()
                         held = False
-                        await self._sleep_until(until)
+                        await self.sleep_until(until)
                         await run.semaphore.acquire()
                         held = True
                         ctx.resumed = True
@@ -262,7 +262,7 @@ class NodeRunner:
         except TimeoutError:
             raise NodeTimeoutError(f"node {ctx.node_id} ran longer than {timeout_s} s", timeout_s=timeout_s) from None
 
-    async def _sleep_until(self, until: datetime) -> None:
+    async def sleep_until(self, until: datetime) -> None:
         """A durable sleep: the step row says when to wake; pausing interrupts it (it resumes later)."""
         delay = (until - datetime.now(UTC)).total_seconds()
         if delay <= 0:

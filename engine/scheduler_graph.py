@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from datetime import timedelta
 from typing import Any
 
 from engine import events as ev
 from engine.context import Scope
-from engine.errors import FlowwrightError
+from engine.errors import FlowwrightError, LoopLimitError
 from engine.execution_run import Checkpoint, ExecutionRun, NodeFailed, Parked, Paused
+from engine.execution_store import now
 from engine.expressions import evaluate, is_whole_template, render
 from engine.node_runner import NodeRunner, error_payload
 from engine.workflow import (
@@ -215,6 +217,8 @@ class GraphRun:
         raise TypeError(f"unexpected node type {node.type}")
 
     async def _loop(self, node: LoopNode) -> Checkpoint:
+        if node.config.while_ is not None:
+            return await self._while(node)
         run = self.run
         step_id, started = run.step_started(node.id, "loop", self.loop_path, run.next_attempt((self.loop_path, node.id)), None)
         run.emit(ev.NODE_STARTED, node.id, **self._where())
@@ -277,11 +281,91 @@ class GraphRun:
             run.step_finished(step_id, started, status="failed", error=error, durable=False)
             return await self.runner.handle_failure(node, self.loop_path, error, step_id, started)
 
+    async def _while(self, node: LoopNode) -> Checkpoint:
+        """A while-loop: the body runs (``item`` = the previous iteration's result, ``index`` = the
+        iteration), then ``while`` decides on another one, over ``previous`` and ``iteration``; at
+        most ``max_iterations``, ``delay_s`` apart (a durable wait). Each iteration's body nodes are
+        checkpointed under their own loop path, so a resumed loop replays them without re-running."""
+        run = self.run
+        config = node.config
+        assert config.while_ is not None and config.max_iterations is not None
+        step_id, started = run.step_started(node.id, "loop", self.loop_path, run.next_attempt((self.loop_path, node.id)), None)
+        run.emit(ev.NODE_STARTED, node.id, **self._where())
+        kw: dict[str, Any] = {"time_limit_ms": run.limits.expression_time_limit_ms,
+                              "output_limit_bytes": run.limits.expression_output_limit_bytes}
+        results: list[Any] = []
+        previous: Any = None
+        try:
+            for iteration in range(config.max_iterations):
+                path = child_path(self.loop_path, node.id, iteration)
+                if iteration and config.delay_s:
+                    await self._iteration_wait(node, path, config.delay_s)
+                if run.pausing:
+                    raise Paused()
+                scope = Scope(trigger=self.scope.trigger, execution=self.scope.execution, outer=self.scope,
+                              item=previous, index=iteration)
+                body = GraphRun(run, node.body.nodes, node.body.edges, scope, path)
+                await body.execute()
+                previous = body.result()
+                results.append(previous)
+                data = {**scope.data(), "previous": previous, "iteration": iteration + 1}
+                if not _truthy(evaluate(config.while_, data, **kw)):
+                    break
+            else:
+                message = (f"loop {node.id} ran {config.max_iterations} times (max_iterations) and its while "
+                           f"condition still held")
+                if config.on_max_iterations == "fail":
+                    raise LoopLimitError(message, node_id=node.id, max_iterations=config.max_iterations)
+                run.log("warning", f"{message}; stopping", node_id=node.id, loop_path=self.loop_path)
+        except (Paused, Parked) as exc:
+            run.step_finished(step_id, started, status="paused" if isinstance(exc, Paused) else "waiting", durable=False)
+            raise
+        except asyncio.CancelledError:
+            run.step_finished(step_id, started, status="cancelled", durable=False)
+            raise
+        except NodeFailed as failure:
+            error = {**failure.error, "loop_node_id": node.id}
+            run.step_finished(step_id, started, status="failed", error=error, durable=False)
+            return await self.runner.handle_failure(node, self.loop_path, error, step_id, started)
+        except Exception as exc:  # the while expression failed, or the loop hit max_iterations
+            error = error_payload(exc, node.id, 1)
+            run.step_finished(step_id, started, status="failed", error=error, durable=False)
+            return await self.runner.handle_failure(node, self.loop_path, error, step_id, started)
+        output = results if config.output == "list" else previous
+        try:
+            return await self.runner.complete(node, self.loop_path, step_id, started, output)
+        except FlowwrightError as exc:  # the list of results is over the step output limit
+            error = error_payload(exc, node.id, 1)
+            run.step_finished(step_id, started, status="failed", error=error, durable=False)
+            return await self.runner.handle_failure(node, self.loop_path, error, step_id, started)
+
+    async def _iteration_wait(self, node: LoopNode, path: str, delay_s: float) -> None:
+        """The durable wait before an iteration: a ``suspended`` step row (``node_type`` ``wait``,
+        the iteration's loop path) says when to wake, so a restart keeps the original wake-up time."""
+        run = self.run
+        key = (path, node.id)
+        if key in run.checkpoints:
+            return
+        resume = run.suspended.pop(key, None)
+        if resume is not None:
+            wait_id, until = resume
+            started = now()
+        else:
+            until = now() + timedelta(seconds=delay_s)
+            wait_id, started = run.step_started(node.id, "wait", path, run.next_attempt(key), {"delay_s": delay_s})
+            await run.step_finished(wait_id, started, status="suspended", resume_at=until)
+            run.emit(ev.NODE_SUSPENDED, node.id, until=until.isoformat(), loop_path=path)
+        if not run.dry_run:
+            await self.runner.sleep_until(until)
+        output = {"waited_until": until.isoformat()}
+        await run.step_finished(wait_id, started, status="completed", output=output, final=True)
+        run.checkpoints[key] = Checkpoint("completed", output, None)
+
     def _loop_items(self, node: LoopNode) -> list[Any]:
         limits = self.run.limits
         kw: dict[str, Any] = {"time_limit_ms": limits.expression_time_limit_ms,
                               "output_limit_bytes": limits.expression_output_limit_bytes}
-        source = node.config.items
+        source = node.config.items or "[]"
         if "{{" in source:
             if not is_whole_template(source):
                 raise ValueError("loop items must be one {{ }} expression or a bare expression")

@@ -308,16 +308,19 @@ class _GraphChecker:
             if not isinstance(node, dict) or not isinstance(node.get("id"), str):
                 continue
             upstream = set(outer) | _ancestors(node["id"], parents)
+            body = node.get("body")
+            inside = _body_ids(body) if node.get("type") == "loop" else set()
             for spath, value in iter_strings(node.get("config"), f"{path}.nodes[{i}].config"):
+                # a while condition runs after each iteration: it may read the body's nodes too
+                visible = upstream | inside if spath.endswith(".config.while") else upstream
                 for ref in _node_references(value):
                     if ref not in all_ids:
                         self.add("unknown_reference", spath, f"expression refers to nodes.{ref}, which does not exist",
                                  node_id=node["id"], reference=ref)
-                    elif ref not in upstream:
+                    elif ref not in visible:
                         self.add("reference_not_upstream", spath,
                                  f"expression refers to nodes.{ref}, which does not run before {node['id']!r}",
                                  "add an edge so that it runs first", node_id=node["id"], reference=ref)
-            body = node.get("body")
             if node.get("type") == "loop" and isinstance(body, dict):
                 self._check_graph_references(body, f"{path}.nodes[{i}].body", frozenset(upstream), all_ids)
 
@@ -349,9 +352,13 @@ class _GraphChecker:
                     self._check_templates(items, f"{path}.config.items")
                 else:
                     self._check_bare(items, f"{path}.config.items")
+            self._check_bare(config.get("while"), f"{path}.config.while")
             body = node.get("body")
             if isinstance(body, dict):
                 self.check_graph(body, f"{path}.body", top_level=False)
+                if "while" in config and node.get("id") in _body_ids(body):
+                    self.add("duplicate_id", f"{path}.body", f"a while-loop's body cannot reuse the loop's id "
+                             f"{node.get('id')!r} (its waits are recorded under that id)", node_id=node.get("id"))
         elif ntype == "guardrail":
             for spath, value in iter_strings(config, f"{path}.config"):
                 self._check_templates(value, spath)
@@ -490,6 +497,12 @@ def _collect_ids(graph: Any, out: set[str]) -> None:
             if isinstance(node.get("id"), str):
                 out.add(node["id"])
             _collect_ids(node.get("body"), out)
+
+
+def _body_ids(body: Any) -> set[str]:
+    ids: set[str] = set()
+    _collect_ids(body, ids)
+    return ids
 
 
 def _ancestors(node_id: str, parents: dict[str, set[str]]) -> set[str]:

@@ -11,9 +11,10 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NODE_ID_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+FORMAT_VERSION = "1.1"  # the minor version adds optional fields and node types only
 
 NodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN, description="Unique in its graph.")]
 OnError = Literal["fail", "continue", "route"]
@@ -97,10 +98,49 @@ class SwitchNode(_NodeBase):
 
 
 class LoopConfig(_Model):
-    items: str = Field(min_length=1, description="Expression yielding the list to iterate.")
+    """A for-each loop (``items``) or, since format 1.1, a while-loop (``while`` + ``max_iterations``)."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True,
+        json_schema_extra={"oneOf": [{"required": ["items"]}, {"required": ["while", "max_iterations"]}]},
+    )
+
+    items: str | None = Field(None, min_length=1, description="Expression yielding the list to iterate.")
     max_concurrency: int = Field(1, ge=1, le=1000)
     max_items: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=1, description="Run the body once per batch of this many items.")
+    while_: str | None = Field(
+        None, alias="while", min_length=1,
+        description="1.1, instead of items: bare JSONata boolean checked after each iteration over `previous` "
+                    "(that iteration's result), `iteration` (iterations done) and the usual scope; the body runs "
+                    "again while it is true.",
+    )
+    max_iterations: int | None = Field(None, ge=1, le=10_000, description="1.1, required with while.")
+    delay_s: float | None = Field(
+        None, ge=0, le=366 * 86_400, description="1.1, while only: durable wait before each further iteration.",
+    )
+    output: Literal["list", "last"] = Field(
+        "list", description="1.1, while only: the list of iteration results, or the last one.",
+    )
+    on_max_iterations: Literal["fail", "stop"] = Field(
+        "fail", description="1.1, while only: at max_iterations with the condition still true, fail the node "
+                            "(code loop_max_iterations) or stop and complete.",
+    )
+
+    @model_validator(mode="after")
+    def _items_or_while(self) -> LoopConfig:
+        if (self.items is None) == (self.while_ is None):
+            raise ValueError("a loop needs either 'items' (for each) or 'while' (with max_iterations), not both")
+        if self.while_ is not None and self.max_iterations is None:
+            raise ValueError("a while loop needs 'max_iterations'")
+        if self.items is not None:
+            extra = [k for k in ("max_iterations", "delay_s", "output", "on_max_iterations")
+                     if k in self.model_fields_set]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} apply to while loops only")
+        elif self.max_items is not None or self.batch_size is not None:
+            raise ValueError("max_items and batch_size apply to for-each loops only")
+        return self
 
 
 class Graph(_Model):
@@ -148,7 +188,9 @@ class Edge(_Model):
 class Workflow(_Model):
     """A complete workflow (format version 1)."""
 
-    schema_version: Literal["1"] = "1"
+    schema_version: Literal["1", "1.1"] = Field(
+        "1", description="1 or 1.1; 1.1 adds while-loops and sub-workflows (optional additions, 1.0 documents are unchanged).",
+    )
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
     nodes: list[Node] = Field(min_length=1)
@@ -180,10 +222,11 @@ def content_hash(data: dict[str, Any]) -> str:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of format v1, generated from the models."""
+    """The JSON Schema of format v1 (minor version ``FORMAT_VERSION``), generated from the models."""
     schema = Workflow.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://flowwright.dev/schemas/workflow-v1.json"
+    schema["version"] = FORMAT_VERSION
     return schema
 
 

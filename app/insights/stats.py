@@ -169,8 +169,8 @@ def _collect_executions(db: Engine, stats: Stats) -> None:
             node = wf.nodes.get(step["node_id"])
             if node is None:
                 node = wf.nodes[step["node_id"]] = NodeStats(step["node_id"], kind, in_loop=in_loop)
-            if step["status"] == "skipped":
-                continue
+            if step["status"] == "skipped" or step["node_type"] == "wait":
+                continue  # a while-loop's wait between iterations is not an attempt of the loop
             node.attempts += 1
             started, completed = _aware(step["started_at"]), _aware(step["completed_at"])
             if started and completed:

@@ -43,3 +43,24 @@ async def test_runtime_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert approved["status"] == "completed" and approved["output"] == {"value": "done"}
     assert all(s["started_at"].endswith("+00:00") for s in result["steps"])
+
+
+async def test_while_loop_with_a_delay_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "count.txt"
+    store = ExecutionStore(make_engine(postgres_url))
+    runtime = Runtime(store, registry())
+    loop = {"id": "poll", "type": "loop",
+            "config": {"while": "previous.value < 2", "max_iterations": 5, "delay_s": 0.1, "output": "last"},
+            "body": {"nodes": [count("check", log, value="{{ index }}")], "edges": []}}
+    try:
+        result = await runtime.run(wf([loop], [("start", "poll")]))
+        steps = store.steps(result["id"])
+    finally:
+        await runtime.aclose()
+        store.close()
+        store.engine.dispose()
+    assert result["status"] == "completed", result["error"]
+    assert result["output"] == {"tag": "check", "value": 2}
+    assert [(s.loop_path, s.status) for s in steps if s.node_type == "wait"] == [("poll[1]", "completed"),
+                                                                                ("poll[2]", "completed")]
+    assert log.read_text().split() == ["check"] * 3

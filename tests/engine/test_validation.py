@@ -262,6 +262,54 @@ def test_loop_items_expression() -> None:
     assert problems(wf) == {("expression_syntax", "$.nodes[3].config.items")}
 
 
+def _while_loop(**config: Any) -> dict[str, Any]:
+    wf = minimal()
+    wf["schema_version"] = "1.1"
+    wf["nodes"].append({"id": "poll", "type": "loop", "config": config, "body": {"nodes": [
+        {"id": "check", "type": "action", "connector": "core", "operation": "transform",
+         "config": {"expression": "{'status': 'ready'}"}}], "edges": []}})
+    wf["edges"].append({"source": "say", "target": "poll"})
+    return wf
+
+
+def test_while_loop_is_valid_and_its_condition_may_read_the_body() -> None:
+    wf = _while_loop(**{"while": "nodes.check.value.status != 'ready' and iteration < 5"}, max_iterations=20,
+                     delay_s=60, output="last")
+    assert problems(wf) == set()
+    assert parse_workflow(wf, REGISTRY).to_json_dict() == wf
+
+
+def test_while_loop_needs_max_iterations_and_not_items() -> None:
+    assert problems(_while_loop(**{"while": "true"})) == {("schema.value_error", "$.nodes[2].config")}
+    both = _while_loop(**{"while": "true", "items": "{{ [1] }}"}, max_iterations=3)
+    assert problems(both) == {("schema.value_error", "$.nodes[2].config")}
+    neither = _while_loop(max_concurrency=2)
+    assert problems(neither) == {("schema.value_error", "$.nodes[2].config")}
+    message = validate_workflow(_while_loop(**{"while": "true"}), REGISTRY).problems[0].message
+    assert "max_iterations" in message
+
+
+def test_while_only_fields_on_a_for_each_loop() -> None:
+    wf = digest()
+    wf["nodes"][3]["config"]["delay_s"] = 5
+    found = validate_workflow(wf, REGISTRY).problems
+    assert [(p.code, p.path) for p in found] == [("schema.value_error", "$.nodes[3].config")]
+    assert "delay_s apply to while loops only" in found[0].message
+
+
+def test_while_expression_and_its_references() -> None:
+    bad = _while_loop(**{"while": "previous.status = "}, max_iterations=3)
+    assert problems(bad) == {("expression_syntax", "$.nodes[2].config.while")}
+    unknown = _while_loop(**{"while": "nodes.nowhere.ok"}, max_iterations=3)
+    assert problems(unknown) == {("unknown_reference", "$.nodes[2].config.while")}
+
+
+def test_while_body_cannot_reuse_the_loop_id() -> None:
+    wf = _while_loop(**{"while": "true"}, max_iterations=3)
+    wf["nodes"][2]["body"]["nodes"][0]["id"] = "poll"
+    assert ("duplicate_id", "$.nodes[2].body") in problems(wf)
+
+
 def test_invalid_cron() -> None:
     wf = digest()
     wf["nodes"][0]["config"]["cron"] = "0 25 * * 1"

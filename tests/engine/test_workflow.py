@@ -91,8 +91,17 @@ def graph(draw: st.DrawFn, prefix: str, size: int, with_trigger: bool, depth: in
         node_id = f"{prefix}n{i}"
         if depth > 0 and draw(st.integers(0, 5)) == 0:
             body = draw(graph(f"{prefix}b{i}_", draw(st.integers(1, 3)), False, depth - 1))
-            node = {"id": node_id, "type": "loop", "config": {"items": "{{ [1, 2, 3] }}",
-                                                              "max_concurrency": draw(st.integers(1, 4))}, "body": body}
+            config: dict[str, Any]
+            if draw(st.booleans()):
+                config = {"items": "{{ [1, 2, 3] }}", "max_concurrency": draw(st.integers(1, 4))}
+            else:  # a while-loop (format 1.1)
+                config = {"while": draw(st.sampled_from(["iteration < 3", "previous.value != 'ready'", "false"])),
+                          "max_iterations": draw(st.integers(1, 50))}
+                if draw(st.booleans()):
+                    config["delay_s"] = draw(st.floats(0, 3600, allow_nan=False))
+                if draw(st.booleans()):
+                    config["output"] = draw(st.sampled_from(["list", "last"]))
+            node = {"id": node_id, "type": "loop", "config": config, "body": body}
         else:
             node = draw(leaf_node(node_id))
         if nodes:
