@@ -94,9 +94,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One headless Chromium for the session (skips when Playwright or Chromium is missing)."""
+    """One headless Chromium per test module (skips when Playwright or Chromium is missing).
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    until it stops, and every async test that ran after it would fail to start its own loop."""
     binary = find_chromium()
     if binary is None:
         pytest.skip("no Chromium on this machine (CI installs Debian's chromium)")
