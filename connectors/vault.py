@@ -37,14 +37,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Column, LargeBinary, UniqueConstraint, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from connectors.contract import AuthType
@@ -402,10 +402,10 @@ class Vault:
                 # Compare-and-set on the old nonce: a `set` that lands meanwhile wins, and the
                 # row is left for the next pass instead of being overwritten with the old secret.
                 table = CredentialRow.__table__  # type: ignore[attr-defined]
-                changed = session.execute(
+                changed = cast(CursorResult[Any], session.execute(
                     update(table).where(table.c.id == row.id, table.c.nonce == row.nonce)
                     .values(key_id=kid, nonce=nonce, ciphertext=ct)
-                ).rowcount
+                )).rowcount
                 session.commit()
                 count += int(bool(changed))
         return count

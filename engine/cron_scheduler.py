@@ -12,10 +12,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from engine.workflow_store import WorkflowRow, WorkflowStore, WorkflowVersionRow
@@ -51,7 +52,7 @@ class CronScheduler:
         self.db = db
         self.start_run = start_run
         self.poll_s = poll_s
-        SQLModel.metadata.create_all(db, tables=[ScheduleStateRow.__table__])  # type: ignore[list-item]
+        SQLModel.metadata.create_all(db, tables=[ScheduleStateRow.__table__])  # type: ignore[attr-defined]
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Tick every ``poll_s`` seconds until ``stop`` is set. A failing tick is logged, not fatal."""
@@ -90,7 +91,8 @@ class CronScheduler:
         from croniter import croniter
 
         tz = ZoneInfo(config.get("timezone") or "UTC")
-        return croniter(config["cron"], after.astimezone(tz)).get_next(datetime).astimezone(UTC)
+        following: datetime = croniter(config["cron"], after.astimezone(tz)).get_next(datetime)
+        return following.astimezone(UTC)
 
     def _claim_due(self, now: datetime) -> list[tuple[WorkflowRow, WorkflowVersionRow, datetime]]:
         due = []
@@ -127,13 +129,13 @@ class CronScheduler:
             latest = fire_at
             while (following := self.next_fire(version, latest)) is not None and following <= now:
                 latest = following
-            claimed = session.execute(
+            claimed = cast(CursorResult[Any], session.execute(
                 update(ScheduleStateRow)
                 .where(ScheduleStateRow.workflow_id == row.id)  # type: ignore[arg-type]
                 .where((ScheduleStateRow.last_fire_at == state.last_fire_at)  # type: ignore[arg-type]
                        if state.last_fire_at is not None else ScheduleStateRow.last_fire_at.is_(None))  # type: ignore[union-attr]
                 .values(last_fire_at=latest)
-            ).rowcount
+            )).rowcount
             session.commit()
             return latest if claimed else None
 

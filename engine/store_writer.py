@@ -79,7 +79,8 @@ class GroupCommitWriter:
         self._fast = {id(stmt): _DriverStatement(stmt, engine.dialect, _datetime_keys(stmt)) for stmt in fast}
         self._order = [id(stmt) for stmt in fast]
         # (insert, update-by-"_id"): an update of a row inserted in the same batch is folded into it
-        self._merge_insert, self._merge_update = merge if merge is not None else (None, None)
+        self._merge_insert: Any = merge[0] if merge is not None else None
+        self._merge_update: Any = merge[1] if merge is not None else None
         self._queue: queue.SimpleQueue[list[_Write] | None] = queue.SimpleQueue()
         self._pending: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
         self._closed = False

@@ -26,8 +26,13 @@ CONDITION_BRANCHES = ("true", "false")
 
 
 class OperationSpec(Protocol):
-    input_model: type[BaseModel]
-    output_model: type[BaseModel]  # read by the output-field rule (``engine.output_fields``)
+    """What validation reads of an operation."""
+
+    @property
+    def input_model(self) -> type[BaseModel]: ...
+
+    @property
+    def output_model(self) -> type[BaseModel]: ...  # read by the output-field rule (``engine.output_fields``)
 
 
 class Catalog(Protocol):

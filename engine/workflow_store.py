@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from datetime import UTC, datetime
@@ -9,7 +10,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine.errors import ConflictError, NotFoundError
 from engine.workflow import Workflow
@@ -66,7 +67,7 @@ class WorkflowVersionRow(SQLModel, table=True):
 class WorkflowStore:
     """Workflows and versions, every query scoped to a workspace."""
 
-    TABLES = (WorkflowRow.__table__, WorkflowVersionRow.__table__)
+    TABLES = (WorkflowRow.__table__, WorkflowVersionRow.__table__)  # type: ignore[attr-defined]
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -126,7 +127,7 @@ class WorkflowStore:
             query = select(WorkflowRow).where(WorkflowRow.workspace_id == workspace_id)
             if not include_archived:
                 query = query.where(WorkflowRow.status != "archived")
-            return list(session.exec(query.order_by(WorkflowRow.created_at)))
+            return list(session.exec(query.order_by(col(WorkflowRow.created_at))))
 
     def active_by_id(self, workflow_id: str) -> tuple[WorkflowRow, WorkflowVersionRow] | None:
         """An active workflow and its current version, by id alone (the webhook's view: the id in
@@ -140,7 +141,7 @@ class WorkflowStore:
             ).first()
         return (found[0], found[1]) if found else None
 
-    def active_with_trigger(self, kind: str) -> list[tuple[WorkflowRow, WorkflowVersionRow]]:
+    def active_with_trigger(self, kind: str) -> builtins.list[tuple[WorkflowRow, WorkflowVersionRow]]:
         """Every active workflow, in every workspace, whose current version has a ``kind`` trigger
         (the scheduler's view; callers keep results scoped by the rows' workspace ids)."""
         with Session(self.engine) as session:
@@ -171,7 +172,7 @@ class WorkflowStore:
                 raise NotFoundError(f"workflow {workflow_id} has no version {number}")
             return found
 
-    def versions(self, workspace_id: str, workflow_id: str) -> list[WorkflowVersionRow]:
+    def versions(self, workspace_id: str, workflow_id: str) -> builtins.list[WorkflowVersionRow]:
         with Session(self.engine) as session:
             self._get(session, workspace_id, workflow_id)
             return list(

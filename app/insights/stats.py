@@ -75,7 +75,7 @@ class ModelStats:
     cost_usd: float = 0.0
     cost_unknown_models: set[str] = field(default_factory=set)
     by_purpose: Counter[str] = field(default_factory=Counter)  # purpose -> tokens
-    cost_by_model: Counter[str] = field(default_factory=Counter)
+    cost_by_model: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 @dataclass
