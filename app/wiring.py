@@ -1,121 +1,220 @@
-"""Assembling the engine from the settings: database engine, stores, connector registry,
-credential vault, rate limiter, the ``services`` mapping operations receive, and the runtime.
+"""The composition root: the one place where Flowwright's long-lived objects are built.
 
-The CLI and the service both call :func:`build_services`; nothing here holds module-level state.
-Other parts add their collaborators to :func:`_collaborators` (small edits).
+:class:`Container` holds the settings, the database engine, the stores, the connector registry,
+the credential vault, the one model gateway, the copilot, the runtime and the scheduler. The
+FastAPI lifespan (``app/api/server.py``) and the CLI callback (``app/cli/main.py``) open one per
+process and close it; routes reach its parts through the typed aliases of ``app/api/deps.py``,
+CLI commands through :func:`app.cli.output.container`.
+
+Parts that cost something to build (the gateway's semantic cache and embedder, the copilot, the
+runtime, which must be created inside the event loop that drives it) are built on first use.
+Connector operations get :attr:`Container.connector_services` — never the settings, the raw
+engine or the registry.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass, field
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Engine
 
 from app.settings import Settings
+from connectors.ratelimit import RateLimiter
+from connectors.registry import Registry, default_registry
+from connectors.services import ConnectorServices
+from connectors.ssrf import HttpClients
+from connectors.table_store import Datastore
+from connectors.vault import KeySource, Vault
+from engine.db import make_engine
+from engine.execution_store import ExecutionStore
+from engine.workflow_store import WorkflowStore
 
-
-@dataclass
-class Services:
-    """Everything the service and the CLI share, built once per process."""
-
-    settings: Settings
-    db: Any  # sqlalchemy Engine
-    registry: Any
-    execution_store: Any
-    workflow_store: Any
-    vault: Any = None
-    rate_limiter: Any = None
-    services: dict[str, Any] = field(default_factory=dict)
-    _runtime: Any = None
-
-    @property
-    def runtime(self) -> Any:
-        """The workflow runtime (built on first use, inside the event loop that drives it)."""
-        if self._runtime is None:
-            self._runtime = build_runtime(self.settings, services=self)
-        return self._runtime
-
-    def close(self) -> None:
-        self.execution_store.close()
-        self.db.dispose()
-
-
-def _collaborators(settings: Settings, built: Services) -> dict[str, Any]:
-    """The ``services`` mapping handed to every operation (``ctx.services``)."""
-    model, usage = _model_service(settings, built.db)
-    return {"settings": settings, "db": built.db, "registry": built.registry,
-            # connectors (see connectors.contract.OperationContext)
-            "db_engine": built.db, "http_allow_hosts": settings.http_allow_hosts,
-            # the llm connector's ModelService (connectors/llm.py), on the model gateway, and the
-            # gateway's usage tracker (read by the budget guardrail: totals(workspace_id, execution_id|since))
-            "model": model, "usage": usage}
-
-
-def _model_service(settings: Settings, db: Any) -> tuple[Any, Any]:
-    """The gateway-backed ``ModelService`` and its ``UsageTracker`` (litellm is imported on first call)."""
+if TYPE_CHECKING:
+    from app.copilot.service import Copilot
+    from app.llm.embeddings import Embedder
     from app.llm.gateway import Gateway
     from app.llm.model_service import GatewayModelService
-
-    gateway = Gateway(settings, db)
-    return GatewayModelService(gateway), gateway.tracker
-
-
-def _vault(settings: Settings, db: Any) -> Any:
-    if importlib.util.find_spec("connectors.vault") is None:
-        return None
-    from connectors.vault import KeySource, Vault
-
-    keys = KeySource(settings.master_key(), data_dir=settings.data_dir, file_managed=settings.secret_key is None,
-                     previous_keys=_previous_keys(settings))
-    return Vault(db, keys)
-
-
-def _previous_keys(settings: Settings) -> list[str]:
-    value = getattr(settings, "previous_secret_keys", None) or ""
-    if isinstance(value, str):
-        return [k.strip() for k in value.split(",") if k.strip()]
-    return list(value)
-
-
-def _rate_limiter() -> Any:
-    if importlib.util.find_spec("connectors.ratelimit") is None:
-        return None
-    from connectors.ratelimit import RateLimiter
-
-    return RateLimiter()
-
-
-def build_services(settings: Settings, *, vault: bool = True) -> Services:
-    """Build the shared collaborators. ``vault=False`` skips the credential vault (dry runs)."""
-    from connectors.registry import default_registry
-    from engine.db import make_engine
-    from engine.execution_store import ExecutionStore
-    from engine.workflow_store import WorkflowStore
-
-    if settings.database_url is None:
-        settings.ensure_data_dir()
-    db = make_engine(settings.resolved_database_url)
-    built = Services(
-        settings=settings, db=db, registry=default_registry(), execution_store=ExecutionStore(db),
-        workflow_store=WorkflowStore(db), vault=_vault(settings, db) if vault else None,
-        rate_limiter=_rate_limiter(),
-    )
-    built.services = _collaborators(settings, built)
-    return built
-
-
-def build_runtime(settings: Settings, *, services: Services | None = None) -> Any:
-    """The workflow runtime over ``services`` (built from ``settings`` when not given)."""
-    from engine.execution_run import RuntimeLimits
+    from app.llm.semantic_cache import SemanticCache
+    from engine.cron_scheduler import CronScheduler
     from engine.runtime import Runtime
+    from engine.workflow_store import WorkflowRow, WorkflowVersionRow
 
-    built = services or build_services(settings)
-    limits = RuntimeLimits(
-        max_concurrency=settings.max_concurrency, step_output_limit_bytes=settings.step_output_limit_bytes,
-        expression_time_limit_ms=settings.expression_time_limit_ms,
-        expression_output_limit_bytes=settings.step_output_limit_bytes,
-    )
-    runtime = Runtime(built.execution_store, built.registry, credentials=built.vault, rate_limiter=built.rate_limiter,
-                      services=built.services, limits=limits)
-    built._runtime = runtime
-    return runtime
+LOCAL_EMBEDDINGS = (None, "local", "all-MiniLM-L6-v2")
+
+
+class Container:
+    """Everything the service and the CLI share, built once per process (see the module docstring).
+
+    Every part is built on first use, so a command that needs only the registry never opens the
+    database. Close it with :meth:`aclose` (inside the event loop that ran the runtime) or
+    :meth:`close`.
+
+    Args:
+        settings: the process's settings.
+        vault: ``False`` builds no credential vault (dry runs).
+    """
+
+    def __init__(self, settings: Settings, *, vault: bool = True) -> None:
+        self.settings = settings
+        self.with_vault = vault
+
+    @classmethod
+    def open(cls, settings: Settings, *, vault: bool = True) -> Container:
+        """A container with its database open (fails here, not later, when the data dir is unusable)."""
+        container = cls(settings, vault=vault)
+        container.db  # noqa: B018 - open the database now
+        return container
+
+    # -- storage ------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def db(self) -> Engine:
+        """Flowwright's database engine (SQLite in the data dir unless ``FLOWWRIGHT_DATABASE_URL``)."""
+        if self.settings.database_url is None:
+            self.settings.ensure_data_dir()
+        return make_engine(self.settings.resolved_database_url)
+
+    @functools.cached_property
+    def workflow_store(self) -> WorkflowStore:
+        """Workflows and their versions."""
+        return WorkflowStore(self.db)
+
+    @functools.cached_property
+    def execution_store(self) -> ExecutionStore:
+        """Executions, steps, events, logs and approvals (writes are group-committed)."""
+        return ExecutionStore(self.db)
+
+    @functools.cached_property
+    def datastore(self) -> Datastore:
+        """The tables of the ``datastore`` connector."""
+        return Datastore(self.db)
+
+    @functools.cached_property
+    def registry(self) -> Registry:
+        """The connectors: built-ins and entry-point plugins."""
+        return default_registry()
+
+    @functools.cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """The connectors' rate limits (token buckets per workspace)."""
+        return RateLimiter()
+
+    # -- credentials --------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def key_source(self) -> KeySource:
+        """The master key (and retired keys) protecting the vault."""
+        settings = self.settings
+        previous = [k.strip() for k in settings.previous_secret_keys.split(",") if k.strip()]
+        return KeySource(settings.master_key(), previous_keys=previous, data_dir=settings.data_dir,
+                         file_managed=settings.secret_key is None)
+
+    @functools.cached_property
+    def vault(self) -> Vault | None:
+        """The credential vault (``None`` when the container was opened without one)."""
+        return Vault(self.db, self.key_source) if self.with_vault else None
+
+    # -- models -------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def embedder(self) -> Embedder | None:
+        """The sentence embedder of the semantic cache and the copilot's retriever (``None``: the
+        offline model files are missing; the copilot falls back to lexical search)."""
+        from app.copilot.context import default_embedder
+        from app.llm.embeddings import embedder_from_settings
+
+        if self.settings.embedding_model in LOCAL_EMBEDDINGS:
+            return default_embedder()
+        return embedder_from_settings(self.settings)
+
+    @functools.cached_property
+    def semantic_cache(self) -> SemanticCache | None:
+        """The semantic cache of model answers (``None`` when ``FLOWWRIGHT_CACHE_ENABLED`` is off)."""
+        if not self.settings.cache_enabled:
+            return None
+        from app.llm.semantic_cache import open_cache
+
+        return open_cache(self.settings, self.embedder)
+
+    @functools.cached_property
+    def gateway(self) -> Gateway:
+        """The one model gateway (usage tracking, budgets, backoff; the semantic cache, opened on
+        the first call that asks for it)."""
+        from app.llm.gateway import Gateway, LazyCache
+
+        cache = LazyCache(lambda: self.semantic_cache) if self.settings.cache_enabled else None
+        return Gateway(self.settings, self.db, cache=cache)
+
+    @functools.cached_property
+    def model_service(self) -> GatewayModelService:
+        """The llm connector's model, on the gateway."""
+        from app.llm.model_service import GatewayModelService
+
+        return GatewayModelService(self.gateway)
+
+    @functools.cached_property
+    def copilot(self) -> Copilot:
+        """The copilot on this container's database, registry and gateway."""
+        from app.copilot.service import build_copilot
+
+        self.settings.ensure_data_dir()
+        return build_copilot(self.settings, gateway=self.gateway, db=self.db, catalog=self.registry,
+                             embedder=self.embedder, use_cache=self.settings.cache_enabled)
+
+    # -- the engine ---------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def connector_services(self) -> ConnectorServices:
+        """What connector operations may use (``ctx.services``)."""
+        return ConnectorServices(http=HttpClients.allowing(self.settings.http_allow_hosts),
+                                 model=self.model_service, datastore=self.datastore)
+
+    @functools.cached_property
+    def runtime(self) -> Runtime:
+        """The workflow runtime (build it inside the event loop that drives it)."""
+        from engine.execution_run import RuntimeLimits
+        from engine.runtime import Runtime
+
+        settings = self.settings
+        limits = RuntimeLimits(
+            max_concurrency=settings.max_concurrency, step_output_limit_bytes=settings.step_output_limit_bytes,
+            expression_time_limit_ms=settings.expression_time_limit_ms,
+            expression_output_limit_bytes=settings.step_output_limit_bytes,
+        )
+        return Runtime(self.execution_store, self.registry, credentials=self.vault, rate_limiter=self.rate_limiter,
+                       services=self.connector_services, usage=self.gateway.tracker, limits=limits)
+
+    @functools.cached_property
+    def scheduler(self) -> CronScheduler:
+        """Fires the schedule triggers of active workflows on :attr:`runtime`."""
+        from engine.cron_scheduler import CronScheduler
+
+        runtime = self.runtime
+
+        async def start_scheduled(row: WorkflowRow, version: WorkflowVersionRow, payload: dict[str, Any]) -> str:
+            return await runtime.start(
+                version.definition_dict(), payload, workspace_id=row.workspace_id, workflow_id=row.id,
+                workflow_version=version.version, trigger="schedule")
+
+        return CronScheduler(self.workflow_store, self.db, start_scheduled, poll_s=self.settings.scheduler_poll_s)
+
+    # -- closing ------------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Stop the runtime (if it was built) and close the stores and the database."""
+        runtime = self.__dict__.get("runtime")
+        if runtime is not None:
+            await runtime.aclose()
+        self.close()
+
+    def close(self) -> None:
+        """Close the execution store's writer and the database engine (those that were built)."""
+        built = self.__dict__
+        if "execution_store" in built:
+            built["execution_store"].close()
+        if "db" in built:
+            built["db"].dispose()
+
+
+__all__ = ["Container"]

@@ -57,11 +57,11 @@ def main() -> int:
     os.environ["FLOWWRIGHT_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from app.copilot.service import Copilot
     from app.settings import Settings
+    from app.wiring import Container
 
     started = time.perf_counter()
-    copilot = Copilot.from_settings(Settings(data_dir=data_dir), cache=False)
+    copilot = Container(Settings(data_dir=data_dir, cache_enabled=False)).copilot
     copilot.generate(PROMPTS[0], workspace_id="warmup")
     startup_ms = (time.perf_counter() - started) * 1000
 

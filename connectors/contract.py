@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from connectors.services import ConnectorServices
+
 
 class AuthType(StrEnum):
     NONE = "none"
@@ -32,23 +34,14 @@ class RateLimit:
 
 
 class OperationContext(Protocol):
-    """What the engine hands an operation. Secrets arrive only in ``credential``, never in input.
-
-    ``services`` keys the built-in connectors read (all optional):
-    ``http_allow_hosts`` (list or comma string of hosts / ``*.suffix`` / IPs / CIDRs that SSRF
-    protection lets through; from ``Settings.http_allow_hosts``), ``http_ssrf_protection`` (bool,
-    default true), ``http_verify`` (``ssl.SSLContext``, CA bundle path or bool),
-    ``slack_base_url`` (default ``https://slack.com/api``), ``smtp_tls_context``
-    (``ssl.SSLContext``), ``db_engine`` (Flowwright's own SQLAlchemy engine, for ``datastore``) or
-    ``datastore`` (a ``connectors.datastore.Datastore``), ``model`` (a
-    ``connectors.llm.ModelService``; without it the llm steps use local heuristics).
-    """
+    """What the engine hands an operation. Secrets arrive only in ``credential``, never in input;
+    the collaborators an operation may use arrive in ``services`` (see ``connectors.services``)."""
 
     workspace_id: str
     execution_id: str | None
     node_id: str | None
     credential: Mapping[str, Any] | None
-    services: Mapping[str, Any]  # app-supplied collaborators (see above)
+    services: ConnectorServices
     dry_run: bool
 
     resumed: bool  # True when the operation is called again after a ``Suspend``

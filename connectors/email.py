@@ -9,7 +9,7 @@ refuses to send if the server does not offer STARTTLS), ``ssl`` (implicit TLS, p
 The SMTP host is set by whoever stores the credential, not by workflow input, so it is not
 subject to the HTTP allowlist (a relay on localhost is a common, legitimate set-up).
 
-Services read: ``smtp_tls_context`` (an ``ssl.SSLContext``, e.g. trusting a private CA).
+Services used: ``ctx.services.tls`` (an ``ssl.SSLContext``, e.g. trusting a private CA).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from connectors.contract import AuthType, Connector, Operation, OperationContext, RateLimit
 from connectors.errors import ConnectorError, CredentialError, PermanentError
+from connectors.services import ConnectorServices
 
 
 def _check_address(raw: str) -> str:
@@ -123,7 +124,7 @@ def build_message(inp: SendInput, sender: str) -> EmailMessage:
     return msg
 
 
-def _smtp_settings(cred: Any, services: Any) -> dict[str, Any]:
+def _smtp_settings(cred: Any, services: ConnectorServices) -> dict[str, Any]:
     security = str(cred.get("security") or "starttls").lower()
     if security not in ("starttls", "ssl", "none"):
         raise CredentialError(f"smtp credential: security must be starttls, ssl or none, not {security!r}",
@@ -132,7 +133,7 @@ def _smtp_settings(cred: Any, services: Any) -> dict[str, Any]:
         port = int(cred.get("port") or (465 if security == "ssl" else 587))
     except (TypeError, ValueError):
         raise CredentialError("smtp credential: port must be a number", code="credential_invalid") from None
-    tls_context: ssl.SSLContext | None = (services or {}).get("smtp_tls_context")
+    tls_context: ssl.SSLContext | None = services.tls
     validate = cred.get("validate_certs", True) not in (False, "false", "0", 0)
     return {
         "hostname": str(cred["host"]), "port": port,

@@ -7,8 +7,8 @@ parameter named by ``query_param``), and ``headers`` (an object of extra headers
 ``Authorization`` when a redirect leaves the origin; headers added from ``api_key``/``headers``
 are dropped too.
 
-Services read: ``http_allow_hosts``, ``http_ssrf_protection``, ``http_verify`` (see
-``connectors.ssrf.ClientOptions``).
+Services used: ``ctx.services.http`` (the client factory with the host policy and TLS trust,
+``connectors.ssrf.HttpClients``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.contract import AuthType, Connector, Operation, OperationContext, RateLimit
 from connectors.errors import ConnectorError, PermanentError, RateLimitedError
-from connectors.ssrf import ClientOptions, guarded_client
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 QueryValue = str | int | float | bool | None | list[str | int | float | bool]
@@ -189,10 +188,9 @@ async def _request(inp: RequestInput, ctx: OperationContext) -> RequestOutput:
     if auth is not None:
         kwargs["auth"] = auth
     what = f"{inp.method} {url.copy_with(query=None, fragment=None)}"
-    options = ClientOptions.from_services(ctx.services)
     started = time.perf_counter()
-    async with guarded_client(options, timeout=inp.timeout_s, follow_redirects=inp.follow_redirects,
-                              max_redirects=inp.max_redirects) as client:
+    async with ctx.services.http.client(timeout=inp.timeout_s, follow_redirects=inp.follow_redirects,
+                                        max_redirects=inp.max_redirects) as client:
         if cred_headers and inp.follow_redirects:
             # Credential headers must not follow a redirect to another origin.
             client.event_hooks["request"] = [_strip_on_foreign_origin(url, set(cred_headers))]

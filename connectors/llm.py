@@ -1,7 +1,7 @@
 """The ``llm`` connector: complete, classify, extract, summarize — through the model gateway.
 
 ``connectors/`` never imports litellm: the app hands in a :class:`ModelService` as
-``ctx.services["model"]`` (``app/llm`` implements it on the gateway, so token and cost tracking,
+``ctx.services.model`` (``app/llm`` implements it on the gateway, so token and cost tracking,
 budgets, backoff and the semantic cache apply to these steps too). Without one, the steps use
 ``connectors.llm_local.LocalHeuristics`` — deterministic text heuristics, not a language model;
 every output names the ``model`` that produced it so nobody mistakes one for the other.
@@ -12,46 +12,21 @@ and ``operation``, for attribution of usage and cost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.contract import AuthType, Connector, Operation, OperationContext, RateLimit
 from connectors.errors import ConnectorError
+from connectors.services import ModelService
 from engine.errors import FlowwrightError
 
 
-@runtime_checkable
-class ModelService(Protocol):
-    """What the llm steps need from a model. All methods are async and raise ``FlowwrightError``
-    subclasses (a ``retryable`` attribute tells the engine whether to try again)."""
-
-    name: str  # shown in step outputs, e.g. "openai/gpt-4o-mini" or "local-heuristics"
-
-    async def complete(self, prompt: str, *, system: str | None = None, max_tokens: int | None = None,
-                       temperature: float | None = None, ctx_meta: Mapping[str, Any]) -> str:
-        """Free text for ``prompt`` (with an optional ``system`` message)."""
-        ...
-
-    async def classify(self, text: str, labels: Sequence[str], *, instructions: str | None = None,
-                       ctx_meta: Mapping[str, Any]) -> str:
-        """Exactly one of ``labels`` (the caller maps case and spacing; anything else is an error)."""
-        ...
-
-    async def extract(self, text: str, fields: Mapping[str, str], *, ctx_meta: Mapping[str, Any]) -> dict[str, Any]:
-        """A value (or ``None``) for each field name; ``fields`` maps names to descriptions."""
-        ...
-
-    async def summarize(self, text: str, max_words: int, *, ctx_meta: Mapping[str, Any]) -> str:
-        """A summary of at most about ``max_words`` words."""
-        ...
-
-
 def _service(ctx: OperationContext) -> ModelService:
-    service = (ctx.services or {}).get("model")
+    service = ctx.services.model
     if service is not None:
-        return service  # type: ignore[no-any-return]
+        return service
     from connectors.llm_local import LocalHeuristics
 
     return LocalHeuristics()

@@ -7,8 +7,8 @@ a bot token; ``token`` / ``access_token`` are accepted too: calls ``chat.postMes
 Requests go through the same SSRF-guarded httpx client as the http connector (slack-sdk is not
 used: its clients would bypass that guard, and one JSON POST needs no SDK).
 
-Services read: ``slack_base_url`` (default ``https://slack.com/api``; tests point it at a
-loopback fake of the Web API), plus the ``http_*`` keys of ``connectors.ssrf.ClientOptions``.
+Services used: ``ctx.services.http`` (the guarded client factory) and ``ctx.services.endpoints["slack"]``
+(the Web API's base URL, default ``https://slack.com/api``; tests point it at a loopback fake).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from connectors.contract import AuthType, Connector, Operation, OperationContext, RateLimit
 from connectors.errors import ConnectorError, CredentialError, PermanentError, RateLimitedError
 from connectors.http import raise_for_status, retry_after_seconds, transport_error
-from connectors.ssrf import ClientOptions, guarded_client
 
 DEFAULT_BASE_URL = "https://slack.com/api"
 _AUTH_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
@@ -76,10 +75,9 @@ async def _post_message(inp: PostMessageInput, ctx: OperationContext) -> PostMes
     if not token and not webhook:
         raise CredentialError("slack.post_message needs a credential: a webhook `url` or a bot token `api_key`",
                               code="credential_missing")
-    options = ClientOptions.from_services(ctx.services)
-    async with guarded_client(options, timeout=inp.timeout_s, follow_redirects=False) as client:
+    async with ctx.services.http.client(timeout=inp.timeout_s, follow_redirects=False) as client:
         if token:
-            base = str((ctx.services or {}).get("slack_base_url") or DEFAULT_BASE_URL).rstrip("/")
+            base = str(ctx.services.endpoints.get("slack") or DEFAULT_BASE_URL).rstrip("/")
             if not inp.channel:
                 raise PermanentError("a bot token needs `channel`", code="slack_no_channel")
             what = "Slack chat.postMessage"

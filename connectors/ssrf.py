@@ -226,28 +226,25 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self._inner.clear()
 
 
-@dataclass
-class ClientOptions:
-    """How connectors build their HTTP client (from ``ctx.services``)."""
+@dataclass(frozen=True)
+class HttpClients:
+    """The HTTP client factory connectors get in ``ctx.services.http``: every client it makes sends
+    each request (and each redirect hop) through :class:`GuardedTransport` under ``policy``."""
 
     policy: SsrfPolicy = field(default_factory=SsrfPolicy)
-    verify: ssl.SSLContext | str | bool = True
+    verify: ssl.SSLContext | str | bool = True  # TLS trust: a context, a CA bundle path, or a bool
 
     @classmethod
-    def from_services(cls, services: Any) -> ClientOptions:
-        """Read ``http_allow_hosts`` (list or comma string), ``http_ssrf_protection`` (bool,
-        default on) and ``http_verify`` (an ``ssl.SSLContext``, a CA bundle path, or a bool)."""
-        services = services or {}
-        policy = SsrfPolicy.parse(services.get("http_allow_hosts"),
-                                  enabled=bool(services.get("http_ssrf_protection", True)))
-        return cls(policy, services.get("http_verify", True))
+    def allowing(cls, hosts: str | Iterable[str] | None, *, protection: bool = True,
+                 verify: ssl.SSLContext | str | bool = True) -> HttpClients:
+        """A factory whose allowlist is ``hosts`` (comma string or list of hosts / ``*.suffix`` /
+        IPs / CIDRs; ``FLOWWRIGHT_HTTP_ALLOW_HOSTS``); ``protection=False`` turns the guard off."""
+        return cls(SsrfPolicy.parse(hosts, enabled=protection), verify)
 
-
-def guarded_client(options: ClientOptions, *, timeout: float, follow_redirects: bool = True,
-                   max_redirects: int = 5) -> httpx.AsyncClient:
-    """An AsyncClient whose every hop goes through :class:`GuardedTransport`; no proxies from env."""
-    return httpx.AsyncClient(
-        transport=GuardedTransport(options.policy, verify=options.verify),
-        timeout=timeout, follow_redirects=follow_redirects, max_redirects=max_redirects,
-        trust_env=False,
-    )
+    def client(self, *, timeout: float, follow_redirects: bool = True, max_redirects: int = 5) -> httpx.AsyncClient:
+        """An AsyncClient whose every hop goes through the host policy; no proxies from env."""
+        return httpx.AsyncClient(
+            transport=GuardedTransport(self.policy, verify=self.verify),
+            timeout=timeout, follow_redirects=follow_redirects, max_redirects=max_redirects,
+            trust_env=False,
+        )

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from connectors.services import ConnectorServices
+from engine.collaborators import RateLimitStore, UsageTotals
 from engine.expressions import evaluate
 
 if TYPE_CHECKING:
@@ -117,7 +119,9 @@ class StepContext:
         self.workflow_id = run.workflow_id
         self.node_id: str | None = node_id
         self.credential = credential
-        self.services: Mapping[str, Any] = run.services
+        self.services: ConnectorServices = run.services
+        self.usage: UsageTotals | None = run.usage
+        self.rate_limits: RateLimitStore | None = run.rate_limits
         self.dry_run = run.dry_run
         self.resumed = resumed
         self.resume_at: datetime | None = None

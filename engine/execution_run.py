@@ -8,12 +8,19 @@ redactor, and it is the only writer of the execution's step rows, logs and event
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from connectors.services import ConnectorServices
 from engine import events as ev
+from engine.collaborators import (
+    ConnectorRateLimiter,
+    CredentialResolver,
+    OperationCatalog,
+    RateLimitStore,
+    UsageTotals,
+)
 from engine.context import Redactor
 from engine.execution_store import (
     EVENT_INSERT,
@@ -81,7 +88,9 @@ class ExecutionRun:
     def __init__(
         self, *, execution_id: str, workflow: Workflow, workspace_id: str, workflow_id: str | None,
         trigger_input: Any, dry_run: bool, store: ExecutionStore, bus: ev.EventBus, limits: RuntimeLimits,
-        registry: Any, services: Mapping[str, Any], credentials: Any, rate_limiter: Any, started_at: datetime,
+        registry: OperationCatalog, services: ConnectorServices, credentials: CredentialResolver | None,
+        rate_limiter: ConnectorRateLimiter | None, usage: UsageTotals | None, rate_limits: RateLimitStore | None,
+        started_at: datetime,
     ) -> None:
         self.execution_id = execution_id
         self.workflow = workflow
@@ -96,6 +105,8 @@ class ExecutionRun:
         self.services = services
         self.credentials = credentials
         self.rate_limiter = rate_limiter
+        self.usage = usage
+        self.rate_limits = rate_limits
         self.started_at = started_at
         self.redact = Redactor()
         self.semaphore = asyncio.Semaphore(workflow.max_concurrency or limits.max_concurrency)

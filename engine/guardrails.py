@@ -24,15 +24,14 @@ Kinds and their ``config`` (validated by the models below; a bad config is a
 ``budget``         ``max_tokens`` and/or ``max_usd`` per ``period``: ``execution`` | ``day``.
 =================  ========================================================================
 
-Collaborators come through ``ctx.services``:
+Collaborators come through the context (``engine.collaborators`` types them):
 
-- ``services["rate_limits"]`` — a :class:`RateLimitStore`. Without one, counts are kept in this
-  process only (:data:`PROCESS_RATE_LIMITS`): correct for one worker, not shared across several.
-- ``services["usage"]`` — the token tracker: an object with ``totals(*, workspace_id,
-  execution_id=None, since=None)`` (sync or async) returning a mapping with ``tokens`` (or
-  ``total_tokens``) and ``cost_usd``; or ``app.llm``'s ``UsageTracker`` (``spend(workspace_id,
-  since)``: day budgets, and execution budgets when ``ctx.execution_started_at`` is set). Without
-  one a budget guardrail logs a warning and passes, or fails when ``require_usage`` is true.
+- ``ctx.rate_limits`` — a :class:`RateLimitStore`. Without one, counts are kept in this process
+  only (:data:`PROCESS_RATE_LIMITS`): correct for one worker, not shared across several.
+- ``ctx.usage`` — the model usage tracker (``totals(workspace_id, *, execution_id=None,
+  since=None)``, sync or async, returning ``tokens`` (or ``total_tokens``) and ``cost_usd``;
+  ``app.llm``'s ``UsageTracker``). Without one a budget guardrail logs a warning and passes, or
+  fails when ``require_usage`` is true.
 """
 
 from __future__ import annotations
@@ -51,6 +50,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connectors.errors import ApprovalRequired
+from engine.collaborators import RateLimitStore, UsageTotals
 from engine.content_filter import DEFAULT_CATEGORIES, ContentFilter
 from engine.errors import FlowwrightError, GuardrailViolation
 from engine.pii import redact
@@ -72,7 +72,8 @@ class GuardrailContext(Protocol):
     workspace_id: str
     execution_id: str | None
     node_id: str | None
-    services: Mapping[str, Any]
+    usage: UsageTotals | None
+    rate_limits: RateLimitStore | None
     approval: Literal["approved", "rejected"] | None
 
     def log(self, level: str, message: str, **metadata: Any) -> None: ...
@@ -315,15 +316,6 @@ def _map_strings(data: Any, fn: Any) -> Any:
 # --- rate limits -----------------------------------------------------------------------------
 
 
-class RateLimitStore(Protocol):
-    """Counts calls per key in a sliding window."""
-
-    def acquire(self, key: str, limit: int, window_s: float, now: float) -> float:
-        """Record a call and return 0 when allowed; otherwise record nothing and return the
-        seconds until a slot frees."""
-        ...
-
-
 class InMemoryRateLimitStore:
     """A sliding-window log per key, kept in this process (thread-safe)."""
 
@@ -343,7 +335,7 @@ class InMemoryRateLimitStore:
 
 
 PROCESS_RATE_LIMITS = InMemoryRateLimitStore()
-"""Used when ``services`` has no ``rate_limits`` store: counts are per process."""
+"""Used when the context has no ``rate_limits`` store: counts are per process."""
 
 
 def rate_limit_key(config: RateLimitConfig, node: GuardrailNode, ctx: GuardrailContext) -> str:
@@ -354,7 +346,7 @@ def rate_limit_key(config: RateLimitConfig, node: GuardrailNode, ctx: GuardrailC
 
 
 async def _rate_limit(node: GuardrailNode, config: Any, data: Any, ctx: GuardrailContext) -> Any:
-    store: RateLimitStore = ctx.services.get("rate_limits") or PROCESS_RATE_LIMITS
+    store: RateLimitStore = ctx.rate_limits or PROCESS_RATE_LIMITS
     key = rate_limit_key(config, node, ctx)
     deadline = time.monotonic() + config.max_wait_s
     while True:
@@ -374,29 +366,15 @@ async def _rate_limit(node: GuardrailNode, config: Any, data: Any, ctx: Guardrai
 
 
 async def _budget(node: GuardrailNode, config: Any, data: Any, ctx: GuardrailContext) -> Any:
-    usage = ctx.services.get("usage")
-    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    totals: Any = None
-    if usage is not None and hasattr(usage, "totals"):
-        kwargs: dict[str, Any] = {"workspace_id": ctx.workspace_id}
-        if config.period == "execution":
-            kwargs["execution_id"] = ctx.execution_id
-        else:
-            kwargs["since"] = day
-        totals = usage.totals(**kwargs)
-    elif usage is not None and hasattr(usage, "spend"):
-        # app.llm's UsageTracker: spend(workspace_id, since) -> Spend(tokens, cost_usd). It does not
-        # attribute usage to executions, so an execution budget counts the workspace's spend since
-        # the execution started (when the context knows that moment).
-        since = day if config.period == "day" else getattr(ctx, "execution_started_at", None)
-        if since is not None:
-            spent = await asyncio.to_thread(usage.spend, ctx.workspace_id, since)
-            totals = {"tokens": spent.tokens, "cost_usd": spent.cost_usd}
-    if totals is None:
+    usage = ctx.usage
+    if usage is None:
         if config.require_usage:
             raise _violation(node, "no usage tracker is available to check the budget")
-        ctx.log("warning", "budget guardrail: no usage tracker for this period in services; budget not enforced")
+        ctx.log("warning", "budget guardrail: no usage tracker in this context; budget not enforced")
         return data
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    totals: Any = (usage.totals(workspace_id=ctx.workspace_id, execution_id=ctx.execution_id)
+                   if config.period == "execution" else usage.totals(workspace_id=ctx.workspace_id, since=day))
     if inspect.isawaitable(totals):
         totals = await totals
     totals = dict(totals or {})

@@ -16,11 +16,19 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
+from connectors.services import ConnectorServices
 from engine import events as ev
+from engine.collaborators import (
+    ConnectorRateLimiter,
+    CredentialResolver,
+    OperationCatalog,
+    RateLimitStore,
+    UsageTotals,
+)
 from engine.context import Scope
 from engine.errors import ConflictError, NotFoundError
 from engine.execution_run import ExecutionRun, NodeFailed, Parked, Paused, RuntimeLimits
@@ -51,25 +59,22 @@ log = logging.getLogger(__name__)
 __all__ = ["CredentialResolver", "InputInvalidError", "Runtime", "RuntimeLimits", "approval_dict", "describe_execution"]
 
 
-class CredentialResolver(Protocol):
-    """Resolves a workspace's named credential (the vault implements it)."""
-
-    def resolve(self, workspace_id: str, name: str) -> dict[str, Any]: ...
-
-
 class Runtime:
     """Runs workflows durably. One instance per process; all methods run on one event loop."""
 
     def __init__(
-        self, store: ExecutionStore, registry: Any, *, credentials: CredentialResolver | None = None,
-        rate_limiter: Any = None, services: Mapping[str, Any] | None = None, limits: RuntimeLimits | None = None,
-        bus: ev.EventBus | None = None,
+        self, store: ExecutionStore, registry: OperationCatalog, *, credentials: CredentialResolver | None = None,
+        rate_limiter: ConnectorRateLimiter | None = None, services: ConnectorServices | None = None,
+        usage: UsageTotals | None = None, rate_limits: RateLimitStore | None = None,
+        limits: RuntimeLimits | None = None, bus: ev.EventBus | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.credentials = credentials
         self.rate_limiter = rate_limiter
-        self.services: Mapping[str, Any] = services if services is not None else {}
+        self.services = services if services is not None else ConnectorServices()
+        self.usage = usage
+        self.rate_limits = rate_limits
         self.limits = limits or RuntimeLimits()
         self.bus = bus or ev.EventBus()
         self.owner = current_owner()
@@ -300,7 +305,8 @@ class Runtime:
             execution_id=row.id, workflow=wf, workspace_id=row.workspace_id, workflow_id=row.workflow_id,
             trigger_input=loads(row.input), dry_run=bool(row.dry_run), store=self.store, bus=self.bus,
             limits=self.limits, registry=self.registry, services=self.services, credentials=self.credentials,
-            rate_limiter=self.rate_limiter, started_at=aware(row.started_at) or now(),
+            rate_limiter=self.rate_limiter, usage=self.usage, rate_limits=self.rate_limits,
+            started_at=aware(row.started_at) or now(),
         )
 
     def _launch(self, run: ExecutionRun, *, deadline: datetime | None = None) -> None:

@@ -49,6 +49,8 @@ class DryRunner:
 
     def __init__(self) -> None:
         from connectors.registry import default_registry
+        from connectors.services import ConnectorServices
+        from connectors.table_store import Datastore
         from engine.db import make_engine
         from engine.execution_store import ExecutionStore
         from engine.runtime import Runtime
@@ -59,10 +61,10 @@ class DryRunner:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="eval-dry-run", daemon=True)
         self._thread.start()
-        services = {"db_engine": self._db, "http_allow_hosts": ""}
+        services = ConnectorServices(datastore=Datastore(self._db))
         self._runtime = self._call(self._build(Runtime, default_registry(), services))
 
-    async def _build(self, runtime_cls: Any, registry: Any, services: dict[str, Any]) -> Any:
+    async def _build(self, runtime_cls: Any, registry: Any, services: Any) -> Any:
         return runtime_cls(self._store, registry, services=services)
 
     def _call(self, coro: Any) -> Any:

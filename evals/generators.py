@@ -156,6 +156,8 @@ class CopilotGenerator:
 
 def default_copilot_factory(model: str, cache: bool) -> Any:
     """Build ``app.copilot.service.Copilot`` for ``model`` from the settings (imported lazily)."""
-    from app.copilot.service import Copilot
+    from app.settings import get_settings
+    from app.wiring import Container
 
-    return Copilot.for_model(model, cache=cache)
+    settings = get_settings().model_copy(update={"model": model, "cache_enabled": cache})
+    return Container(settings).copilot

@@ -1,21 +1,26 @@
-"""FastAPI wiring: collaborators come in as ``Annotated[..., Depends(...)]`` aliases.
+"""FastAPI wiring: the container's parts come in as typed ``Annotated[..., Depends(...)]`` aliases.
 
-The application's collaborators (database, stores, registry, vault, runtime) are built once
-by the lifespan (``app.state.services``, see :mod:`app.wiring`); nothing is a module global.
+The container (``app.wiring.Container``) is opened and closed by the lifespan
+(``app.state.container``); nothing is built here and nothing is a module global. A test swaps one
+part by overriding one dependency (``app.dependency_overrides[get_runtime] = ...``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.engine import Engine
 
+from app.copilot.service import Copilot
 from app.settings import Settings
-from app.wiring import Services, build_services
+from app.wiring import Container
 from connectors.registry import Registry
+from connectors.vault import Vault
 from engine.errors import FlowwrightError
+from engine.execution_store import ExecutionStore
+from engine.runtime import Runtime
 from engine.workflow_store import WorkflowStore
 
 WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -26,38 +31,64 @@ class BadWorkspaceError(FlowwrightError):
     status = 400
 
 
+class VaultUnavailableError(FlowwrightError):
+    status = 503
+    code = "vault_unavailable"
+
+
 def get_app_settings(request: Request) -> Settings:
+    """The settings the application was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_services(request: Request) -> Services:
-    services: Services | None = getattr(request.app.state, "services", None)
-    if services is None:  # used without the lifespan (a bare TestClient): build on first use
-        services = request.app.state.services = build_services(request.app.state.settings)
-    return services
+def get_container(request: Request) -> Container:
+    """The application's container (opened by the lifespan; on first use without one, e.g. a
+    ``TestClient`` used without ``with``)."""
+    container: Container | None = getattr(request.app.state, "container", None)
+    if container is None:
+        container = request.app.state.container = Container.open(request.app.state.settings)
+    return container
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_db(services: ServicesDep) -> Engine:
-    engine: Engine = services.db
-    return engine
+def get_db(container: ContainerDep) -> Engine:
+    """Flowwright's database engine."""
+    return container.db
 
 
-def get_workflow_store(services: ServicesDep) -> WorkflowStore:
-    store: WorkflowStore = services.workflow_store
-    return store
+def get_workflow_store(container: ContainerDep) -> WorkflowStore:
+    """Workflows and their versions."""
+    return container.workflow_store
 
 
-def get_registry(services: ServicesDep) -> Registry:
-    registry: Registry = services.registry
-    return registry
+def get_execution_store(container: ContainerDep) -> ExecutionStore:
+    """Executions, steps, events and approvals."""
+    return container.execution_store
 
 
-def get_runtime(services: ServicesDep) -> Any:
-    return services.runtime
+def get_registry(container: ContainerDep) -> Registry:
+    """The connector registry."""
+    return container.registry
+
+
+def get_runtime(container: ContainerDep) -> Runtime:
+    """The workflow runtime."""
+    return container.runtime
+
+
+def get_vault(container: ContainerDep) -> Vault:
+    """The credential vault (503 when this process runs without one)."""
+    if container.vault is None:
+        raise VaultUnavailableError("the credential vault is not available")
+    return container.vault
+
+
+def get_copilot(container: ContainerDep) -> Copilot:
+    """The copilot (built on first use: it loads the embedder and the semantic cache)."""
+    return container.copilot
 
 
 def get_workspace(
@@ -76,6 +107,9 @@ def get_workspace(
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DbDep = Annotated[Engine, Depends(get_db)]
 WorkflowStoreDep = Annotated[WorkflowStore, Depends(get_workflow_store)]
+ExecutionStoreDep = Annotated[ExecutionStore, Depends(get_execution_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-RuntimeDep = Annotated[Any, Depends(get_runtime)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+VaultDep = Annotated[Vault, Depends(get_vault)]
+CopilotDep = Annotated[Copilot, Depends(get_copilot)]
 WorkspaceDep = Annotated[str, Depends(get_workspace)]

@@ -6,50 +6,36 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI
 
 from app.api.api_docs import install_docs
 from app.api.errors import install_error_handlers
 from app.settings import Settings, get_settings
+from app.wiring import Container
 
 log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Build the collaborators, resume executions whose process died, run the scheduler."""
-    from app.wiring import build_services
-    from engine.cron_scheduler import CronScheduler
-
+    """Open the container, resume executions whose process died, run the scheduler; close it all."""
     settings: Settings = app.state.settings
-    services = app.state.services = build_services(settings)
-    runtime = services.runtime
+    container = app.state.container = Container.open(settings)
+    runtime = container.runtime
     resumed = await runtime.recover()
     if resumed:
         log.info("resumed %d execution(s) interrupted by a restart: %s", len(resumed), ", ".join(resumed))
-
-    async def start_scheduled(row: Any, version: Any, payload: dict[str, str]) -> str:
-        execution_id: str = await runtime.start(
-            version.definition_dict(), payload, workspace_id=row.workspace_id, workflow_id=row.id,
-            workflow_version=version.version, trigger="schedule")
-        return execution_id
-
-    scheduler = CronScheduler(services.workflow_store, services.db, start_scheduled,
-                              poll_s=settings.scheduler_poll_s)
-    app.state.scheduler = scheduler
     stop = asyncio.Event()
-    ticker = asyncio.create_task(scheduler.run_forever(stop)) if settings.scheduler_enabled else None
+    ticker = asyncio.create_task(container.scheduler.run_forever(stop)) if settings.scheduler_enabled else None
     try:
         yield
     finally:
         stop.set()
         if ticker is not None:
             await ticker
-        await runtime.aclose()
-        services.close()
-        app.state.services = None
+        await container.aclose()
+        app.state.container = None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -63,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.services = None
+    app.state.container = None
     install_error_handlers(app)
     install_docs(app)
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from app.cli.container import container
 from app.cli.output import console, err_console, fail, print_json
+
+if TYPE_CHECKING:
+    from connectors.vault import KeySource, Vault
 
 connectors_app = typer.Typer(help="The connectors and their operations.", invoke_without_command=True)
 credentials_app = typer.Typer(help="Encrypted credentials of a workspace (names and types only are shown).",
@@ -41,9 +45,7 @@ def connectors_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the connectors (built-ins and plugins); --json prints the whole catalog with JSON Schemas."""
     if ctx.invoked_subcommand is not None:
         return
-    from connectors.registry import default_registry
-
-    registry = default_registry()
+    registry = container(database=False).registry
     if as_json:
         print_json(registry.catalog())
         return
@@ -62,9 +64,7 @@ def connectors_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 def connectors_show(name: Annotated[str, typer.Argument(help="Connector name.")], as_json: JsonOpt = False) -> None:
     """Print a connector's operations with their input schemas."""
-    from connectors.registry import default_registry
-
-    registry = default_registry()
+    registry = container(database=False).registry
     connector = registry.get(name)
     if connector is None:
         hint = registry.suggest_connector(name)
@@ -90,21 +90,14 @@ def connectors_show(name: Annotated[str, typer.Argument(help="Connector name.")]
 
 # --- credentials ----------------------------------------------------------------------------------
 
-def _vault() -> Any:
-    from app.settings import get_settings
-    from connectors.vault import KeySource, Vault
-    from engine.db import make_engine
-
-    settings = get_settings()
+def _vault() -> tuple[Vault, KeySource]:
+    built = container()
     try:
-        if settings.database_url is None:
-            settings.ensure_data_dir()
-        previous = [k for k in settings.previous_secret_keys.split(",") if k.strip()]
-        source = KeySource(settings.master_key(), previous_keys=previous, data_dir=settings.data_dir,
-                           file_managed=settings.secret_key is None)
-        return Vault(make_engine(settings.resolved_database_url), source), source
+        vault, source = built.vault, built.key_source
     except Exception as exc:  # unreadable data dir, database or key: one line, no traceback
         fail(f"cannot open the credential vault: {exc}")
+    assert vault is not None  # the CLI's container always has one
+    return vault, source
 
 
 def _read_secret(type_: str) -> Any:

@@ -17,11 +17,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from app.cli.output import console, err_console, fail, print_json
+
+if TYPE_CHECKING:
+    from app.wiring import Container
 
 EXIT_QUESTION = 2
 
@@ -34,14 +37,17 @@ def register(app: typer.Typer) -> None:
 def _copilot(model: str | None = None, no_cache: bool = False) -> Any:
     import logging
 
-    from app.copilot.service import Copilot
+    from app.cli.container import container
     from engine.errors import FlowwrightError
 
     # instructor logs every exhausted re-ask at ERROR; the turn reports it (repair or problems).
     logging.getLogger("instructor").setLevel(logging.CRITICAL)
 
     try:
-        return Copilot.from_settings(model=model, cache=False if no_cache else None)
+        overrides: dict[str, Any] = {"model": model} if model is not None else {}
+        if no_cache:
+            overrides["cache_enabled"] = False
+        return container(overrides=overrides).copilot
     except FlowwrightError as exc:
         fail(exc.message)
     except OSError as exc:
@@ -234,17 +240,16 @@ def _run(workflow: Any, workspace: str, args: str) -> None:
         return
     if workflow.trigger is not None and workflow.trigger.kind == "webhook":
         trigger_input = _webhook_envelope(trigger_input, workflow.trigger.config.method or "POST")
+    from app.cli.container import container
+    from app.wiring import Container
+
+    # Each /run drives its own runtime on its own event loop (asyncio.run), so it gets a container
+    # of its own on the chat's settings; the chat's container keeps the copilot.
+    run_container = Container(container(database=False).settings, vault=not dry_run)
     try:
-        from app.settings import get_settings
-        from app.wiring import build_services
-    except ImportError:
-        console.print("[yellow]the runtime is not available in this build[/]")
-        return
-    services = build_services(get_settings(), vault=not dry_run)
-    try:
-        outcome = asyncio.run(_execute(services, workflow, trigger_input, workspace, dry_run))
+        outcome = asyncio.run(_execute(run_container, workflow, trigger_input, workspace, dry_run))
     finally:
-        services.close()
+        run_container.close()
     status = outcome.get("status")
     style = "green" if status == "completed" else "red" if status in ("failed", "timed_out") else "yellow"
     console.print(f"[{style}]● {status}[/] [dim]{outcome.get('id')}[/]")
@@ -269,7 +274,7 @@ def _webhook_envelope(value: Any, method: str) -> dict[str, Any]:
     return envelope
 
 
-async def _execute(services: Any, workflow: Any, trigger_input: Any, workspace: str, dry_run: bool) -> dict[str, Any]:
+async def _execute(services: Container, workflow: Any, trigger_input: Any, workspace: str, dry_run: bool) -> dict[str, Any]:
     runtime = services.runtime
     execution_id = await runtime.start(workflow, trigger_input, workspace_id=workspace, dry_run=dry_run,
                                        trigger="manual", user_id="cli")

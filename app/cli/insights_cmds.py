@@ -21,18 +21,13 @@ def insights(
     """Write an insight report over recent executions and model usage."""
     import json
 
+    from app.cli.container import container
     from app.cli.output import console, print_json
     from app.insights.report import build_report, to_markdown
-    from app.settings import get_settings
-    from engine.db import make_engine
 
-    settings = get_settings()
-    settings.ensure_data_dir()
-    db = make_engine(settings.resolved_database_url)
-    try:
-        report = build_report(db, workspace, days=days)
-    finally:
-        db.dispose()
+    built = container()
+    built.settings.ensure_data_dir()
+    report = build_report(built.db, workspace, days=days)
     markdown = to_markdown(report)
     if output is not None:
         output.write_text(markdown)

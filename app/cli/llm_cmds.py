@@ -25,15 +25,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _stores() -> tuple[UsageTracker, BudgetStore]:
-    from app.llm.budgets import BudgetStore
-    from app.llm.tracker import UsageTracker
-    from app.settings import get_settings
-    from engine.db import make_engine
+    from app.cli.container import container
 
-    settings = get_settings()
-    settings.ensure_data_dir()
-    tracker = UsageTracker(make_engine(settings.resolved_database_url))
-    return tracker, BudgetStore(tracker.engine, tracker)
+    built = container()
+    built.settings.ensure_data_dir()
+    return built.gateway.tracker, built.gateway.budgets
 
 
 def usage(

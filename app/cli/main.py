@@ -28,6 +28,14 @@ COMMAND_MODULES = (
     "app.cli.cache_cmds",
 )
 
+@app.callback()
+def _container(ctx: typer.Context) -> None:
+    # One container per command, opened on first use and closed when the command ends.
+    from app.cli.container import open_handle
+
+    open_handle(ctx)
+
+
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 

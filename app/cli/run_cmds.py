@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from app.cli.container import container
 from app.cli.output import console, err_console, fail, load_json_file, print_json
+
+if TYPE_CHECKING:
+    from app.wiring import Container
 
 executions_app = typer.Typer(help="List and inspect executions.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Guardrails waiting for a person.", no_args_is_help=True)
@@ -41,16 +45,6 @@ def register(app: typer.Typer) -> None:
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def _services(*, vault: bool = True) -> Any:
-    from app.settings import get_settings
-    from app.wiring import build_services
-
-    try:
-        return build_services(get_settings(), vault=vault)
-    except Exception as exc:  # an unreadable database or key: one line, no traceback
-        fail(f"cannot open the data dir: {exc}")
-
-
 def _exit_for(status: str) -> None:
     raise typer.Exit(0 if status == "completed" else 1)
 
@@ -67,11 +61,11 @@ def run(
     workspace: Annotated[str, typer.Option(help="Workspace id.")] = "default",
 ) -> None:
     """Validate and run a workflow to its end in this process."""
-    from connectors.registry import default_registry
     from engine.validation import validate_workflow
 
     data = load_json_file(file)
-    result = validate_workflow(data, default_registry())
+    services = container(vault=not dry_run)
+    result = validate_workflow(data, services.registry)
     if not result.ok or result.workflow is None:
         if as_json:
             print_json({"id": None, "status": "invalid", "output": None,
@@ -82,12 +76,8 @@ def run(
             err_console.print(f"  [cyan]{p.path}[/] [yellow]{p.code}[/]: {p.message}")
         raise typer.Exit(2)
     trigger_input = _parse_input(input_json)
-    services = _services(vault=not dry_run)
-    try:
-        outcome = asyncio.run(_run(services, result.workflow, trigger_input, as_json=as_json, dry_run=dry_run,
-                                   workspace=workspace))
-    finally:
-        services.close()
+    outcome = asyncio.run(_run(services, result.workflow, trigger_input, as_json=as_json, dry_run=dry_run,
+                               workspace=workspace))
     if as_json:
         print_json(outcome)
     else:
@@ -112,7 +102,7 @@ def _parse_input(value: str | None) -> Any:
         raise typer.Exit(2) from None
 
 
-async def _run(services: Any, workflow: Any, trigger_input: Any, *, as_json: bool, dry_run: bool,
+async def _run(services: Container, workflow: Any, trigger_input: Any, *, as_json: bool, dry_run: bool,
                workspace: str) -> dict[str, Any]:
     from engine.errors import FlowwrightError
 
@@ -214,11 +204,8 @@ def executions_list(
 
     if status is not None and status not in STATUSES:
         fail(f"unknown status {status!r}; one of {', '.join(STATUSES)}", 2)
-    services = _services(vault=False)
-    try:
-        rows = services.execution_store.list(workspace, status=status, limit=limit)
-    finally:
-        services.close()
+    services = container(vault=False)
+    rows = services.execution_store.list(workspace, status=status, limit=limit)
     items = [{
         "id": r.id, "status": r.status, "workflow_name": r.workflow_name, "workflow_id": r.workflow_id,
         "workspace_id": r.workspace_id, "trigger": r.trigger, "dry_run": bool(r.dry_run),
@@ -252,13 +239,11 @@ def executions_show(
     from engine.errors import NotFoundError
     from engine.runtime import describe_execution
 
-    services = _services(vault=False)
+    services = container(vault=False)
     try:
         outcome = describe_execution(services.execution_store, execution_id)
     except NotFoundError as exc:
         fail(exc.message)
-    finally:
-        services.close()
     if as_json:
         print_json(outcome)
         return
@@ -282,11 +267,8 @@ def executions_show(
 
 def recover(as_json: JsonOpt = False) -> None:
     """Resume every execution that was running when its process died, and run them to the end."""
-    services = _services()
-    try:
-        results = asyncio.run(_recover(services))
-    finally:
-        services.close()
+    services = container()
+    results = asyncio.run(_recover(services))
     if as_json:
         print_json({"resumed": results})
         return
@@ -298,7 +280,7 @@ def recover(as_json: JsonOpt = False) -> None:
         console.print(f"resumed {item['id']} → [{style}]{item['status']}[/]")
 
 
-async def _recover(services: Any) -> list[dict[str, Any]]:
+async def _recover(services: Container) -> list[dict[str, Any]]:
     runtime = services.runtime
     ids = await runtime.recover()
     for execution_id in ids:
@@ -317,11 +299,8 @@ def approvals_list(
     """List guardrails waiting for a person."""
     from engine.runtime import approval_dict
 
-    services = _services(vault=False)
-    try:
-        items = [approval_dict(r) for r in services.execution_store.approvals(None, execution_id=execution)]
-    finally:
-        services.close()
+    services = container(vault=False)
+    items = [approval_dict(r) for r in services.execution_store.approvals(None, execution_id=execution)]
     if as_json:
         print_json(items)
         return
@@ -336,7 +315,7 @@ def approvals_list(
 def _decide(execution_id: str, node_id: str, decision: str, by: str | None, as_json: bool) -> None:
     from engine.errors import FlowwrightError
 
-    services = _services()
+    services = container()
 
     async def go() -> dict[str, Any]:
         runtime = services.runtime
@@ -351,8 +330,6 @@ def _decide(execution_id: str, node_id: str, decision: str, by: str | None, as_j
         outcome = asyncio.run(go())
     except FlowwrightError as exc:
         fail(exc.message)
-    finally:
-        services.close()
     if as_json:
         print_json(outcome)
     else:

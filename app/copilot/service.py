@@ -2,7 +2,7 @@
 
 ::
 
-    copilot = Copilot.from_settings()
+    copilot = Container.open(get_settings()).copilot     # app/wiring.py builds it
     turn = copilot.generate("Every Monday 9:00 email the sales to alice@example.com", workspace_id="w1")
     turn = copilot.send(turn.conversation_id, "also post it to #sales")
     turn = copilot.undo(turn.conversation_id)
@@ -19,18 +19,24 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.copilot.chat import ChatStore, Turn
-from app.copilot.context import ContextBuilder, Retriever, WorkflowSummary, default_embedder
+from app.copilot.context import ContextBuilder, Retriever, WorkflowSummary
 from app.copilot.diff import diff_workflows
 from app.copilot.pipeline import Pipeline, PipelineResult
 from engine.errors import ConflictError, FlowwrightError
 from engine.workflow import Workflow
 from engine.workflow_store import WorkflowRow, WorkflowStore, WorkflowVersionRow
+
+if TYPE_CHECKING:
+    from app.llm.embeddings import Embedder
+    from app.llm.gateway import Gateway
+    from app.settings import Settings
+    from connectors.registry import Registry
 
 DEFAULT_WORKSPACE = "default"
 MAX_SUMMARIES = 50
@@ -57,50 +63,6 @@ class Copilot:
         self.workflows = workflows
         self.chat = chat
         self.preferences = {k: v for k, v in (preferences or {}).items() if v}
-
-    # --- construction ----------------------------------------------------------------------
-
-    @classmethod
-    def from_settings(cls, settings: Any = None, *, model: str | None = None, cache: bool | None = None,
-                      engine: Engine | None = None, catalog: Any = None, embedder: Any = "auto") -> Copilot:
-        """A copilot on the settings' database, model, semantic cache and preferences."""
-        from app.llm.gateway import Gateway
-        from app.settings import get_settings
-        from connectors.registry import default_registry
-        from engine.db import make_engine
-        from prompts.loader import load_examples
-
-        settings = settings or get_settings()
-        if model is not None:
-            settings = settings.model_copy(update={"model": model})
-        settings.ensure_data_dir()
-        engine = engine or make_engine(settings.resolved_database_url)
-        catalog = catalog if catalog is not None else default_registry()
-        if embedder == "auto":
-            embedder = default_embedder() if settings.embedding_model in (None, "local", "all-MiniLM-L6-v2") \
-                else _settings_embedder(settings)
-        use_cache = settings.cache_enabled if cache is None else cache
-        semantic_cache = None
-        if use_cache:
-            from app.llm.semantic_cache import open_cache
-
-            semantic_cache = open_cache(settings, embedder)
-        gateway = Gateway(settings, engine, cache=semantic_cache)
-        from app.llm.local_provider import count_text_tokens
-
-        retriever = Retriever(embedder, settings.data_dir / "cache")
-        context = ContextBuilder(catalog, retriever, examples=load_examples("copilot"),
-                                 count_tokens=lambda text: count_text_tokens(settings.model, text) or 1,
-                                 budget_tokens=settings.copilot_context_tokens)
-        pipeline = Pipeline(gateway, catalog, context, max_reasks=settings.copilot_max_reasks, use_cache=use_cache)
-        preferences = {"timezone": settings.default_timezone, "default email": settings.default_email or "",
-                       "default Slack channel": settings.default_slack_channel or ""}
-        return cls(pipeline, WorkflowStore(engine), ChatStore(engine), preferences=preferences)
-
-    @classmethod
-    def for_model(cls, model: str, *, cache: bool = False) -> Copilot:
-        """The copilot with another model (the eval runner's entry point); cache off by default."""
-        return cls.from_settings(model=model, cache=cache)
 
     # --- conversations ---------------------------------------------------------------------
 
@@ -292,10 +254,20 @@ def _describe(result: PipelineResult, diff_summary: str, version: int, added: se
     return "\n".join(lines)
 
 
-def _settings_embedder(settings: Any) -> Any:
-    from app.llm.embeddings import embedder_from_settings
+def build_copilot(settings: Settings, *, gateway: Gateway, db: Engine, catalog: Registry, embedder: Embedder | None,
+                  use_cache: bool) -> Copilot:
+    """The copilot over these parts (``app.wiring.Container.copilot`` calls it; nothing else should)."""
+    from app.llm.local_provider import count_text_tokens
+    from prompts.loader import load_examples
 
-    return embedder_from_settings(settings)
+    retriever = Retriever(embedder, settings.data_dir / "cache")
+    context = ContextBuilder(catalog, retriever, examples=load_examples("copilot"),
+                             count_tokens=lambda text: count_text_tokens(settings.model, text) or 1,
+                             budget_tokens=settings.copilot_context_tokens)
+    pipeline = Pipeline(gateway, catalog, context, max_reasks=settings.copilot_max_reasks, use_cache=use_cache)
+    preferences = {"timezone": settings.default_timezone, "default email": settings.default_email or "",
+                   "default Slack channel": settings.default_slack_channel or ""}
+    return Copilot(pipeline, WorkflowStore(db), ChatStore(db), preferences=preferences)
 
 
-__all__ = ["Copilot", "NothingToUndoError"]
+__all__ = ["Copilot", "NothingToUndoError", "build_copilot"]

@@ -106,6 +106,36 @@ class SemanticCacheLike(Protocol):
     def store(self, partition: dict[str, Any], text: str, value_json: str, *, usage_tokens: int = 0) -> Any: ...
 
 
+class LazyCache:
+    """A semantic cache opened on the first call that uses it: the gateway is built at start-up,
+    but chroma and the embedder load only when a cached call comes (the llm steps never ask)."""
+
+    def __init__(self, open_cache: Callable[[], SemanticCacheLike | None]) -> None:
+        self._open = open_cache
+        self._cache: SemanticCacheLike | None = None
+        self._opened = False
+
+    def _get(self) -> SemanticCacheLike | None:
+        if not self._opened:
+            self._cache, self._opened = self._open(), True
+        return self._cache
+
+    def lookup(self, partition: dict[str, Any], text: str, validate: Callable[[str], bool] | None = None) -> Any:
+        """The cached answer for ``text`` in ``partition`` (``None`` on a miss)."""
+        cache = self._get()
+        return None if cache is None else cache.lookup(partition, text, validate)
+
+    def store(self, partition: dict[str, Any], text: str, value_json: str, *, usage_tokens: int = 0) -> Any:
+        """Keep ``value_json`` as the answer for ``text``."""
+        cache = self._get()
+        return None if cache is None else cache.store(partition, text, value_json, usage_tokens=usage_tokens)
+
+    def invalidate_template(self, name: str, keep_version: str | int | None = None) -> int:
+        """Drop the entries of ``name``'s other template versions."""
+        invalidate = getattr(self._get(), "invalidate_template", None)
+        return int(invalidate(name, keep_version)) if invalidate is not None else 0
+
+
 @dataclass
 class _Call:
     """State of one gateway call, shared by its attempts (held in a context variable)."""

@@ -189,7 +189,7 @@ def test_scheduler_starts_runs_of_scheduled_workflows(client: TestClient) -> Non
     wf["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "* * * * *"}}
     wf["nodes"][2]["config"]["expression"] = "$exists(trigger.scheduled_at)"
     wf_id = create(client, wf)
-    scheduler = client.app.state.scheduler  # type: ignore[attr-defined]
+    scheduler = client.app.state.container.scheduler  # type: ignore[attr-defined]
     now = datetime.now(UTC)
     assert client.portal.call(scheduler.tick, now) == []  # arms the schedule  # type: ignore[union-attr]
     [ex_id] = client.portal.call(scheduler.tick, now + timedelta(minutes=1, seconds=1))  # type: ignore[union-attr]

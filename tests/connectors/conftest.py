@@ -14,12 +14,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from connectors.services import ConnectorServices
+
 
 @dataclass
 class Ctx:
     """An OperationContext as the engine builds one (no engine needed for connector tests)."""
 
-    services: Mapping[str, Any] = field(default_factory=dict)
+    services: ConnectorServices = field(default_factory=ConnectorServices)
     credential: Mapping[str, Any] | None = None
     workspace_id: str = "ws_test"
     execution_id: str | None = "ex_test"

@@ -14,6 +14,8 @@ from connectors.datastore import (
     validate_where,
 )
 from connectors.errors import ConnectorError, PermanentError
+from connectors.services import ConnectorServices
+from connectors.table_store import Datastore
 from engine.db import make_engine
 from tests.connectors.conftest import Ctx
 
@@ -28,7 +30,7 @@ def engine(tmp_path: Path):
 
 
 def ctx(engine, ws: str = "ws1") -> Ctx:
-    return Ctx(services={"db_engine": engine}, workspace_id=ws)
+    return Ctx(services=ConnectorServices(datastore=Datastore(engine)), workspace_id=ws)
 
 
 async def run(name: str, c: Ctx, **config):
@@ -125,7 +127,7 @@ def test_table_name_and_sizes_checked() -> None:
 
 
 async def test_needs_the_database_service() -> None:
-    with pytest.raises(ConnectorError, match="db_engine"):
+    with pytest.raises(ConnectorError, match="needs Flowwright.s database"):
         await run("query", Ctx(), table="t")
 
 

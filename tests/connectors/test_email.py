@@ -11,6 +11,7 @@ from aiosmtpd.smtp import AuthResult
 
 from connectors.email import CONNECTOR, SendInput
 from connectors.errors import ConnectorError, CredentialError, PermanentError
+from connectors.services import ConnectorServices
 from tests.connectors.conftest import Ctx
 
 send = CONNECTOR.operation("send")
@@ -101,13 +102,13 @@ async def test_send_text_and_html_with_cc_bcc(plain_smtp) -> None:
 async def test_starttls_with_auth(starttls_smtp, ca) -> None:
     inbox, port = starttls_smtp
     cred = {"host": "127.0.0.1", "port": port, "username": "mailer", "password": "s3cret", "from": "bot@example.com"}
-    ctx = Ctx(credential=cred, services={"smtp_tls_context": _client_tls(ca)})
+    ctx = Ctx(credential=cred, services=ConnectorServices(tls=_client_tls(ca)))
     inp = SendInput.model_validate({"to": ["alice@example.com"], "subject": "hi", "body": "over TLS"})
     await send.run(inp, ctx)
     assert inbox.messages[0][3] is True  # the session was encrypted
     with pytest.raises(CredentialError, match="refused the login"):
         await send.run(inp, Ctx(credential={**cred, "password": "wrong"},
-                                services={"smtp_tls_context": _client_tls(ca)}))
+                                services=ConnectorServices(tls=_client_tls(ca))))
     # an untrusted certificate is a permanent failure, not a silent downgrade
     with pytest.raises(PermanentError, match="certificate"):
         await send.run(inp, Ctx(credential=cred))
@@ -119,7 +120,7 @@ async def test_implicit_ssl(ca) -> None:
     controller.start()
     try:
         ctx = Ctx(credential={"host": "127.0.0.1", "port": port, "security": "ssl", "from": "bot@example.com"},
-                  services={"smtp_tls_context": _client_tls(ca)})
+                  services=ConnectorServices(tls=_client_tls(ca)))
         await send.run(SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "html": "<p>x</p>"}), ctx)
         assert inbox.messages and inbox.messages[0][3] is True
     finally:

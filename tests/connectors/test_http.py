@@ -5,12 +5,13 @@ import pytest
 
 from connectors.errors import ConnectorError, PermanentError, RateLimitedError, SsrfBlockedError
 from connectors.http import CONNECTOR, RequestInput, retry_after_seconds
+from connectors.services import ConnectorServices, HttpClients
 from tests.connectors.conftest import Ctx, LoopbackServer
 
 request = CONNECTOR.operation("request")
 assert request is not None
 
-ALLOW = {"http_allow_hosts": ["127.0.0.1"]}
+ALLOW = ConnectorServices(http=HttpClients.allowing(["127.0.0.1"]))
 
 
 async def call(ctx: Ctx, **config):
@@ -36,7 +37,7 @@ async def test_loopback_reachable_with_allowlist(http_server: LoopbackServer) ->
     assert rec.query == {"a": ["1"], "b": ["x", "y"]}
     assert rec.headers["host"] == f"127.0.0.1:{http_server.port}"
     # by host name: the Host header keeps the name while the connection goes to the vetted IP
-    out = await call(Ctx(services={"http_allow_hosts": "localhost"}),
+    out = await call(Ctx(services=ConnectorServices(http=HttpClients.allowing("localhost"))),
                      url=f"http://localhost:{http_server.port}/json")
     assert out.body == {"hello": "world"}
     assert http_server.requests[-1].headers["host"] == f"localhost:{http_server.port}"
@@ -171,7 +172,7 @@ async def test_https_keeps_sni_and_certificate_check_while_pinning_the_ip() -> N
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
     try:
-        services = {"http_allow_hosts": "localhost, 127.0.0.1", "http_verify": client_ctx}
+        services = ConnectorServices(http=HttpClients.allowing("localhost, 127.0.0.1", verify=client_ctx))
         out = await call(Ctx(services=services), url=f"https://localhost:{server.port}/json")
         assert out.body == {"tls": True, "host": f"localhost:{server.port}"}
         # The certificate names localhost, not 127.0.0.1: the check is real, and it is permanent.
@@ -197,7 +198,7 @@ async def test_host_is_resolved_once_and_the_vetted_ip_is_used(http_server: Loop
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
 
     monkeypatch.setattr(loop, "getaddrinfo", fake_getaddrinfo)
-    out = await call(Ctx(services={"http_allow_hosts": "127.0.0.0/8"}), url=f"http://rebind.test:{http_server.port}/json")
+    out = await call(Ctx(services=ConnectorServices(http=HttpClients.allowing("127.0.0.0/8"))), url=f"http://rebind.test:{http_server.port}/json")
     assert out.body == {"host": f"rebind.test:{http_server.port}"}
     assert lookups == ["rebind.test"]
 
@@ -215,8 +216,8 @@ async def test_next_vetted_address_is_tried_when_one_refuses(http_server: Loopba
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ("127.0.0.2", "127.0.0.1")]
 
     monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
-    ctx = Ctx(services={"http_allow_hosts": "127.0.0.0/8"})
+    ctx = Ctx(services=ConnectorServices(http=HttpClients.allowing("127.0.0.0/8")))
     out = await call(ctx, url=f"http://dual.test:{http_server.port}/json")
     assert out.body == {"ok": True}
     with pytest.raises(SsrfBlockedError):  # every address must pass: one bad record refuses the host
-        await call(Ctx(services={"http_allow_hosts": "127.0.0.2"}), url=f"http://dual.test:{http_server.port}/json")
+        await call(Ctx(services=ConnectorServices(http=HttpClients.allowing("127.0.0.2"))), url=f"http://dual.test:{http_server.port}/json")

@@ -6,6 +6,7 @@ import pytest
 from connectors.errors import ConnectorError
 from connectors.llm import CONNECTOR, ModelService
 from connectors.llm_local import LocalHeuristics
+from connectors.services import ConnectorServices
 from engine.errors import FlowwrightError
 from tests.connectors.conftest import Ctx
 
@@ -55,7 +56,7 @@ async def test_service_is_used_with_attribution() -> None:
     model = ScriptedModel({"complete": "Hello!", "classify": " Urgent. ", "extract": {"email": "a@b.co", "x": 1},
                            "summarize": "short"})
     assert isinstance(model, ModelService)
-    ctx = Ctx(services={"model": model})
+    ctx = Ctx(services=ConnectorServices(model=model))
     out = await run("complete", ctx, prompt="Say hi", system="Be brief")
     assert (out.text, out.model) == ("Hello!", "scripted")
     assert model.calls[0][1]["meta"] == {"workspace_id": "ws_test", "execution_id": "ex_test", "node_id": "node",
@@ -67,11 +68,11 @@ async def test_service_is_used_with_attribution() -> None:
 
 
 async def test_bad_label_and_gateway_errors() -> None:
-    ctx = Ctx(services={"model": ScriptedModel({"classify": "maybe"})})
+    ctx = Ctx(services=ConnectorServices(model=ScriptedModel({"classify": "maybe"})))
     with pytest.raises(ConnectorError) as err:
         await run("classify", ctx, text="t", labels=["yes", "no"])
     assert err.value.code == "llm_bad_output" and err.value.retryable
-    ctx = Ctx(services={"model": ScriptedModel({"classify": BudgetExceeded("over budget", limit="daily_usd")})})
+    ctx = Ctx(services=ConnectorServices(model=ScriptedModel({"classify": BudgetExceeded("over budget", limit="daily_usd")})))
     with pytest.raises(ConnectorError) as err:
         await run("classify", ctx, text="t", labels=["yes", "no"])
     assert err.value.code == "budget_exceeded" and not err.value.retryable

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from connectors import core, http
 from connectors.registry import Registry
+from connectors.services import ConnectorServices, HttpClients
 from connectors.vault import Keyring, Vault, new_master_key
 from engine.db import make_engine
 from engine.execution_run import RuntimeLimits
@@ -49,7 +50,7 @@ async def test_secret_never_persisted_or_streamed(tmp_path: Path, http_server: L
     vault.set("default", "api", "api_key", {"api_key": SECRET})
     store = ExecutionStore(engine)
     runtime = Runtime(store, Registry([core.CONNECTOR, http.CONNECTOR]), credentials=vault,
-                      services={"http_allow_hosts": "127.0.0.1"}, limits=RuntimeLimits())
+                      services=ConnectorServices(http=HttpClients.allowing("127.0.0.1")), limits=RuntimeLimits())
     try:
         execution_id = await runtime.start(workflow(http_server.url))
         queue = runtime.bus.subscribe(execution_id)

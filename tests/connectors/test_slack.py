@@ -9,6 +9,7 @@ from connectors.errors import (
     RateLimitedError,
     SsrfBlockedError,
 )
+from connectors.services import ConnectorServices, HttpClients
 from connectors.slack import CONNECTOR, PostMessageInput
 from tests.connectors.conftest import Ctx, LoopbackServer
 
@@ -42,8 +43,8 @@ def fake_slack(server: LoopbackServer) -> None:
 
 
 def ctx_for(server: LoopbackServer, credential) -> Ctx:
-    return Ctx(credential=credential, services={"slack_base_url": f"{server.url}/api",
-                                                "http_allow_hosts": "127.0.0.1"})
+    return Ctx(credential=credential, services=ConnectorServices(
+        http=HttpClients.allowing("127.0.0.1"), endpoints={"slack": f"{server.url}/api"}))
 
 
 async def test_bot_token_posts_with_blocks_and_thread(http_server: LoopbackServer) -> None:
@@ -86,7 +87,7 @@ async def test_error_mapping(http_server: LoopbackServer) -> None:
 
 async def test_slack_requests_are_ssrf_guarded(http_server: LoopbackServer) -> None:
     fake_slack(http_server)
-    ctx = Ctx(credential={"api_key": TOKEN}, services={"slack_base_url": f"{http_server.url}/api"})
+    ctx = Ctx(credential={"api_key": TOKEN}, services=ConnectorServices(endpoints={"slack": f"{http_server.url}/api"}))
     with pytest.raises(SsrfBlockedError):
         await post.run(PostMessageInput(channel="#sales", text="x"), ctx)
     assert http_server.requests == []

@@ -20,7 +20,8 @@ class Ctx:
     execution_id: str | None = "ex1"
     node_id: str | None = "g"
     workflow_id: str | None = "wf1"
-    services: dict[str, Any] = field(default_factory=dict)
+    usage: Any = None
+    rate_limits: Any = None
     approval: str | None = None
     logs: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -183,19 +184,19 @@ async def test_content_filter_custom_patterns_redact_and_flag() -> None:
 async def test_rate_limit_fails_over_the_window() -> None:
     store = InMemoryRateLimitStore()
     node = guard("rate_limit", max=2, per_seconds=60, on_exceed="fail")
-    ctx = Ctx(services={"rate_limits": store})
+    ctx = Ctx(rate_limits=store)
     assert await apply_guardrail(node, 1, ctx) == 1
     assert await apply_guardrail(node, 2, ctx) == 2
     with pytest.raises(GuardrailViolation) as info:
         await apply_guardrail(node, 3, ctx)
     assert 0 < info.value.details["retry_after_s"] <= 60
     # another workflow has its own window; a workspace scope is shared across workflows
-    assert await apply_guardrail(node, 1, Ctx(workflow_id="wf2", services={"rate_limits": store})) == 1
+    assert await apply_guardrail(node, 1, Ctx(workflow_id="wf2", rate_limits=store)) == 1
 
 
 async def test_rate_limit_waits_for_a_slot() -> None:
     node = guard("rate_limit", max=1, per_seconds=0.2, scope="workspace")
-    ctx = Ctx(services={"rate_limits": InMemoryRateLimitStore()})
+    ctx = Ctx(rate_limits=InMemoryRateLimitStore())
     start = time.monotonic()
     await apply_guardrail(node, "a", ctx)
     await apply_guardrail(node, "b", ctx)
@@ -205,7 +206,7 @@ async def test_rate_limit_waits_for_a_slot() -> None:
 
 async def test_rate_limit_gives_up_after_max_wait() -> None:
     node = guard("rate_limit", max=1, per_seconds=30, max_wait_s=0.1)
-    ctx = Ctx(services={"rate_limits": InMemoryRateLimitStore()})
+    ctx = Ctx(rate_limits=InMemoryRateLimitStore())
     await apply_guardrail(node, "a", ctx)
     with pytest.raises(GuardrailViolation, match="rate limit"):
         await apply_guardrail(node, "b", ctx)
@@ -227,17 +228,17 @@ class Usage:
 async def test_budget_per_execution() -> None:
     usage = Usage(900, 0.01)
     node = guard("budget", max_tokens=1000)
-    assert await apply_guardrail(node, "x", Ctx(services={"usage": usage})) == "x"
+    assert await apply_guardrail(node, "x", Ctx(usage=usage)) == "x"
     assert usage.calls[0] == {"workspace_id": "ws1", "execution_id": "ex1"}
     usage.tokens = 1000
     with pytest.raises(GuardrailViolation, match="1000 tokens used of 1000"):
-        await apply_guardrail(node, "x", Ctx(services={"usage": usage}))
+        await apply_guardrail(node, "x", Ctx(usage=usage))
 
 
 async def test_budget_per_day_in_usd() -> None:
     usage = Usage(10, 2.5)
     with pytest.raises(GuardrailViolation, match=r"\$2.5000 spent of \$2"):
-        await apply_guardrail(guard("budget", max_usd=2, period="day"), "x", Ctx(services={"usage": usage}))
+        await apply_guardrail(guard("budget", max_usd=2, period="day"), "x", Ctx(usage=usage))
     assert "since" in usage.calls[0]
 
 
@@ -261,10 +262,10 @@ async def test_budget_with_a_usage_tracker(tmp_path: Any) -> None:
     tracker.record([UsageRow(call_id="c1", workspace_id="ws1", purpose="llm.summarize", model="local/x",
                              prompt_tokens=700, completion_tokens=400, cost_usd=0.0, attempt=1)])
     with pytest.raises(GuardrailViolation, match="1100 tokens used of 1000"):
-        await apply_guardrail(guard("budget", max_tokens=1000, period="day"), "x", Ctx(services={"usage": tracker}))
+        await apply_guardrail(guard("budget", max_tokens=1000, period="day"), "x", Ctx(usage=tracker))
     assert await apply_guardrail(guard("budget", max_tokens=1000, period="day"), "x",
-                                 Ctx(workspace_id="other", services={"usage": tracker})) == "x"
-    ctx = Ctx(services={"usage": tracker})
+                                 Ctx(workspace_id="other", usage=tracker)) == "x"
+    ctx = Ctx(usage=tracker)
     ctx.execution_started_at = datetime.now(UTC)  # type: ignore[attr-defined]
     assert await apply_guardrail(guard("budget", max_tokens=1000), "x", ctx) == "x"
 

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import ServicesDep, WorkspaceDep
+from app.api.deps import CopilotDep, WorkspaceDep
 
 router = APIRouter(prefix="/v1/conversations", tags=["copilot"])
-
-
-def get_copilot(request: Request, services: ServicesDep) -> Any:
-    """One copilot per application, on the service's database (built on first use)."""
-    copilot = getattr(request.app.state, "copilot", None)
-    if copilot is None:
-        from app.copilot.service import Copilot
-
-        copilot = request.app.state.copilot = Copilot.from_settings(services.settings, engine=services.db,
-                                                                   catalog=services.registry)
-    return copilot
-
-
-CopilotDep = Annotated[Any, Depends(get_copilot)]
 
 
 class MessageIn(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import ServicesDep, WorkspaceDep
+from app.api.deps import VaultDep, WorkspaceDep
 from connectors.errors import CredentialError
 from engine.errors import FlowwrightError
 
@@ -20,39 +20,28 @@ class CredentialInvalidError(FlowwrightError):
     code = "credential_invalid"
 
 
-class VaultUnavailableError(FlowwrightError):
-    status = 503
-    code = "vault_unavailable"
-
-
 class CredentialIn(BaseModel):
     type: str = Field(description="none, api_key, basic, oauth2, smtp or url")
     secret: dict[str, Any] | str = Field(description="A JSON object, or one value for single-value types.")
 
 
-def _vault(services: Any) -> Any:
-    if services.vault is None:
-        raise VaultUnavailableError("the credential vault is not available")
-    return services.vault
-
-
 @router.get("")
-async def list_credentials(services: ServicesDep, workspace: WorkspaceDep) -> list[dict[str, Any]]:
+async def list_credentials(vault: VaultDep, workspace: WorkspaceDep) -> list[dict[str, Any]]:
     """Names, types and key ids of the workspace's credentials (never secrets)."""
-    infos = await asyncio.to_thread(_vault(services).list, workspace)
+    infos = await asyncio.to_thread(vault.list, workspace)
     return [i.to_dict() for i in infos]
 
 
 @router.put("/{name}")
-async def set_credential(name: str, body: CredentialIn, services: ServicesDep, workspace: WorkspaceDep) -> dict[str, Any]:
+async def set_credential(name: str, body: CredentialIn, vault: VaultDep, workspace: WorkspaceDep) -> dict[str, Any]:
     """Create or replace a credential; the response never echoes the secret."""
     try:
-        info = await asyncio.to_thread(_vault(services).set, workspace, name, body.type, body.secret)
+        info = await asyncio.to_thread(vault.set, workspace, name, body.type, body.secret)
     except CredentialError as exc:
         raise CredentialInvalidError(exc.message, code=exc.code, **exc.details) from None
     return dict(info.to_dict())
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_credential(name: str, services: ServicesDep, workspace: WorkspaceDep) -> None:
-    await asyncio.to_thread(_vault(services).delete, workspace, name)
+async def delete_credential(name: str, vault: VaultDep, workspace: WorkspaceDep) -> None:
+    await asyncio.to_thread(vault.delete, workspace, name)

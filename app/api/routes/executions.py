@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
-from app.api.deps import RuntimeDep, ServicesDep, WorkflowStoreDep, WorkspaceDep
+from app.api.deps import ExecutionStoreDep, RuntimeDep, WorkflowStoreDep, WorkspaceDep
 from engine.errors import ConflictError, FlowwrightError
 
 router = APIRouter(prefix="/v1", tags=["executions"])
@@ -68,14 +68,14 @@ async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowSto
 
 
 @router.get("/executions")
-async def list_executions(services: ServicesDep, workspace: WorkspaceDep, status: str | None = None,
+async def list_executions(executions: ExecutionStoreDep, workspace: WorkspaceDep, status: str | None = None,
                           workflow_id: str | None = None,
                           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     """Executions of the workspace, newest first."""
     if status is not None and status not in STATUSES:
         raise BadRequestError(f"unknown status {status!r}; one of {', '.join(STATUSES)}", field="status")
-    await services.execution_store.flush()
-    rows = await asyncio.to_thread(services.execution_store.list, workspace, status=status,
+    await executions.flush()
+    rows = await asyncio.to_thread(executions.list, workspace, status=status,
                                    workflow_id=workflow_id, limit=limit)
     return [summary(r) for r in rows]
 

@@ -140,9 +140,9 @@ def test_recover_resumes_an_execution_whose_process_died() -> None:
     from datetime import UTC, datetime
 
     from app.settings import get_settings
-    from app.wiring import build_services
+    from app.wiring import Container
 
-    services = build_services(get_settings(), vault=False)
+    services = Container.open(get_settings(), vault=False)
     now = datetime.now(UTC)
 
     async def orphan() -> None:  # what a killed `flowwright run` leaves behind

@@ -13,7 +13,7 @@ from app.insights.report import Thresholds, analyse, build_report, to_markdown
 from app.insights.stats import collect, percentile
 from app.llm.tracker import UsageRow, UsageTracker
 from app.settings import get_settings
-from app.wiring import build_services
+from app.wiring import Container
 from tests.engine.workflows import minimal
 
 
@@ -29,7 +29,7 @@ def flaky_workflow() -> dict[str, Any]:
 
 
 async def run_some(fail_pattern: list[bool]) -> Any:
-    services = build_services(get_settings(), vault=False)
+    services = Container.open(get_settings(), vault=False)
     runtime = services.runtime
     row, version = services.workflow_store.create("default", __import__("engine.workflow", fromlist=["Workflow"])
                                                   .Workflow.model_validate(flaky_workflow()))

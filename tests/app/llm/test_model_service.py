@@ -17,6 +17,7 @@ from app.llm.model_service import GatewayModelService
 from app.settings import Settings
 from connectors.errors import ConnectorError
 from connectors.llm import CONNECTOR, ClassifyInput, ExtractInput, ModelService, SummarizeInput
+from connectors.services import ConnectorServices
 from engine.db import make_engine
 
 META = {"workspace_id": "ws1", "execution_id": "ex1", "node_id": "n1", "connector": "llm", "operation": "x"}
@@ -24,7 +25,7 @@ META = {"workspace_id": "ws1", "execution_id": "ex1", "node_id": "n1", "connecto
 
 @dataclass
 class Ctx:
-    services: dict[str, Any]
+    services: ConnectorServices
     workspace_id: str = "ws1"
     execution_id: str | None = "ex1"
     node_id: str | None = "n1"
@@ -71,7 +72,7 @@ def operation(name: str) -> Any:
 async def test_operations_run_through_the_gateway_with_task_tags(gateway: Gateway, seen: list[Any]) -> None:
     service = GatewayModelService(gateway)
     assert isinstance(service, ModelService)
-    ctx = Ctx(services={"model": service})
+    ctx = Ctx(services=ConnectorServices(model=service))
 
     label = await operation("classify").run(ClassifyInput(text="server down!", labels=["urgent", "normal"]), ctx)
     assert (label.label, label.model) == ("normal", "local/flowwright-planner")
@@ -112,7 +113,7 @@ async def test_gateway_errors_reach_the_step_with_their_code(gateway: Gateway) -
     fake = fake_model()
     fake.reset()
     fake.enqueue(FakeModel.auth_error())
-    ctx = Ctx(services={"model": GatewayModelService(gateway, model="fake/broken")})
+    ctx = Ctx(services=ConnectorServices(model=GatewayModelService(gateway, model="fake/broken")))
     with pytest.raises(ConnectorError) as info:
         await operation("classify").run(ClassifyInput(text="x", labels=["a", "b"]), ctx)
     assert info.value.code == "model_auth_failed" and info.value.retryable is False
@@ -126,12 +127,14 @@ async def test_gateway_errors_reach_the_step_with_their_code(gateway: Gateway) -
 
 
 def test_wiring_hands_steps_the_gateway_and_its_usage_tracker(tmp_path: Path) -> None:
-    from app.wiring import build_services
+    from app.wiring import Container
 
-    built = build_services(Settings(data_dir=tmp_path), vault=False)
+    built = Container(Settings(data_dir=tmp_path), vault=False)
     try:
-        assert isinstance(built.services["model"], GatewayModelService)
-        assert built.services["model"].name == "local/flowwright-planner"
-        assert built.services["usage"].totals("default") == {"tokens": 0, "cost_usd": 0.0}
+        model = built.connector_services.model
+        assert isinstance(model, GatewayModelService)
+        assert model.name == "local/flowwright-planner"
+        assert built.runtime.usage is built.gateway.tracker
+        assert built.gateway.tracker.totals("default") == {"tokens": 0, "cost_usd": 0.0}
     finally:
         built.close()
