@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import FlowwrightError
+from engine.errors import ControlSignal, FlowwrightError
 
 
 class ConnectorError(FlowwrightError):
@@ -56,7 +56,7 @@ class SsrfBlockedError(PermanentError):
     status = 400
 
 
-class Suspend(Exception):
+class Suspend(ControlSignal):
     """Raised by an operation to suspend the execution durably until ``until`` (an aware datetime).
 
     The engine checkpoints, releases the worker and resumes the node after that time — also after
@@ -69,7 +69,7 @@ class Suspend(Exception):
         self.output = output
 
 
-class ApprovalRequired(Exception):
+class ApprovalRequired(ControlSignal):
     """Raised (by the approval guardrail) to put the execution in ``waiting`` until a person
     approves or rejects. The engine checkpoints and calls the node again with the decision."""
 

@@ -31,6 +31,29 @@ class FlowwrightError(Exception):
         return payload
 
 
+class ControlSignal(BaseException):
+    """Base of the runtime's control-flow signals: not errors. They derive from ``BaseException``
+    (as ``asyncio.CancelledError`` and DBOS's workflow signals do), so an ``except Exception``
+    around a node or inside a connector never swallows one and no handler has to re-raise it."""
+
+
+class Paused(ControlSignal):
+    """The graph stopped launching nodes because the execution is pausing."""
+
+
+class Parked(ControlSignal):
+    """Nothing more can run until a person decides (a guardrail waits for approval)."""
+
+
+class NodeFailed(ControlSignal):
+    """A node failed and its ``on_error`` is ``fail``: the execution stops, failed, with ``error``."""
+
+    def __init__(self, node_id: str, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message", "node failed"))
+        self.node_id = node_id
+        self.error = error
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation problem: a stable code, a JSON path (``$.nodes[2].config.cron``) and a message."""

@@ -65,23 +65,6 @@ class Checkpoint:
         return self.output
 
 
-class Paused(Exception):
-    """The graph stopped launching nodes because the execution is pausing."""
-
-
-class Parked(Exception):
-    """Nothing more can run until a person decides (a guardrail waits for approval)."""
-
-
-class NodeFailed(Exception):
-    """A node failed and its ``on_error`` is ``fail``: the execution fails."""
-
-    def __init__(self, node_id: str, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", "node failed"))
-        self.node_id = node_id
-        self.error = error
-
-
 class ExecutionRun:
     """State and writes of one execution being driven by this process."""
 

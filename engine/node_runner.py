@@ -17,8 +17,8 @@ from connectors.errors import ApprovalRequired, CredentialError, PermanentError,
 from engine import events as ev
 from engine.context import Scope, StepContext
 from engine.dry_run import sample_output
-from engine.errors import FlowwrightError
-from engine.execution_run import Checkpoint, ExecutionRun, NodeFailed, Parked, Paused
+from engine.errors import FlowwrightError, NodeFailed, Parked, Paused
+from engine.execution_run import Checkpoint, ExecutionRun
 from engine.execution_store import approval_insert, dumps, new_id, now
 from engine.expressions import ExpressionEvaluationError, ExpressionSyntaxError, render
 from engine.retry import NO_RETRY, NodeTimeoutError, is_retryable, make_wait
@@ -62,7 +62,8 @@ def error_payload(exc: BaseException, node_id: str, attempt: int) -> dict[str, A
 
 
 def _retry_predicate(exc: BaseException) -> bool:
-    return not isinstance(exc, Parked | Paused | ApprovalRequired) and is_retryable(exc)
+    # Control signals (pause, park, suspend) are BaseExceptions: never retried, never a failure.
+    return isinstance(exc, Exception) and is_retryable(exc)
 
 
 class _Attempt:
@@ -136,8 +137,6 @@ class NodeRunner:
         if policy.max_attempts == 1:  # the common case, without tenacity's per-call machinery
             try:
                 return await attempt_fn(current)  # type: ignore[no-any-return]
-            except (Parked, Paused, asyncio.CancelledError, NodeFailed):
-                raise
             except Exception as exc:
                 error = error_payload(exc, node.id, current.number)
                 return await self.handle_failure(node, loop_path, error, current.step_id, current.started)
@@ -158,8 +157,6 @@ class NodeRunner:
                 with attempt:
                     result: Checkpoint = await attempt_fn(current)
             return result
-        except (Parked, Paused, asyncio.CancelledError, NodeFailed):
-            raise
         except Exception as exc:
             error = error_payload(exc, node.id, current.number)
             return await self.handle_failure(node, loop_path, error, current.step_id, current.started)
@@ -238,8 +235,6 @@ class NodeRunner:
                     raise PermanentError("the operation suspended too many times", code="suspend_loop")
                 output = out_model.model_dump(mode="json")
                 return await self.complete(node, loop_path, current.step_id, current.started, output)
-            except (Parked, Paused):
-                raise
             except asyncio.CancelledError:
                 if current.step_id is not None:
                     run.step_finished(current.step_id, current.started, status="cancelled", durable=False)
@@ -254,13 +249,18 @@ class NodeRunner:
         return await self._with_retries(node, loop_path, attempt_fn)
 
     async def _call(self, op: Any, inp: Any, ctx: StepContext, timeout_s: float | None) -> Any:
-        if timeout_s is None:
-            return await op.run(inp, ctx)
         try:
+            if timeout_s is None:
+                return await op.run(inp, ctx)
             async with asyncio.timeout(timeout_s):
                 return await op.run(inp, ctx)
         except TimeoutError:
+            if timeout_s is None:
+                raise  # the operation's own timeout, not the node's
             raise NodeTimeoutError(f"node {ctx.node_id} ran longer than {timeout_s} s", timeout_s=timeout_s) from None
+        except ApprovalRequired:
+            raise PermanentError(f"{op.name} asked for an approval; only an approval guardrail can",
+                                 code="approval_outside_guardrail") from None
 
     async def sleep_until(self, until: datetime) -> None:
         """A durable sleep: the step row says when to wake; pausing interrupts it (it resumes later)."""

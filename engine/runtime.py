@@ -30,8 +30,8 @@ from engine.collaborators import (
     UsageTotals,
 )
 from engine.context import Scope
-from engine.errors import ConflictError, NotFoundError
-from engine.execution_run import ExecutionRun, NodeFailed, Parked, Paused, RuntimeLimits
+from engine.errors import ConflictError, ControlSignal, NodeFailed, NotFoundError, Parked, Paused
+from engine.execution_run import ExecutionRun, RuntimeLimits
 from engine.execution_state import TERMINAL, check_transition
 from engine.execution_store import (
     ExecutionRow,
@@ -386,6 +386,20 @@ class Runtime:
 
     # -- internals: driving --
 
+    def _announce(self, run: ExecutionRun) -> None:
+        """The execution (re)starts in this process: ``execution.started`` or ``execution.resumed``."""
+        execution_id = run.execution_id
+        if self._status.get(execution_id) == "pending":
+            self._status[execution_id] = "running"
+            run.emit(ev.EXECUTION_STARTED, workflow_name=run.workflow.name, dry_run=run.dry_run)
+            # Fire-and-forget (not awaited): the group-commit writer orders it before every later
+            # write of this execution, and a crash before it commits leaves the row `pending`,
+            # which recovery resumes the same way as `running`.
+            run.store.set_state(execution_id, "running", durable=False)
+        else:
+            self._status[execution_id] = "running"
+            run.emit(ev.EXECUTION_RESUMED)
+
     async def _drive(self, run: ExecutionRun, *, deadline: datetime | None) -> str | None:
         execution_id = run.execution_id
         final: str | None = None
@@ -398,13 +412,7 @@ class Runtime:
         cm: asyncio.Timeout | None = None
         try:
             await self._seed_secrets(run)
-            if self._status.get(execution_id) == "pending":
-                self._status[execution_id] = "running"
-                run.emit(ev.EXECUTION_STARTED, workflow_name=run.workflow.name, dry_run=run.dry_run)
-                run.store.set_state(execution_id, "running", durable=False)
-            else:
-                self._status[execution_id] = "running"
-                run.emit(ev.EXECUTION_RESUMED)
+            self._announce(run)
             while True:
                 try:
                     if deadline is not None:
@@ -442,6 +450,10 @@ class Runtime:
             self._cancelling.discard(execution_id)
             await self._mark_stopped(run, "cancelled")
             await self._finish(run, "cancelled")
+        except ControlSignal as stray:  # a signal no part of the graph handles (a bug): fail, do not hang
+            log.error("execution %s: unhandled %s", execution_id, type(stray).__name__)
+            await self._finish(run, "failed", error={"code": "internal_error",
+                                                      "message": f"unhandled {type(stray).__name__}"})
         except Exception as exc:  # a bug must not leave the execution running forever
             log.exception("execution %s crashed", execution_id)
             message = run.redact.text(f"{type(exc).__name__}: {exc}")  # an exception text may quote a secret

@@ -15,8 +15,8 @@ from typing import Any
 
 from engine import events as ev
 from engine.context import Scope
-from engine.errors import FlowwrightError, LoopLimitError
-from engine.execution_run import Checkpoint, ExecutionRun, NodeFailed, Parked, Paused
+from engine.errors import ControlSignal, FlowwrightError, LoopLimitError, NodeFailed, Parked, Paused
+from engine.execution_run import Checkpoint, ExecutionRun
 from engine.execution_store import now
 from engine.expressions import evaluate, is_whole_template, render
 from engine.node_runner import NodeRunner, error_payload
@@ -63,54 +63,59 @@ class GraphRun:
     # -- the loop --
 
     async def execute(self) -> dict[str, Checkpoint]:
+        """Run the graph to its end; raises ``Paused`` or ``Parked`` when it stopped before."""
         ready: deque[str] = deque(n for n in self.order if not self.incoming[n])
         tasks: dict[asyncio.Task[Checkpoint], str] = {}
-        parked = paused = False
+        stops: set[type[ControlSignal]] = set()  # why branches stopped (pausing, waiting for a person)
         try:
             while True:
-                while ready and not self.run.pausing:
-                    node_id = ready.popleft()
-                    checkpoint = self.run.checkpoints.get((self.loop_path, node_id))
-                    if checkpoint is not None:
-                        self._settle(node_id, checkpoint, ready)
-                        continue
-                    if not tasks and not ready:  # the only runnable node: no task needed
-                        try:
-                            checkpoint = await self._execute_node(self.nodes[node_id])
-                        except Parked:
-                            parked = True
-                            continue
-                        except Paused:
-                            paused = True
-                            continue
-                        self._settle(node_id, checkpoint, ready)
-                        continue
-                    task = asyncio.create_task(self._execute_node(self.nodes[node_id]))
-                    tasks[task] = node_id
+                await self._launch_ready(ready, tasks, stops)
                 if not tasks:
                     break
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    node_id = tasks.pop(task)
-                    exc = task.exception()
-                    if isinstance(exc, Parked):
-                        parked = True
-                    elif isinstance(exc, Paused):
-                        paused = True
-                    elif exc is not None:
-                        raise exc
-                    else:
-                        self._settle(node_id, task.result(), ready)
+                    self._collect(task, tasks.pop(task), ready, stops)
         finally:
             if tasks:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-        if paused or (ready and self.run.pausing):
+        if Paused in stops or (ready and self.run.pausing):
             raise Paused()
-        if parked:
+        if Parked in stops:
             raise Parked()
         return self.settled
+
+    async def _launch_ready(self, ready: deque[str], tasks: dict[asyncio.Task[Checkpoint], str],
+                            stops: set[type[ControlSignal]]) -> None:
+        """Start every ready node (settle checkpointed ones; run a lone node without a task)."""
+        while ready and not self.run.pausing:
+            node_id = ready.popleft()
+            checkpoint = self.run.checkpoints.get((self.loop_path, node_id))
+            if checkpoint is not None:
+                self._settle(node_id, checkpoint, ready)
+                continue
+            if not tasks and not ready:  # the only runnable node: no task needed
+                try:
+                    checkpoint = await self._execute_node(self.nodes[node_id])
+                except (Parked, Paused) as stop:
+                    stops.add(type(stop))
+                    continue
+                self._settle(node_id, checkpoint, ready)
+                continue
+            task = asyncio.create_task(self._execute_node(self.nodes[node_id]))
+            tasks[task] = node_id
+
+    def _collect(self, task: asyncio.Task[Checkpoint], node_id: str, ready: deque[str],
+                 stops: set[type[ControlSignal]]) -> None:
+        """Settle a finished node task (or note why it stopped; re-raise a failure)."""
+        exc = task.exception()
+        if isinstance(exc, Parked | Paused):
+            stops.add(type(exc))
+        elif exc is not None:
+            raise exc
+        else:
+            self._settle(node_id, task.result(), ready)
 
     def result(self) -> Any:
         """The graph's result: its single sink's output, or an object keyed by sink id."""
@@ -235,7 +240,7 @@ class GraphRun:
             units = items
         limit = asyncio.Semaphore(config.max_concurrency)
         results: list[Any] = [None] * len(units)
-        stopped: list[type[Exception]] = []
+        stopped: list[type[ControlSignal]] = []
 
         async def one(index: int, item: Any) -> None:
             async with limit:
