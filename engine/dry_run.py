@@ -44,6 +44,9 @@ def _untyped_sample(name: str | None) -> Any:
     return "sample"
 
 
+_NO_VALUE = object()  # "this schema fixes no value": go on to the next rule
+
+
 def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None, depth: int = 0,
                        name: str | None = None) -> Any:
     """A deterministic value that satisfies ``schema`` (the JSON Schema pydantic generates);
@@ -53,30 +56,13 @@ def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = Non
         return None
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/"):
-        target: Any = root
-        for part in ref[2:].split("/"):
-            target = target.get(part, {}) if isinstance(target, dict) else {}
-        merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-        return sample_from_schema(merged, root, depth + 1, name)
-    if "const" in schema:
-        return schema["const"]
-    if "default" in schema and schema["default"] is not None:
-        return schema["default"]
-    if "examples" in schema and isinstance(schema["examples"], list) and schema["examples"]:
-        return schema["examples"][0]
-    if "enum" in schema and schema["enum"]:
-        return schema["enum"][0]
-    for key in ("anyOf", "oneOf"):
-        options = schema.get(key)
-        if isinstance(options, list) and options:
-            non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
-            return sample_from_schema(non_null[0] if non_null else options[0], root, depth + 1, name)
-    if isinstance(schema.get("allOf"), list):
-        merged = {}
-        for part in schema["allOf"]:
-            if isinstance(part, dict):
-                merged.update(part)
-        return sample_from_schema(merged, root, depth + 1, name)
+        return sample_from_schema(_resolve_ref(schema, ref, root), root, depth + 1, name)
+    fixed = _fixed_value(schema)
+    if fixed is not _NO_VALUE:
+        return fixed
+    combined = _combined(schema)
+    if combined is not None:
+        return sample_from_schema(combined, root, depth + 1, name)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), kind[0] if kind else None)
@@ -89,26 +75,62 @@ def sample_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = Non
         items: dict[str, Any] = schema["items"] if isinstance(schema.get("items"), dict) else {}
         return [sample_from_schema(items, root, depth + 1) for _ in range(max(count, 1) if items else count)]
     if kind == "string":
-        fmt = schema.get("format")
-        if isinstance(fmt, str) and fmt in _FORMAT_SAMPLES:
-            return _FORMAT_SAMPLES[fmt]
-        text = "sample"
-        min_len = int(schema.get("minLength", 0) or 0)
-        max_len = schema.get("maxLength")
-        if len(text) < min_len:
-            text = text + "x" * (min_len - len(text))
-        if isinstance(max_len, int):
-            text = text[:max_len]
-        return text
-    if kind == "integer":
-        return _number(schema, 1, integer=True)
-    if kind == "number":
-        return _number(schema, 1.0, integer=False)
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
+        return _string(schema)
+    if kind in _SCALARS:
+        return _SCALARS[kind](schema)
     return _untyped_sample(name)  # ``Any``: every JSON value is valid; pick a useful one
+
+
+def _resolve_ref(schema: dict[str, Any], ref: str, root: dict[str, Any]) -> dict[str, Any]:
+    """The schema a local ``$ref`` points at, with the referring schema's other keys on top."""
+    target: Any = root
+    for part in ref[2:].split("/"):
+        target = target.get(part, {}) if isinstance(target, dict) else {}
+    return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+
+
+def _combined(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema to sample for ``anyOf``/``oneOf`` (the first non-null option) or ``allOf`` (merged)."""
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+            chosen: dict[str, Any] = non_null[0] if non_null else options[0]
+            return chosen
+    if isinstance(schema.get("allOf"), list):
+        merged: dict[str, Any] = {}
+        for part in schema["allOf"]:
+            if isinstance(part, dict):
+                merged.update(part)
+        return merged
+    return None
+
+
+def _fixed_value(schema: dict[str, Any]) -> Any:
+    """The value the schema names itself: ``const``, a non-null ``default``, the first example or enum member."""
+    if "const" in schema:
+        return schema["const"]
+    if "default" in schema and schema["default"] is not None:
+        return schema["default"]
+    if "examples" in schema and isinstance(schema["examples"], list) and schema["examples"]:
+        return schema["examples"][0]
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    return _NO_VALUE
+
+
+def _string(schema: dict[str, Any]) -> str:
+    fmt = schema.get("format")
+    if isinstance(fmt, str) and fmt in _FORMAT_SAMPLES:
+        return _FORMAT_SAMPLES[fmt]
+    text = "sample"
+    min_len = int(schema.get("minLength", 0) or 0)
+    max_len = schema.get("maxLength")
+    if len(text) < min_len:
+        text = text + "x" * (min_len - len(text))
+    if isinstance(max_len, int):
+        text = text[:max_len]
+    return text
 
 
 def _number(schema: dict[str, Any], default: float, *, integer: bool) -> Any:
@@ -137,3 +159,11 @@ def sample_output(model: type[BaseModel]) -> BaseModel:
             return model.model_validate(sample_from_schema(model.model_json_schema(mode="validation")))
         except ValidationError:
             return model.model_construct(**(sample if isinstance(sample, dict) else {}))
+
+
+_SCALARS: dict[str, Any] = {
+    "integer": lambda schema: _number(schema, 1, integer=True),
+    "number": lambda schema: _number(schema, 1.0, integer=False),
+    "boolean": lambda _schema: True,
+    "null": lambda _schema: None,
+}

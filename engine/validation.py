@@ -342,28 +342,9 @@ class _GraphChecker:
         elif ntype == "condition":
             self._check_bare(config.get("expression"), f"{path}.config.expression")
         elif ntype == "switch":
-            self._check_bare(config.get("value"), f"{path}.config.value")
-            names = [c.get("name") for c in _as_list(config.get("cases")) if isinstance(c, dict)]
-            for k, name in enumerate(names):
-                if name in names[:k]:
-                    self.add("duplicate_case", f"{path}.config.cases[{k}].name", f"case name {name!r} is used twice")
-                if name == "default":
-                    self.add("reserved_case", f"{path}.config.cases[{k}].name",
-                             "'default' is reserved for the fallback branch")
+            self._check_switch(config, path)
         elif ntype == "loop":
-            items = config.get("items")
-            if isinstance(items, str):
-                if "{{" in items:
-                    self._check_templates(items, f"{path}.config.items")
-                else:
-                    self._check_bare(items, f"{path}.config.items")
-            self._check_bare(config.get("while"), f"{path}.config.while")
-            body = node.get("body")
-            if isinstance(body, dict):
-                self.check_graph(body, f"{path}.body", top_level=False)
-                if "while" in config and node.get("id") in _body_ids(body):
-                    self.add("duplicate_id", f"{path}.body", f"a while-loop's body cannot reuse the loop's id "
-                             f"{node.get('id')!r} (its waits are recorded under that id)", node_id=node.get("id"))
+            self._check_loop(node, config, path)
         elif ntype == "guardrail":
             for spath, value in iter_strings(config, f"{path}.config"):
                 self._check_templates(value, spath)
@@ -371,6 +352,31 @@ class _GraphChecker:
             for spath, value in iter_strings(config, f"{path}.config"):
                 if "{{" in value:
                     self._check_templates(value, spath)
+
+    def _check_switch(self, config: dict[str, Any], path: str) -> None:
+        self._check_bare(config.get("value"), f"{path}.config.value")
+        names = [c.get("name") for c in _as_list(config.get("cases")) if isinstance(c, dict)]
+        for k, name in enumerate(names):
+            if name in names[:k]:
+                self.add("duplicate_case", f"{path}.config.cases[{k}].name", f"case name {name!r} is used twice")
+            if name == "default":
+                self.add("reserved_case", f"{path}.config.cases[{k}].name",
+                         "'default' is reserved for the fallback branch")
+
+    def _check_loop(self, node: dict[str, Any], config: dict[str, Any], path: str) -> None:
+        items = config.get("items")
+        if isinstance(items, str):
+            if "{{" in items:
+                self._check_templates(items, f"{path}.config.items")
+            else:
+                self._check_bare(items, f"{path}.config.items")
+        self._check_bare(config.get("while"), f"{path}.config.while")
+        body = node.get("body")
+        if isinstance(body, dict):
+            self.check_graph(body, f"{path}.body", top_level=False)
+            if "while" in config and node.get("id") in _body_ids(body):
+                self.add("duplicate_id", f"{path}.body", f"a while-loop's body cannot reuse the loop's id "
+                         f"{node.get('id')!r} (its waits are recorded under that id)", node_id=node.get("id"))
 
     def _check_trigger(self, node: dict[str, Any], config: dict[str, Any], path: str) -> None:
         kind = node.get("kind")

@@ -343,6 +343,11 @@ def check(workflow: dict[str, Any] | None, question: str | None, expect: Expect)
     if workflow is None:
         return ["expected a workflow, got " + ("a question: " + question[:80] if question else "nothing")]
     graph = flatten(workflow)
+    return _check_nodes(graph, expect) + _check_structure(graph, expect)
+
+
+def _check_nodes(graph: FlatGraph, expect: Expect) -> list[str]:
+    """Trigger, operations present and absent, node types, counts, values and fields."""
     failures: list[str] = []
     if expect.trigger is not None:
         failures += check_trigger(graph, expect.trigger)
@@ -363,6 +368,12 @@ def check(workflow: dict[str, Any] | None, question: str | None, expect: Expect)
     for spec in expect.fields:
         if not any(field_ok(graph.nodes[k], spec) for k in matching(graph, spec.sel)):
             failures.append(f"field: no {spec.sel} with {spec.path} {_describe(spec)}")
+    return failures
+
+
+def _check_structure(graph: FlatGraph, expect: Expect) -> list[str]:
+    """Order, parallel branches, loops, routes, error paths and guardrails."""
+    failures: list[str] = []
     for first, then in expect.order:
         if not always_before(graph, matching(graph, first), matching(graph, then)):
             failures.append(f"order: {first} is not before {then} on every path")

@@ -31,14 +31,12 @@ def eval_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each case as it ends; list failing cases.")] = False,
 ) -> None:
     """Run an eval split, print a table per category, and fail (exit 1) on a regression against the baseline."""
-    from rich.console import Console
-
     from app.settings import get_settings
-    from evals.baseline import BASELINES_DIR, baseline_path, compare, load_baseline, save_baseline
+    from evals.baseline import BASELINES_DIR, baseline_path
     from evals.dataset import DatasetError, load_dataset
     from evals.executability import DryRunner
     from evals.generators import CopilotGenerator, Generator, ReferenceGenerator
-    from evals.report import failures, rich_table, write_reports
+    from evals.report import write_reports
     from evals.runner import run_eval
 
     if not 0 <= tolerance <= 1:
@@ -70,30 +68,43 @@ def eval_command(
             checker.close()
 
     path = baseline_path(data.name, split, model_name, baseline_dir or BASELINES_DIR)
-    regressed, comparison = False, []
-    if update_baseline:
-        save_baseline(result, path)
-        comparison = [f"baseline written: {path}"]
-    else:
-        saved = load_baseline(path)
-        if saved is None:
-            comparison = [f"no baseline at {path} (save one with --update-baseline)"]
-        else:
-            regressed, comparison = compare(result, saved, tolerance)
+    regressed, comparison = _compare_with_baseline(result, path, update=update_baseline, tolerance=tolerance)
     if output is not None:
         write_reports(result, output, comparison)
     if as_json:
         print_json({**result.to_dict(), "baseline": {"path": str(path), "regressed": regressed, "lines": comparison}})
     else:
-        # A pipe or CI log has no width of its own: do not squeeze the table into 80 columns.
-        wide = console if console.is_terminal else Console(highlight=False, soft_wrap=True, width=180)
-        wide.print(rich_table(result))
-        if verbose:
-            for line in failures(result):
-                console.print(f"✗ {line}", markup=False, style="red")
-        for line in comparison:
-            style = "bold red" if "REGRESSION" in line else "dim"
-            console.print(line, markup=False, style=style)
-        if output is not None:
-            console.print(f"[dim]report written to {output} and {output.with_suffix('.json')}[/]")
+        _print_result(result, comparison, output, verbose=verbose)
     raise typer.Exit(1 if regressed else 0)
+
+
+def _compare_with_baseline(result: Any, path: Path, *, update: bool, tolerance: float) -> tuple[bool, list[str]]:
+    """Save ``result`` as the baseline, or compare it with the saved one: (regressed, report lines)."""
+    from evals.baseline import compare, load_baseline, save_baseline
+
+    if update:
+        save_baseline(result, path)
+        return False, [f"baseline written: {path}"]
+    saved = load_baseline(path)
+    if saved is None:
+        return False, [f"no baseline at {path} (save one with --update-baseline)"]
+    regressed, lines = compare(result, saved, tolerance)
+    return regressed, list(lines)
+
+
+def _print_result(result: Any, comparison: list[str], output: Path | None, *, verbose: bool) -> None:
+    from rich.console import Console
+
+    from evals.report import failures, rich_table
+
+    # A pipe or CI log has no width of its own: do not squeeze the table into 80 columns.
+    wide = console if console.is_terminal else Console(highlight=False, soft_wrap=True, width=180)
+    wide.print(rich_table(result))
+    if verbose:
+        for line in failures(result):
+            console.print(f"✗ {line}", markup=False, style="red")
+    for line in comparison:
+        style = "bold red" if "REGRESSION" in line else "dim"
+        console.print(line, markup=False, style=style)
+    if output is not None:
+        console.print(f"[dim]report written to {output} and {output.with_suffix('.json')}[/]")

@@ -97,6 +97,13 @@ def _ai_config(step: AiStep, catalog: Any) -> dict[str, Any]:
 
 def _node_for(step: Any, node_id: str, catalog: Any) -> dict[str, Any]:
     node: dict[str, Any] = {"id": node_id}
+    _set_kind(node, step, catalog)
+    _set_common(node, step)
+    return node
+
+
+def _set_kind(node: dict[str, Any], step: Any, catalog: Any) -> None:
+    """The node's type and type-specific fields."""
     if isinstance(step, ActionStep):
         node.update(type="action", connector=step.connector, operation=step.operation, config=dict(step.config))
         if step.credential:
@@ -123,6 +130,10 @@ def _node_for(step: Any, node_id: str, catalog: Any) -> dict[str, Any]:
         node.update(type="merge", config={"mode": step.mode})
     elif isinstance(step, GuardrailStep):
         node.update(type="guardrail", kind=step.kind, config=dict(step.config))
+
+
+def _set_common(node: dict[str, Any], step: Any) -> None:
+    """The fields every node type has (name, description, retry, timeout, origin, reason)."""
     if step.name:
         node["name"] = step.name
     if step.description:
@@ -138,19 +149,12 @@ def _node_for(step: Any, node_id: str, catalog: Any) -> dict[str, Any]:
         node["origin"] = step.origin
     if step.reason:
         node["reason"] = step.reason
-    return node
 
 
-def compile_plan(plan: WorkflowPlan, catalog: Any = None) -> dict[str, Any]:
-    """Compile a plan into a format v1 workflow document (a dict, ready for ``validate_workflow``).
-
-    ``catalog`` (the connector registry) lets AI steps use the llm operations' own field names.
-    Raises ``PlanInvalidError`` when the plan's structure cannot be expressed (unknown loop,
-    duplicate id, an edge across loop levels); everything else is left to workflow validation.
-    """
-    problems: list[Problem] = []
-    trigger_id = _trigger_id(plan.trigger)
-    ids = [_slug(s.id) for s in plan.steps]
+def _levels(plan: WorkflowPlan, ids: list[str], trigger_id: str,
+            problems: list[Problem]) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """Steps by id, and the loop each step sits in (``None``: the top level); records duplicate
+    ids and unknown loops in ``problems``."""
     by_id: dict[str, Any] = {}
     for i, (sid, step) in enumerate(zip(ids, plan.steps, strict=True)):
         if sid in by_id or sid == trigger_id:
@@ -163,6 +167,68 @@ def compile_plan(plan: WorkflowPlan, catalog: Any = None) -> dict[str, Any]:
             problems.append(Problem("plan_unknown_loop", f"$.steps[{i}].in_loop", f"{step.in_loop!r} is not a loop step"))
             loop = None
         level.setdefault(sid, loop)
+    return by_id, level
+
+
+def _incoming(i: int, sid: str, step: Any, pred: str, here: str | None, by_id: dict[str, Any],
+              level: dict[str, str | None], trigger_id: str, problems: list[Problem]) -> dict[str, Any] | None:
+    """The edge from ``pred`` to step ``sid`` (``None``: no edge, a problem may have been recorded)."""
+    if here is not None and pred == here:
+        return None  # the loop itself: this step starts the body
+    if pred != trigger_id and pred not in by_id:
+        return {"source": pred, "target": sid}  # dangling: validation names it
+    if pred != trigger_id and level[pred] != here or (pred == trigger_id and here is not None):
+        problems.append(Problem("plan_cross_level", f"$.steps[{i}].after",
+                                f"step {sid!r} follows {pred!r}, which is outside its loop level"))
+        return None
+    edge: dict[str, Any] = {"source": pred, "target": sid}
+    if step.branch is not None and isinstance(by_id.get(pred), ConditionStep | SwitchStep):
+        edge["branch"] = step.branch
+    return edge
+
+
+def _join_before(sid: str, edges: list[dict[str, Any]], nodes: dict[str, dict[str, Any]], graph: dict[str, Any],
+                 trigger_id: str) -> None:
+    """Several edges lead to ``sid``: route them through a generated ``merge`` (mode ``all``)."""
+    merge_id = _unique(f"merge_before_{sid}"[:64], set(nodes) | {trigger_id})
+    merge = {"id": merge_id, "type": "merge", "config": {"mode": "all"}, "origin": "generated",
+             "reason": f"joins the branches that lead to {sid!r}"}
+    nodes[merge_id] = merge
+    graph["nodes"].insert(graph["nodes"].index(nodes[sid]), merge)
+    graph["edges"].extend({**e, "target": merge_id} for e in edges)
+    graph["edges"].append({"source": merge_id, "target": sid})
+
+
+def _route_failure(i: int, sid: str, step: Any, here: str | None, by_id: dict[str, Any], level: dict[str, str | None],
+                   nodes: dict[str, dict[str, Any]], graph: dict[str, Any], problems: list[Problem]) -> None:
+    """The step's ``on_failure``: a keyword (``on_error``), or an error edge to a handler step."""
+    if step.on_failure in _FAILURE_KEYWORDS:
+        nodes[sid]["on_error"] = step.on_failure
+        return
+    if not step.on_failure:
+        return
+    handler = _slug(step.on_failure)
+    if handler not in by_id:
+        problems.append(Problem("plan_unknown_step", f"$.steps[{i}].on_failure", f"no step {handler!r}"))
+    elif level[handler] != here:
+        problems.append(Problem("plan_cross_level", f"$.steps[{i}].on_failure",
+                                f"error handler {handler!r} must be at the same loop level as {sid!r}"))
+    else:
+        nodes[sid]["on_error"] = "route"
+        graph["edges"].append({"source": sid, "target": handler, "branch": "error"})
+
+
+def compile_plan(plan: WorkflowPlan, catalog: Any = None) -> dict[str, Any]:
+    """Compile a plan into a format v1 workflow document (a dict, ready for ``validate_workflow``).
+
+    ``catalog`` (the connector registry) lets AI steps use the llm operations' own field names.
+    Raises ``PlanInvalidError`` when the plan's structure cannot be expressed (unknown loop,
+    duplicate id, an edge across loop levels); everything else is left to workflow validation.
+    """
+    problems: list[Problem] = []
+    trigger_id = _trigger_id(plan.trigger)
+    ids = [_slug(s.id) for s in plan.steps]
+    by_id, level = _levels(plan, ids, trigger_id, problems)
     handlers = {
         _slug(s.on_failure) for s in plan.steps if s.on_failure and s.on_failure not in _FAILURE_KEYWORDS
     }
@@ -187,44 +253,13 @@ def compile_plan(plan: WorkflowPlan, catalog: Any = None) -> dict[str, Any]:
         here = level[sid]
         graph = graphs[here] if here in graphs else graphs[None]
         preds = _predecessors(i, sid, step, ids, plan.steps, level, handlers, trigger_id)
-        edges: list[dict[str, Any]] = []
-        for pred in preds:
-            if here is not None and pred == here:
-                continue  # the loop itself: this step starts the body
-            if pred != trigger_id and pred not in by_id:
-                edges.append({"source": pred, "target": sid})  # dangling: validation names it
-                continue
-            if pred != trigger_id and level[pred] != here or (pred == trigger_id and here is not None):
-                problems.append(Problem("plan_cross_level", f"$.steps[{i}].after",
-                                        f"step {sid!r} follows {pred!r}, which is outside its loop level"))
-                continue
-            edge: dict[str, Any] = {"source": pred, "target": sid}
-            source = by_id.get(pred)
-            if step.branch is not None and isinstance(source, ConditionStep | SwitchStep):
-                edge["branch"] = step.branch
-            edges.append(edge)
+        edges = [edge for pred in preds
+                 if (edge := _incoming(i, sid, step, pred, here, by_id, level, trigger_id, problems)) is not None]
         if len(edges) > 1 and not isinstance(step, MergeStep):
-            merge_id = _unique(f"merge_before_{sid}"[:64], set(nodes) | {trigger_id})
-            merge = {"id": merge_id, "type": "merge", "config": {"mode": "all"}, "origin": "generated",
-                     "reason": f"joins the branches that lead to {sid!r}"}
-            nodes[merge_id] = merge
-            graph["nodes"].insert(graph["nodes"].index(nodes[sid]), merge)
-            graph["edges"].extend({**e, "target": merge_id} for e in edges)
-            graph["edges"].append({"source": merge_id, "target": sid})
+            _join_before(sid, edges, nodes, graph, trigger_id)
         else:
             graph["edges"].extend(edges)
-        if step.on_failure in _FAILURE_KEYWORDS:
-            nodes[sid]["on_error"] = step.on_failure
-        elif step.on_failure:
-            handler = _slug(step.on_failure)
-            if handler not in by_id:
-                problems.append(Problem("plan_unknown_step", f"$.steps[{i}].on_failure", f"no step {handler!r}"))
-            elif level[handler] != here:
-                problems.append(Problem("plan_cross_level", f"$.steps[{i}].on_failure",
-                                        f"error handler {handler!r} must be at the same loop level as {sid!r}"))
-            else:
-                nodes[sid]["on_error"] = "route"
-                graph["edges"].append({"source": sid, "target": handler, "branch": "error"})
+        _route_failure(i, sid, step, here, by_id, level, nodes, graph, problems)
     if problems:
         raise PlanInvalidError(problems)
     workflow: dict[str, Any] = {"schema_version": "1", "name": plan.name}

@@ -97,40 +97,55 @@ def _collect_steps(
             after = [loop_id]
         common: dict[str, Any] = {
             "id": nid, "after": after, "branch": branches.pop() if len(branches) == 1 else None,
-            "in_loop": loop_id, "name": node.get("name"), "description": node.get("description"),
-            "timeout_s": node.get("timeout_s"), "origin": node.get("origin"), "reason": node.get("reason"),
+            "in_loop": loop_id, **_common_fields(node, error_targets.get(nid)),
         }
-        retry = node.get("retry")
-        if retry:
-            common["max_attempts"] = retry.get("max_attempts", 3)
-            common["backoff"] = retry.get("backoff", "exponential")
-            common["retry_delay_s"] = retry.get("initial_delay_s")
-        on_error = node.get("on_error")
-        if on_error == "route" and nid in error_targets:
-            common["on_failure"] = error_targets[nid]
-        elif on_error == "continue":
-            common["on_failure"] = "continue"
-        config = dict(node.get("config") or {})
-        if ntype == "action":
-            step: Any = ActionStep(connector=node["connector"], operation=node["operation"], config=config,
-                                   credential=node.get("credential"), **common)
-        elif ntype == "condition":
-            step = ConditionStep(expression=config.get("expression", ""), **common)
-        elif ntype == "switch":
-            step = SwitchStep(value=config.get("value", ""), cases=config.get("cases", []), **common)
-        elif ntype == "merge":
-            step = MergeStep(mode=config.get("mode", "all"), **common)
-        elif ntype == "guardrail":
-            step = GuardrailStep(kind=node["kind"], config=config, **common)
-        elif ntype == "loop":
-            step = LoopStep(items=config.get("items", ""), max_concurrency=config.get("max_concurrency", 1),
-                            max_items=config.get("max_items"), batch_size=config.get("batch_size"), **common)
-        else:
+        step = _step_of(node, common)
+        if step is None:
             continue
         out.append(step)
         if ntype == "loop":
             body = node.get("body") or {}
             _collect_steps(body.get("nodes", []), body.get("edges", []), trigger_id, nid, drop, out)
+
+
+def _common_fields(node: dict[str, Any], error_target: str | None) -> dict[str, Any]:
+    """A node's fields every plan step has (name, retry, on_failure...)."""
+    common: dict[str, Any] = {
+        "name": node.get("name"), "description": node.get("description"), "timeout_s": node.get("timeout_s"),
+        "origin": node.get("origin"), "reason": node.get("reason"),
+    }
+    retry = node.get("retry")
+    if retry:
+        common["max_attempts"] = retry.get("max_attempts", 3)
+        common["backoff"] = retry.get("backoff", "exponential")
+        common["retry_delay_s"] = retry.get("initial_delay_s")
+    on_error = node.get("on_error")
+    if on_error == "route" and error_target is not None:
+        common["on_failure"] = error_target
+    elif on_error == "continue":
+        common["on_failure"] = "continue"
+    return common
+
+
+def _step_of(node: dict[str, Any], common: dict[str, Any]) -> Any:
+    """The plan step for a workflow node (``None`` for a node type plans do not have)."""
+    ntype = node.get("type")
+    config = dict(node.get("config") or {})
+    if ntype == "action":
+        return ActionStep(connector=node["connector"], operation=node["operation"], config=config,
+                          credential=node.get("credential"), **common)
+    if ntype == "condition":
+        return ConditionStep(expression=config.get("expression", ""), **common)
+    if ntype == "switch":
+        return SwitchStep(value=config.get("value", ""), cases=config.get("cases", []), **common)
+    if ntype == "merge":
+        return MergeStep(mode=config.get("mode", "all"), **common)
+    if ntype == "guardrail":
+        return GuardrailStep(kind=node["kind"], config=config, **common)
+    if ntype == "loop":
+        return LoopStep(items=config.get("items", ""), max_concurrency=config.get("max_concurrency", 1),
+                        max_items=config.get("max_items"), batch_size=config.get("batch_size"), **common)
+    return None
 
 
 # --- edits ----------------------------------------------------------------------------------
@@ -145,60 +160,10 @@ def apply_edits(plan: WorkflowPlan, edit: EditPlan) -> WorkflowPlan:
     steps: list[dict[str, Any]] = data["steps"]
     problems: list[Problem] = []
 
-    def find(step_id: str) -> int | None:
-        sid = _slug(step_id)
-        return next((k for k, s in enumerate(steps) if s["id"] == sid), None)
-
     for i, change in enumerate(edit.edits):
-        path = f"$.edits[{i}]"
-        if isinstance(change, Rename):
-            data["name"] = change.name
-            if change.description is not None:
-                data["description"] = change.description
-        elif isinstance(change, ChangeTrigger):
-            new = change.trigger.model_dump(mode="json", exclude_unset=True)
-            if new.get("kind", data["trigger"]["kind"]) != data["trigger"]["kind"]:
-                data["trigger"] = {"id": data["trigger"].get("id"), **new}
-            else:
-                data["trigger"].update(new)
-                if new.get("cron"):
-                    data["trigger"]["at"] = None
-                elif new.get("at"):
-                    data["trigger"]["cron"] = None
-        elif isinstance(change, RemoveStep):
-            k = find(change.id)
-            if k is None:
-                problems.append(Problem("plan_unknown_step", f"{path}.id", f"no step {change.id!r} to remove"))
-                continue
-            _remove(steps, k)
-        elif isinstance(change, UpdateStep):
-            k = find(change.id)
-            if k is None:
-                problems.append(Problem("plan_unknown_step", f"{path}.id", f"no step {change.id!r} to update"))
-                continue
-            step = steps[k]
-            step.update({key: v for key, v in change.changes.items() if key not in ("id", "type")})
-            target = step["config"] if isinstance(step.get("config"), dict) else step
-            _merge_patch(target, change.config)
-            for key, values in change.append.items():
-                current = target.get(key)
-                current = [] if current is None else current if isinstance(current, list) else [current]
-                target[key] = current + [v for v in values if v not in current]
-        elif isinstance(change, AddStep):
-            new_step = change.step.model_dump(mode="json")
-            new_step["id"] = _unique(_slug(new_step["id"]), {s["id"] for s in steps} | {TRIGGER_REF})
-            if change.before is not None and (k := find(change.before)) is not None:
-                follower = steps[k]
-                if new_step.get("after") is None:
-                    new_step["after"] = follower.get("after") or [TRIGGER_REF]
-                    new_step["in_loop"] = new_step.get("in_loop") or follower.get("in_loop")
-                    new_step["branch"] = new_step.get("branch") or follower.get("branch")
-                follower["after"], follower["branch"] = [new_step["id"]], None
-                steps.insert(k, new_step)
-            else:
-                if new_step.get("after") is None:
-                    new_step["after"] = _leaf_after(steps, new_step.get("in_loop"))
-                steps.append(new_step)
+        problem = _apply(data, steps, change, f"$.edits[{i}]")
+        if problem is not None:
+            problems.append(problem)
     if problems:
         raise PlanInvalidError(problems)
     try:
@@ -208,6 +173,72 @@ def apply_edits(plan: WorkflowPlan, edit: EditPlan) -> WorkflowPlan:
 
         raise PlanInvalidError([Problem(f"plan_{e.get('type', 'invalid')}", format_loc(e.get("loc", ())), e.get("msg", "invalid"))
                                 for e in exc.errors(include_url=False)]) from None
+
+
+def _find(steps: list[dict[str, Any]], step_id: str) -> int | None:
+    sid = _slug(step_id)
+    return next((k for k, s in enumerate(steps) if s["id"] == sid), None)
+
+
+def _apply(data: dict[str, Any], steps: list[dict[str, Any]], change: Any, path: str) -> Problem | None:
+    """Apply one edit to the plan's data; a problem when it names a step that does not exist."""
+    if isinstance(change, Rename):
+        data["name"] = change.name
+        if change.description is not None:
+            data["description"] = change.description
+    elif isinstance(change, ChangeTrigger):
+        _change_trigger(data, change)
+    elif isinstance(change, RemoveStep | UpdateStep):
+        k = _find(steps, change.id)
+        if k is None:
+            verb = "remove" if isinstance(change, RemoveStep) else "update"
+            return Problem("plan_unknown_step", f"{path}.id", f"no step {change.id!r} to {verb}")
+        if isinstance(change, RemoveStep):
+            _remove(steps, k)
+        else:
+            _update(steps[k], change)
+    elif isinstance(change, AddStep):
+        _add(steps, change)
+    return None
+
+
+def _change_trigger(data: dict[str, Any], change: ChangeTrigger) -> None:
+    new = change.trigger.model_dump(mode="json", exclude_unset=True)
+    if new.get("kind", data["trigger"]["kind"]) != data["trigger"]["kind"]:
+        data["trigger"] = {"id": data["trigger"].get("id"), **new}
+        return
+    data["trigger"].update(new)
+    if new.get("cron"):
+        data["trigger"]["at"] = None
+    elif new.get("at"):
+        data["trigger"]["cron"] = None
+
+
+def _update(step: dict[str, Any], change: UpdateStep) -> None:
+    step.update({key: v for key, v in change.changes.items() if key not in ("id", "type")})
+    target = step["config"] if isinstance(step.get("config"), dict) else step
+    _merge_patch(target, change.config)
+    for key, values in change.append.items():
+        current = target.get(key)
+        current = [] if current is None else current if isinstance(current, list) else [current]
+        target[key] = current + [v for v in values if v not in current]
+
+
+def _add(steps: list[dict[str, Any]], change: AddStep) -> None:
+    new_step = change.step.model_dump(mode="json")
+    new_step["id"] = _unique(_slug(new_step["id"]), {s["id"] for s in steps} | {TRIGGER_REF})
+    if change.before is not None and (k := _find(steps, change.before)) is not None:
+        follower = steps[k]
+        if new_step.get("after") is None:
+            new_step["after"] = follower.get("after") or [TRIGGER_REF]
+            new_step["in_loop"] = new_step.get("in_loop") or follower.get("in_loop")
+            new_step["branch"] = new_step.get("branch") or follower.get("branch")
+        follower["after"], follower["branch"] = [new_step["id"]], None
+        steps.insert(k, new_step)
+    else:
+        if new_step.get("after") is None:
+            new_step["after"] = _leaf_after(steps, new_step.get("in_loop"))
+        steps.append(new_step)
 
 
 def _explicit(plan: WorkflowPlan) -> WorkflowPlan:

@@ -84,22 +84,31 @@ def _fix(doc: dict[str, Any], problem: Problem) -> str | None:
     graph, target, kind = _resolve(doc, problem.path)
     if target is None or not isinstance(target, dict):
         return None
+    if kind == "edges":
+        return _fix_edge(graph, target, problem)
+    return _fix_node(doc, graph, target, problem)
+
+
+def _fix_edge(graph: dict[str, Any], target: dict[str, Any], problem: Problem) -> str | None:
+    code = problem.code
+    if code == "cycle":
+        return _break_cycle(graph, problem)
+    if code in ("dangling_edge", "duplicate_edge", "trigger_has_incoming"):
+        if target in graph.get("edges", []):
+            graph["edges"].remove(target)
+            return f"removed edge {target.get('source')} → {target.get('target')} ({code})"
+    if code == "invalid_branch" and target.get("branch") is not None:
+        source: dict[str, Any] = next(
+            (n for n in graph.get("nodes", []) if n.get("id") == target.get("source")), {})
+        if source.get("type") not in ("condition", "switch") and target.get("branch") != "error":
+            target.pop("branch")
+            return f"removed branch from edge {target.get('source')} → {target.get('target')}"
+    return None
+
+
+def _fix_node(doc: dict[str, Any], graph: dict[str, Any], target: dict[str, Any], problem: Problem) -> str | None:
     suggestion = _SUGGESTION.search(problem.hint or "")
     code = problem.code
-    if kind == "edges":
-        if code == "cycle":
-            return _break_cycle(graph, problem)
-        if code in ("dangling_edge", "duplicate_edge", "trigger_has_incoming"):
-            if target in graph.get("edges", []):
-                graph["edges"].remove(target)
-                return f"removed edge {target.get('source')} → {target.get('target')} ({code})"
-        if code == "invalid_branch" and target.get("branch") is not None:
-            source: dict[str, Any] = next(
-                (n for n in graph.get("nodes", []) if n.get("id") == target.get("source")), {})
-            if source.get("type") not in ("condition", "switch") and target.get("branch") != "error":
-                target.pop("branch")
-                return f"removed branch from edge {target.get('source')} → {target.get('target')}"
-        return None
     node_id = target.get("id")
     if code == "unknown_connector" and suggestion:
         target["connector"] = suggestion.group(1)

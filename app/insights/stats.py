@@ -161,31 +161,36 @@ def _collect_executions(db: Engine, stats: Stats) -> None:
             wf.durations_ms.append(float(row["duration_ms"]))
         if row["status"] in ("failed", "timed_out"):
             wf.errors[_error_code(row["error"]) if row["status"] == "failed" else "timed_out"] += 1
-        kinds, concurrency = _node_index(row["definition"])
-        wf.loop_concurrency.update(concurrency)
-        last_attempt: dict[tuple[str, str], Any] = {}
-        for step in by_execution[row["id"]]:
-            kind, in_loop = kinds.get(step["node_id"], (step["node_type"], False))
-            node = wf.nodes.get(step["node_id"])
-            if node is None:
-                node = wf.nodes[step["node_id"]] = NodeStats(step["node_id"], kind, in_loop=in_loop)
-            if step["status"] == "skipped" or step["node_type"] == "wait":
-                continue  # a while-loop's wait between iterations is not an attempt of the loop
-            node.attempts += 1
-            started, completed = _aware(step["started_at"]), _aware(step["completed_at"])
-            if started and completed:
-                node.durations_ms.append((completed - started).total_seconds() * 1000)
+        _collect_steps(wf, row, by_execution[row["id"]])
+
+
+def _collect_steps(wf: WorkflowStats, row: Any, steps: list[Any]) -> None:
+    """Add one execution's steps to its workflow's node statistics."""
+    kinds, concurrency = _node_index(row["definition"])
+    wf.loop_concurrency.update(concurrency)
+    last_attempt: dict[tuple[str, str], Any] = {}
+    for step in steps:
+        kind, in_loop = kinds.get(step["node_id"], (step["node_type"], False))
+        node = wf.nodes.get(step["node_id"])
+        if node is None:
+            node = wf.nodes[step["node_id"]] = NodeStats(step["node_id"], kind, in_loop=in_loop)
+        if step["status"] == "skipped" or step["node_type"] == "wait":
+            continue  # a while-loop's wait between iterations is not an attempt of the loop
+        node.attempts += 1
+        started, completed = _aware(step["started_at"]), _aware(step["completed_at"])
+        if started and completed:
+            node.durations_ms.append((completed - started).total_seconds() * 1000)
+        if step["status"] == "failed":
+            node.errors[_error_code(step["error"])] += 1
+        key = (step["node_id"], step["loop_path"] or "")
+        if key not in last_attempt or step["attempt"] >= last_attempt[key]["attempt"]:
+            last_attempt[key] = step
+    # A node run's outcome is its last attempt's.
+    for (node_id, _), step in last_attempt.items():
+        if step["status"] in ("completed", "failed"):
+            wf.nodes[node_id].settled += 1
             if step["status"] == "failed":
-                node.errors[_error_code(step["error"])] += 1
-            key = (step["node_id"], step["loop_path"] or "")
-            if key not in last_attempt or step["attempt"] >= last_attempt[key]["attempt"]:
-                last_attempt[key] = step
-        # A node run's outcome is its last attempt's.
-        for (node_id, _), step in last_attempt.items():
-            if step["status"] in ("completed", "failed"):
-                wf.nodes[node_id].settled += 1
-                if step["status"] == "failed":
-                    wf.nodes[node_id].failed += 1
+                wf.nodes[node_id].failed += 1
 
 
 def _collect_usage(db: Engine, stats: Stats) -> None:

@@ -243,6 +243,55 @@ def _at_sentence_start(text: str, start: int) -> bool:
     return not before or bool(_SENTENCE_BREAK.search(before)) or before.endswith(("-", "*", "•"))
 
 
+@dataclass
+class _Words:
+    """What the words of a request say about its structure (beside the entities)."""
+
+    services: set[str] = field(default_factory=set)
+    negations: list[str] = field(default_factory=list)
+    scope: set[str] = field(default_factory=set)
+    actions: list[str] = field(default_factory=list)
+    content: set[str] = field(default_factory=set)
+
+
+def _read_words(t: _Text, lowered: str) -> _Words:
+    """Negations, services, scope words, actions and content classes; capitalised names found
+    mid-sentence are added to ``t.found`` as ``name`` entities."""
+    words = _Words()
+    for phrase in ("text message", "google sheets"):
+        if phrase in lowered:
+            words.services.add(vocab.SERVICES.get(phrase, "sheet"))
+    for match in _WORD.finditer(t.masked):
+        word = match.group(0)
+        low = word.lower()
+        if low.endswith("n't"):
+            words.negations.append("not")
+            continue
+        if low in vocab.NEGATIONS and not (low == "no" and _followed_by(t.masked, match.end(), "longer")):
+            words.negations.append(vocab.NEGATIONS[low])
+        if low in vocab.SERVICES:
+            words.services.add(vocab.SERVICES[low])
+        if low in vocab.SCOPE_WORDS:
+            words.scope.add(low)
+        action = _action(low)
+        if action and (not words.actions or words.actions[-1] != action):
+            words.actions.append(action)
+        if _is_name(word, low, t.masked, match.start()):
+            t.found.append((match.start(), Entity("name", word, word)))
+            continue  # a value, compared (and re-bound) as an entity
+        word_class = _content_word(low, action)
+        if word_class:
+            words.content.add(word_class)
+    return words
+
+
+def _is_name(word: str, low: str, text: str, start: int) -> bool:
+    """A capitalised word that is no vocabulary word and does not start a sentence: a name."""
+    return (word[0].isupper() and low not in vocab.SERVICES and low not in vocab.CAPITALISED_STOP
+            and low not in vocab.ACTIONS and low not in vocab.SCOPE_WORDS and low not in vocab.NEGATIONS
+            and not _at_sentence_start(text, start))
+
+
 def extract(text: str) -> RequestSignature:
     """Extract the values and the structure of ``text`` (a user's request)."""
     t = _Text(text)
@@ -279,39 +328,9 @@ def extract(text: str) -> RequestSignature:
     if "day_of_month" in kinds:
         t.found = [(s, e) for s, e in t.found if not (e.type == "frequency" and e.value == "month")]
 
-    services: set[str] = set()
     lowered = t.masked.lower()
-    for phrase in ("text message", "google sheets"):
-        if phrase in lowered:
-            services.add(vocab.SERVICES.get(phrase, "sheet"))
-    negations: list[str] = []
-    scope: set[str] = set()
-    actions: list[str] = []
-    content: set[str] = set()
-    for match in _WORD.finditer(t.masked):
-        word = match.group(0)
-        low = word.lower()
-        if low.endswith("n't"):
-            negations.append("not")
-            continue
-        if low in vocab.NEGATIONS and not (low == "no" and _followed_by(t.masked, match.end(), "longer")):
-            negations.append(vocab.NEGATIONS[low])
-        if low in vocab.SERVICES:
-            services.add(vocab.SERVICES[low])
-        if low in vocab.SCOPE_WORDS:
-            scope.add(low)
-        action = _action(low)
-        if action and (not actions or actions[-1] != action):
-            actions.append(action)
-        if (word[0].isupper() and low not in vocab.SERVICES and low not in vocab.CAPITALISED_STOP
-                and low not in vocab.ACTIONS and low not in vocab.SCOPE_WORDS and low not in vocab.NEGATIONS
-                and not _at_sentence_start(t.masked, match.start())):
-            t.found.append((match.start(), Entity("name", word, word)))
-            continue  # a value, compared (and re-bound) as an entity
-        word_class = _content_word(low, action)
-        if word_class:
-            content.add(word_class)
-
+    words = _read_words(t, lowered)
+    services, content = words.services, words.content
     for _start, entity in t.found:
         if entity.type == "email":
             services.add("email")
@@ -321,11 +340,11 @@ def extract(text: str) -> RequestSignature:
     entities = tuple(e for _, e in sorted(t.found, key=lambda item: item[0]))
     return RequestSignature(
         entities=entities,
-        negations=tuple(negations),
+        negations=tuple(words.negations),
         comparators=tuple(comparators),
-        scope=tuple(sorted(scope)),
+        scope=tuple(sorted(words.scope)),
         services=tuple(sorted(services)),
-        actions=tuple(actions),
+        actions=tuple(words.actions),
         content=tuple(sorted(content)),
     )
 

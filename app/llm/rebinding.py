@@ -51,6 +51,15 @@ def decide(old: RequestSignature, new: RequestSignature, value_json: str,
         return Decision(value_json, False, "exact")
     if validate is None:
         return _miss("values differ and no validator to re-check a re-bound answer")
+    pairing = _pair_values(old, new)
+    if isinstance(pairing, Decision):
+        return pairing
+    mapping, olds = pairing
+    return _rebind(value_json, mapping, olds, validate)
+
+
+def _pair_values(old: RequestSignature, new: RequestSignature) -> tuple[dict[str, Entity], dict[str, Entity]] | Decision:
+    """Which old literal value becomes which new one (by raw text), or the miss that forbids it."""
     old_by_type: dict[str, list[Entity]] = defaultdict(list)
     new_by_type: dict[str, list[Entity]] = defaultdict(list)
     for e in old.entities:
@@ -75,6 +84,12 @@ def decide(old: RequestSignature, new: RequestSignature, value_json: str,
                 return _miss(f"{before.raw!r} would be re-bound to two values")
             mapping[before.raw] = after
             olds[before.raw] = before
+    return mapping, olds
+
+
+def _rebind(value_json: str, mapping: dict[str, Entity], olds: dict[str, Entity],
+            validate: Callable[[str], bool]) -> Decision:
+    """The cached answer with the old values replaced by the new ones, re-validated."""
     try:
         document = json.loads(value_json)
     except ValueError:
