@@ -25,6 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app engine connectors evals tests bench
+	$(BIN)/mypy --strict engine connectors app
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_throughput.py
