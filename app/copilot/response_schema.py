@@ -80,13 +80,18 @@ def _strict(node: Any, *, shared: bool = False) -> Any:
     if not any(k in out for k in ("type", "anyOf", "$ref", "enum")):
         return {**({"description": out["description"]} if "description" in out else {}), "type": list(_SCALARS)}
     if out.get("type") == "object" and "properties" in out:
-        originally = set(out.get("required", []))
-        for name, prop in out["properties"].items():
-            if name not in originally and not _is_tag(prop):
-                out["properties"][name] = _nullable(prop)
-        out["required"] = list(out["properties"])
-        out["additionalProperties"] = False
+        _require_all(out)
     return _compact(out)
+
+
+def _require_all(out: dict[str, Any]) -> None:
+    """Strict objects list every property as required: the optional ones become nullable."""
+    originally = set(out.get("required", []))
+    for name, prop in out["properties"].items():
+        if name not in originally and not _is_tag(prop):
+            out["properties"][name] = _nullable(prop)
+    out["required"] = list(out["properties"])
+    out["additionalProperties"] = False
 
 
 def _is_free_object(node: dict[str, Any]) -> bool:
@@ -160,18 +165,7 @@ def _check(node: Any, path: str, problems: list[str], depth: int) -> None:
         if key not in SUPPORTED_KEYWORDS:
             problems.append(f"{path}: unsupported keyword {key!r}")
     if node.get("type") == "object" or "properties" in node:
-        props = node.get("properties")
-        if not isinstance(props, dict):
-            problems.append(f"{path}: an object needs its properties listed")
-            props = {}
-        if node.get("additionalProperties") is not False:
-            problems.append(f"{path}: additionalProperties must be false")
-        if sorted(node.get("required", [])) != sorted(props):
-            problems.append(f"{path}: every property must be required")
-        if depth > 10:
-            problems.append(f"{path}: nested deeper than 10 objects")
-        for name, prop in props.items():
-            _check(prop, f"{path}.{name}", problems, depth + 1)
+        _check_object(node, path, problems, depth)
     if not any(k in node for k in ("type", "anyOf", "$ref", "enum", "$defs")):
         problems.append(f"{path}: a value needs a type")
     for key in ("items", "anyOf"):
@@ -179,6 +173,21 @@ def _check(node: Any, path: str, problems: list[str], depth: int) -> None:
             _check(node[key], f"{path}.{key}", problems, depth)
     for name, definition in (node.get("$defs") or {}).items():
         _check(definition, f"{path}.$defs.{name}", problems, depth)
+
+
+def _check_object(node: dict[str, Any], path: str, problems: list[str], depth: int) -> None:
+    props = node.get("properties")
+    if not isinstance(props, dict):
+        problems.append(f"{path}: an object needs its properties listed")
+        props = {}
+    if node.get("additionalProperties") is not False:
+        problems.append(f"{path}: additionalProperties must be false")
+    if sorted(node.get("required", [])) != sorted(props):
+        problems.append(f"{path}: every property must be required")
+    if depth > 10:
+        problems.append(f"{path}: nested deeper than 10 objects")
+    for name, prop in props.items():
+        _check(prop, f"{path}.{name}", problems, depth + 1)
 
 
 def estimate_tokens(schema: dict[str, Any]) -> int:
