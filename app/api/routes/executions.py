@@ -82,9 +82,11 @@ async def list_executions(executions: ExecutionStoreDep, workspace: WorkspaceDep
 
 @router.get("/executions/{execution_id}")
 async def get_execution(execution_id: str, runtime: RuntimeDep, workspace: WorkspaceDep) -> dict[str, Any]:
-    """The execution with every step attempt (the `flowwright run --json` shape)."""
+    """The execution with every step attempt (the `flowwright run --json` shape), plus its list
+    fields (workflow id and version, trigger, dry run) so a client can draw the workflow it ran."""
     result: dict[str, Any] = await runtime.describe(execution_id, workspace)
-    return result
+    row = await runtime.get(execution_id, workspace)
+    return {**summary(row), **result}
 
 
 @router.post("/executions/{execution_id}/{action}")

@@ -1,21 +1,15 @@
-"""The web page in a real browser (Debian's headless Chromium, driven by Playwright) against the
-real service: chat → workflow with its inserted guardrails → dry run followed live over SSE →
-undo; a failing run reaches ``failed``; the page fits 400 px; ``/docs`` works offline."""
+"""The chat page in a real browser (Debian's headless Chromium, driven by Playwright) against
+the real service: chat → the workflow as a graph with its inserted guardrails → dry run followed
+live → refine → undo → reload keeps the conversation; 400 px; ``/docs`` offline."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from tests.app.web.conftest import NARROW, Service
+from tests.app.web.conftest import NARROW
 
-FAILING = {
-    "schema_version": "1", "name": "Always fails",
-    "nodes": [{"id": "start", "type": "trigger", "kind": "manual"},
-              {"id": "boom", "type": "action", "connector": "core", "operation": "fail",
-               "config": {"message": "broken on purpose"}, "on_error": "fail"}],
-    "edges": [{"source": "start", "target": "boom"}],
-}
+REQUEST = "Every day at 8:00 fetch https://api.example.com/status and post the result to #ops"
 
 
 def send(page: Any, message: str) -> None:
@@ -23,49 +17,61 @@ def send(page: Any, message: str) -> None:
     page.click("#send")
 
 
-def texts(page: Any, selector: str) -> list[str]:
-    return [t.strip() for t in page.locator(selector).all_text_contents()]
+def node_ids(page: Any) -> list[str]:
+    return [n.get_attribute("data-node-id") for n in page.locator("svg.graph g.node").all()]
 
 
-def test_chat_shows_the_guarded_workflow_and_runs_it_live(open_page: Any, shots: Path) -> None:
+def wait_status(page: Any, status: str) -> None:
+    """Until the live view has received the run's terminal event and shows ``status``."""
+    page.locator(f"#events li.execution-{status}").wait_for()
+    page.wait_for_function(f"document.querySelector('#exec-status')?.dataset.status === {status!r}")
+
+
+def test_chat_draws_the_guarded_workflow_as_a_graph_and_runs_it_live(open_page: Any, shots: Path) -> None:
     page = open_page()
-    send(page, "Every day at 8:00 fetch https://api.example.com/status and post the result to #ops")
+    send(page, REQUEST)
     page.locator("#messages li.assistant").first.wait_for()
-    assert len(page.locator("#nodes > li").all()) >= 3
-    kinds = page.text_content("#nodes") or ""
-    assert "schedule trigger · 0 8 * * *" in kinds and "http.request" in kinds and "slack.post_message" in kinds
-    assert page.locator("#nodes li.guardrail").count() >= 1
-    assert "inserted guardrail" in (page.text_content("#wf-meta") or "")
+    assert page.url.split("#")[1].startswith("/chat/conv_")
+    ids = node_ids(page)
+    assert "trigger" in ids and len(ids) >= 4
+    graph = page.locator("svg.graph")
+    assert graph.locator("g.node.type-trigger .kind").first.text_content() == "schedule · 0 8 * * *"
+    kinds = graph.locator("g.node .kind").all_text_contents()
+    assert "http.request" in kinds and "slack.post_message" in kinds
+    # The inserted failure handler is marked, with its reason, on the graph and in the list.
+    inserted = graph.locator("g.node.inserted")
+    assert inserted.count() >= 1
+    assert "inserted guardrail: Reports failures" in (inserted.first.get_attribute("aria-label") or "")
+    assert "Reports failures of" in (page.locator("#inserted li .reason").first.text_content() or "")
+    # Error routes are edges labelled with their branch.
+    assert "error" in graph.locator("g.edge.error .edge-label").all_text_contents()
+    page.screenshot(path=str(shots / "chat-1400.png"), full_page=True)
 
     page.click("#dry-run")
-    page.wait_for_function("document.getElementById('exec-status').className === 'completed'")
-    events = texts(page, "#events li")
-    assert events[0].startswith("#1 execution.started")
-    assert any("node.completed" in e for e in events) and events[-1].endswith("execution.completed")
-    assert page.locator("#nodes li.done").count() >= 2
+    wait_status(page, "completed")
+    assert page.url.split("#")[1].startswith("/executions/ex_")
+    events = [t.strip() for t in page.locator("#events li").all_text_contents()]
+    assert events[0] == "#1 execution.started" and events[-1] == f"#{len(events)} execution.completed"
+    states = {n.get_attribute("data-node-id"): n.get_attribute("data-state") for n in page.locator("svg.graph g.node").all()}
+    assert states["trigger"] == "completed" and list(states.values()).count("completed") >= 3
+    assert "skipped" in states.values()  # the failure handler never ran
+    page.screenshot(path=str(shots / "dry-run-1400.png"), full_page=True)
 
+    page.go_back()
+    page.locator("#messages li.assistant").first.wait_for()
     send(page, "also email it to bob@example.com")
     page.wait_for_function("document.querySelectorAll('#messages li.assistant').length === 2")
-    assert "email.send" in (page.text_content("#nodes") or "")
-    page.screenshot(path=str(shots / "chat-1400.png"), full_page=True)
+    assert "email.send" in page.locator("svg.graph g.node .kind").all_text_contents()
     page.click("#undo")
     page.wait_for_function("document.querySelectorAll('#messages li.assistant').length === 3")
-    assert "email.send" not in (page.text_content("#nodes") or "")
+    assert "email.send" not in page.locator("svg.graph g.node .kind").all_text_contents()
 
-
-def test_a_failing_run_reaches_failed_on_the_page(open_page: Any, service: Service, workspace: str) -> None:
-    workflow_id = service.call("POST", "/v1/workflows", FAILING, workspace=workspace)["id"]
-    execution_id = service.call("POST", f"/v1/workflows/{workflow_id}/run", {}, workspace=workspace)["id"]
-    page = open_page()
-    page.evaluate("([id]) => follow(id, false)", [execution_id])
-    page.wait_for_function("document.getElementById('exec-status').className === 'failed'")
-    status = page.text_content("#exec-status") or ""
-    assert status == f"{execution_id}: failed"
-    events = texts(page, "#events li")
-    assert any("node.failed boom — broken on purpose" in e for e in events)
-    assert events[-1].startswith(f"#{len(events)} execution.failed")
-    # The stream was closed on the terminal event: EventSource does not reconnect.
-    assert page.evaluate("state.source.readyState") == 2
+    page.reload()  # the conversation and its workflow come back from the address
+    page.wait_for_function("document.querySelectorAll('#messages li.assistant').length >= 2"
+                           " && document.querySelector('svg.graph')")
+    assert page.locator("#messages li.user").first.text_content() == REQUEST
+    assert "email.send" not in page.locator("svg.graph g.node .kind").all_text_contents()
+    assert "http.request" in page.locator("svg.graph g.node .kind").all_text_contents()
 
 
 def test_a_question_and_an_error_are_shown_as_such(open_page: Any) -> None:
@@ -73,24 +79,38 @@ def test_a_question_and_an_error_are_shown_as_such(open_page: Any) -> None:
     send(page, "send the report to the team")
     page.locator("#messages li.question").first.wait_for()
     page.fill("#workspace", "bad workspace!")
+    page.locator("#workspace").dispatch_event("change")
+    page.locator("#prompt").wait_for()
     send(page, "every day at 9 log hello")
     assert "invalid X-Workspace" in (page.locator("#messages li.error").first.text_content() or "")
 
 
-def test_the_page_fits_400_px_with_the_json_open(open_page: Any, shots: Path) -> None:
+def test_every_view_fits_400_px(open_page: Any, shots: Path) -> None:
     page = open_page(viewport=NARROW)
-    send(page, "Every day at 8:00 fetch https://api.example.com/status and post the result to #ops")
+    send(page, REQUEST)
     page.locator("#messages li.assistant").first.wait_for()
-    page.click("#workflow summary")
+    page.click("details.json summary")
     assert page.locator("#wf-json").is_visible()
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 400, f"the page is {width} px wide at a 400 px viewport"
-    box = page.locator("#workflow").bounding_box()
+    box = page.locator("svg.graph").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 400
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the chat is {width} px wide at a 400 px viewport"
     page.screenshot(path=str(shots / "chat-400.png"), full_page=True)
+
+    page.click("#dry-run")
+    wait_status(page, "completed")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    page.screenshot(path=str(shots / "execution-400.png"), full_page=True)
+    for view, table in (("#/workflows", "#workflows"), ("#/executions", "#executions")):
+        page.goto(f"/{view}")
+        page.locator(f"{table} tbody tr").first.wait_for()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        wide = page.evaluate("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 401)"
+                             ".map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)")
+        assert width <= 400, f"{view} is {width} px wide at a 400 px viewport: {wide}"
 
 
 def test_docs_work_offline(open_page: Any) -> None:
     page = open_page("/docs")  # the fixture fails the test on any request leaving the service
     page.get_by_text("/v1/workflows/{workflow_id}/run").first.wait_for()
-    assert page.locator(".swagger-ui .info .title").first.text_content().startswith("Flowwright")
+    assert (page.locator(".swagger-ui .info .title").first.text_content() or "").startswith("Flowwright")
