@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
     scheduler_enabled: bool = Field(True, description="Service: fire schedule triggers of active workflows.")
     scheduler_poll_s: float = Field(1.0, gt=0, le=60, description="Service: how often the scheduler looks for due runs.")
+    workers: int = Field(1, ge=0, le=256, description="`flowwright serve`: worker processes started beside the "
+                         "API (0: API only; executions wait for `flowwright worker` processes).")
+    worker_capacity: int = Field(16, ge=1, le=10_000, description="Executions one worker drives at once.")
+    worker_heartbeat_s: float = Field(2.0, ge=0.05, le=300, description="Worker heartbeat interval; a silent "
+                                      "worker's executions are adopted within two intervals.")
     expression_time_limit_ms: int = Field(1000, ge=10, le=60_000, description="Time limit of one expression evaluation.")
     default_timezone: str = Field("UTC", description="Copilot: time zone of schedules that name none (IANA).")
     default_email: str | None = Field(None, description="Copilot: default email recipient offered to the model.")

@@ -28,6 +28,7 @@ from connectors.table_store import Datastore
 from connectors.vault import KeySource, Vault
 from engine.db import make_engine
 from engine.execution_store import ExecutionStore
+from engine.queue import ExecutionQueue
 from engine.workflow_store import WorkflowStore
 
 if TYPE_CHECKING:
@@ -58,6 +59,9 @@ class Container:
     def __init__(self, settings: Settings, *, vault: bool = True) -> None:
         self.settings = settings
         self.with_vault = vault
+        # True under `flowwright serve`: the runtime only queues; worker processes drive (set it
+        # before the runtime is built)
+        self.remote = False
 
     @classmethod
     def open(cls, settings: Settings, *, vault: bool = True) -> Container:
@@ -84,6 +88,11 @@ class Container:
     def execution_store(self) -> ExecutionStore:
         """Executions, steps, events, logs and approvals (writes are group-committed)."""
         return ExecutionStore(self.db)
+
+    @functools.cached_property
+    def queue(self) -> ExecutionQueue:
+        """The durable execution queue and the worker registry."""
+        return ExecutionQueue(self.db)
 
     @functools.cached_property
     def datastore(self) -> Datastore:
@@ -183,7 +192,8 @@ class Container:
             expression_output_limit_bytes=settings.step_output_limit_bytes,
         )
         return Runtime(self.execution_store, self.registry, credentials=self.vault, rate_limiter=self.rate_limiter,
-                       services=self.connector_services, usage=self.gateway.tracker, limits=limits)
+                       services=self.connector_services, usage=self.gateway.tracker, limits=limits, queue=self.queue,
+                       remote=self.remote)
 
     @functools.cached_property
     def scheduler(self) -> CronScheduler:

@@ -46,6 +46,8 @@ class OperationContext(Protocol):
 
     resumed: bool  # True when the operation is called again after a ``Suspend``
     resume_at: datetime | None  # when resumed: the time the operation asked to sleep until
+    # the same for every attempt of this node in this execution (receivers deduplicate on it)
+    idempotency_key: str | None
 
     def log(self, level: str, message: str, **metadata: Any) -> None: ...
 
@@ -68,6 +70,17 @@ class Operation:
     external: bool = True  # reaches outside Flowwright (dry runs replace it; passes add retries)
     destructive: bool = False  # deletes, writes or moves money (the approval pass guards it)
     rate_limit: RateLimit | None = None
+    # Whether an attempt cut off by a crash may simply run again for this input (default: when
+    # the operation is idempotent or reaches nothing outside Flowwright). When it may not, the
+    # engine fails the node with ``outcome_unknown`` instead of repeating a side effect that may
+    # already have happened (an email, a POST, a Slack message).
+    replay_safe: Callable[[Any], bool] | None = None
+
+    def safe_to_replay(self, inp: Any) -> bool:
+        """True when re-running an interrupted attempt with ``inp`` cannot repeat a side effect."""
+        if self.replay_safe is not None:
+            return self.replay_safe(inp)
+        return self.idempotent or not self.external
 
 
 @dataclass(frozen=True)

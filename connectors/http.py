@@ -175,6 +175,8 @@ async def _request(inp: RequestInput, ctx: OperationContext) -> RequestOutput:
     query = dict(inp.query)
     cred_headers, auth = _auth(ctx.credential, query)
     headers = {**inp.headers, **cred_headers}
+    if ctx.idempotency_key and not any(k.lower() == "idempotency-key" for k in headers):
+        headers["Idempotency-Key"] = ctx.idempotency_key  # stable across re-attempts of this node
     params = {k: v for k, v in query.items() if v is not None}
     if params:  # merged into the URL here: httpx drops the URL's own query string when params={} is passed
         url = url.copy_merge_params(params)
@@ -236,6 +238,14 @@ def _strip_on_foreign_origin(origin: httpx.URL, names: set[str]) -> Any:
     return hook
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})  # idempotent by HTTP semantics
+
+
+def _replay_safe(inp: RequestInput) -> bool:
+    """A request cut off by a crash may be sent again when its method is idempotent (RFC 9110)."""
+    return inp.method.upper() in SAFE_METHODS
+
+
 CONNECTOR = Connector(
     name="http",
     title="HTTP request",
@@ -256,7 +266,7 @@ CONNECTOR = Connector(
             "Send one HTTP request and return status, headers and the parsed body (JSON, text or base64). "
             "Fails on a status outside `expected_status` (default: any 2xx); 429 and 5xx are retried.",
             RequestInput, RequestOutput, _request, idempotent=False, external=True,
-            rate_limit=RateLimit(requests=50, per_seconds=1.0),
+            rate_limit=RateLimit(requests=50, per_seconds=1.0), replay_safe=_replay_safe,
         ),
     ),
 )

@@ -155,7 +155,8 @@ CONNECTOR = Connector(
     auth=AuthType.NONE,
     operations=(
         Operation("complete", "Generate text for a `prompt` (optional `system` instructions, `max_tokens`).",
-                  CompleteInput, CompleteOutput, _complete, idempotent=False, external=True, rate_limit=_LIMIT),
+                  CompleteInput, CompleteOutput, _complete, idempotent=False, external=True, rate_limit=_LIMIT,
+                  replay_safe=lambda _: True),  # a repeated completion costs tokens, it changes nothing
         Operation("classify", "Pick exactly one of `labels` for `text` (e.g. urgent / normal / spam).",
                   ClassifyInput, ClassifyOutput, _classify, idempotent=True, external=True, rate_limit=_LIMIT),
         Operation("extract", "Pull named `fields` (name -> description) out of `text`; missing ones are null.",

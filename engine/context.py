@@ -103,6 +103,14 @@ class Scope:
         return data
 
 
+def idempotency_key(execution_id: str, node_id: str, loop_path: str) -> str:
+    """A key that is the same for every attempt of one node (one loop item) of one execution."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{execution_id}\x00{node_id}\x00{loop_path}".encode()).hexdigest()
+    return f"fw-{digest[:32]}"
+
+
 class StepContext:
     """The ``OperationContext`` (and guardrail context) handed to one node attempt."""
 
@@ -126,6 +134,7 @@ class StepContext:
         self.resumed = resumed
         self.resume_at: datetime | None = None
         self.approval = approval
+        self.idempotency_key: str | None = idempotency_key(run.execution_id, node_id, loop_path)
 
     def log(self, level: str, message: str, **metadata: Any) -> None:
         metadata.pop("node_id", None)  # the row says which node already

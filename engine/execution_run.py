@@ -101,6 +101,7 @@ class ExecutionRun:
         self.suspended: dict[tuple[str, str], tuple[str, datetime]] = {}
         self.approval_rows: dict[tuple[str, str], Any] = {}
         self.live_steps: dict[str, tuple[str, str]] = {}  # step id -> (loop_path, node_id) running now
+        self.interrupted: set[tuple[str, str]] = set()  # nodes whose last attempt a crash cut off
         self.execution_scope = {
             "id": execution_id, "workflow_name": workflow.name, "workflow_id": workflow_id,
             "started_at": started_at.isoformat(), "dry_run": dry_run,
@@ -113,6 +114,12 @@ class ExecutionRun:
     # -- loading checkpoints --
 
     def load_steps(self, steps: list[StepRow], approvals: list[Any]) -> None:
+        last: dict[tuple[str, str], StepRow] = {}
+        for row in steps:
+            key = (row.loop_path, row.node_id)
+            if key not in last or row.attempt >= last[key].attempt:
+                last[key] = row
+        self.interrupted = {k for k, r in last.items() if r.status in ("running", "interrupted") and not r.final}
         for row in steps:
             key = (row.loop_path, row.node_id)
             self.step_seq = max(self.step_seq, row.seq)

@@ -36,6 +36,12 @@ class GuardrailUnavailable(PermanentError):
     code = "guardrail_unavailable"
 
 
+class OutcomeUnknown(PermanentError):
+    """A side effect that must not be repeated was in flight when its process died."""
+
+    code = "outcome_unknown"
+
+
 def error_payload(exc: BaseException, node_id: str, attempt: int) -> dict[str, Any]:
     """The JSON form of a node's error (step rows, events, the ``error`` route's output)."""
     payload: dict[str, Any]
@@ -203,6 +209,8 @@ class NodeRunner:
                     run.emit(ev.NODE_STARTED, node.id, attempt=current.number, **where)
                 inp = op.input_model.model_validate(rendered)
                 recorder = run.dry_run and op.external
+                if key in run.interrupted:
+                    _refuse_replay(run, node, op, inp, key, recorder)
                 credential = None if recorder else await self._credential(node)
                 ctx = StepContext(run, scope, node.id, loop_path, credential=credential, resumed=until is not None)
                 for _ in range(MAX_SUSPENDS):
@@ -350,6 +358,17 @@ class NodeRunner:
         await run.store.write(approval_insert(row), None, durable=True)
         run.emit(ev.NODE_WAITING, node.id, approval_id=row["id"], reason=reason, details=details,
                  **({"loop_path": loop_path} if loop_path else {}))
+
+
+def _refuse_replay(run: ExecutionRun, node: ActionNode, op: Any, inp: Any, key: tuple[str, str], recorder: bool) -> None:
+    """The node's last attempt was cut off by a crash: repeat it only when that is safe."""
+    run.interrupted.discard(key)
+    if not recorder and not op.safe_to_replay(inp):
+        raise OutcomeUnknown(
+            f"node {node.id} ({node.connector}.{node.operation}) was in flight when the process "
+            "driving it stopped; it may have taken effect, so it was not repeated. Check the "
+            "receiver, then retry the execution to send it again (same Idempotency-Key).",
+            node_id=node.id)
 
 
 def _guardrail_function() -> Any:

@@ -5,6 +5,12 @@
 machine (``engine.execution_state``); ``events`` replays an execution's stream from any sequence
 number and then follows it live; ``recover`` resumes every execution whose process died.
 
+With a queue (``engine.queue``) the runtime either drives what it starts and records it in the
+queue as claimed by this process (``remote=False``: ``flowwright run``, a worker), so that a live
+worker adopts it if this process dies; or it only enqueues (``remote=True``: the API process
+under ``flowwright serve``), and worker processes drive the executions. Control calls (pause,
+cancel, approve) then reach the driving worker through the queue row.
+
 Durability: every node's result is committed before a dependent node starts, so a process killed
 at any point resumes from the last checkpoint and no completed node runs again (a node that was
 in flight when the process died runs again — at-least-once, as in every durable engine).
@@ -16,7 +22,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -50,6 +56,7 @@ from engine.execution_store import (
 )
 from engine.execution_views import approval_dict, describe_execution, duration_ms, event_from_row
 from engine.ownership import current_owner, owner_alive
+from engine.queue import ExecutionQueue
 from engine.scheduler_graph import GraphRun
 from engine.trigger_input import InputInvalidError, check_trigger_input
 from engine.workflow import ActionNode, Workflow, iter_graph_nodes
@@ -67,6 +74,7 @@ class Runtime:
         rate_limiter: ConnectorRateLimiter | None = None, services: ConnectorServices | None = None,
         usage: UsageTotals | None = None, rate_limits: RateLimitStore | None = None,
         limits: RuntimeLimits | None = None, bus: ev.EventBus | None = None,
+        queue: ExecutionQueue | None = None, remote: bool = False, owner: str | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -77,7 +85,10 @@ class Runtime:
         self.rate_limits = rate_limits
         self.limits = limits or RuntimeLimits()
         self.bus = bus or ev.EventBus()
-        self.owner = current_owner()
+        self.owner = owner or current_owner()
+        self.queue = queue
+        self.remote = remote and queue is not None
+        self.on_stop: list[Callable[[str, str | None], None]] = []  # (execution id, status) when a drive ends
         self._tasks: dict[str, asyncio.Task[str | None]] = {}
         self._runs: dict[str, ExecutionRun] = {}
         self._status: dict[str, str] = {}
@@ -89,9 +100,10 @@ class Runtime:
     async def start(
         self, workflow: Workflow | dict[str, Any], input: Any = None, *, workspace_id: str = "default",
         user_id: str | None = None, workflow_id: str | None = None, workflow_version: int | None = None,
-        trigger: str | None = None, dry_run: bool = False,
+        trigger: str | None = None, dry_run: bool = False, priority: int = 0,
     ) -> str:
-        """Create an execution (committed before this returns) and start driving it."""
+        """Create an execution (committed before this returns) and start driving it (or, on a
+        remote runtime, queue it for a worker; ``priority``: higher is claimed first)."""
         wf = self._parse(workflow)
         check_trigger_input(wf, input)
         execution_id = new_id("ex")
@@ -101,11 +113,22 @@ class Runtime:
             "workflow_version": workflow_version, "workflow_name": wf.name,
             "definition": dumps(wf.to_json_dict()), "trigger": trigger or (wf.trigger.kind if wf.trigger else "manual"),
             "status": "pending", "input": dumps(input), "dry_run": dry_run,
-            "node_count": len(iter_graph_nodes(wf.nodes)), "owner": self.owner, "created_at": started,
+            "node_count": len(iter_graph_nodes(wf.nodes)), "owner": None if self.remote else self.owner,
+            "created_at": started,
             "started_at": started, "deadline_at": started + timedelta(seconds=wf.timeout_s) if wf.timeout_s else None,
             "updated_at": started,
         }
-        await self.store.insert_execution(row)
+        inserted = self.store.insert_execution(row)
+        if self.queue is not None:
+            queued = self.store.write(self.queue.statement_enqueue(
+                execution_id, workspace_id, workflow_id=workflow_id, priority=priority,
+                worker_id=None if self.remote else self.owner), None, durable=True)
+            await inserted
+            await queued
+            if self.remote:
+                return execution_id
+        else:
+            await inserted
         run = self._new_run(ExecutionRow(**row), wf)
         self._status[execution_id] = "pending"
         self._launch(run)
@@ -122,7 +145,21 @@ class Runtime:
         if task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(task), timeout)
+        elif self.remote:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._await_remote(execution_id), timeout)
         return await self.describe(execution_id)
+
+    async def _await_remote(self, execution_id: str) -> str:
+        """Poll the store until a worker has stopped driving the execution (ended, paused or
+        waiting); the poll slows from 10 ms to 250 ms."""
+        delay = 0.01
+        while True:
+            status = (await asyncio.to_thread(self.store.get, execution_id)).status
+            if status in TERMINAL or status in ("paused", "waiting"):
+                return status
+            await asyncio.sleep(delay)
+            delay = min(0.25, delay * 1.5)
 
     async def join(self, execution_id: str) -> str:
         """Wait until the execution stops in this process; return its status (no store read
@@ -133,6 +170,8 @@ class Runtime:
                 status = await asyncio.shield(task)
                 if status is not None:
                     return status
+        elif self.remote:
+            return await self._await_remote(execution_id)
         return (await self.get(execution_id)).status
 
     # -- reading --
@@ -205,6 +244,8 @@ class Runtime:
             run.stop_event.set()
             run.emit(ev.EXECUTION_PAUSED)
             await self.store.update_execution(execution_id, status="paused")
+        elif await self._ask_worker(execution_id, "pause"):
+            return
         else:
             await self.store.update_execution(execution_id, status="paused")
             await self._emit_offline(execution_id, ev.EXECUTION_PAUSED)
@@ -241,6 +282,8 @@ class Runtime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+            return
+        if await self._ask_worker(execution_id, "cancel"):
             return
         completed = now()
         await self.store.write(steps_update_where(execution_id, ["running", "waiting", "suspended"], status="cancelled"),
@@ -279,9 +322,45 @@ class Runtime:
             if row.status == "pending":
                 await self.store.update_execution(row.id, status="running")
                 row.status = "running"
+            if self.queue is not None:
+                await asyncio.to_thread(self.queue.enqueue, row.id, row.workspace_id, workflow_id=row.workflow_id,
+                                        worker_id=self.owner)
             await self._launch_from_row(row)
             resumed.append(row.id)
         return resumed
+
+    async def drive(self, execution_id: str) -> str | None:
+        """Drive an execution this process claimed from the queue, to its end or until it pauses
+        or waits; returns its status then (``None``: it was not runnable — it has ended, is
+        driven here already, or does not exist)."""
+        try:
+            row = await self.get(execution_id)
+        except NotFoundError:
+            return None
+        if row.status not in ("pending", "running") or execution_id in self._tasks:
+            return None
+        await self.store.update_execution(execution_id, owner=self.owner)
+        row.owner = self.owner
+        await self._launch_from_row(row)
+        return await self.join(execution_id)
+
+    async def relaunch_waiting(self, execution_id: str) -> None:
+        """Run a waiting execution again (a decision arrived while it was parking)."""
+        row = await self.get(execution_id)
+        if row.status == "waiting" and execution_id not in self._tasks:
+            await self._relaunch(row)
+
+    async def abandon(self, execution_id: str) -> None:
+        """Stop driving an execution without writing anything (another worker owns it now)."""
+        task = self._tasks.get(execution_id)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def driving(self) -> list[str]:
+        """The executions this process drives right now."""
+        return list(self._tasks)
 
     async def aclose(self) -> None:
         """Stop driving (shutdown): running executions stay ``running`` for ``recover``."""
@@ -319,6 +398,10 @@ class Runtime:
 
     async def _launch_from_row(self, row: ExecutionRow) -> None:
         wf = Workflow.model_validate_json(row.definition)
+        # Attempts still ``running`` belong to a driver that is gone (this one drives nothing of
+        # this execution yet): record that a crash cut them off.
+        await self.store.write(steps_update_where(row.id, ["running"], status="interrupted", completed_at=now()),
+                               None, durable=True)
         steps, approvals, seq = await asyncio.to_thread(self._load, row.id)
         run = self._new_run(row, wf)
         run.seq = seq
@@ -332,9 +415,37 @@ class Runtime:
         return steps, approvals, self.store.max_seq(execution_id)
 
     async def _relaunch(self, row: ExecutionRow) -> None:
-        await self.store.update_execution(row.id, status="running", owner=self.owner)
+        owner = None if self.remote else self.owner
+        await self.store.update_execution(row.id, status="running", owner=owner)
         row.status = "running"
+        if self.queue is not None:
+            await asyncio.to_thread(self.queue.enqueue, row.id, row.workspace_id, workflow_id=row.workflow_id,
+                                    worker_id=owner)
+            if self.remote:
+                return
         await self._launch_from_row(row)
+
+    async def _ask_worker(self, execution_id: str, control: str) -> bool:
+        """Pass ``pause``/``cancel`` to the worker driving the execution and wait until it has
+        acted; ``False`` when no worker drives it (the caller acts on the store itself)."""
+        if self.queue is None:
+            return False
+        if await asyncio.to_thread(self.queue.take_queued, execution_id):
+            return False  # nobody had claimed it: it is now out of the queue
+        worker = await asyncio.to_thread(self.queue.request, execution_id, control)
+        if worker is None or worker == self.owner:
+            return False
+        target = "cancelled" if control == "cancel" else "paused"
+        delay, waited = 0.01, 0.0
+        while waited < 30:
+            status = (await asyncio.to_thread(self.store.get, execution_id)).status
+            if status == target or status in TERMINAL:
+                return True
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(0.25, delay * 1.5)
+        raise ConflictError(f"the worker driving execution {execution_id} did not {control} it within 30 s",
+                            code="worker_unresponsive", execution_id=execution_id)
 
     async def _settle_task(self, execution_id: str) -> None:
         task = self._tasks.get(execution_id)
@@ -379,10 +490,32 @@ class Runtime:
                 run.emit(ev.LOG, node_id, level="info", message=f"{decision} by {by or 'someone'}")
             self._recheck.add(execution_id)
             return
+        if self.queue is not None:
+            worker = await asyncio.to_thread(self.queue.request, execution_id, "decide")
+            if worker is not None and worker != self.owner:
+                return  # a worker drives it: it reloads the decisions before it parks
         await self._settle_task(execution_id)
         row = await self.get(execution_id)
         check_transition(row.status, "running", execution_id)
         await self._relaunch(row)
+
+    async def reload_decisions(self, execution_id: str) -> None:
+        """Take the approval decisions another process recorded into the live run (a worker
+        calls it on a ``decide`` request)."""
+        run = self._runs.get(execution_id)
+        if run is None:
+            return
+        await self.store.flush()
+        rows = await asyncio.to_thread(self.store.approvals, None, execution_id=execution_id, status=None)
+        changed = False
+        for approval in rows:
+            key = (approval.loop_path, approval.node_id)
+            current = run.approval_rows.get(key)
+            if approval.status != "pending" and (current is None or current.status == "pending"):
+                run.approval_rows[key] = approval
+                changed = True
+        if changed:
+            self._recheck.add(execution_id)
 
     # -- internals: driving --
 
@@ -468,7 +601,12 @@ class Runtime:
             self._recheck.discard(execution_id)
             self.bus.close(execution_id)
             self.bus.wake(execution_id)
+            self._notify_stopped(execution_id, final)
         return final
+
+    def _notify_stopped(self, execution_id: str, final: str | None) -> None:
+        for callback in self.on_stop:
+            callback(execution_id, final)
 
     async def _seed_secrets(self, run: ExecutionRun) -> None:
         """Resolve the workflow's credentials up front so that the redactor knows every secret

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from fastapi import FastAPI
 
@@ -20,25 +21,41 @@ log = logging.getLogger(__name__)
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the container, resume executions whose process died, run the scheduler; close it all."""
+    from engine.worker import Worker
+
     settings: Settings = app.state.settings
     container = app.state.container = Container.open(settings)
+    container.remote = app.state.dispatch == "queue"
     runtime = container.runtime
-    resumed = await runtime.recover()
-    if resumed:
-        log.info("resumed %d execution(s) interrupted by a restart: %s", len(resumed), ", ".join(resumed))
+    heart: Worker | None = None
+    if container.remote:  # worker processes drive executions; orphans go back to the queue for them
+        queued = await asyncio.to_thread(container.queue.enqueue_orphans, settings.worker_heartbeat_s * 1.5)
+        if queued:
+            log.info("queued %d execution(s) interrupted by a restart: %s", len(queued), ", ".join(queued))
+    else:
+        resumed = await runtime.recover()
+        if resumed:
+            log.info("resumed %d execution(s) interrupted by a restart: %s", len(resumed), ", ".join(resumed))
+        # heartbeats for the executions this process drives: if it dies, a live worker adopts them
+        heart = Worker(runtime, container.queue, capacity=0, heartbeat_s=settings.worker_heartbeat_s, kind="api")
     stop = asyncio.Event()
     ticker = asyncio.create_task(container.scheduler.run_forever(stop)) if settings.scheduler_enabled else None
+    beating = asyncio.create_task(heart.run(stop)) if heart is not None else None
     try:
         yield
     finally:
         stop.set()
         if ticker is not None:
             await ticker
+        if beating is not None:
+            await asyncio.gather(beating, return_exceptions=True)
         await container.aclose()
         app.state.container = None
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", "queue"] = "inline") -> FastAPI:
+    """The service. ``dispatch="queue"`` (``flowwright serve``): executions go to the durable
+    queue and worker processes drive them; ``"inline"``: this process drives what it starts."""
     settings = settings or get_settings()
     app = FastAPI(
         title="Flowwright",
@@ -49,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.dispatch = dispatch
     app.state.container = None
     install_error_handlers(app)
     install_docs(app)

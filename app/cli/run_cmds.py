@@ -105,18 +105,22 @@ def _parse_input(value: str | None) -> Any:
 async def _run(services: Container, workflow: Any, trigger_input: Any, *, as_json: bool, dry_run: bool,
                workspace: str) -> dict[str, Any]:
     from engine.errors import FlowwrightError
+    from engine.worker import Worker
 
     runtime = services.runtime
-    try:
-        execution_id = await runtime.start(workflow, trigger_input, workspace_id=workspace, dry_run=dry_run,
-                                           trigger="manual", user_id="cli")
-    except FlowwrightError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}")
-        raise typer.Exit(2) from None
-    err_console.print(f"execution {execution_id}" + (" (dry run)" if dry_run else ""), markup=False)
-    if not as_json:
-        await _follow(runtime, execution_id)
-    outcome: dict[str, Any] = await runtime.wait(execution_id)
+    # This process drives the run itself; its heartbeats let a live worker adopt it if it dies.
+    async with Worker(runtime, services.queue, capacity=0, heartbeat_s=services.settings.worker_heartbeat_s,
+                      kind="cli").attached():
+        try:
+            execution_id = await runtime.start(workflow, trigger_input, workspace_id=workspace, dry_run=dry_run,
+                                               trigger="manual", user_id="cli")
+        except FlowwrightError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.message}")
+            raise typer.Exit(2) from None
+        err_console.print(f"execution {execution_id}" + (" (dry run)" if dry_run else ""), markup=False)
+        if not as_json:
+            await _follow(runtime, execution_id)
+        outcome: dict[str, Any] = await runtime.wait(execution_id)
     return outcome
 
 

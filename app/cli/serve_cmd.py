@@ -1,10 +1,16 @@
-"""`flowwright serve`: the HTTP service."""
+"""`flowwright serve`: the HTTP service, with ``FLOWWRIGHT_WORKERS`` worker processes beside it."""
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
+import threading
 from typing import Annotated
 
 import typer
+
+log = logging.getLogger(__name__)
 
 
 def register(app: typer.Typer) -> None:
@@ -14,8 +20,10 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (FLOWWRIGHT_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (FLOWWRIGHT_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (FLOWWRIGHT_WORKERS; 0: API only).",
+                                                min=0)] = None,
 ) -> None:
-    """Start the Flowwright service (API, OpenAPI page at /docs)."""
+    """Start the Flowwright service (API, OpenAPI page at /docs) and its worker processes."""
     import uvicorn
 
     from app.api.server import create_app
@@ -27,5 +35,53 @@ def serve(
         settings.check_safe()
     except UnsafeSettingsError as exc:
         fail(str(exc))
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level)
+    pool = WorkerPool(settings.workers if workers is None else workers)
+    pool.start()
+    try:
+        uvicorn.run(create_app(settings, dispatch="queue"), host=host or settings.host, port=port or settings.port,
+                    log_level=settings.log_level)
+    finally:
+        pool.stop()
+
+
+class WorkerPool:
+    """Keeps ``size`` ``flowwright worker`` processes running (a worker that exits is restarted)."""
+
+    def __init__(self, size: int, *, restart_delay_s: float = 1.0) -> None:
+        self.size = size
+        self.restart_delay_s = restart_delay_s
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name="flowwright-worker-pool", daemon=True)
+
+    def start(self) -> None:
+        """Start the workers and the supervisor thread."""
+        self.processes = [self._spawn() for _ in range(self.size)]
+        if self.size:
+            self._thread.start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "app.cli.main", "worker"])
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(0.5):
+            for i, proc in enumerate(self.processes):
+                code = proc.poll()
+                if code is not None and not self._stop.is_set():
+                    log.warning("worker process %d exited with %d; starting a new one", proc.pid, code)
+                    if self._stop.wait(self.restart_delay_s):
+                        return
+                    self.processes[i] = self._spawn()
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """Ask every worker to hand its executions back (SIGTERM), then kill the stragglers."""
+        self._stop.set()
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -29,6 +29,7 @@ class Ctx:
     dry_run: bool = False
     resumed: bool = False
     resume_at: datetime | None = None
+    idempotency_key: str | None = None
     logs: list[tuple[str, str]] = field(default_factory=list)
 
     def log(self, level: str, message: str, **metadata: Any) -> None:

@@ -1,0 +1,67 @@
+"""`flowwright worker` (drive executions from the durable queue) and `flowwright workers` (list them)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated, Any
+
+import typer
+
+from app.cli.container import container
+from app.cli.output import console, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+    app.command("workers")(workers)
+
+
+def worker(
+    capacity: Annotated[int | None, typer.Option(help="Executions driven at once (FLOWWRIGHT_WORKER_CAPACITY).",
+                                                 min=1)] = None,
+    heartbeat: Annotated[float | None, typer.Option(help="Heartbeat interval in seconds "
+                                                    "(FLOWWRIGHT_WORKER_HEARTBEAT_S).", min=0.05)] = None,
+) -> None:
+    """Claim executions from the queue and drive them until stopped (SIGTERM/SIGINT: hand them back)."""
+    from app.settings import get_settings
+
+    settings = get_settings()
+    services = container()
+    asyncio.run(_work(services, capacity or settings.worker_capacity, heartbeat or settings.worker_heartbeat_s))
+    raise typer.Exit(0)
+
+
+async def _work(services: Any, capacity: int, heartbeat_s: float) -> None:
+    from engine.worker import Worker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = services.runtime
+    node = Worker(runtime, services.queue, capacity=capacity, heartbeat_s=heartbeat_s)
+    try:
+        await node.run(stop)
+    finally:
+        await runtime.aclose()
+    if node.fenced:
+        raise typer.Exit(75)  # EX_TEMPFAIL: the supervisor starts a fresh worker
+
+
+def workers(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
+    """List the worker processes (alive, dead, stopped) and the queue's depth."""
+    from engine.execution_store import aware
+
+    services = container(vault=False)
+    rows = services.queue.workers()
+    depth = services.queue.depth()
+    items: list[dict[str, Any]] = [{"id": r.id, "kind": r.kind, "status": r.status, "capacity": r.capacity,
+              "heartbeat_at": aware(r.heartbeat_at).isoformat()} for r in rows]  # type: ignore[union-attr]
+    if as_json:
+        print_json({"workers": items, "queue": {"queued": depth.get("queued", 0), "claimed": depth.get("claimed", 0)}})
+        return
+    console.print(f"queue: {depth.get('queued', 0)} queued, {depth.get('claimed', 0)} claimed", markup=False)
+    for item in items:
+        console.print(f"{item['id']}  {item['kind']}  {item['status']}  capacity {item['capacity']}  "
+                      f"last heartbeat {item['heartbeat_at'][:19]}", markup=False)
