@@ -169,7 +169,8 @@ class Container:
 
         self.settings.ensure_data_dir()
         return build_copilot(self.settings, gateway=self.gateway, db=self.db, catalog=self.registry,
-                             embedder=self.embedder, use_cache=self.settings.cache_enabled)
+                             embedder=self.embedder, use_cache=self.settings.cache_enabled,
+                             credentials=self.vault)  # names and types only: steps get the workspace's own
 
     # -- the engine ---------------------------------------------------------------------------------
 

@@ -94,6 +94,16 @@ class Connector:
     operations: tuple[Operation, ...]
     rate_limit: RateLimit | None = None
     credential_fields: Mapping[str, str] = field(default_factory=dict)  # field -> description
+    # Every credential type the connector reads, when that is more than ``auth`` (slack: a bot token
+    # or a webhook URL) or when a credential is optional (http, whose ``auth`` is none).
+    credential_types: tuple[AuthType, ...] = ()
 
     def operation(self, name: str) -> Operation | None:
         return next((op for op in self.operations if op.name == name), None)
+
+    @property
+    def reads_credentials(self) -> tuple[AuthType, ...]:
+        """The credential types a step of this connector can use (empty: none)."""
+        if self.credential_types:
+            return self.credential_types
+        return () if self.auth is AuthType.NONE else (self.auth,)

@@ -253,7 +253,8 @@ CONNECTOR = Connector(
     "parsed by its content type. Private and internal addresses are refused unless allowlisted.",
     category="developer",
     icon="🌐",
-    auth=AuthType.NONE,
+    auth=AuthType.NONE,  # a credential is optional: an API's key, token or login
+    credential_types=(AuthType.API_KEY, AuthType.OAUTH2, AuthType.BASIC),
     credential_fields={
         "access_token": "Bearer token (or `token`)",
         "username": "HTTP Basic user (with `password`)",

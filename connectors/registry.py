@@ -77,6 +77,7 @@ class Registry:
                     "category": c.category,
                     "icon": c.icon,
                     "auth": str(c.auth),
+                    "credential_types": [str(t) for t in c.reads_credentials],
                     "operations": [
                         {
                             "name": op.name,

@@ -116,6 +116,7 @@ CONNECTOR = Connector(
     category="communication",
     icon="💬",
     auth=AuthType.API_KEY,
+    credential_types=(AuthType.API_KEY, AuthType.URL),
     credential_fields={
         "api_key": "bot token (xoxb-...), for chat.postMessage",
         "url": "or: an incoming-webhook URL (credential type url)",

@@ -160,4 +160,4 @@ def default_copilot_factory(model: str, cache: bool) -> Any:
     from app.wiring import Container
 
     settings = get_settings().model_copy(update={"model": model, "cache_enabled": cache})
-    return Container(settings).copilot
+    return Container(settings, vault=False).copilot  # no vault: eval workflows get no credentials attached

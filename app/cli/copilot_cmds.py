@@ -312,6 +312,9 @@ def _print_turn(turn: Any) -> None:
         console.print(f"  [bold]version {turn.version}[/] of [bold]{_escape(turn.workflow.name)}[/]")
     for guard in turn.guardrails:
         console.print(f"  [magenta]🛡 {guard['node_id']}[/] [dim]({guard['kind']})[/] {_escape(guard['reason'])}")
+    for note in turn.credentials:
+        mark = "[green]🔑[/]" if note["status"] == "attached" else "[yellow]🔑[/]"
+        console.print(f"  {mark} {_escape(note['message'])}")
     status = "[green]valid[/]" if turn.valid else f"[red]invalid ({len(turn.problems)} problem(s))[/]"
     usage = turn.usage or {}
     cost = usage.get("cost_usd")

@@ -92,6 +92,7 @@ class Turn:
     error: dict[str, Any] | None = None
     duplicates: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    credentials: list[dict[str, Any]] = field(default_factory=list)  # attached, or how to add the missing
 
     @property
     def cache(self) -> str:

@@ -36,6 +36,7 @@ MIN_OPERATIONS = 6
 MAX_OPERATIONS = 16
 MAX_WORKFLOWS = 12
 MAX_EXAMPLES = 3
+MAX_CREDENTIALS = 20
 DUPLICATE_SIMILARITY = 0.8
 DUPLICATE_OVERLAP = 0.75
 
@@ -94,6 +95,7 @@ class Context:
     preferences: dict[str, str] = field(default_factory=dict)
     current_plan: str | None = None
     examples: list[dict[str, Any]] = field(default_factory=list)
+    credentials: list[dict[str, str]] = field(default_factory=list)  # name, type, connectors (never secrets)
     retrieval: str = "embedding"
     tokens: int = 0
     left_out: list[str] = field(default_factory=list)
@@ -106,6 +108,7 @@ class Context:
             "preferences": self.preferences,
             "current_plan": self.current_plan,
             "examples": self.examples,
+            "credentials": self.credentials,
         }
 
 
@@ -247,6 +250,10 @@ class ContextBuilder:
         budget_tokens: int = DEFAULT_BUDGET_TOKENS,
     ) -> None:
         self.entries = catalog_entries(catalog)
+        self.readers: dict[str, list[str]] = {}  # credential type -> connectors that read it
+        for connector in catalog:
+            for kind in getattr(connector, "reads_credentials", ()):
+                self.readers.setdefault(str(kind), []).append(connector.name)
         self.retriever = retriever
         self.examples = list(examples)
         self.count_tokens = functools.lru_cache(maxsize=4096)(count_tokens)  # catalog texts repeat
@@ -259,7 +266,9 @@ class ContextBuilder:
         workflows: Sequence[WorkflowSummary] = (),
         preferences: dict[str, str] | None = None,
         current_plan: dict[str, Any] | None = None,
+        credentials: Sequence[Any] = (),
     ) -> Context:
+        """The context of ``request``; ``credentials`` are the workspace's (``name`` and ``type``)."""
         ctx = Context(retrieval=self.retriever.mode)
         remaining = self.budget_tokens
         qvec = self.retriever.embed_query(request)
@@ -277,6 +286,8 @@ class ContextBuilder:
                 continue
             ctx.operations.append(entry)
             remaining -= cost
+
+        remaining -= self._credentials(ctx, credentials, remaining)
 
         for key, value in (preferences or {}).items():
             if value:
@@ -317,6 +328,23 @@ class ContextBuilder:
                 remaining -= cost
         ctx.tokens = self.budget_tokens - remaining
         return ctx
+
+    def _credentials(self, ctx: Context, credentials: Sequence[Any], remaining: int) -> int:
+        """Names and types of the credentials a step could use (at most ``MAX_CREDENTIALS``); the
+        tokens they cost."""
+        cost = 0
+        for item in credentials:
+            readers = self.readers.get(str(item.type))
+            if not readers:
+                continue
+            entry = {"name": str(item.name), "type": str(item.type), "connectors": ", ".join(readers)}
+            price = self.count_tokens(f"{entry['name']} {entry['type']} {entry['connectors']}") + 6
+            if len(ctx.credentials) >= MAX_CREDENTIALS or cost + price > remaining:
+                ctx.left_out.append(f"credential {entry['name']}")
+                continue
+            ctx.credentials.append(entry)
+            cost += price
+        return cost
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, ValidationInfo, model_validator
 
 from app.copilot.context import ContextBuilder, WorkflowSummary
+from app.copilot.credentials import CredentialNote, CredentialRef, bind_credentials
 from app.copilot.plan import (
     CopilotResponse,
     EditPlan,
@@ -43,7 +44,7 @@ from engine.errors import FlowwrightError, Problem
 from engine.passes import PassChange, run_passes
 from engine.passes.strip import strip_inserted
 from engine.validation import validate_workflow
-from engine.workflow import Workflow
+from engine.workflow import Workflow, iter_graph_nodes
 from prompts.loader import PromptTemplate, load
 
 Message = dict[str, Any]
@@ -109,6 +110,7 @@ class PipelineResult:
     error: dict[str, Any] | None = None
     context: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage: context, model, finish
+    credentials: list[CredentialNote] = field(default_factory=list)  # attached, or how to add the missing
 
     @property
     def guardrails(self) -> list[dict[str, Any]]:
@@ -154,13 +156,17 @@ class Pipeline:
         current: Workflow | None = None,
         workflows: Sequence[WorkflowSummary] = (),
         preferences: dict[str, str] | None = None,
+        credentials: Sequence[CredentialRef] | None = None,
     ) -> PipelineResult:
+        """One message through the pipeline. ``credentials`` (names and types of the workspace's
+        credentials; ``None``: unknown, nothing is attached) are offered to the model and attached to
+        the steps that need them (``app.copilot.credentials``)."""
         started = self.clock()
         base_plan = plan_from_workflow(strip_inserted(current)) if current is not None else None
         prefs = dict(preferences or {})
         mark = self.clock()
         ctx = self.context_builder.build(
-            message, workflows=workflows, preferences=prefs,
+            message, workflows=workflows, preferences=prefs, credentials=credentials or (),
             current_plan=base_plan.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
             if base_plan is not None else None,
         )
@@ -201,7 +207,7 @@ class Pipeline:
             _CHECK.reset(token)
             result.timings["model_ms"] = round((self.clock() - mark) * 1000, 2)
         mark = self.clock()
-        self._finish(result, reply, base_plan)
+        self._finish(result, reply, base_plan, _Binding(credentials, workspace_id, current))
         result.timings["finish_ms"] = round((self.clock() - mark) * 1000, 2)
         result.latency_ms = (self.clock() - started) * 1000
         return result
@@ -242,7 +248,7 @@ class Pipeline:
         assert isinstance(reply, WorkflowPlan)
         return reply
 
-    def _finish(self, result: PipelineResult, reply: Any, base: WorkflowPlan | None) -> None:
+    def _finish(self, result: PipelineResult, reply: Any, base: WorkflowPlan | None, binding: _Binding) -> None:
         result.reply_kind = getattr(reply, "kind", None)
         if isinstance(reply, Question):
             result.kind, result.question, result.missing = "question", reply.question, list(reply.missing)
@@ -266,6 +272,9 @@ class Pipeline:
                 f"the generated workflow is invalid: {fixed.problems[0].path}: {fixed.problems[0].message}",
                 problems=result.problems).to_dict()
             return
+        if binding.credentials is not None:
+            result.credentials = bind_credentials(fixed.document, self.catalog, binding.credentials,
+                                                  workspace_id=binding.workspace_id, already=binding.seen())
         authored = Workflow.model_validate(_as_authored(fixed.document))
         passes = run_passes(authored, self.catalog)
         final = validate_workflow(passes.workflow.to_json_dict(), self.catalog)
@@ -274,6 +283,21 @@ class Pipeline:
         result.valid = final.ok
         result.problems = [p.to_dict() for p in final.problems]
         result.kind = "workflow"
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """What attaching credentials needs to know: the workspace's, and the version being refined."""
+
+    credentials: Sequence[CredentialRef] | None
+    workspace_id: str
+    current: Workflow | None
+
+    def seen(self) -> frozenset[str]:
+        """Ids of the current version's steps that already named a credential (not announced again)."""
+        if self.current is None:
+            return frozenset()
+        return frozenset(n.id for _, n in iter_graph_nodes(self.current.nodes) if getattr(n, "credential", None))
 
 
 _NODE_PATH = re.compile(r"^(\$(?:\.nodes\[\d+\](?:\.body)?)*\.nodes\[\d+\])")

@@ -17,15 +17,18 @@ and ``send``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.copilot.chat import ChatStore, Turn
 from app.copilot.context import ContextBuilder, Retriever, WorkflowSummary
+from app.copilot.credentials import CredentialRef
 from app.copilot.diff import diff_workflows
 from app.copilot.pipeline import Pipeline, PipelineResult
 from engine.errors import ConflictError, FlowwrightError
@@ -40,6 +43,13 @@ if TYPE_CHECKING:
 
 DEFAULT_WORKSPACE = "default"
 MAX_SUMMARIES = 50
+log = logging.getLogger(__name__)
+
+
+class CredentialLister(Protocol):
+    """Names and types of a workspace's credentials (``connectors.vault.Vault`` is one)."""
+
+    def list(self, workspace_id: str) -> Sequence[CredentialRef]: ...
 
 
 class NothingToUndoError(FlowwrightError):
@@ -55,14 +65,18 @@ class Copilot:
         workflows: where versions go.
         chat: where conversations and turns go.
         preferences: workspace preferences offered to the model (time zone, default email...).
+        credentials: the vault (only names and types are read): steps get the workspace's
+            credentials attached, or the reply says how to add a missing one. ``None``: no vault,
+            nothing is attached (the eval runner).
     """
 
     def __init__(self, pipeline: Pipeline, workflows: WorkflowStore, chat: ChatStore, *,
-                 preferences: dict[str, str] | None = None) -> None:
+                 preferences: dict[str, str] | None = None, credentials: CredentialLister | None = None) -> None:
         self.pipeline = pipeline
         self.workflows = workflows
         self.chat = chat
         self.preferences = {k: v for k, v in (preferences or {}).items() if v}
+        self.credentials = credentials
 
     # --- conversations ---------------------------------------------------------------------
 
@@ -93,7 +107,7 @@ class Copilot:
             message, workspace_id=workspace_id, user_id=user_id or conversation.user_id,
             conversation_id=conversation_id, workflow_id=conversation.workflow_id, history=history,
             current=current, workflows=self._summaries(workspace_id, exclude=conversation.workflow_id),
-            preferences=self.preferences,
+            preferences=self.preferences, credentials=self._credentials(workspace_id),
         )
         turn = self._turn(conversation_id, result)
         if result.kind == "workflow" and result.workflow is not None:
@@ -151,6 +165,15 @@ class Copilot:
 
     # --- internals -------------------------------------------------------------------------
 
+    def _credentials(self, workspace_id: str) -> list[CredentialRef] | None:
+        if self.credentials is None:
+            return None
+        try:
+            return list(self.credentials.list(workspace_id))
+        except Exception:  # an unreadable vault must not cost the person their workflow
+            log.warning("copilot: could not list the credentials of workspace %s", workspace_id, exc_info=True)
+            return None
+
     def _current(self, workspace_id: str, workflow_id: str | None) -> tuple[Workflow | None, int | None]:
         if workflow_id is None:
             return None, None
@@ -206,6 +229,7 @@ class Copilot:
             repaired=result.repaired, reasks=result.reasks, usage=result.usage, cache_hit=result.cache_hit,
             latency_ms=round(result.latency_ms, 1), error=result.error,
             duplicates=list(result.context.get("duplicates", [])), timings=dict(result.timings),
+            credentials=[n.to_dict() for n in result.credentials],
         )
         if result.kind == "question":
             turn.message = result.question or ""
@@ -249,13 +273,14 @@ def _describe(result: PipelineResult, diff_summary: str, version: int, added: se
         lines.append(f"Guardrails kept: {', '.join(c.node_id for c in inserted if c.node_id not in added)}.")
     if result.repaired:
         lines.append("Repaired: " + "; ".join(result.repaired))
+    lines.extend(note.message for note in result.credentials)
     if result.context.get("duplicates"):
         lines.append("Similar existing workflows: " + ", ".join(result.context["duplicates"]))
     return "\n".join(lines)
 
 
 def build_copilot(settings: Settings, *, gateway: Gateway, db: Engine, catalog: Registry, embedder: Embedder | None,
-                  use_cache: bool) -> Copilot:
+                  use_cache: bool, credentials: CredentialLister | None = None) -> Copilot:
     """The copilot over these parts (``app.wiring.Container.copilot`` calls it; nothing else should)."""
     from app.llm.local_provider import count_text_tokens
     from prompts.loader import load_examples
@@ -267,7 +292,7 @@ def build_copilot(settings: Settings, *, gateway: Gateway, db: Engine, catalog: 
     pipeline = Pipeline(gateway, catalog, context, max_reasks=settings.copilot_max_reasks, use_cache=use_cache)
     preferences = {"timezone": settings.default_timezone, "default email": settings.default_email or "",
                    "default Slack channel": settings.default_slack_channel or ""}
-    return Copilot(pipeline, WorkflowStore(db), ChatStore(db), preferences=preferences)
+    return Copilot(pipeline, WorkflowStore(db), ChatStore(db), preferences=preferences, credentials=credentials)
 
 
 __all__ = ["Copilot", "NothingToUndoError", "build_copilot"]

@@ -82,3 +82,16 @@ def test_catalog_entries_mark_required_fields_and_destructive_operations() -> No
     entries = {f"{e.connector}.{e.operation}": e for e in catalog_entries(REGISTRY)}
     assert "url*" in entries["http.request"].fields
     assert entries["database.execute"].destructive and not entries["database.query"].destructive
+
+
+def test_credentials_are_offered_by_name_and_type_with_the_connectors_that_read_them() -> None:
+    class Ref:
+        def __init__(self, name: str, type_: str) -> None:
+            self.name, self.type = name, type_
+
+    builder = ContextBuilder(REGISTRY, Retriever(None))
+    ctx = builder.build("post to slack", credentials=[Ref("bot", "api_key"), Ref("nothing", "none")])
+    assert ctx.credentials == [{"name": "bot", "type": "api_key", "connectors": "http, slack"}]
+    text = load("copilot.context").render(**ctx.variables())
+    assert "## Credentials in this workspace" in text and "- `bot` (api_key) — for http, slack" in text
+    assert "## Credentials" not in load("copilot.context").render(**builder.build("post to slack").variables())

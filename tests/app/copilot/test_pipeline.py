@@ -43,7 +43,7 @@ def test_prompt_is_built_from_versioned_templates_and_context(tmp_path: Any, fak
     assert user == {"role": "user", "content": "every monday email the sales total to alice@example.com"}
     assert sent.optional_params["tool_choice"]["function"]["name"] == "CopilotResponse"
     assert sent.schema is not None and "reply" in sent.schema["properties"]
-    assert p.template_ref == ("copilot", "system@1+context@2")
+    assert p.template_ref == ("copilot", "system@2+context@3")
 
 
 def test_validation_problems_are_fed_back_then_fixed(tmp_path: Any, fake: FakeModel) -> None:
