@@ -16,7 +16,7 @@ def test_every_template_has_name_version_and_renders_its_variables() -> None:
     names = {t.name for t in available()}
     assert {"copilot.system", "copilot.context", "copilot.reask"} <= names
     system = load("copilot.system")
-    assert system.ref == ("copilot.system", "1")
+    assert system.ref == ("copilot.system", "2")
     text = system.render(today="2026-01-02", timezone="Asia/Tokyo")
     assert "Asia/Tokyo" in text and "2026-01-02" in text and "{{ }}" in text
 
