@@ -25,6 +25,8 @@ from typing import Any
 
 from app.copilot import local_tasks
 from app.copilot.local_tasks import text_of
+from app.copilot.nlu import integrations
+from app.copilot.nlu.dialogue import request_of
 from app.copilot.nlu.messages import Preferences
 from app.copilot.nlu.operations import default_embedder, operation_index
 from app.copilot.nlu.planner import Request, plan_additions, plan_request
@@ -34,8 +36,6 @@ from app.copilot.plan import CopilotResponse, EditPlan, Question, WorkflowPlan, 
 TASK_TAG = re.compile(r"^\s*\[flowwright:task=([a-z_][a-z0-9_-]*)\]")
 _PLAN_BLOCK = re.compile(r"```json current_plan\s*\n(.*?)\n```", re.S)
 _WORKFLOW_BLOCK = re.compile(r"```(?:json)?\s*\n(\{.*?\})\s*\n```", re.S)
-_REASK_RE = re.compile(r"^(?:Your reply does not give a valid workflow|Recall the function correctly|Validation Error found|"
-                       r"Please correct|The previous (?:reply|answer|response))", re.I)
 _KNOWN_TASKS = {"complete", "classify", "extract", "summarize"}
 
 
@@ -119,77 +119,6 @@ def current_plan(messages: list[dict[str, Any]]) -> WorkflowPlan | None:
     return None
 
 
-def _conversation_request(messages: list[dict[str, Any]]) -> str:
-    """The request to plan: the last real user message, completed by an answer to our question."""
-    turns = [m for m in messages if m.get("role") in ("user", "assistant")]
-    users = [i for i, m in enumerate(turns) if m.get("role") == "user" and not _REASK_RE.match(text_of(m).strip())]
-    if not users:
-        return ""
-    last = users[-1]
-    text = text_of(turns[last]).strip()
-    # the previous assistant turn asked a question: the message answers it
-    before = [m for m in turns[:last] if m.get("role") == "assistant"]
-    earlier_users = [i for i in users if i < last]
-    short = len(text.split()) <= 6 or re.fullmatch(r"\s*(?:[\w.%+-]+@[\w.-]+|#[\w.-]+|https?://\S+)[\w\s,.@#/:-]*", text) is not None
-    if before and earlier_users and _is_question(text_of(before[-1])) and short:
-        original = text_of(turns[earlier_users[-1]]).strip()
-        return merge_answer(original, text, _missing_of(text_of(before[-1])))
-    return text
-
-
-def _is_question(text: str) -> bool:
-    stripped = text.strip()
-    if '"kind":"question"' in stripped.replace(" ", ""):
-        return True
-    return "?" in stripped and len(stripped) < 400
-
-
-def _missing_of(text: str) -> list[str]:
-    try:
-        data = json.loads(text)
-        reply = data.get("reply", data)
-        return [str(x) for x in reply.get("missing", [])]
-    except (json.JSONDecodeError, AttributeError):
-        lower = text.lower()
-        return [word for word in ("channel", "email", "url", "table", "schedule", "often", "fields", "categories")
-                if word in lower]
-
-
-def merge_answer(original: str, answer: str, missing: list[str]) -> str:
-    """Put a short answer where the original request left the gap."""
-    answer = answer.strip().rstrip(".")
-    from app.copilot.nlu.actions import TEAM_RE
-
-    joined = " ".join(missing).lower()
-    if re.fullmatch(r"[\w.%+-]+@[\w.-]+\.\w+(?:\s*(?:,|and)\s*[\w.%+-]+@[\w.-]+\.\w+)*|#[\w.-]+(?:\s*(?:,|and)\s*#[\w.-]+)*", answer):
-        if TEAM_RE.search(original):
-            return TEAM_RE.sub(answer, original, count=1)
-        if answer.startswith("#") and re.search(r"\bslack\b", original, re.I):
-            return re.sub(r"\bslack\b", f"Slack {answer}", original, count=1, flags=re.I)
-        verb = re.search(r"\b(send|email|e-mail|mail|post|notify|alert|share|forward|message|tell)\b[^,.;]*", original, re.I)
-        if verb:
-            return original[:verb.end()] + f" to {answer}" + original[verb.end():]
-        return f"{original} and send it to {answer}"
-    if answer.startswith(("http://", "https://")) or "url" in joined:
-        verb = re.search(r"\b(fetch|get|pull|download|call|load|retrieve|check|read|grab)\b[^,.;]*?(?=\s*(?:,|\.|;|\band\b|\bthen\b|$))",
-                         original, re.I)
-        if verb:
-            return original[:verb.end()] + f" from {answer}" + original[verb.end():]
-        return f"{original} from {answer}"
-    if "schedule" in joined or "often" in joined:
-        return f"{answer}, {original}"
-    if "table" in joined:
-        verb = re.search(r"\b(save|store|insert|record|add|upsert|write|keep)\b[^,.;]*?(?=\s*(?:,|\.|;|\band\b|\bthen\b|$))",
-                         original, re.I)
-        table = re.sub(r"\s*table$", "", answer, flags=re.I)
-        if verb:
-            return original[:verb.end()] + f" in the {table} table" + original[verb.end():]
-    if "categor" in joined or "label" in joined:
-        return re.sub(r"\b(classify|categori[sz]e)\b([^,.;]*)", lambda m: f"{m.group(0)} as {answer}", original, count=1,
-                      flags=re.I)
-    return f"{original}. {answer}"
-
-
 def plan_reply(messages: list[dict[str, Any]]) -> WorkflowPlan | Question | EditPlan:
     """The planner's reply to a copilot chat."""
     system = "\n".join(text_of(m) for m in messages if m.get("role") == "system")
@@ -197,7 +126,10 @@ def plan_reply(messages: list[dict[str, Any]]) -> WorkflowPlan | Question | Edit
     allowed = _catalog_ops(system)
     index = operation_index()
     today = _today(system)
-    text = drop_retracted(_conversation_request(messages))
+    text = drop_retracted(request_of(messages, text_of))
+    absent = integrations.missing(text)
+    if absent:
+        return Question(question=integrations.reply(absent), missing=[m.app.name for m in absent])
     base = current_plan(messages)
     if base is not None and not base.trigger.fields and isinstance(base.trigger.input_schema, dict):
         properties = base.trigger.input_schema.get("properties")

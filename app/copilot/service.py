@@ -30,6 +30,7 @@ from app.copilot.chat import ChatStore, Turn
 from app.copilot.context import ContextBuilder, Retriever, WorkflowSummary
 from app.copilot.credentials import CredentialRef
 from app.copilot.diff import diff_workflows
+from app.copilot.nlu.intents import intent_of
 from app.copilot.pipeline import Pipeline, PipelineResult
 from engine.errors import ConflictError, FlowwrightError
 from engine.workflow import Workflow
@@ -101,6 +102,9 @@ class Copilot:
         conversation = self.chat.get(conversation_id)
         workspace_id = conversation.workspace_id
         history = self.chat.history(conversation_id)
+        if conversation.workflow_id is not None and intent_of(message) == "undo":
+            self.chat.add(conversation_id, "user", message)
+            return self.undo(conversation_id)  # "undo", "revert that", "go back" typed as words
         self.chat.add(conversation_id, "user", message)
         current, current_version = self._current(workspace_id, conversation.workflow_id)
         result = self.pipeline.run(

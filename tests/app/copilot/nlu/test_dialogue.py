@@ -1,0 +1,52 @@
+"""A question keeps a pending draft; the next message, in any phrasing, answers it."""
+
+from __future__ import annotations
+
+from app.copilot.nlu.dialogue import is_new_request, merge_answer, request_of
+from app.copilot.nlu.intents import intent_of
+
+REQUEST = "Every morning at 8, query our database for yesterday's signups and email the list"
+
+
+def _text(message: dict[str, str]) -> str:
+    return message["content"]
+
+
+def test_plain_word_answers_complete_the_draft_across_several_questions() -> None:
+    messages = [
+        {"role": "user", "content": REQUEST},
+        {"role": "assistant", "content": '{"reply": {"kind": "question", "question": "Which SQL?", "missing": ["sql"]}}'},
+        {"role": "user", "content": "the sql is SELECT email FROM users WHERE day = 1"},
+        {"role": "assistant", "content": '{"reply": {"kind": "question", "question": "Who?", "missing": ["email recipient"]}}'},
+        {"role": "user", "content": "oh send it to me@home.org please"},
+    ]
+    text = request_of(messages, _text)
+    assert text.startswith("Every morning at 8, query our database")
+    assert "SELECT email FROM users WHERE day = 1" in text
+    assert "email the list to me@home.org" in text
+
+
+def test_an_answer_inside_the_sql_is_not_taken_for_the_verb() -> None:
+    draft = "query the db with SELECT email FROM users and email the list"
+    merged = merge_answer(draft, "send it to a@example.org", ["email recipient"])
+    assert "SELECT email FROM users" in merged and "email the list to a@example.org" in merged
+
+
+def test_a_clearly_new_request_replaces_the_draft() -> None:
+    assert is_new_request("every friday at 5pm fetch https://x.example.com/a and post it to #news", ["email recipient"])
+    assert not is_new_request("send it to dana@example.org every time", ["email recipient"])
+    assert not is_new_request("the channel is #ops", ["slack channel"])
+
+
+def test_other_answers_merge_by_what_was_asked() -> None:
+    assert merge_answer("fetch the orders and email bob@x.example", "it's https://api.example.com/orders", ["url"]) == \
+        "fetch the orders from https://api.example.com/orders and email bob@x.example"
+    assert merge_answer("post the digest to slack", "use #ops", ["slack channel"]) == "post the digest to Slack #ops"
+    assert merge_answer("post hello to slack", "every weekday at 9", ["schedule"]).startswith("every weekday at 9, ")
+
+
+def test_undo_in_plain_words() -> None:
+    for text in ("undo", "Undo that!", "revert that please", "go back", "can you roll it back?", "scratch that"):
+        assert intent_of(text) == "undo", text
+    for text in ("undo the slack step and email instead", "go back to sleep and post to #x at 9", "also post it to #x"):
+        assert intent_of(text) is None, text
