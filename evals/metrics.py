@@ -256,6 +256,8 @@ def aggregate(cases: list[CaseResult]) -> dict[str, Any]:
         "pass_rate": _ratio(sum(1 for c in cases if c.passed), len(cases)),
         "turn_pass_rate": _ratio(sum(1 for t in turns if t.passed), len(turns)),
         "valid_rate": _ratio(sum(1 for t in produced if t.valid), len(produced)),
+        # the worst outcome: a valid, confident-looking workflow that is wrong (share of all answers)
+        "confident_wrong": _ratio(sum(1 for t in produced if t.valid and not t.passed), len(turns)),
         "node_f1": statistics.fmean(c.node_f1 or 0.0 for c in scored) if scored else None,
         "edge_f1": statistics.fmean(c.edge_f1 or 0.0 for c in scored) if scored else None,
         "edit_similarity": statistics.fmean(c.edit_similarity or 0.0 for c in scored) if scored else None,

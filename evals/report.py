@@ -13,6 +13,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("cases", "cases", "int"),
     ("pass_rate", "pass", "pct"),
     ("valid_rate", "valid", "pct"),
+    ("confident_wrong", "conf. wrong", "pct"),
     ("node_f1", "node F1", "num"),
     ("edge_f1", "edge F1", "num"),
     ("edit_similarity", "GED sim", "num"),
