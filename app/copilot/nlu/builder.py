@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.copilot.nlu import structure
+from app.copilot.nlu import structure, templates
 from app.copilot.nlu.actions import MissingValue, choose_operation, object_noun, refine_operation
 from app.copilot.nlu.conditions import DataRef, condition_expression, has_data, value_expression
 from app.copilot.nlu.entities import Protected, channels, snake
@@ -282,6 +282,9 @@ class _Builder:
         values = build_config(key, clause, self.p, data, self.request.prefs, loop_noun=self._loop_noun(loop),
                               ai_text=self.ai_text, workflow_name=self.trigger.name_hint, index=self.index,
                               fields=self.trigger.fields, trigger_kind=self.trigger.kind)
+        if key in ("email.send", "slack.post_message", "core.log"):
+            base = data.expr if data.expr in ("trigger.body", "item") else None
+            values = templates.apply(values, base, self.trigger.fields if base == "trigger.body" else [])
         values = self.index.adapt_config(connector, operation, values)
         noun = object_noun(clause)
         credential = None

@@ -92,10 +92,13 @@ def is_new_request(text: str, missing: list[str]) -> bool:
     asked = {"email": "email" in joined or "send" in joined or "recipient" in joined,
              "channel": "channel" in joined or "send" in joined, "url": "url" in joined,
              "sql": "sql" in joined or "statement" in joined}
-    if any(values.get(kind) and wanted for kind, wanted in asked.items()):
-        return False
     words = len(text.split())
-    return words >= 9 and bool(_TRIGGER_WORDS.search(text)) and bool(_ACTION_WORDS.search(text))
+    complete = words >= 9 and bool(_TRIGGER_WORDS.search(text)) and bool(_ACTION_WORDS.search(text))
+    if any(values.get(kind) and wanted for kind, wanted in asked.items()):
+        # it gives what was asked; it starts over only when it also brings values nobody asked for
+        # ("Every Monday, GET <url> and email it to team@x" after "which address?")
+        return complete and any(values.get(kind) and not wanted for kind, wanted in asked.items())
+    return complete
 
 
 def merge_answer(original: str, answer: str, missing: list[str]) -> str:

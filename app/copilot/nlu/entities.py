@@ -19,7 +19,8 @@ SQL_START_RE = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO\s|UPDATE\s+\w+\s+SE
                           r"VACUUM\b|ANALYZE\b|TRUNCATE\s|REFRESH\s+MATERIALIZED\s+VIEW\s|CALL\s+\w+\s*\()")
 SQL_END_RE = re.compile(r"\s+(?-i:on|in|against)\s+(?:our\s+|the\s+)?[a-z]\w*(?:\s+(?:database|db))?\b(?=\s*(?:[,.;)]|and\b|then\b|$))"
                         r"|\s+and\s+(?:then\s+)?(?:e-?mail|post|send|log|save|store|insert|respond|notify)\b|\)(?=\s*(?:and|,|\.|;|$))|[.;](?=\s|$)|,\s+(?-i:(?=(?:then|and|fetch|call|read|query|post|send|save|store|log|notify|wait)\b))|,\s+(?-i:(?=(?:GET|POST|PUT|PATCH|DELETE)\s))"
-                        r"|\s+(?-i:every|each|daily|weekly|hourly|twice|once)\s(?-i:[a-z])|\s+(?-i:at)\s+\d",
+                        r"|\s+(?-i:every|each|daily|weekly|hourly|twice|once)\s(?-i:[a-z])|\s+(?-i:at)\s+\d"
+                        r"|[?!](?=\s|$)|\s+(?-i:using|with|from)\s+(?-i:the|its|their)\s+(?-i:values?|data|fields?|form|payload|webhook)\b",
                         re.IGNORECASE)
 AMOUNT_RE = re.compile(
     r"(?P<cur>[$€£¥])\s?(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<suf>k|m|thousand|million)?\b"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.copilot.nlu import structure
+from app.copilot.nlu import clauses, structure
 from app.copilot.nlu.actions import MissingValue
 from app.copilot.nlu.builder import Frontier, Request, _Builder, _unlabelled_classify
 from app.copilot.nlu.conditions import DataRef
@@ -33,7 +33,7 @@ def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
         return Question(question="How often should it run (for example every hour, every weekday at 9:00, or every Monday)?",
                         missing=["schedule"])
     schedule = trigger.schedule
-    items = structure.parse(trigger.rest)
+    items = _instructions(structure.parse(trigger.rest), trigger, index)
     if trigger.only_if and items:
         items = [structure.Item("condition", text=trigger.only_if, then=items)]
     if not items:
@@ -55,6 +55,22 @@ def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
     name = _name(protected.restore(trigger.rest) or text)
     explanation = _explain(spec, builder, schedule)
     return WorkflowPlan(name=name, description=text[:300], explanation=explanation, trigger=spec, steps=builder.steps)
+
+
+def _instructions(items: list[structure.Item], trigger: TriggerRead, index: Any) -> list[structure.Item]:
+    """The items that ask for something: a sentence describing the incoming data adds the trigger's
+    fields, a remark ("We run a small bakery", "that's all") is dropped."""
+    kept = []
+    for item in items:
+        if item.kind == "action":
+            described = clauses.payload_fields(item.text)
+            if described and trigger.kind in ("webhook", "manual"):
+                trigger.fields.extend(f for f in described if f not in trigger.fields)
+                continue
+            if clauses.is_remark(item.text, index.embedder):
+                continue
+        kept.append(item)
+    return kept
 
 
 def _trigger_spec(trigger: TriggerRead, schedule: Schedule | None, prefs: Preferences) -> TriggerSpec:
