@@ -26,7 +26,7 @@ _EVIDENCE: list[tuple[str, re.Pattern[str], float]] = [
     ("llm.summarize", re.compile(r"\b(summari[sz]e|summary|summaries|tl;?dr|digest of|condense|recap)\b", re.I), 0.9),
     ("llm.classify", re.compile(r"\b(classify|classification|categori[sz]e|categor(?:y|ies)|sentiment|triage|"
                                 r"tag (?:it|them|each)|label (?:it|them|each)|decide (?:whether|if)|detect (?:if|whether|the)|"
-                                r"is it (?:spam|urgent)|score (?:it|them|the))\b", re.I), 1.0),
+                                r"is it (?:spam|urgent)|score (?:it|them|the)|sort (?:\w+\s+){0,3}into|bucket|group (?:\w+\s+){0,3}into)\b", re.I), 1.0),
     ("llm.extract", re.compile(r"\b(extract|pull out|parse out|parse the|pick out|grab the fields|find the (?:name|email|amount))\b", re.I), 1.0),
     ("llm.complete", re.compile(r"\b(draft|write|generate|compose|translate|rewrite|reply to|respond to|answer|"
                                 r"come up with|brainstorm|suggest|personali[sz]ed)\b", re.I), 0.7),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.copilot.nlu import structure, templates
+from app.copilot.nlu import clauses, structure, templates
 from app.copilot.nlu.actions import MissingValue, choose_operation, object_noun, refine_operation
 from app.copilot.nlu.conditions import DataRef, condition_expression, has_data, value_expression
 from app.copilot.nlu.entities import Protected, channels, snake
@@ -196,7 +196,7 @@ class _Builder:
 
     def action(self, clause: str, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
         if structure._VERB_START.search(clause) is None and not re.search(r"⟦\d+⟧|#\w", clause):
-            if not re.search(r"\b(slack|email|table|database|api|summary)\b", clause, re.I):
+            if not re.search(r"\b(slack|email|table|database|api|summary)\b", clause, re.I) and not clauses.wants(clause):
                 return frontier, data  # not an action: a remark
         if re.match(r"^(?:and\s+|then\s+)*(?:just\s+)?(?:stop|do nothing|nothing|skip(?: it)?|ignore(?: it| them)?|"
                     r"drop it|end|discard(?: it)?|that's it|done)\.?$", clause.strip(), re.I):

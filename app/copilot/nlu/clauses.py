@@ -27,9 +27,9 @@ _NEIGHBOURS = 3
 
 # "The payload has a, b and c", "payload fields: a, b", "it contains name and email", "each row has id, total"
 _PAYLOAD_RE = re.compile(
-    r"^\s*(?:and\s+)?(?:(?:the|its|their|each|every|this|that)\s+)?"
-    r"(?:(?:webhook|request|json|form|event|incoming|post)\s+)?(?:payload|body|request|json|data|form|event|message|submission|it|they)"
-    r"(?:\s+fields?)?\s*(?::|(?:always\s+|will\s+)?(?:has|have|contains?|includes?|carries|comes with|brings|looks like|is like))\s+"
+    r"^\s*(?:and\s+)?(?:(?:the|its|their|each|every|this|that)\s+)?(?:[\w-]+\s+(?=(?:it|webhook|payload|body)\s*:))?"
+    r"(?:(?:webhook|request|json|form|event|incoming|post)\s+)?(?:[\w-]+\s+)?(?:payloads?|body|request|json|data|forms?|events?|messages?|submissions?|it|they)"
+    r"(?:\s+fields?)?\s*(?::|(?:always\s+|will\s+)?(?:has|have|contains?|includes?|carries|comes? with|brings|looks like|is like))\s+"
     r"(?:(?:the|a|an)\s+)?(?:fields?\s+|keys?\s+|properties\s+)?(?P<list>.+?)\s*[.;]?\s*$",
     re.IGNORECASE,
 )
@@ -48,9 +48,10 @@ _VALUE_RE = re.compile(r"⟦\d+⟧|(?<![\w&])#[a-z0-9]", re.IGNORECASE)
 def payload_fields(clause: str) -> list[str]:
     """The field names a sentence describing the incoming data lists ([] when it is not one)."""
     m = _PAYLOAD_RE.match(clause) or _SENDS_RE.match(clause)
-    if not m or _VALUE_RE.search(clause):
+    if not m or _VALUE_RE.search(re.sub(r"\([^)]*\)", "", clause)):
         return []
-    listed = re.sub(r"\s+(?:fields?|keys?|in it|in there)\b.*$", "", m.group("list"), flags=re.I)
+    listed = re.sub(r"\s*\([^)]*\)", "", m.group("list"))
+    listed = re.sub(r"\s+(?:fields?|keys?|in it|in there)\b.*$", "", listed, flags=re.I)
     parts = re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*/\s*", listed)
     names = [re.sub(r"^(?:a|an|the)\s+|\s*\([^)]*\)$", "", p.strip(), flags=re.I) for p in parts]
     if not names or any(len(n.split()) > 2 for n in names):
@@ -58,6 +59,11 @@ def payload_fields(clause: str) -> list[str]:
     fields = [snake(n) for n in names if n]
     # a list of fields is identifiers: at least one snake_case or single-word name per part
     return [f for f in dict.fromkeys(fields) if f]
+
+
+def wants(clause: str) -> bool:
+    """Whether a sentence asks for something in so many words ('I'd like the AI to sort ...')."""
+    return bool(_DESIRE_RE.search(clause))
 
 
 def is_remark(clause: str, embedder: Any | None) -> bool:
@@ -91,4 +97,4 @@ def _example_vectors(embedder: Any) -> tuple[np.ndarray, np.ndarray]:
     return cached
 
 
-__all__ = ["is_remark", "payload_fields"]
+__all__ = ["is_remark", "payload_fields", "wants"]

@@ -35,7 +35,7 @@ _REPORT_RE = re.compile(
     r"metrics|kpis|totals))\b",
     re.I,
 )
-_LABELS_RE = re.compile(r"\b(?:as|into|between|among|to one of|either)\s+(?:either\s+)?(?:one of\s+)?(.+?)(?:$|\s+(?:and then|then)\b)", re.I)
+_LABELS_RE = re.compile(r"\b(?:as|into|between|among|to one of|either)\s+(?:either\s+)?(?:(?:exactly|just|only)\s+)?(?:one of\b\s*:?\s*)?:?\s*(.+?)(?:$|\s+(?:and then|then)\b)", re.I)
 
 
 def _data_text(data: DataRef, ai_text: str | None) -> str:

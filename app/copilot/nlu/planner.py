@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.copilot.nlu import clauses, structure
+from app.copilot.nlu import cases, clauses, structure
 from app.copilot.nlu.actions import MissingValue
 from app.copilot.nlu.builder import Frontier, Request, _Builder, _unlabelled_classify
 from app.copilot.nlu.conditions import DataRef
 from app.copilot.nlu.entities import Protected
 from app.copilot.nlu.messages import Preferences
+from app.copilot.nlu.messages import _labels as messages_labels
 from app.copilot.nlu.schedule import Schedule
 from app.copilot.nlu.trigger import TriggerRead, read_trigger
 from app.copilot.plan import ActionStep, Question, TriggerSpec, WorkflowPlan
@@ -34,6 +35,8 @@ def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
                         missing=["schedule"])
     schedule = trigger.schedule
     items = _instructions(structure.parse(trigger.rest), trigger, index)
+    items = cases.group(items, lambda clause: messages_labels(protected.restore(clause)),
+                        cases.enumerated_fields(protected.restore(text)))
     if trigger.only_if and items:
         items = [structure.Item("condition", text=trigger.only_if, then=items)]
     if not items:

@@ -54,7 +54,7 @@ ALIASES: dict[str, str] = {
     "rio de janeiro": "America/Sao_Paulo", "cape town": "Africa/Johannesburg",
     "tel aviv": "Asia/Jerusalem", "kiev": "Europe/Kyiv", "saint petersburg": "Europe/Moscow",
     "st petersburg": "Europe/Moscow", "montreal": "America/Toronto", "ottawa": "America/Toronto",
-    "brisbane": "Australia/Brisbane", "canberra": "Australia/Sydney", "wellington": "Pacific/Auckland",
+    "brisbane": "Australia/Brisbane", "brasilia": "America/Sao_Paulo", "brasil": "America/Sao_Paulo", "canberra": "Australia/Sydney", "wellington": "Pacific/Auckland",
 }
 
 # City parts that are also ordinary words: never read as a zone outside "<name> time".
@@ -111,16 +111,18 @@ def find_timezone(text: str) -> tuple[str, tuple[int, int]] | None:
         start, end = match.span()
         after = plain[end:end + 12]
         before = plain[max(0, start - 12):start]
-        timed = bool(re.match(r"\s*(time|timezone|time zone|local time|hours)\b", after))
+        timed = bool(re.match(r"\s*(time|timezone|time zone|local time|hours?|hora|horario)\b", after)) or bool(
+            re.search(r"\b(?:horario|hora|fuso|zona horaria|heure|uhrzeit|zeit)\s+(?:de\s+|da\s+|do\s+|in\s+)?$", before))
+        clock = bool(re.search(r"(?:\d\s*(?:am|pm|h)?|\d:\d\d|noon|midnight)\s*[(\[,]?\s*$", before))
         abbreviation = name in ALIASES and len(name) <= 4 and text[start:end].isupper()
         located = bool(re.search(r"\b(in|for|at|of|using|per)\s+(the\s+)?$", before))
-        if name in _COMMON_WORDS and not (timed or abbreviation):
+        if name in _COMMON_WORDS and not (timed or abbreviation or (clock and name in ALIASES and len(name) > 4)):
             continue
         if len(name) <= 4 and name in ALIASES and not (abbreviation or timed):
             continue
-        if not (timed or abbreviation or located or re.search(r"\d\s*(am|pm)?\s*$", before)):
+        if not (timed or abbreviation or located or clock or re.search(r"\(\s*$", before)):
             continue
-        suffix = re.match(r"\s*(time zone|timezone|local time|time)?", after)
+        suffix = re.match(r"\s*(time zone|timezone|local time|time|hours?)?", after)
         span = (start, end + (len(suffix.group(0)) if suffix else 0))
         if best is None or timed:
             best = (zone_names()[name], span)
