@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from app.copilot.nlu.structure import _VERB_START
 from app.copilot.nlu.entities import snake
+from app.copilot.nlu.structure import _VERB_START
 
 CLAUSES_FILE = Path(__file__).parent / "data" / "clauses.yaml"
 _NEIGHBOURS = 3
