@@ -19,6 +19,7 @@ LOCAL_MODEL = "local/flowwright-planner"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 219 cases since dataset v3 (~2-3 min on 2 cores)
 def test_dev_split_with_the_local_model_holds_the_baseline() -> None:
     path = baseline_path("all", "dev", LOCAL_MODEL)
     baseline = load_baseline(path)
