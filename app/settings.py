@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(2.0, ge=0.05, le=300, description="Worker heartbeat interval; a silent "
                                       "worker's executions are adopted within two intervals.")
     expression_time_limit_ms: int = Field(1000, ge=10, le=60_000, description="Time limit of one expression evaluation.")
+    expression_memory_limit_mb: int = Field(256, ge=32, le=16_384, description="Memory an expression worker "
+                                            "process may use beyond its start-up size.")
+    expression_workers: int = Field(0, ge=0, le=64, description="Worker processes for slow expressions "
+                                    "(0: one per two CPUs, 1 to 4).")
     default_timezone: str = Field("UTC", description="Copilot: time zone of schedules that name none (IANA).")
     default_email: str | None = Field(None, description="Copilot: default email recipient offered to the model.")
     default_slack_channel: str | None = Field(None, description="Copilot: default Slack channel offered to the model.")

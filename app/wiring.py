@@ -191,6 +191,8 @@ class Container:
             max_concurrency=settings.max_concurrency, step_output_limit_bytes=settings.step_output_limit_bytes,
             expression_time_limit_ms=settings.expression_time_limit_ms,
             expression_output_limit_bytes=settings.step_output_limit_bytes,
+            expression_memory_limit_mb=settings.expression_memory_limit_mb,
+            expression_workers=settings.expression_workers,
         )
         return Runtime(self.execution_store, self.registry, credentials=self.vault, rate_limiter=self.rate_limiter,
                        services=self.connector_services, usage=self.gateway.tracker, limits=limits, queue=self.queue,

@@ -51,8 +51,9 @@ class OperationContext(Protocol):
 
     def log(self, level: str, message: str, **metadata: Any) -> None: ...
 
-    def evaluate(self, expression: str) -> Any:
-        """Evaluate a bare JSONata expression against the execution's expression scope."""
+    async def evaluate(self, expression: str) -> Any:
+        """Evaluate a bare JSONata expression against the execution's expression scope (an
+        expression that outgrows a few milliseconds runs in a supervised worker process)."""
         ...
 
 

@@ -65,7 +65,7 @@ class NoOutput(BaseModel):
 
 
 async def _transform(inp: TransformInput, ctx: OperationContext) -> ValueOutput:
-    return ValueOutput(value=ctx.evaluate(inp.expression))
+    return ValueOutput(value=await ctx.evaluate(inp.expression))
 
 
 async def _set(inp: SetInput, ctx: OperationContext) -> BaseModel:  # noqa: ARG001

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from connectors.services import ConnectorServices
 from engine.collaborators import RateLimitStore, UsageTotals
-from engine.expressions import evaluate
 
 if TYPE_CHECKING:
     from engine.execution_run import ExecutionRun
@@ -141,8 +140,6 @@ class StepContext:
         metadata.pop("loop_path", None)
         self._run.log(level, message, node_id=self.node_id, loop_path=self._loop_path, **metadata)
 
-    def evaluate(self, expression: str) -> Any:
-        return evaluate(
-            expression, self._scope.data(), time_limit_ms=self._run.limits.expression_time_limit_ms,
-            output_limit_bytes=self._run.limits.expression_output_limit_bytes,
-        )
+    async def evaluate(self, expression: str) -> Any:
+        """Evaluate a bare expression against the execution's scope, off the loop when it is slow."""
+        return await self._run.expressions.evaluate(expression, self._scope.data())

@@ -35,6 +35,7 @@ from engine.execution_store import (
     new_id,
     now,
 )
+from engine.expression_pool import Evaluator
 from engine.workflow import Workflow
 
 
@@ -46,6 +47,8 @@ class RuntimeLimits:
     step_output_limit_bytes: int = 1024 * 1024
     expression_time_limit_ms: int = 1000
     expression_output_limit_bytes: int = 1024 * 1024
+    expression_memory_limit_mb: int = 256
+    expression_workers: int = 0  # 0: one per two CPUs (engine.expression_pool.default_workers)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class ExecutionRun:
         registry: OperationCatalog, services: ConnectorServices, credentials: CredentialResolver | None,
         rate_limiter: ConnectorRateLimiter | None, usage: UsageTotals | None, rate_limits: RateLimitStore | None,
         started_at: datetime,
+        expressions: Evaluator | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.workflow = workflow
@@ -84,6 +88,8 @@ class ExecutionRun:
         self.store = store
         self.bus = bus
         self.limits = limits
+        self.expressions = expressions or Evaluator(limits.expression_time_limit_ms,
+                                                    limits.expression_output_limit_bytes)
         self.registry = registry
         self.services = services
         self.credentials = credentials

@@ -20,7 +20,7 @@ from engine.dry_run import sample_output
 from engine.errors import FlowwrightError, NodeFailed, Parked, Paused
 from engine.execution_run import Checkpoint, ExecutionRun
 from engine.execution_store import approval_insert, dumps, new_id, now
-from engine.expressions import ExpressionEvaluationError, ExpressionSyntaxError, render
+from engine.expressions import ExpressionEvaluationError, ExpressionSyntaxError
 from engine.retry import NO_RETRY, NodeTimeoutError, is_retryable, make_wait
 from engine.workflow import ActionNode, GuardrailNode, Node
 
@@ -183,8 +183,6 @@ class NodeRunner:
         op = run.registry.operation(node.connector, node.operation)
         connector = run.registry.get(node.connector)
         skip = frozenset({"expression"}) if (node.connector, node.operation) == ("core", "transform") else frozenset()
-        limits = {"time_limit_ms": run.limits.expression_time_limit_ms,
-                  "output_limit_bytes": run.limits.expression_output_limit_bytes}
         where = {"loop_path": loop_path} if loop_path else {}
 
         async def attempt_fn(current: _Attempt) -> Checkpoint:
@@ -203,7 +201,7 @@ class NodeRunner:
             try:
                 if op is None or connector is None:
                     raise PermanentError(f"unknown operation {node.connector}.{node.operation}", code="unknown_operation")
-                rendered = render(node.config, scope.data(), skip_keys=skip, **limits)
+                rendered = await run.expressions.render(node.config, scope.data(), skip_keys=skip)
                 if current.step_id is None:
                     current.step_id, current.started = run.step_started(node.id, "action", loop_path, current.number, rendered)
                     run.emit(ev.NODE_STARTED, node.id, attempt=current.number, **where)

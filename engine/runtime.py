@@ -55,6 +55,7 @@ from engine.execution_store import (
     waiting_step_decided,
 )
 from engine.execution_views import approval_dict, describe_execution, duration_ms, event_from_row
+from engine.expression_pool import Evaluator, ExpressionPool, default_workers
 from engine.ownership import current_owner, owner_alive
 from engine.queue import ExecutionQueue
 from engine.scheduler_graph import GraphRun
@@ -84,6 +85,11 @@ class Runtime:
         self.usage = usage
         self.rate_limits = rate_limits
         self.limits = limits or RuntimeLimits()
+        self.expression_pool = ExpressionPool(
+            workers=self.limits.expression_workers or default_workers(),
+            memory_limit_mb=self.limits.expression_memory_limit_mb)
+        self.expressions = Evaluator(self.limits.expression_time_limit_ms,
+                                     self.limits.expression_output_limit_bytes, pool=self.expression_pool)
         self.bus = bus or ev.EventBus()
         self.owner = owner or current_owner()
         self.queue = queue
@@ -369,6 +375,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.store.flush()
+        await self.expression_pool.aclose()
 
     # -- internals: launching --
 
@@ -386,6 +393,7 @@ class Runtime:
             limits=self.limits, registry=self.registry, services=self.services, credentials=self.credentials,
             rate_limiter=self.rate_limiter, usage=self.usage, rate_limits=self.rate_limits,
             started_at=aware(row.started_at) or now(),
+            expressions=self.expressions,
         )
 
     def _launch(self, run: ExecutionRun, *, deadline: datetime | None = None) -> None:

@@ -18,7 +18,7 @@ from engine.context import Scope
 from engine.errors import ControlSignal, FlowwrightError, LoopLimitError, NodeFailed, Parked, Paused
 from engine.execution_run import Checkpoint, ExecutionRun
 from engine.execution_store import now
-from engine.expressions import evaluate, is_whole_template, render
+from engine.expressions import is_whole_template
 from engine.node_runner import NodeRunner, error_payload
 from engine.workflow import (
     ActionNode,
@@ -192,25 +192,23 @@ class GraphRun:
             return await self._loop(node)
         self.run.emit(ev.NODE_STARTED, node.id, attempt=1, **self._where())
         try:
-            output, branch = self._evaluate_structural(node)
+            output, branch = await self._evaluate_structural(node)
         except Exception as exc:  # an expression error: the node fails like any other
             return await self.runner.structural_failure(node, self.loop_path, error_payload(exc, node.id, 1))
         await self.run.settled_row(node.id, node.type, self.loop_path, status="completed", output=output, branch=branch)
         self.run.emit(ev.NODE_COMPLETED, node.id, output=output, **({"branch": branch} if branch else {}), **self._where())
         return Checkpoint("completed", output, branch)
 
-    def _evaluate_structural(self, node: Node) -> tuple[Any, str | None]:
-        limits = self.run.limits
-        kw: dict[str, Any] = {"time_limit_ms": limits.expression_time_limit_ms,
-                              "output_limit_bytes": limits.expression_output_limit_bytes}
+    async def _evaluate_structural(self, node: Node) -> tuple[Any, str | None]:
+        expressions = self.run.expressions
         if isinstance(node, TriggerNode):
             return self.run.trigger_input, None
         if isinstance(node, ConditionNode):
-            value = evaluate(node.config.expression, self.scope.data(), **kw)
+            value = await expressions.evaluate(node.config.expression, self.scope.data())
             result = _truthy(value)
             return {"result": result}, "true" if result else "false"
         if isinstance(node, SwitchNode):
-            value = evaluate(node.config.value, self.scope.data(), **kw)
+            value = await expressions.evaluate(node.config.value, self.scope.data())
             case = next((c.name for c in node.config.cases if _equals(c.equals, value)), "default")
             return {"value": value, "case": case}, case
         if isinstance(node, MergeNode):
@@ -228,7 +226,7 @@ class GraphRun:
         step_id, started = run.step_started(node.id, "loop", self.loop_path, run.next_attempt((self.loop_path, node.id)), None)
         run.emit(ev.NODE_STARTED, node.id, **self._where())
         try:
-            items = self._loop_items(node)
+            items = await self._loop_items(node)
         except Exception as exc:
             error = error_payload(exc, node.id, 1)
             run.step_finished(step_id, started, status="failed", error=error, durable=False)
@@ -296,8 +294,6 @@ class GraphRun:
         assert config.while_ is not None and config.max_iterations is not None
         step_id, started = run.step_started(node.id, "loop", self.loop_path, run.next_attempt((self.loop_path, node.id)), None)
         run.emit(ev.NODE_STARTED, node.id, **self._where())
-        kw: dict[str, Any] = {"time_limit_ms": run.limits.expression_time_limit_ms,
-                              "output_limit_bytes": run.limits.expression_output_limit_bytes}
         results: list[Any] = []
         previous: Any = None
         try:
@@ -314,7 +310,7 @@ class GraphRun:
                 previous = body.result()
                 results.append(previous)
                 data = {**scope.data(), "previous": previous, "iteration": iteration + 1}
-                if not _truthy(evaluate(config.while_, data, **kw)):
+                if not _truthy(await run.expressions.evaluate(config.while_, data)):
                     break
             else:
                 message = (f"loop {node.id} ran {config.max_iterations} times (max_iterations) and its while "
@@ -366,17 +362,15 @@ class GraphRun:
         await run.step_finished(wait_id, started, status="completed", output=output, final=True)
         run.checkpoints[key] = Checkpoint("completed", output, None)
 
-    def _loop_items(self, node: LoopNode) -> list[Any]:
-        limits = self.run.limits
-        kw: dict[str, Any] = {"time_limit_ms": limits.expression_time_limit_ms,
-                              "output_limit_bytes": limits.expression_output_limit_bytes}
+    async def _loop_items(self, node: LoopNode) -> list[Any]:
+        expressions = self.run.expressions
         source = node.config.items or "[]"
         if "{{" in source:
             if not is_whole_template(source):
                 raise ValueError("loop items must be one {{ }} expression or a bare expression")
-            items = render(source, self.scope.data(), **kw)
+            items = await expressions.render(source, self.scope.data())
         else:
-            items = evaluate(source, self.scope.data(), **kw)
+            items = await expressions.evaluate(source, self.scope.data())
         if items is None:
             items = []
         elif not isinstance(items, list):

@@ -35,7 +35,7 @@ class Ctx:
     def log(self, level: str, message: str, **metadata: Any) -> None:
         self.logs.append((level, message))
 
-    def evaluate(self, expression: str) -> Any:
+    async def evaluate(self, expression: str) -> Any:
         raise NotImplementedError(expression)
 
 

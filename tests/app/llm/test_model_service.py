@@ -37,7 +37,7 @@ class Ctx:
     def log(self, level: str, message: str, **metadata: Any) -> None:
         self.logs.append(message)
 
-    def evaluate(self, expression: str) -> Any:
+    async def evaluate(self, expression: str) -> Any:
         raise NotImplementedError
 
 
