@@ -52,8 +52,11 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(None, description="Master key (base64, 32 bytes); generated if unset.")
     previous_secret_keys: str = Field("", description="Comma-separated retired master keys that still decrypt "
                                       "credentials until `flowwright keys rotate` re-seals them.")
-    http_allow_hosts: str = Field("", description="Comma-separated hosts/CIDRs the http connector may reach "
-                                  "despite SSRF protection.")
+    http_allow_hosts: str = Field("", description="Comma-separated hosts/CIDRs (and PostgreSQL socket "
+                                  "directories) that connectors reaching a host (http, slack, database, email) may "
+                                  "reach despite SSRF protection.")
+    database_files: str = Field("", description="Comma-separated directories whose SQLite files the database "
+                                "connector may open (never the data dir); empty: no SQLite files.")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024, description="Largest output stored per step.")
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
     scheduler_enabled: bool = Field(True, description="Service: fire schedule triggers of active workflows.")

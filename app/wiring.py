@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from app.settings import Settings
 from connectors.ratelimit import RateLimiter
 from connectors.registry import Registry, default_registry
-from connectors.services import ConnectorServices
+from connectors.services import ConnectorServices, DatabasePolicy
 from connectors.ssrf import HttpClients
 from connectors.table_store import Datastore
 from connectors.vault import KeySource, Vault
@@ -177,8 +177,12 @@ class Container:
     @functools.cached_property
     def connector_services(self) -> ConnectorServices:
         """What connector operations may use (``ctx.services``)."""
-        return ConnectorServices(http=HttpClients.allowing(self.settings.http_allow_hosts),
-                                 model=self.model_service, datastore=self.datastore)
+        settings = self.settings
+        # The database connector never reaches Flowwright's own database or data dir
+        # (connectors/database_target.py); SQLite files only under FLOWWRIGHT_DATABASE_FILES.
+        databases = DatabasePolicy.of(settings.database_files, refused=[settings.data_dir], own=self.db.url)
+        return ConnectorServices(http=HttpClients.allowing(settings.http_allow_hosts),
+                                 model=self.model_service, datastore=self.datastore, databases=databases)
 
     @functools.cached_property
     def runtime(self) -> Runtime:

@@ -16,8 +16,13 @@ Safety:
 * Results are capped at ``max_rows``; a statement timeout applies (SQLite through a progress
   handler, PostgreSQL through ``statement_timeout``).
 
-Blocking SQLAlchemy calls run in a worker thread. The database host comes from the credential
-(set by a person), so it is not subject to the HTTP allowlist.
+* Where the credential may point (never Flowwright's own database, SQLite files only under
+  ``FLOWWRIGHT_DATABASE_FILES``, PostgreSQL hosts through the connector host policy) and what a
+  SQLite connection may do (no ``ATTACH``, ``VACUUM INTO``, extensions or writing pragmas) is
+  :mod:`connectors.database_target`. Connection failures name the host and the kind of failure,
+  never what the remote end said (or the connector would be a port scanner).
+
+Blocking SQLAlchemy calls run in a worker thread.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import base64
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
@@ -39,7 +45,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from sqlalchemy.pool import NullPool
 
 from connectors.contract import AuthType, Connector, Operation, OperationContext, RateLimit
+from connectors.database_target import PostgresTarget, postgres_target, sqlite_authorizer, sqlite_path
 from connectors.errors import ConnectorError, CredentialError, PermanentError
+from connectors.services import ConnectorServices
 
 Param = str | int | float | bool | None | list[Any] | dict[str, Any]
 
@@ -111,14 +119,31 @@ def _url(credential: Mapping[str, Any] | None) -> URL:
     return url
 
 
-def _engine(url: URL, *, read_only: bool, timeout_s: float) -> Engine:
-    """A throw-away engine (NullPool) whose connections enforce read-only and the timeout."""
+@dataclass(frozen=True)
+class Target:
+    """A vetted connection target: the URL to connect with and, for PostgreSQL, where it goes."""
+
+    url: URL
+    postgres: PostgresTarget | None = None
+
+
+async def _target(url: URL, services: ConnectorServices, *, read_only: bool) -> Target:
     if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if read_only and database and database != ":memory:":
-            # The URI form lets SQLite itself refuse writes (mode=ro).
-            path = database[len("file:"):].split("?")[0] if database.startswith("file:") else database
-            url = url.set(database=f"file:{path}", query={**url.query, "mode": "ro", "uri": "true"})
+        path = sqlite_path(url, services.databases)
+        if path == ":memory:":
+            return Target(URL.create("sqlite", database=":memory:"))
+        # Rebuilt from the vetted path alone; the URI form lets SQLite itself refuse writes
+        # (mode=ro) and refuse to create a missing file (mode=rw).
+        return Target(URL.create("sqlite", database=f"file:{path}",
+                                 query={"mode": "ro" if read_only else "rw", "uri": "true"}))
+    connect_url, target = await postgres_target(url, services.http.policy, services.databases)
+    return Target(connect_url, target)
+
+
+def _engine(target: Target, *, read_only: bool, timeout_s: float) -> Engine:
+    """A throw-away engine (NullPool) whose connections enforce read-only and the timeout."""
+    url = target.url
+    if url.get_backend_name() == "sqlite":
         engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": min(timeout_s, 30)})
 
         @event.listens_for(engine, "connect")
@@ -127,15 +152,20 @@ def _engine(url: URL, *, read_only: bool, timeout_s: float) -> Engine:
             dbapi_conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
             if read_only:
                 dbapi_conn.execute("PRAGMA query_only = ON")
+            dbapi_conn.set_authorizer(sqlite_authorizer)
 
         return engine
     options = f"-c statement_timeout={int(timeout_s * 1000)}"
     if read_only:
         options += " -c default_transaction_read_only=on"
+    pg = target.postgres
+    assert pg is not None
+    where: dict[str, Any] = {"hostaddr": pg.hostaddr} if pg.hostaddr else {"host": pg.host}
     # prepare_threshold=0: psycopg prepares every statement (extended protocol), and a prepared
     # statement holds exactly one command — "COMMIT; BEGIN READ WRITE; DELETE ..." cannot run.
-    engine = create_engine(url, poolclass=NullPool, connect_args={"options": options, "prepare_threshold": 0,
-                                                                  "connect_timeout": int(min(timeout_s, 30)) or 1})
+    engine = create_engine(url, poolclass=NullPool, connect_args={
+        "options": options, "prepare_threshold": 0, "connect_timeout": int(min(timeout_s, 30)) or 1,
+        "port": pg.port, **where})
     if read_only:
         @event.listens_for(engine, "begin")
         def _read_only(conn: Any) -> None:
@@ -144,9 +174,34 @@ def _engine(url: URL, *, read_only: bool, timeout_s: float) -> Engine:
     return engine
 
 
+def _connect_error(exc: SQLAlchemyError, what: str, target: Target) -> ConnectorError:
+    """A failure to connect, named by host and kind — never with what the remote end sent."""
+    pg = target.postgres
+    where = pg.label if pg is not None else "the SQLite file"
+    lowered = str(getattr(exc, "orig", None) or exc).lower()
+    kinds = (("password authentication failed", "authentication failed", "database_auth_failed", False),
+             ("no password supplied", "authentication failed", "database_auth_failed", False),
+             ("does not exist", "the database or role does not exist", "database_error", False),
+             ("connection refused", "connection refused", "database_unavailable", True),
+             ("timeout expired", "timed out", "database_unavailable", True),
+             ("timed out", "timed out", "database_unavailable", True),
+             ("no such file", "no such socket or file", "database_unavailable", True),
+             ("unable to open database", "cannot open the file", "database_unavailable", False),
+             ("database is locked", "the file is locked", "database_unavailable", True),
+             ("ssl", "TLS negotiation failed", "database_unavailable", False))
+    for needle, kind, code, retryable in kinds:
+        if needle in lowered:
+            return ConnectorError(f"{what}: cannot connect to {where}: {kind}", code=code, retryable=retryable)
+    return ConnectorError(f"{what}: cannot connect to {where}: the server closed the connection or did not "
+                          "speak the PostgreSQL protocol", code="database_unavailable", retryable=True)
+
+
 def _classify(exc: SQLAlchemyError, what: str) -> ConnectorError:
     message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     lowered = message.lower()
+    if "not authorized" in lowered or "authorization denied" in lowered:
+        return PermanentError(f"{what}: refused: ATTACH, VACUUM, extensions and pragmas that change settings "
+                              "are not allowed from a workflow", code="database_refused")
     if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
         return PermanentError(f"{what}: refused, the connection is read-only ({message})", code="database_read_only")
     if "interrupted" in lowered or "statement timeout" in lowered or "canceling statement" in lowered:
@@ -168,10 +223,17 @@ def _rows(result: Any, max_rows: int) -> tuple[list[str], list[dict[str, Any]], 
     return columns, rows, truncated
 
 
-def _run_query(url: URL, inp: QueryInput) -> QueryOutput:
-    engine = _engine(url, read_only=True, timeout_s=inp.timeout_s)
+def _connect(engine: Engine, target: Target, what: str) -> Any:
     try:
-        with engine.connect() as conn:
+        return engine.connect()
+    except SQLAlchemyError as exc:
+        raise _connect_error(exc, what, target) from None
+
+
+def _run_query(target: Target, inp: QueryInput) -> QueryOutput:
+    engine = _engine(target, read_only=True, timeout_s=inp.timeout_s)
+    try:
+        with _connect(engine, target, "database.query") as conn:
             result = conn.execute(text(inp.sql), inp.params)
             if not result.returns_rows:
                 raise PermanentError("database.query: the statement returns no rows; use database.execute",
@@ -185,10 +247,10 @@ def _run_query(url: URL, inp: QueryInput) -> QueryOutput:
     return QueryOutput(columns=columns, rows=rows, row_count=len(rows), truncated=truncated)
 
 
-def _run_execute(url: URL, inp: ExecuteInput) -> ExecuteOutput:
-    engine = _engine(url, read_only=False, timeout_s=inp.timeout_s)
+def _run_execute(target: Target, inp: ExecuteInput) -> ExecuteOutput:
+    engine = _engine(target, read_only=False, timeout_s=inp.timeout_s)
     try:
-        with engine.begin() as conn:
+        with _connect(engine, target, "database.execute") as conn, conn.begin():
             result = conn.execute(text(inp.sql), inp.params)
             rows: list[dict[str, Any]] = []
             if result.returns_rows:
@@ -202,9 +264,9 @@ def _run_execute(url: URL, inp: ExecuteInput) -> ExecuteOutput:
 
 
 async def _query(inp: QueryInput, ctx: OperationContext) -> QueryOutput:
-    url = _url(ctx.credential)
+    target = await _target(_url(ctx.credential), ctx.services, read_only=True)
     try:
-        return await asyncio.to_thread(_run_query, url, inp)
+        return await asyncio.to_thread(_run_query, target, inp)
     except NoSuchModuleError as exc:
         raise CredentialError(f"no driver for this database URL: {exc}", code="database_unsupported") from None
 
@@ -216,8 +278,9 @@ async def _execute(inp: ExecuteInput, ctx: OperationContext) -> ExecuteOutput:
         raise PermanentError(
             "database.execute refused: this credential is read-only; set allow_writes=true on it to permit writes",
             code="database_read_only")
+    target = await _target(url, ctx.services, read_only=False)
     try:
-        return await asyncio.to_thread(_run_execute, url, inp)
+        return await asyncio.to_thread(_run_execute, target, inp)
     except NoSuchModuleError as exc:
         raise CredentialError(f"no driver for this database URL: {exc}", code="database_unsupported") from None
 

@@ -6,10 +6,14 @@ refuses to send if the server does not offer STARTTLS), ``ssl`` (implicit TLS, p
 ``none`` (plain text, for a local relay only), ``from`` (default sender), ``validate_certs``
 (default true), ``timeout_s`` (default 30).
 
-The SMTP host is set by whoever stores the credential, not by workflow input, so it is not
-subject to the HTTP allowlist (a relay on localhost is a common, legitimate set-up).
+The SMTP host goes through the connector host policy (``connectors.ssrf``), like HTTP: resolved once,
+refused when loopback/private/link-local unless ``FLOWWRIGHT_HTTP_ALLOW_HOSTS`` lists it (a relay
+on localhost: add ``127.0.0.1``), and the connection goes to the vetted address (the name is kept
+for the TLS check). Failures before the server's SMTP greeting name the host and the kind of
+failure, never what the remote end sent, so the connector cannot be used as a port scanner.
 
-Services used: ``ctx.services.tls`` (an ``ssl.SSLContext``, e.g. trusting a private CA).
+Services used: ``ctx.services.tls`` (an ``ssl.SSLContext``, e.g. trusting a private CA) and
+``ctx.services.http.policy`` (the host policy).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from connectors.contract import AuthType, Connector, Operation, OperationContext, RateLimit
 from connectors.errors import ConnectorError, CredentialError, PermanentError
 from connectors.services import ConnectorServices
+from connectors.ssrf import open_vetted_socket
 
 
 def _check_address(raw: str) -> str:
@@ -144,6 +149,31 @@ def _smtp_settings(cred: Any, services: ConnectorServices) -> dict[str, Any]:
     }
 
 
+def _discard(client: aiosmtplib.SMTP) -> None:
+    """Drop a connection that failed to set up. The socket was handed to asyncio's transport,
+    which closes it (closing the fd here would pull it from under a TLS transport still shutting
+    down, and a later socket reusing the number would collide with it)."""
+    client.close()
+
+
+def _setup_error(exc: aiosmtplib.SMTPException | OSError, what: str) -> ConnectorError:
+    """A failure while greeting, securing or logging in: its kind, never the remote text."""
+    if isinstance(exc, ssl.SSLCertVerificationError) or isinstance(exc.__cause__, ssl.SSLCertVerificationError):
+        return PermanentError(f"{what}: TLS certificate check failed", code="smtp_tls_verify")
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError):
+        return ConnectorError(f"{what}: cannot connect: timed out", code="smtp_connect", retryable=True)
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 200:
+        return ConnectorError(f"{what}: the server answered {exc.code} while setting up the session",
+                              code="smtp_connect", retryable=400 <= exc.code < 500)
+    if isinstance(exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPServerDisconnected
+                  | aiosmtplib.SMTPConnectError | OSError):  # a malformed answer (code -1) too
+        return ConnectorError(f"{what}: cannot connect: the server did not complete an SMTP greeting and "
+                              "TLS set-up", code="smtp_connect", retryable=True)
+    # What is left are client-side refusals, in aiosmtplib's words (the server offers no STARTTLS,
+    # no usable login method): retrying the same server cannot help.
+    return PermanentError(f"{what}: {exc}", code="smtp_not_supported")
+
+
 async def _send(inp: SendInput, ctx: OperationContext) -> SendOutput:
     cred = ctx.credential
     if not cred or not cred.get("host"):
@@ -160,12 +190,20 @@ async def _send(inp: SendInput, ctx: OperationContext) -> SendOutput:
     msg = build_message(inp, sender)
     recipients = [getaddresses([a])[0][1] for a in (*inp.to, *inp.cc, *inp.bcc)]
     what = f"SMTP {settings['hostname']}:{settings['port']}"
+    sock = await open_vetted_socket(ctx.services.http.policy, settings["hostname"], settings.pop("port"),
+                                    timeout_s=settings["timeout"], what=what)
+    client = aiosmtplib.SMTP(sock=sock, **settings)
     try:
-        refused, response = await aiosmtplib.send(
-            msg, sender=getaddresses([sender])[0][1], recipients=recipients, **settings)
+        await client.connect()
     except aiosmtplib.SMTPAuthenticationError as exc:
-        raise CredentialError(f"{what} refused the login: {exc.code} {exc.message}",
-                              code="smtp_auth_failed") from None
+        _discard(client)
+        raise CredentialError(f"{what} refused the login ({exc.code})", code="smtp_auth_failed") from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        _discard(client)
+        raise _setup_error(exc, what) from None
+    try:
+        refused, response = await client.send_message(
+            msg, sender=getaddresses([sender])[0][1], recipients=recipients)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         reasons = {r.recipient: f"{r.code} {r.message}" for r in exc.recipients}
         retryable = all(400 <= r.code < 500 for r in exc.recipients)
@@ -185,6 +223,12 @@ async def _send(inp: SendInput, ctx: OperationContext) -> SendOutput:
         # What is left are client-side refusals (e.g. the server offers no STARTTLS): retrying
         # the same server cannot help.
         raise PermanentError(f"{what}: {exc}", code="smtp_error") from None
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
     refused_out = {k: f"{v.code} {v.message}" for k, v in refused.items()}
     return SendOutput(
         message_id=str(msg["Message-ID"]), accepted=[r for r in recipients if r not in refused_out],

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
+from connectors.database_target import DatabasePolicy
 from connectors.ssrf import HttpClients
 from connectors.table_store import Datastore
 
@@ -63,6 +64,9 @@ class ConnectorServices:
         tls: the TLS trust used by non-HTTP clients (SMTP); ``None`` is the system's.
         endpoints: base-URL overrides by connector name (a self-hosted or loopback Slack API:
             ``{"slack": "http://127.0.0.1:9000/api"}``).
+        databases: where ``database`` credentials may point (SQLite directories, never
+            Flowwright's own database or data directory); non-HTTP hosts (PostgreSQL, SMTP) go
+            through ``http.policy`` like HTTP ones.
     """
 
     http: HttpClients = field(default_factory=HttpClients)
@@ -71,6 +75,7 @@ class ConnectorServices:
     clock: Callable[[], datetime] = utc_now
     tls: ssl.SSLContext | None = None
     endpoints: Mapping[str, str] = field(default_factory=dict)
+    databases: DatabasePolicy = field(default_factory=DatabasePolicy)
 
 
-__all__ = ["ConnectorServices", "HttpClients", "ModelService", "utc_now"]
+__all__ = ["ConnectorServices", "DatabasePolicy", "HttpClients", "ModelService", "utc_now"]

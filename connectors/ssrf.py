@@ -248,3 +248,31 @@ class HttpClients:
             timeout=timeout, follow_redirects=follow_redirects, max_redirects=max_redirects,
             trust_env=False,
         )
+
+
+async def open_vetted_socket(policy: SsrfPolicy, host: str, port: int, *, timeout_s: float,
+                             what: str) -> socket.socket:
+    """A TCP socket connected to a vetted address of ``host`` (for non-HTTP connectors: SMTP).
+
+    Errors name the host and the kind of failure (refused, timed out, unreachable), never
+    anything the remote end sent.
+    """
+    addresses = await policy.vet_all(host, port)
+    loop = asyncio.get_running_loop()
+    kind = "unreachable"
+    for ip in addresses:
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, (str(ip), port)), timeout_s)
+            return sock
+        except TimeoutError:
+            kind = "timed out"
+        except ConnectionRefusedError:
+            kind = "connection refused"
+        except OSError:
+            kind = "unreachable"
+        sock.close()
+    raise ConnectorError(f"{what}: cannot connect to {host}:{port}: {kind}", code="connect_failed",
+                         host=host, port=port)

@@ -12,10 +12,13 @@ from aiosmtpd.smtp import AuthResult
 from connectors.email import CONNECTOR, SendInput
 from connectors.errors import ConnectorError, CredentialError, PermanentError
 from connectors.services import ConnectorServices
+from connectors.ssrf import HttpClients
 from tests.connectors.conftest import Ctx
 
 send = CONNECTOR.operation("send")
 assert send is not None
+
+LOOPBACK = ConnectorServices(http=HttpClients.allowing("127.0.0.1"))  # the test servers listen on loopback
 
 
 class Inbox:
@@ -83,7 +86,7 @@ def starttls_smtp(ca: trustme.CA) -> Iterator[tuple[Inbox, int]]:
 
 async def test_send_text_and_html_with_cc_bcc(plain_smtp) -> None:
     inbox, port = plain_smtp
-    ctx = Ctx(credential={"host": "127.0.0.1", "port": port, "security": "none", "from": "Bot <bot@example.com>"})
+    ctx = Ctx(services=LOOPBACK, credential={"host": "127.0.0.1", "port": port, "security": "none", "from": "Bot <bot@example.com>"})
     inp = SendInput.model_validate({
         "to": "alice@example.com, Bob <bob@example.org>", "cc": ["carol@example.net"],
         "bcc": ["dave@example.com"], "subject": "Sales ✓", "body": "plain text", "html": "<b>bold</b>"})
@@ -102,16 +105,16 @@ async def test_send_text_and_html_with_cc_bcc(plain_smtp) -> None:
 async def test_starttls_with_auth(starttls_smtp, ca) -> None:
     inbox, port = starttls_smtp
     cred = {"host": "127.0.0.1", "port": port, "username": "mailer", "password": "s3cret", "from": "bot@example.com"}
-    ctx = Ctx(credential=cred, services=ConnectorServices(tls=_client_tls(ca)))
+    ctx = Ctx(credential=cred, services=ConnectorServices(http=HttpClients.allowing("127.0.0.1"), tls=_client_tls(ca)))
     inp = SendInput.model_validate({"to": ["alice@example.com"], "subject": "hi", "body": "over TLS"})
     await send.run(inp, ctx)
     assert inbox.messages[0][3] is True  # the session was encrypted
     with pytest.raises(CredentialError, match="refused the login"):
         await send.run(inp, Ctx(credential={**cred, "password": "wrong"},
-                                services=ConnectorServices(tls=_client_tls(ca))))
+                                services=ConnectorServices(http=HttpClients.allowing("127.0.0.1"), tls=_client_tls(ca))))
     # an untrusted certificate is a permanent failure, not a silent downgrade
     with pytest.raises(PermanentError, match="certificate"):
-        await send.run(inp, Ctx(credential=cred))
+        await send.run(inp, Ctx(services=LOOPBACK, credential=cred))
 
 
 async def test_implicit_ssl(ca) -> None:
@@ -120,7 +123,7 @@ async def test_implicit_ssl(ca) -> None:
     controller.start()
     try:
         ctx = Ctx(credential={"host": "127.0.0.1", "port": port, "security": "ssl", "from": "bot@example.com"},
-                  services=ConnectorServices(tls=_client_tls(ca)))
+                  services=ConnectorServices(http=HttpClients.allowing("127.0.0.1"), tls=_client_tls(ca)))
         await send.run(SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "html": "<p>x</p>"}), ctx)
         assert inbox.messages and inbox.messages[0][3] is True
     finally:
@@ -129,14 +132,14 @@ async def test_implicit_ssl(ca) -> None:
 
 async def test_starttls_required_by_default(plain_smtp) -> None:
     _inbox, port = plain_smtp
-    ctx = Ctx(credential={"host": "127.0.0.1", "port": port, "from": "bot@example.com"})  # default: starttls
+    ctx = Ctx(services=LOOPBACK, credential={"host": "127.0.0.1", "port": port, "from": "bot@example.com"})  # default: starttls
     with pytest.raises(PermanentError, match="STARTTLS|not supported"):
         await send.run(SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "body": "b"}), ctx)
 
 
 async def test_refused_recipients(plain_smtp) -> None:
     inbox, port = plain_smtp
-    ctx = Ctx(credential={"host": "127.0.0.1", "port": port, "security": "none", "from": "bot@example.com"})
+    ctx = Ctx(services=LOOPBACK, credential={"host": "127.0.0.1", "port": port, "security": "none", "from": "bot@example.com"})
     out = await send.run(SendInput.model_validate(
         {"to": ["a@example.com", "nobody@example.com"], "subject": "s", "body": "b"}), ctx)
     assert out.accepted == ["a@example.com"] and "nobody@example.com" in out.refused
@@ -146,7 +149,7 @@ async def test_refused_recipients(plain_smtp) -> None:
 
 
 async def test_connection_refused_is_retryable() -> None:
-    ctx = Ctx(credential={"host": "127.0.0.1", "port": _free_port(), "security": "none", "from": "b@example.com"})
+    ctx = Ctx(services=LOOPBACK, credential={"host": "127.0.0.1", "port": _free_port(), "security": "none", "from": "b@example.com"})
     with pytest.raises(ConnectorError) as err:
         await send.run(SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "body": "b"}), ctx)
     assert err.value.retryable
@@ -167,9 +170,9 @@ def test_input_validation(bad) -> None:
 async def test_missing_credential_or_sender() -> None:
     inp = SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "body": "b"})
     with pytest.raises(CredentialError):
-        await send.run(inp, Ctx())
+        await send.run(inp, Ctx(services=LOOPBACK))
     with pytest.raises(PermanentError, match="no sender"):
-        await send.run(inp, Ctx(credential={"host": "127.0.0.1"}))
+        await send.run(inp, Ctx(services=LOOPBACK, credential={"host": "127.0.0.1"}))
 
 
 @pytest.mark.parametrize("bad", [{"from": "not an address"}, {"from": "bot@example.com", "timeout_s": "soon"}])
@@ -177,5 +180,54 @@ async def test_bad_credential_fields_are_credential_errors(bad: dict[str, str]) 
 
     inp = SendInput(to=["a@example.com"], subject="s", body="b")
     with pytest.raises(CredentialError) as err:
-        await send.run(inp, Ctx(credential={"host": "127.0.0.1", "port": 2525, "security": "none", **bad}))
+        await send.run(inp, Ctx(services=LOOPBACK, credential={"host": "127.0.0.1", "port": 2525, "security": "none", **bad}))
     assert err.value.code == "credential_invalid" and "smtp credential" in err.value.message
+
+
+# --- the SMTP host goes through the host policy and is no port scanner (issue 11) ----------------
+
+
+@pytest.fixture
+def banner_server() -> Iterator[int]:
+    """A non-SMTP service on loopback that greets with a banner naming its software."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6 secret-banner\r\n")
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+async def test_internal_hosts_are_refused_unless_allow_listed(plain_smtp) -> None:
+    inbox, port = plain_smtp
+    inp = SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "body": "b"})
+    for host in ("127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1", "::1"):
+        with pytest.raises(ConnectorError) as err:
+            await send.run(inp, Ctx(credential={"host": host, "port": port, "security": "none",
+                                                "from": "b@example.com"}))
+        assert err.value.code == "ssrf_blocked", host
+    assert inbox.messages == []
+
+
+async def test_errors_name_the_host_and_kind_never_the_remote_banner(banner_server: int) -> None:
+    inp = SendInput.model_validate({"to": ["a@example.com"], "subject": "s", "body": "b"})
+    for security in ("none", "starttls", "ssl"):
+        ctx = Ctx(services=LOOPBACK, credential={"host": "127.0.0.1", "port": banner_server,
+                                                 "security": security, "from": "b@example.com", "timeout_s": 5})
+        with pytest.raises(ConnectorError) as err:
+            await send.run(inp, ctx)
+        text = str(err.value)
+        assert f"127.0.0.1:{banner_server}" in text, text
+        assert "SSH" not in text and "banner" not in text and "OpenSSH" not in text, text
