@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
@@ -29,3 +29,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def add_missing_columns(engine: Engine, table: Table) -> None:
+    """Add the columns a newer release declares to an existing table (additive only: each one is
+    nullable or has a constant default), so that a data dir of an older release keeps working."""
+    existing = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    missing = [column for column in table.columns if column.name not in existing]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            default = getattr(column.default, "arg", None)
+            clause = ""
+            if isinstance(default, bool):
+                clause = f" DEFAULT {'TRUE' if default else 'FALSE'}" if engine.dialect.name == "postgresql" \
+                    else f" DEFAULT {int(default)}"
+            elif isinstance(default, int | float):
+                clause = f" DEFAULT {default!r}"
+            elif isinstance(default, str) and "'" not in default:
+                clause = f" DEFAULT '{default}'"
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}'))

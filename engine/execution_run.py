@@ -117,6 +117,11 @@ class ExecutionRun:
     def pausing(self) -> bool:
         return self.stop_event.is_set()
 
+    def failed_steps(self) -> int:
+        """How many node runs (a loop body's node once per item) settled as failed, their failure
+        handled by an error route or ``on_error: continue``."""
+        return sum(1 for c in self.checkpoints.values() if c.status == "failed")
+
     # -- loading checkpoints --
 
     def load_steps(self, steps: list[StepRow], approvals: list[Any]) -> None:

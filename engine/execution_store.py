@@ -20,6 +20,7 @@ from sqlalchemy import Column, Index, Text, bindparam, delete, func, insert, sel
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
+from engine.db import add_missing_columns
 from engine.errors import NotFoundError
 from engine.store_writer import GroupCommitWriter
 
@@ -75,6 +76,7 @@ class ExecutionRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     dry_run: bool = False
     node_count: int = 0
+    failed_steps: int = 0  # nodes whose failure was handled (error route, on_error: continue)
     owner: str | None = None  # host:pid of the process driving it (recovery skips live owners)
     created_at: datetime = Field(default_factory=now)
     started_at: datetime | None = None
@@ -187,7 +189,7 @@ EXEC_SET = (
     .values(
         status=bindparam("status"), output=bindparam("output"), error=bindparam("error"),
         completed_at=bindparam("completed_at"), duration_ms=bindparam("duration_ms"),
-        updated_at=bindparam("updated_at"),
+        failed_steps=bindparam("failed_steps"), updated_at=bindparam("updated_at"),
     )
 )
 # Within a transaction the writer runs the fixed statements queued between two other writes
@@ -195,7 +197,8 @@ EXEC_SET = (
 # queue order. Events and logs depend on nothing.
 FAST_ORDER = (EXEC_INSERT, STEP_INSERT, STEP_FINISH, EXEC_SET, EVENT_INSERT, LOG_INSERT)
 EXECUTION_COLUMNS = tuple(c.name for c in _EX.columns)
-_EXECUTION_DEFAULTS = {"trigger": "manual", "status": "pending", "dry_run": False, "node_count": 0, "workflow_name": ""}
+_EXECUTION_DEFAULTS = {"trigger": "manual", "status": "pending", "dry_run": False, "node_count": 0, "workflow_name": "",
+                       "failed_steps": 0}
 
 
 # --- the store ---------------------------------------------------------------------------------
@@ -207,6 +210,7 @@ class ExecutionStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         SQLModel.metadata.create_all(engine, tables=TABLES)
+        add_missing_columns(engine, _EX)
         self.writer = GroupCommitWriter(engine, fast=FAST_ORDER, merge=(STEP_INSERT, STEP_FINISH))
 
     def close(self) -> None:
@@ -234,12 +238,14 @@ class ExecutionStore:
 
     def set_state(
         self, execution_id: str, status: str, *, output: str | None = None, error: str | None = None,
-        completed_at: datetime | None = None, duration_ms: int | None = None, durable: bool = True,
+        completed_at: datetime | None = None, duration_ms: int | None = None, failed_steps: int = 0,
+        durable: bool = True,
     ) -> Any:
         """Set the status (and the outcome fields, cleared unless given) of an execution."""
         return self.writer.submit(EXEC_SET, {
             "_id": execution_id, "status": status, "output": output, "error": error,
-            "completed_at": completed_at, "duration_ms": duration_ms, "updated_at": now(),
+            "completed_at": completed_at, "duration_ms": duration_ms, "failed_steps": failed_steps,
+            "updated_at": now(),
         }, durable=durable)
 
     async def flush(self) -> None:

@@ -23,11 +23,20 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def outcome(status: str, failed_steps: int) -> str:
+    """The words a person reads: a completed run whose failures were handled is "completed with
+    errors", never plain "completed"."""
+    if status == "completed" and failed_steps:
+        return "completed with errors"
+    return status.replace("_", " ")
+
+
 def step_dict(step: StepRow) -> dict[str, Any]:
     data: dict[str, Any] = {
         "node_id": step.node_id, "status": step.status, "attempt": step.attempt,
-        "output": loads(step.output), "error": loads(step.error),
+        "input": loads(step.input), "output": loads(step.output), "error": loads(step.error),
         "started_at": iso(step.started_at), "completed_at": iso(step.completed_at),
+        "duration_ms": step.duration_ms,
     }
     if step.loop_path:
         data["loop_path"] = step.loop_path
@@ -35,9 +44,23 @@ def step_dict(step: StepRow) -> dict[str, Any]:
 
 
 def execution_dict(row: ExecutionRow, steps: list[StepRow]) -> dict[str, Any]:
+    failed = int(row.failed_steps or 0)
     return {
-        "id": row.id, "status": row.status, "output": loads(row.output), "error": loads(row.error),
-        "duration_ms": row.duration_ms, "steps": [step_dict(s) for s in steps],
+        "id": row.id, "status": row.status, "failed_steps": failed, "outcome": outcome(row.status, failed),
+        "output": loads(row.output), "error": loads(row.error), "duration_ms": row.duration_ms,
+        "steps": [step_dict(s) for s in steps],
+    }
+
+
+def execution_summary(row: ExecutionRow) -> dict[str, Any]:
+    """One execution as a list item (``executions list --json`` and ``GET /v1/executions``)."""
+    failed = int(row.failed_steps or 0)
+    return {
+        "id": row.id, "status": row.status, "failed_steps": failed, "outcome": outcome(row.status, failed),
+        "workflow_name": row.workflow_name, "workflow_id": row.workflow_id, "workflow_version": row.workflow_version,
+        "workspace_id": row.workspace_id, "user_id": row.user_id, "trigger": row.trigger, "dry_run": bool(row.dry_run),
+        "created_at": iso(row.created_at), "completed_at": iso(row.completed_at), "duration_ms": row.duration_ms,
+        "error": loads(row.error),
     }
 
 

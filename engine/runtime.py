@@ -646,11 +646,13 @@ class Runtime:
         completed = now()
         duration = duration_ms(run.started_at, completed)
         self._status[execution_id] = status
+        failed = run.failed_steps()
         await run.store.set_state(
             execution_id, status, output=dumps(output) if output is not None else None,
             error=dumps(error) if error is not None else None, completed_at=completed, duration_ms=duration,
+            failed_steps=failed,
         )
-        data: dict[str, Any] = {"duration_ms": duration}
+        data: dict[str, Any] = {"duration_ms": duration, "failed_steps": failed}
         if error is not None:
             data["error"] = error
         run.emit(f"execution.{status}", **data)

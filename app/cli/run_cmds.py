@@ -1,9 +1,11 @@
 """`flowwright run`, `executions list|show`, `recover`, `approvals list`, `approve`, `reject`.
 
 Contract (other tools depend on it): ``run`` prints the execution id on stderr as soon as the
-execution exists; with ``--json`` it prints one object ``{id, status, output, error, duration_ms,
-steps: [{node_id, status, attempt, output, error, started_at, completed_at}]}`` (loop-body steps
-add ``loop_path``); exit code 0 when completed, 1 otherwise, 2 for an invalid workflow or input.
+execution exists; with ``--json`` it prints one object ``{id, status, failed_steps, outcome, output,
+error, duration_ms, steps: [{node_id, status, attempt, input, output, error, started_at, completed_at,
+duration_ms}]}`` (loop-body steps add ``loop_path``). Exit codes: 0 completed with nothing failed,
+1 failed / cancelled / timed out / waiting, 2 an invalid workflow or input, 3 completed with errors
+(a failed node was handled by an error route or ``on_error: continue``; ``failed_steps`` counts them).
 """
 
 from __future__ import annotations
@@ -45,8 +47,13 @@ def register(app: typer.Typer) -> None:
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def _exit_for(status: str) -> None:
-    raise typer.Exit(0 if status == "completed" else 1)
+EXIT_COMPLETED_WITH_ERRORS = 3
+
+
+def _exit_for(outcome: dict[str, Any]) -> None:
+    if outcome["status"] != "completed":
+        raise typer.Exit(1)
+    raise typer.Exit(EXIT_COMPLETED_WITH_ERRORS if outcome.get("failed_steps") else 0)
 
 
 # --- run -----------------------------------------------------------------------------------------
@@ -82,7 +89,7 @@ def run(
         print_json(outcome)
     else:
         _print_summary(outcome)
-    _exit_for(outcome["status"])
+    _exit_for(outcome)
 
 
 def _parse_input(value: str | None) -> Any:
@@ -168,6 +175,8 @@ def _event_line(event: Any) -> str | None:
     if kind.startswith("execution."):
         status = kind.split(".", 1)[1]
         style = STATUS_STYLE.get(status, "white")
+        if status == "completed" and data.get("failed_steps"):
+            return f"[yellow]● completed with errors[/] [dim]({data['failed_steps']} failed step(s))[/]"
         return f"[{style}]● {status}[/]"
     return None
 
@@ -182,6 +191,9 @@ def _print_summary(outcome: dict[str, Any]) -> None:
     status = outcome["status"]
     style = STATUS_STYLE.get(status, "white")
     duration = f" in {outcome['duration_ms']} ms" if outcome.get("duration_ms") is not None else ""
+    failed = int(outcome.get("failed_steps") or 0)
+    if status == "completed" and failed:
+        status, style = f"completed with errors ({failed} failed step(s))", "yellow"
     console.print(f"[{style}]{status}[/]{duration}  [dim]{outcome['id']}[/]")
     if outcome.get("error"):
         err = outcome["error"]
@@ -204,18 +216,13 @@ def executions_list(
 ) -> None:
     """List executions, newest first."""
     from engine.execution_state import STATUSES
-    from engine.execution_store import aware, loads
+    from engine.execution_views import execution_summary
 
     if status is not None and status not in STATUSES:
         fail(f"unknown status {status!r}; one of {', '.join(STATUSES)}", 2)
     services = container(vault=False)
     rows = services.execution_store.list(workspace, status=status, limit=limit)
-    items = [{
-        "id": r.id, "status": r.status, "workflow_name": r.workflow_name, "workflow_id": r.workflow_id,
-        "workspace_id": r.workspace_id, "trigger": r.trigger, "dry_run": bool(r.dry_run),
-        "created_at": aware(r.created_at).isoformat() if r.created_at else None,  # type: ignore[union-attr]
-        "duration_ms": r.duration_ms, "error": loads(r.error),
-    } for r in rows]
+    items = [execution_summary(r) for r in rows]
     if as_json:
         print_json(items)
         return
@@ -229,8 +236,8 @@ def executions_list(
     for col in ("status", "workflow", "created", "duration"):
         table.add_column(col)
     for item in items:
-        style = STATUS_STYLE.get(item["status"], "white")
-        table.add_row(item["id"], f"[{style}]{item['status']}[/]", _escape(item["workflow_name"]),
+        style = "yellow" if item["failed_steps"] else STATUS_STYLE.get(item["status"], "white")
+        table.add_row(item["id"], f"[{style}]{item['outcome']}[/]", _escape(item["workflow_name"]),
                       (item["created_at"] or "")[:19], f"{item['duration_ms']} ms" if item["duration_ms"] is not None else "")
     console.print(table)
 
@@ -338,7 +345,7 @@ def _decide(execution_id: str, node_id: str, decision: str, by: str | None, as_j
         print_json(outcome)
     else:
         _print_summary(outcome)
-    _exit_for(outcome["status"])
+    _exit_for(outcome)
 
 
 def approve(

@@ -100,6 +100,7 @@ def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = 
     return InsightReport(
         workspace_id=stats.workspace_id, since=stats.since.isoformat(), until=stats.until.isoformat(),
         totals={"runs": runs, "failed": failed, "failure_rate": round(failed / runs, 3) if runs else 0.0,
+                "completed_with_errors": sum(w.with_errors for w in stats.workflows.values()),
                 "workflows": len(stats.workflows), "model_tokens": m.tokens, "model_cost_usd": round(m.cost_usd, 6)},
         workflows=rows,
         model={"calls": m.calls, "attempts": m.attempts, "cache_hits": m.cache_hits,
@@ -116,7 +117,8 @@ def _workflow_row(wf: WorkflowStats) -> dict[str, Any]:
     slowest = max(wf.nodes.values(), key=lambda n: percentile(n.durations_ms, 95) or 0, default=None)
     return {
         "workflow_id": wf.workflow_id, "name": wf.name, "runs": wf.runs, "completed": wf.statuses["completed"],
-        "failed": wf.failed, "failure_rate": round(wf.failed / wf.runs, 3) if wf.runs else 0.0,
+        "failed": wf.failed, "completed_with_errors": wf.with_errors,
+        "failure_rate": round(wf.failed / wf.runs, 3) if wf.runs else 0.0,
         "p50_ms": percentile(wf.durations_ms, 50), "p95_ms": percentile(wf.durations_ms, 95),
         "top_error": wf.errors.most_common(1)[0][0] if wf.errors else None,
         "slowest_node": slowest.node_id if slowest and slowest.durations_ms else None,
@@ -125,17 +127,21 @@ def _workflow_row(wf: WorkflowStats) -> dict[str, Any]:
 
 
 def _failure_findings(wf: WorkflowStats, t: Thresholds) -> list[Finding]:
-    if wf.runs < t.min_runs or wf.failed / wf.runs < t.failure_rate:
+    # A run that completed through an error route still failed at a node: it counts here.
+    if wf.runs < t.min_runs or wf.troubled / wf.runs < t.failure_rate:
         return []
-    code, count = wf.errors.most_common(1)[0] if wf.errors else ("unknown", wf.failed)
+    code, count = wf.errors.most_common(1)[0] if wf.errors else ("unknown", wf.troubled)
     culprit = max(wf.nodes.values(), key=lambda n: n.failed, default=None)
     where = f"; most failures at node {culprit.node_id!r} ({culprit.kind})" if culprit and culprit.failed else ""
     node_code = culprit.errors.most_common(1)[0][0] if culprit and culprit.errors else code
-    rate = wf.failed / wf.runs
+    rate = wf.troubled / wf.runs
+    parts = [f"{wf.failed} of {wf.runs} runs failed"] if wf.failed else []
+    if wf.with_errors:
+        parts.append(f"{wf.with_errors} of {wf.runs} completed with errors (a failed node was handled)")
     return [Finding(
         severity="high" if rate >= 0.5 else "medium", category="failures",
         title=f"{wf.name} fails {rate:.0%} of its runs",
-        detail=f"{wf.failed} of {wf.runs} runs failed; most common error {code!r} ({count}×){where}.",
+        detail=f"{'; '.join(parts)}; most common error {code!r} ({count}×){where}.",
         fix=FIXES.get(node_code, FIXES.get(code, DEFAULT_FIX)),
         workflow_id=wf.workflow_id, node_id=culprit.node_id if culprit and culprit.failed else None,
     )]
@@ -235,7 +241,8 @@ def to_markdown(report: InsightReport) -> str:
     t = report.totals
     lines = [f"# Flowwright insights — {report.workspace_id}", "",
              f"{report.since[:16]} → {report.until[:16]} UTC · {t['runs']} runs of {t['workflows']} workflow(s) · "
-             f"{t['failed']} failed ({t['failure_rate']:.0%}) · {t['model_tokens']} model tokens · "
+             f"{t['failed']} failed ({t['failure_rate']:.0%}) · {t.get('completed_with_errors', 0)} completed with "
+             f"errors · {t['model_tokens']} model tokens · "
              f"${t['model_cost_usd']:.4f}", "", "## What to fix", ""]
     if not report.findings:
         lines.append("Nothing stands out in this window.")

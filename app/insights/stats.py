@@ -59,9 +59,16 @@ class WorkflowStats:
     tokens: int = 0
     cost_usd: float = 0.0
 
+    with_errors: int = 0  # completed, but a node failed and was handled (error route, on_error: continue)
+
     @property
     def failed(self) -> int:
         return self.statuses["failed"] + self.statuses["timed_out"]
+
+    @property
+    def troubled(self) -> int:
+        """Runs in which something failed: failed, timed out, or completed with errors."""
+        return self.failed + self.with_errors
 
 
 @dataclass
@@ -161,11 +168,17 @@ def _collect_executions(db: Engine, stats: Stats) -> None:
             wf.durations_ms.append(float(row["duration_ms"]))
         if row["status"] in ("failed", "timed_out"):
             wf.errors[_error_code(row["error"]) if row["status"] == "failed" else "timed_out"] += 1
-        _collect_steps(wf, row, by_execution[row["id"]])
+        handled_codes = _collect_steps(wf, row, by_execution[row["id"]])
+        if row["status"] == "completed" and row.get("failed_steps"):
+            # a failed node was handled: the run's error is its handled nodes' (it has none of its own)
+            wf.with_errors += 1
+            for code in handled_codes or {"unknown"}:
+                wf.errors[code] += 1
 
 
-def _collect_steps(wf: WorkflowStats, row: Any, steps: list[Any]) -> None:
-    """Add one execution's steps to its workflow's node statistics."""
+def _collect_steps(wf: WorkflowStats, row: Any, steps: list[Any]) -> set[str]:
+    """Add one execution's steps to its workflow's node statistics; the error codes of its failed
+    node runs."""
     kinds, concurrency = _node_index(row["definition"])
     wf.loop_concurrency.update(concurrency)
     last_attempt: dict[tuple[str, str], Any] = {}
@@ -186,11 +199,14 @@ def _collect_steps(wf: WorkflowStats, row: Any, steps: list[Any]) -> None:
         if key not in last_attempt or step["attempt"] >= last_attempt[key]["attempt"]:
             last_attempt[key] = step
     # A node run's outcome is its last attempt's.
+    failed_codes: set[str] = set()
     for (node_id, _), step in last_attempt.items():
         if step["status"] in ("completed", "failed"):
             wf.nodes[node_id].settled += 1
             if step["status"] == "failed":
                 wf.nodes[node_id].failed += 1
+                failed_codes.add(_error_code(step["error"]))
+    return failed_codes
 
 
 def _collect_usage(db: Engine, stats: Stats) -> None:

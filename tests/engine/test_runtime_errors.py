@@ -146,6 +146,7 @@ async def test_on_error_continue_goes_on_with_null(db: Path) -> None:
     assert result["status"] == "completed"
     assert statuses(result)["call"] == "failed"
     assert result["output"] == {"value": {"got": None, "ok": True}}  # the failed node's output is null
+    assert (result["failed_steps"], result["outcome"]) == (1, "completed with errors")
 
 
 async def test_on_error_route_takes_the_error_edge(db: Path) -> None:
@@ -157,6 +158,11 @@ async def test_on_error_route_takes_the_error_edge(db: Path) -> None:
     assert result["status"] == "completed"
     assert statuses(result)["happy"] == "skipped"
     assert result["output"] == {"handle": {"value": "handled: permanent failure 1"}}
+    assert (result["failed_steps"], result["outcome"]) == (1, "completed with errors")
+    async with runtime_at(db) as rt:  # the count is stored: a later read and the event say the same
+        again = await rt.describe(result["id"])
+        completed = [e async for e in rt.events(result["id"]) if e.type == "execution.completed"]
+    assert again["failed_steps"] == 1 and completed[0].data["failed_steps"] == 1
 
 
 async def test_on_error_route_not_taken_on_success(db: Path) -> None:
@@ -165,6 +171,7 @@ async def test_on_error_route_not_taken_on_success(db: Path) -> None:
     async with runtime_at(db) as rt:
         result = await rt.run(workflow)
     assert statuses(result)["handle"] == "skipped" and result["output"] == {"happy": {"value": "fine"}}
+    assert (result["failed_steps"], result["outcome"]) == (0, "completed")
 
 
 async def test_failure_inside_loop_fails_the_loop(db: Path) -> None:
@@ -177,6 +184,7 @@ async def test_failure_inside_loop_fails_the_loop(db: Path) -> None:
     assert result["status"] == "completed"
     assert statuses(result)["each"] == "failed"
     assert result["output"] == {"value": "went on"}
+    assert result["failed_steps"] == 1  # the loop node, whose on_error: continue handled its body's failure
 
 
 async def test_step_output_cap(db: Path) -> None:

@@ -13,6 +13,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from app.api.deps import ExecutionStoreDep, RuntimeDep, WorkflowStoreDep, WorkspaceDep
 from engine.errors import ConflictError, FlowwrightError
+from engine.execution_views import execution_summary
 
 router = APIRouter(prefix="/v1", tags=["executions"])
 
@@ -36,15 +37,7 @@ class Started(BaseModel):
 
 def summary(row: Any) -> dict[str, Any]:
     """One execution as a list item (the `flowwright executions list --json` shape)."""
-    from engine.execution_store import aware, loads
-
-    created = aware(row.created_at)
-    return {
-        "id": row.id, "status": row.status, "workflow_name": row.workflow_name, "workflow_id": row.workflow_id,
-        "workflow_version": row.workflow_version, "workspace_id": row.workspace_id, "trigger": row.trigger,
-        "dry_run": bool(row.dry_run), "created_at": created.isoformat() if created else None,
-        "duration_ms": row.duration_ms, "error": loads(row.error),
-    }
+    return execution_summary(row)
 
 
 @router.post("/workflows/{workflow_id}/run", status_code=202)

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 FLOWWRIGHT = [sys.executable, "-m", "app.cli.main"]
-STEP_KEYS = {"node_id", "status", "attempt", "output", "error", "started_at", "completed_at"}
+STEP_KEYS = {"node_id", "status", "attempt", "input", "output", "error", "started_at", "completed_at", "duration_ms"}
 
 
 class _Result:
@@ -64,7 +64,7 @@ def test_run_json_contract_and_id_on_stderr(tmp_path: Path) -> None:
     done = run_process("run", path, "--input", '{"x": 21}', "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result) == {"id", "status", "output", "error", "duration_ms", "steps"}
+    assert set(result) == {"id", "status", "failed_steps", "outcome", "output", "error", "duration_ms", "steps"}
     assert result["status"] == "completed" and result["output"] == {"message": "value is 42", "level": "info"}
     assert result["id"] in done.stderr
     assert all(set(step) == STEP_KEYS for step in result["steps"])
@@ -95,6 +95,25 @@ def test_run_exit_codes(tmp_path: Path) -> None:
     assert json.loads(failed.stdout)["error"]["message"].endswith("broken on purpose")
     not_json = run("run", _write(tmp_path, workflow()), "--input", "{x")
     assert not_json.returncode == 2 and "not valid JSON" in not_json.stderr
+
+
+def test_completed_with_errors_exits_3(tmp_path: Path) -> None:
+    handled = workflow()
+    handled["nodes"][1].update(on_error="route", config={"expression": "$error('refund API down')"})
+    handled["nodes"].append({"id": "report_failure", "type": "action", "connector": "core", "operation": "log",
+                             "config": {"message": "refund failed"}})
+    handled["edges"].append({"source": "double", "target": "report_failure", "branch": "error"})
+    path = _write(tmp_path, handled)
+    result = run("run", path, "--input", '{"x": 21}', "--json")
+    assert result.returncode == 3, result.stderr
+    outcome = json.loads(result.stdout)
+    assert (outcome["status"], outcome["failed_steps"], outcome["outcome"]) == ("completed", 1, "completed with errors")
+    human = run("run", path, "--input", '{"x": 21}')
+    assert human.returncode == 3 and "completed with errors (1 failed step(s))" in human.stdout
+    listed = json.loads(run("executions", "list", "--json").stdout)
+    assert [(e["outcome"], e["failed_steps"]) for e in listed] == [("completed with errors", 1)] * 2
+    fine = run("run", _write(tmp_path, workflow(), "fine.json"), "--input", '{"x": 21}')
+    assert fine.returncode == 0 and "completed with errors" not in fine.stdout
 
 
 def test_run_live_view_and_dry_run(tmp_path: Path) -> None:

@@ -58,6 +58,36 @@ async def test_failures_are_found_with_their_cause_and_fix() -> None:
     assert "Sometimes fails fails 75% of its runs" in markdown and "| Sometimes fails | 4 | 3 |" in markdown
 
 
+async def test_runs_completed_through_an_error_route_are_failures_of_that_node() -> None:
+    wf = minimal()
+    wf["name"] = "Refunds"
+    wf["nodes"] += [
+        {"id": "refund", "type": "action", "connector": "core", "operation": "fail", "on_error": "route",
+         "config": {"message": "payment API refused"}},
+        {"id": "report_failure", "type": "action", "connector": "core", "operation": "log",
+         "config": {"message": "refund failed"}}]
+    wf["edges"] += [{"source": "say", "target": "refund"},
+                    {"source": "refund", "target": "report_failure", "branch": "error"}]
+    services = Container.open(get_settings(), vault=False)
+    try:
+        from engine.workflow import Workflow
+
+        row, version = services.workflow_store.create("default", Workflow.model_validate(wf))
+        for _ in range(3):
+            done = await services.runtime.run(version.definition_dict(), {}, workspace_id="default",
+                                              workflow_id=row.id, workflow_version=1)
+            assert (done["status"], done["failed_steps"]) == ("completed", 1)
+        await services.runtime.aclose()
+        report = build_report(services.db, "default", days=1)
+    finally:
+        services.close()
+    assert report.totals["completed_with_errors"] == 3
+    [failure] = [f for f in report.findings if f.category == "failures"]
+    assert failure.node_id == "refund" and "3 of 3 completed with errors" in failure.detail
+    assert "'core_fail'" in failure.detail
+    assert "Nothing stands out" not in to_markdown(report)
+
+
 async def test_healthy_workspace_has_no_failure_findings() -> None:
     services, _ = await run_some([False, False, False])
     try:

@@ -1,0 +1,28 @@
+"""engine/db.py: an older release's data dir gains the columns a newer release declares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+
+from engine.db import make_engine
+from engine.execution_store import ExecutionStore
+
+
+def test_older_executions_table_gains_failed_steps(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    ExecutionStore(engine).close()
+    with engine.begin() as conn:  # an executions table as an older release wrote it, with one row
+        conn.execute(text("ALTER TABLE executions DROP COLUMN failed_steps"))
+        conn.execute(text("INSERT INTO executions (id, workflow_name, workspace_id, trigger, status, dry_run, "
+                          "node_count, definition, created_at, updated_at) VALUES ('old', 'w', 'default', 'manual', "
+                          "'completed', 0, 1, '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+    assert "failed_steps" not in {c["name"] for c in inspect(engine).get_columns("executions")}
+    store = ExecutionStore(engine)
+    try:
+        assert "failed_steps" in {c["name"] for c in inspect(engine).get_columns("executions")}
+        assert store.get("old").failed_steps == 0  # the old row reads as "nothing failed"
+    finally:
+        store.close()
+    ExecutionStore(engine).close()  # a second open finds nothing to add
