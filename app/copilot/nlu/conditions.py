@@ -88,7 +88,7 @@ def condition_expression(text: str, data: DataRef) -> str:
         target = f"nodes.{data.source}.{data.label_field}"
         for label in data.labels:
             if re.search(rf"\b{re.escape(label.lower())}\b", lower):
-                negated = re.search(r"\b(not|isn't|is not|aren't)\b", lower)
+                negated = bool(re.search(r"\b(not|isn't|is not|aren't)\b", lower))
                 return f'{target} {"!=" if negated else "="} {json.dumps(label)}'
         m = re.search(r"(?:it(?:'s| is)|is|as|=)\s+(?:an?\s+)?['\"]?([\w -]+?)['\"]?$", lower)
         if m:

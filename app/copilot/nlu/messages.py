@@ -150,7 +150,7 @@ def _labels(clause: str) -> list[str]:
         return ["positive", "neutral", "negative"]
     paren = re.search(r"\(([^)]+)\)", clause)
     # "(subject, body)" right after a webhook or form names its fields, not the labels
-    names_fields = paren is not None and re.search(r"\b(?:webhook|form|payload|request|event)s?\s*$", clause[:paren.start()], re.I)
+    names_fields = paren is not None and bool(re.search(r"\b(?:webhook|form|payload|request|event)s?\s*$", clause[:paren.start()], re.I))
     after = _LABELS_RE.search(clause[paren.end():]) if paren else None
     if after and len([x for x in re.split(r"\s*(?:,|/|\bor\b|\band\b)\s*", re.sub(r"⟦\d+⟧", "", after.group(1))) if x.strip()]) >= 2:
         names_fields = True  # "... (subject, body) as urgent or normal": the labels follow

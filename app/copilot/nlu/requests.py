@@ -198,7 +198,7 @@ def datastore_config(key: str, clause: str, p: Protected, data: DataRef, fields:
             name = m.group(1)
             if name in where or name in ("it", "them", "each", "every", "all", "day", "date", "name_of"):
                 continue
-            if data.expr == "item" and name in ("id", "email", "name", "sku", "user_id", "customer_id", "order_id") | set(fields):
+            if data.expr == "item" and name in {"id", "email", "name", "sku", "user_id", "customer_id", "order_id"} | set(fields):
                 where[name] = f"{{{{ item.{name} }}}}"
             elif name in fields and data.expr.startswith("trigger"):
                 where[name] = f"{{{{ trigger.body.{name} }}}}"

@@ -260,14 +260,14 @@ def parse_clauses(text: str) -> list[Item]:
     if m := RETRY_RE.search(text):
         groups = m.groups()
         words = {"once": 1, "twice": 2, "thrice": 3}
-        count = next((words[g.lower()] if g.lower() in words else to_int(g) for g in groups if g and g.strip().lower() != "more"), 3)
+        tries: int = next((words[g.lower()] if g.lower() in words else to_int(g) for g in groups if g and g.strip().lower() != "more"), 3)
         if re.search(r"\bmore\b", m.group(0), re.I) or re.search(r"\b(?:once|twice|thrice|\d+\s+times)\s+more\b", m.group(0), re.I):
-            count += 1  # "retry twice more": the first attempt plus two
+            tries += 1  # "retry twice more": the first attempt plus two
         retry_text = m.group(0)
         rest = (text[:m.start()] + " " + text[m.end():]).strip(" ,")
         rest = re.sub(r"\s*,?\s*\b(and|but)\s*$", "", rest).strip(" ,")
         items = parse_clauses(rest) if rest else []
-        return [*items, Item("retry", count=count, text=retry_text)]
+        return [*items, Item("retry", count=tries, text=retry_text)]
     # loop: "for each customer, send ..."
     loop = LOOP_RE.search(text)
     if loop and (loop.start() == 0 or re.search(r"(,|\band\b|\bthen\b|:)\s*$", text[:loop.start()])):
@@ -375,7 +375,7 @@ def parse_clauses(text: str) -> list[Item]:
         # "send each customer an email", "email every new lead"
         noun = each.group(1)
         after = text[each.end():]
-        source: list[Item] = []
+        source = []
         # "classify each row in the datastore table tickets ...": read the table first
         writes = re.match(r"^(?:and\s+|then\s+)*(?:save|store|insert|add|write|upsert|append|record|put|log|keep)\b", text, re.I)
         if not writes and (m := re.match(r"^\s*(?:in|from|of)\s+(?:the\s+)?((?:datastore\s+|database\s+)?table\s+\w+|\w+\s+(?:datastore\s+)?table)\b",
