@@ -57,6 +57,8 @@ class Settings(BaseSettings):
                                   "reach despite SSRF protection.")
     database_files: str = Field("", description="Comma-separated directories whose SQLite files the database "
                                 "connector may open (never the data dir); empty: no SQLite files.")
+    openapi_max_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+                                   description="Largest OpenAPI document `flowwright connectors import` accepts.")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024, description="Largest output stored per step.")
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
     scheduler_enabled: bool = Field(True, description="Service: fire schedule triggers of active workflows.")

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from app.settings import Settings
+from connectors.connector_store import ConnectorStore
+from connectors.contract import Connector
 from connectors.ratelimit import RateLimiter
 from connectors.registry import Registry, default_registry
 from connectors.services import ConnectorServices, DatabasePolicy
@@ -101,8 +103,17 @@ class Container:
 
     @functools.cached_property
     def registry(self) -> Registry:
-        """The connectors: built-ins and entry-point plugins."""
-        return default_registry()
+        """The connectors: built-ins and entry-point plugins; each workspace's imported connectors
+        come in through :meth:`Registry.for_workspace` (the database is opened on first use)."""
+        registry = default_registry()
+        registry.imported = _LazyImports(self)
+        return registry
+
+    @functools.cached_property
+    def connector_store(self) -> ConnectorStore:
+        """The workspaces' imported (OpenAPI) connectors; built-in and plugin names are reserved."""
+        return ConnectorStore(self.db, max_bytes=self.settings.openapi_max_bytes,
+                              reserved=frozenset(self.registry.names()))
 
     @functools.cached_property
     def rate_limiter(self) -> RateLimiter:
@@ -232,6 +243,16 @@ class Container:
             built["execution_store"].close()
         if "db" in built:
             built["db"].dispose()
+
+
+class _LazyImports:
+    """The registry's source of imported connectors, opening the store only when asked."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def connectors(self, workspace_id: str) -> list[Connector]:
+        return self._container.connector_store.connectors(workspace_id)
 
 
 __all__ = ["Container"]

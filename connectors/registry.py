@@ -7,7 +7,7 @@ import importlib
 import logging
 from collections.abc import Iterable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.contract import Connector, Operation
 
@@ -27,13 +27,35 @@ BUILTIN_MODULES = (
 )
 
 
-class Registry:
-    """Connectors by name. Also the operation catalog that validation and the copilot read."""
+class ImportedSource(Protocol):
+    """Where a workspace's imported connectors come from (``connectors.connector_store``)."""
 
-    def __init__(self, connectors: Iterable[Connector] = ()) -> None:
+    def connectors(self, workspace_id: str) -> list[Connector]: ...
+
+
+class Registry:
+    """Connectors by name. Also the operation catalog that validation and the copilot read.
+
+    The registry itself holds the built-ins and plugins, which every workspace sees; a
+    workspace's imported connectors (OpenAPI documents) are added by :meth:`for_workspace`.
+    """
+
+    def __init__(self, connectors: Iterable[Connector] = (), *, imported: ImportedSource | None = None) -> None:
         self._connectors: dict[str, Connector] = {}
+        self.imported = imported
         for connector in connectors:
             self.add(connector)
+
+    def for_workspace(self, workspace_id: str) -> Registry:
+        """This registry plus the workspace's imported connectors (itself when there are none)."""
+        extra = self.imported.connectors(workspace_id) if self.imported is not None else []
+        if not extra:
+            return self
+        view = Registry(self._connectors.values(), imported=self.imported)
+        for connector in extra:
+            if connector.name not in view._connectors:  # a built-in always wins
+                view.add(connector)
+        return view
 
     def add(self, connector: Connector) -> None:
         if connector.name in self._connectors:

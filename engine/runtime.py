@@ -110,7 +110,7 @@ class Runtime:
     ) -> str:
         """Create an execution (committed before this returns) and start driving it (or, on a
         remote runtime, queue it for a worker; ``priority``: higher is claimed first)."""
-        wf = self._parse(workflow)
+        wf = self._parse(workflow, workspace_id)
         check_trigger_input(wf, input)
         execution_id = new_id("ex")
         started = now()
@@ -379,18 +379,24 @@ class Runtime:
 
     # -- internals: launching --
 
-    def _parse(self, workflow: Workflow | dict[str, Any]) -> Workflow:
+    def _parse(self, workflow: Workflow | dict[str, Any], workspace_id: str) -> Workflow:
         if isinstance(workflow, Workflow):
             return workflow
         from engine.validation import parse_workflow
 
-        return parse_workflow(workflow, self.registry)
+        return parse_workflow(workflow, self.catalog(workspace_id))
+
+    def catalog(self, workspace_id: str) -> OperationCatalog:
+        """The registry as a workspace sees it (with its imported connectors, when the registry has any)."""
+        for_workspace = getattr(self.registry, "for_workspace", None)
+        catalog: OperationCatalog = for_workspace(workspace_id) if for_workspace is not None else self.registry
+        return catalog
 
     def _new_run(self, row: ExecutionRow, wf: Workflow) -> ExecutionRun:
         return ExecutionRun(
             execution_id=row.id, workflow=wf, workspace_id=row.workspace_id, workflow_id=row.workflow_id,
             trigger_input=loads(row.input), dry_run=bool(row.dry_run), store=self.store, bus=self.bus,
-            limits=self.limits, registry=self.registry, services=self.services, credentials=self.credentials,
+            limits=self.limits, registry=self.catalog(row.workspace_id), services=self.services, credentials=self.credentials,
             rate_limiter=self.rate_limiter, usage=self.usage, rate_limits=self.rate_limits,
             started_at=aware(row.started_at) or now(),
             expressions=self.expressions,

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from app.copilot.service import Copilot
 from app.settings import Settings
 from app.wiring import Container
+from connectors.connector_store import ConnectorStore
 from connectors.registry import Registry
 from connectors.vault import Vault
 from engine.errors import FlowwrightError
@@ -69,9 +70,9 @@ def get_execution_store(container: ContainerDep) -> ExecutionStore:
     return container.execution_store
 
 
-def get_registry(container: ContainerDep) -> Registry:
-    """The connector registry."""
-    return container.registry
+def get_connector_store(container: ContainerDep) -> ConnectorStore:
+    """The workspaces' imported connectors."""
+    return container.connector_store
 
 
 def get_runtime(container: ContainerDep) -> Runtime:
@@ -104,11 +105,17 @@ def get_workspace(
     return workspace
 
 
+def get_registry(container: ContainerDep, workspace: Annotated[str, Depends(get_workspace)]) -> Registry:
+    """The connector catalog as the caller's workspace sees it (with its imported connectors)."""
+    return container.registry.for_workspace(workspace)
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DbDep = Annotated[Engine, Depends(get_db)]
 WorkflowStoreDep = Annotated[WorkflowStore, Depends(get_workflow_store)]
 ExecutionStoreDep = Annotated[ExecutionStore, Depends(get_execution_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+ConnectorStoreDep = Annotated[ConnectorStore, Depends(get_connector_store)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 VaultDep = Annotated[Vault, Depends(get_vault)]
 CopilotDep = Annotated[Copilot, Depends(get_copilot)]

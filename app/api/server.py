@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     install_error_handlers(app)
     install_docs(app)
 
-    from app.api.routes import chat, credentials, executions, hooks, insights, workflows
+    from app.api.routes import chat, connectors, credentials, executions, hooks, insights, workflows
 
     app.include_router(workflows.router)
     app.include_router(executions.router)
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     app.include_router(credentials.router)
     app.include_router(insights.router)
     app.include_router(chat.router)
+    app.include_router(connectors.router)
 
     from pathlib import Path
 

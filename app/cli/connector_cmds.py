@@ -1,4 +1,5 @@
-"""`flowwright connectors [show NAME]`, `credentials set|list|delete`, `keys rotate`.
+"""`flowwright connectors [show NAME|import SPEC|delete NAME]`, `credentials set|list|delete`,
+`keys rotate`.
 
 Secrets are never taken from argv: ``credentials set`` reads them from stdin (a JSON object or
 one value) or, on a terminal, prompts with hidden input.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,6 +18,7 @@ from app.cli.container import container
 from app.cli.output import console, err_console, fail, print_json
 
 if TYPE_CHECKING:
+    from connectors.registry import Registry
     from connectors.vault import KeySource, Vault
 
 connectors_app = typer.Typer(help="The connectors and their operations.", invoke_without_command=True)
@@ -30,6 +33,8 @@ WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace 
 def register(app: typer.Typer) -> None:
     connectors_app.callback()(connectors_list)
     connectors_app.command("show")(connectors_show)
+    connectors_app.command("import")(connectors_import)
+    connectors_app.command("delete")(connectors_delete)
     credentials_app.command("set")(credentials_set)
     credentials_app.command("list")(credentials_list)
     credentials_app.command("delete")(credentials_delete)
@@ -41,14 +46,25 @@ def register(app: typer.Typer) -> None:
 
 # --- connectors -----------------------------------------------------------------------------------
 
-def connectors_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List the connectors (built-ins and plugins); --json prints the whole catalog with JSON Schemas."""
+def _registry(workspace: str) -> Registry:
+    """The catalog as ``workspace`` sees it: built-ins, plugins and its imported connectors."""
+    registry = container(vault=False).registry
+    try:
+        return registry.for_workspace(workspace)
+    except Exception as exc:  # an unreadable table: one line, no traceback
+        fail(f"cannot read the imported connectors: {exc}")
+
+
+def connectors_list(ctx: typer.Context, as_json: JsonOpt = False, workspace: WorkspaceOpt = "default") -> None:
+    """List the connectors (built-ins, plugins, the workspace's imported ones); --json prints the
+    whole catalog with JSON Schemas."""
     if ctx.invoked_subcommand is not None:
         return
-    registry = container(database=False).registry
+    registry = _registry(workspace)
     if as_json:
         print_json(registry.catalog())
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
@@ -56,15 +72,18 @@ def connectors_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         table.add_column(column)
     for c in registry:
         ops = ", ".join(op.name + ("*" if op.destructive else "") for op in c.operations)
-        table.add_row(f"{c.icon} [bold]{c.name}[/]", str(c.auth), ops, c.description)
+        table.add_row(f"{c.icon} [bold]{escape(c.name)}[/]", str(c.auth), escape(ops), escape(c.description))
     console.print(table)
     console.print("[dim]* destructive (guarded by an approval step). `flowwright connectors show NAME` "
                   "prints input schemas.[/]")
 
 
-def connectors_show(name: Annotated[str, typer.Argument(help="Connector name.")], as_json: JsonOpt = False) -> None:
+def connectors_show(name: Annotated[str, typer.Argument(help="Connector name.")], as_json: JsonOpt = False,
+                    workspace: WorkspaceOpt = "default") -> None:
     """Print a connector's operations with their input schemas."""
-    registry = container(database=False).registry
+    from rich.markup import escape
+
+    registry = _registry(workspace)
     connector = registry.get(name)
     if connector is None:
         hint = registry.suggest_connector(name)
@@ -74,18 +93,74 @@ def connectors_show(name: Annotated[str, typer.Argument(help="Connector name.")]
     if as_json:
         print_json(entry)
         return
-    console.print(f"{connector.icon} [bold]{connector.name}[/] — {connector.title} (auth: {connector.auth})")
-    console.print(connector.description)
+    console.print(f"{connector.icon} [bold]{escape(connector.name)}[/] — {escape(connector.title)} "
+                  f"(auth: {connector.auth})")
+    console.print(escape(connector.description))
     if connector.credential_fields:
         console.print("[bold]credential fields[/]")
         for field, description in connector.credential_fields.items():
-            console.print(f"  [cyan]{field}[/]: {description}")
+            console.print(f"  [cyan]{field}[/]: {escape(description)}")
     for op in entry["operations"]:
         flags = [f for f, on in (("idempotent", op["idempotent"]), ("external", op["external"]),
                                  ("internal", not op["external"]), ("destructive", op["destructive"])) if on]
-        console.print(f"\n[bold]{name}.{op['name']}[/] [dim]({', '.join(flags)})[/]")
-        console.print(op["description"])
+        console.print(f"\n[bold]{escape(name)}.{escape(op['name'])}[/] [dim]({', '.join(flags)})[/]")
+        console.print(escape(op["description"]))
         console.print_json(json.dumps(op["input_schema"]))
+
+
+def connectors_import(
+    spec: Annotated[Path, typer.Argument(help="An OpenAPI 3.x document (YAML or JSON).")],
+    name: Annotated[str | None, typer.Option("--name", help="Connector name (default: from info.title).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Base URL (default: the first of servers).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a connector of the same name.")] = False,
+    workspace: WorkspaceOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Import an OpenAPI document as a connector of the workspace: one operation per operationId."""
+    from rich.markup import escape
+
+    from connectors.openapi_schema import SpecInvalidError
+
+    try:
+        data = spec.read_bytes()
+    except FileNotFoundError:
+        fail(f"{spec}: no such file")
+    except (IsADirectoryError, PermissionError) as exc:
+        fail(f"{spec}: cannot read: {exc}")
+    store = container(vault=False).connector_store
+    try:
+        result = store.import_document(workspace, data, name=name, base_url=base_url, replace=replace)
+    except SpecInvalidError as exc:
+        if as_json:
+            print_json({"error": exc.to_dict()})
+        err_console.print(f"[bold red]✗ {escape(str(spec))}: cannot be imported ({len(exc.problems)} problem(s))[/]")
+        for p in exc.problems:
+            err_console.print(f"  [cyan]{escape(p.path)}[/]: {escape(p.message)}")
+        raise typer.Exit(1) from None
+    connector = result.connector
+    if as_json:
+        print_json({"name": connector.name, "title": connector.title, "base_url": result.base_url,
+                    "auth": str(connector.auth), "operations": [op.name for op in connector.operations],
+                    "skipped": result.skipped})
+        return
+    console.print(f"[green]✓[/] connector [bold]{escape(connector.name)}[/] ({len(connector.operations)} operations, "
+                  f"auth {connector.auth}, {escape(result.base_url)}) imported into workspace {escape(workspace)}")
+    for op in connector.operations:
+        console.print(f"  {connector.name}.{op.name}", markup=False)
+    for where, why in result.skipped.items():
+        console.print(f"  skipped {where}: {why}", markup=False, style="yellow")
+
+
+def connectors_delete(name: Annotated[str, typer.Argument(help="Imported connector name.")],
+                      workspace: WorkspaceOpt = "default") -> None:
+    """Delete an imported connector (workflows that use it stop validating)."""
+    from engine.errors import NotFoundError
+
+    try:
+        container(vault=False).connector_store.delete(workspace, name)
+    except NotFoundError as exc:
+        fail(exc.message)
+    err_console.print(f"[green]✓[/] connector [bold]{name}[/] deleted from workspace {workspace}", markup=True)
 
 
 # --- credentials ----------------------------------------------------------------------------------

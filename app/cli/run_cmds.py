@@ -72,7 +72,7 @@ def run(
 
     data = load_json_file(file)
     services = container(vault=not dry_run)
-    result = validate_workflow(data, services.registry)
+    result = validate_workflow(data, services.registry.for_workspace(workspace))
     if not result.ok or result.workflow is None:
         if as_json:
             print_json({"id": None, "status": "invalid", "output": None,

@@ -20,13 +20,19 @@ def register(app: typer.Typer) -> None:
 def validate(
     file: Annotated[Path, typer.Argument(help="Workflow JSON file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    workspace: Annotated[str, typer.Option("--workspace", "-w", help="Workspace id (its imported connectors "
+                                           "count as known).")] = "default",
 ) -> None:
     """Validate a workflow file; list every problem with its JSON path (exit 1 if any)."""
+    from app.cli.container import container
     from connectors.registry import default_registry
     from engine.validation import validate_workflow
 
     data = load_json_file(file)
     result = validate_workflow(data, default_registry())
+    if any(p.code == "unknown_connector" for p in result.problems):
+        # only then open the database: the workspace may have imported that connector
+        result = validate_workflow(data, container(vault=False).registry.for_workspace(workspace))
     if as_json:
         print_json({"valid": result.ok, "problems": [p.to_dict() for p in result.problems]})
     elif result.ok:

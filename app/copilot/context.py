@@ -267,8 +267,10 @@ class ContextBuilder:
         preferences: dict[str, str] | None = None,
         current_plan: dict[str, Any] | None = None,
         credentials: Sequence[Any] = (),
+        extra_operations: Sequence[OperationEntry] = (),
     ) -> Context:
-        """The context of ``request``; ``credentials`` are the workspace's (``name`` and ``type``)."""
+        """The context of ``request``; ``credentials`` are the workspace's (``name`` and ``type``),
+        ``extra_operations`` the workspace's own (imported) operations, ranked with the catalog's."""
         ctx = Context(retrieval=self.retriever.mode)
         remaining = self.budget_tokens
         qvec = self.retriever.embed_query(request)
@@ -277,9 +279,14 @@ class ContextBuilder:
             ctx.current_plan = json.dumps(current_plan, ensure_ascii=False, separators=(",", ":"))
             remaining -= self.count_tokens(ctx.current_plan)  # always in, whatever its size
 
+        entries = [*self.entries, *extra_operations]
         ranked_ops = self.retriever.rank(request, qvec, [e.text for e in self.entries], persist=True)
+        if extra_operations:  # not persisted: a workspace's own set changes with its imports
+            offset = len(self.entries)
+            ranked_extra = self.retriever.rank(request, qvec, [e.text for e in extra_operations])
+            ranked_ops = sorted([*ranked_ops, *((offset + i, score) for i, score in ranked_extra)], key=lambda p: -p[1])
         for n, (i, _) in enumerate(ranked_ops[:MAX_OPERATIONS]):
-            entry = self.entries[i]
+            entry = entries[i]
             cost = self.count_tokens(entry.rendered)
             if n >= MIN_OPERATIONS and cost > remaining:
                 ctx.left_out.append(f"operation {entry.connector}.{entry.operation}")

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, ValidationInfo, model_validator
 
-from app.copilot.context import ContextBuilder, WorkflowSummary
+from app.copilot.context import ContextBuilder, OperationEntry, WorkflowSummary, catalog_entries
 from app.copilot.credentials import CredentialNote, CredentialRef, bind_credentials
 from app.copilot.plan import (
     CopilotResponse,
@@ -165,13 +165,14 @@ class Pipeline:
         base_plan = plan_from_workflow(strip_inserted(current)) if current is not None else None
         prefs = dict(preferences or {})
         mark = self.clock()
+        catalog, extra = self._workspace_catalog(workspace_id)
         ctx = self.context_builder.build(
             message, workflows=workflows, preferences=prefs, credentials=credentials or (),
             current_plan=base_plan.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-            if base_plan is not None else None,
+            if base_plan is not None else None, extra_operations=extra,
         )
         messages = self.messages(message, ctx.variables(), history, prefs)
-        validation_context: dict[str, Any] = {"check": self._checker(base_plan), "reask": self.reask, "replies": []}
+        validation_context: dict[str, Any] = {"check": self._checker(base_plan, catalog), "reask": self.reask, "replies": []}
         cacheable = self.use_cache and current is None and not history
         result = PipelineResult(kind="error", context={
             "retrieval": ctx.retrieval, "tokens": ctx.tokens, "duplicates": ctx.duplicates,
@@ -207,7 +208,7 @@ class Pipeline:
             _CHECK.reset(token)
             result.timings["model_ms"] = round((self.clock() - mark) * 1000, 2)
         mark = self.clock()
-        self._finish(result, reply, base_plan, _Binding(credentials, workspace_id, current))
+        self._finish(result, reply, base_plan, catalog, _Binding(credentials, workspace_id, current))
         result.timings["finish_ms"] = round((self.clock() - mark) * 1000, 2)
         result.latency_ms = (self.clock() - started) * 1000
         return result
@@ -225,16 +226,25 @@ class Pipeline:
 
     # --- checking, repair and passes -------------------------------------------------------
 
-    def _checker(self, base: WorkflowPlan | None) -> Checker:
+    def _workspace_catalog(self, workspace_id: str) -> tuple[Any, list[OperationEntry]]:
+        """The catalog as the workspace sees it, and the operations it adds (its imported connectors)."""
+        for_workspace = getattr(self.catalog, "for_workspace", None)
+        catalog = for_workspace(workspace_id) if for_workspace is not None else self.catalog
+        if catalog is self.catalog:
+            return catalog, []
+        known = {c.name for c in self.catalog}
+        return catalog, catalog_entries(c for c in catalog if c.name not in known)
+
+    def _checker(self, base: WorkflowPlan | None, catalog: Any) -> Checker:
         def check(reply: Any) -> tuple[WorkflowPlan | None, dict[str, Any] | None, list[Problem]]:
             if isinstance(reply, Question):
                 return None, None, []
             try:
                 plan = self._plan_of(reply, base)
-                document = compile_plan(plan, self.catalog)
+                document = compile_plan(plan, catalog)
             except PlanInvalidError as exc:
                 return None, None, list(exc.problems)
-            return plan, document, _name_steps(document, validate_workflow(document, self.catalog).problems)
+            return plan, document, _name_steps(document, validate_workflow(document, catalog).problems)
 
         return check
 
@@ -248,7 +258,8 @@ class Pipeline:
         assert isinstance(reply, WorkflowPlan)
         return reply
 
-    def _finish(self, result: PipelineResult, reply: Any, base: WorkflowPlan | None, binding: _Binding) -> None:
+    def _finish(self, result: PipelineResult, reply: Any, base: WorkflowPlan | None, catalog: Any,
+                binding: _Binding) -> None:
         result.reply_kind = getattr(reply, "kind", None)
         if isinstance(reply, Question):
             result.kind, result.question, result.missing = "question", reply.question, list(reply.missing)
@@ -258,13 +269,13 @@ class Pipeline:
         result.explanation = getattr(reply, "explanation", "") or ""
         try:
             plan = self._plan_of(reply, base)
-            document = compile_plan(plan, self.catalog)
+            document = compile_plan(plan, catalog)
         except PlanInvalidError as exc:
             result.problems = [p.to_dict() for p in exc.problems]
             result.error = CopilotError("the model's plan cannot be compiled", problems=result.problems).to_dict()
             return
         result.plan = plan
-        fixed = repair(document, self.catalog)
+        fixed = repair(document, catalog)
         result.repaired = fixed.fixed
         if not fixed.ok:
             result.problems = [p.to_dict() for p in fixed.problems]
@@ -273,11 +284,11 @@ class Pipeline:
                 problems=result.problems).to_dict()
             return
         if binding.credentials is not None:
-            result.credentials = bind_credentials(fixed.document, self.catalog, binding.credentials,
+            result.credentials = bind_credentials(fixed.document, catalog, binding.credentials,
                                                   workspace_id=binding.workspace_id, already=binding.seen())
         authored = Workflow.model_validate(_as_authored(fixed.document))
-        passes = run_passes(authored, self.catalog)
-        final = validate_workflow(passes.workflow.to_json_dict(), self.catalog)
+        passes = run_passes(authored, catalog)
+        final = validate_workflow(passes.workflow.to_json_dict(), catalog)
         result.changes = passes.changes
         result.workflow = passes.workflow
         result.valid = final.ok

@@ -160,3 +160,66 @@ def test_interactive_prompt_hides_the_secret(_isolated_data_dir: Path) -> None:
                        file_managed=True)
     assert Vault(engine, source).resolve("default", "login") == {"username": "alice", "password": "hunter2-Secret"}
     engine.dispose()
+
+
+# --- imported (OpenAPI) connectors -------------------------------------------------------------
+
+PETSTORE = Path(__file__).parents[2] / "data" / "openapi" / "petstore.yaml"
+
+
+def test_import_then_run_a_workflow_against_a_loopback_server(tmp_path: Path) -> None:
+    from tests.connectors.conftest import LoopbackServer
+
+    server = LoopbackServer().start()
+    try:
+        server.routes["/api/v3/pet/7"] = lambda r: (
+            (200, {}, {"id": 7, "name": "Rex", "photoUrls": [], "status": "sold"})
+            if r.headers.get("api_key") == SECRET else (401, {}, {"message": "bad key"}))
+        imported = run("connectors", "import", str(PETSTORE), "--name", "pets", "--base-url",
+                       f"{server.url}/api/v3", "--json")
+        assert imported.returncode == 0, imported.stderr
+        assert json.loads(imported.stdout)["operations"][2] == "get_pet_by_id"
+        assert run("credentials", "set", "petkey", "--type", "api_key", stdin=SECRET).returncode == 0
+        shown = run("connectors", "show", "pets")
+        assert shown.returncode == 0 and "pets.get_pet_by_id" in shown.stdout
+        listed = json.loads(run("connectors", "--json").stdout)
+        assert "pets" in {c["name"] for c in listed}
+        assert "pets" not in {c["name"] for c in json.loads(run("connectors", "--json", "-w", "other").stdout)}
+
+        wf = {"schema_version": "1", "name": "pet lookup", "nodes": [
+            {"id": "start", "type": "trigger", "kind": "manual"},
+            {"id": "fetch", "type": "action", "connector": "pets", "operation": "get_pet_by_id",
+             "credential": "petkey", "config": {"petId": "{{ trigger.pet }}"}},
+            {"id": "say", "type": "action", "connector": "core", "operation": "log",
+             "config": {"message": "{{ nodes.fetch.body.name & ' is ' & nodes.fetch.body.status }}"}}],
+            "edges": [{"source": "start", "target": "fetch"}, {"source": "fetch", "target": "say"}]}
+        path = tmp_path / "wf.json"
+        path.write_text(json.dumps(wf))
+        assert run("validate", str(path)).returncode == 0
+        assert run("validate", str(path), "-w", "other").returncode == 1  # not imported there
+        result = run("run", str(path), "--input", '{"pet": 7}', "--json",
+                     env={"FLOWWRIGHT_HTTP_ALLOW_HOSTS": "127.0.0.1"})
+        assert result.returncode == 0, result.stdout + result.stderr
+        outcome = json.loads(result.stdout)
+        fetch = next(s for s in outcome["steps"] if s["node_id"] == "fetch")
+        assert fetch["output"]["body"]["name"] == "Rex" and fetch["output"]["status"] == 200
+        assert SECRET not in result.stdout
+        assert server.requests[-1].path == "/api/v3/pet/7"
+    finally:
+        server.stop()
+
+
+def test_import_refusals_name_the_path(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("openapi: 3.0.0\ninfo: {title: Bad}\nservers: [{url: 'https://x.example'}]\n"
+                   "paths:\n  /a/{id}:\n    get: {operationId: a, responses: {}}\n")
+    result = run("connectors", "import", str(bad))
+    assert result.returncode == 1
+    assert "$.paths['/a/{id}'].get.parameters: path parameter(s) id not declared" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert run("connectors", "import", str(tmp_path / "missing.yaml")).returncode == 1
+    assert run("connectors", "delete", "nothing").returncode == 1
+    swagger = tmp_path / "swagger.json"
+    swagger.write_text('{"swagger": "2.0", "paths": {}}')
+    refused = run("connectors", "import", str(swagger), "--json")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["error"]["code"] == "openapi_invalid"

@@ -138,3 +138,37 @@ def test_checked_response_keeps_the_public_schema() -> None:
     # without a check in progress it validates like the plain model
     value = CheckedCopilotResponse.model_validate_json(weekly_sales())
     assert value.reply.kind == "workflow" and value.reply.steps[0].id == "fetch_sales"
+
+
+def test_a_workspaces_imported_operations_are_retrieved_and_usable(tmp_path: Any, fake: FakeModel) -> None:
+    from pathlib import Path
+
+    from app.copilot.context import ContextBuilder, Retriever
+    from app.copilot.pipeline import Pipeline
+    from connectors.connector_store import ConnectorStore
+    from connectors.registry import default_registry
+    from engine.db import make_engine
+    from prompts.loader import load_examples
+    from tests.app.copilot.scripted import gateway
+
+    registry = default_registry(plugins=False)
+    registry.imported = ConnectorStore(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))
+    spec = Path(__file__).parents[2] / "data" / "openapi" / "petstore.yaml"
+    registry.imported.import_document("acme", spec.read_bytes(), name="pets")
+    p = Pipeline(gateway(tmp_path), registry, ContextBuilder(registry, Retriever(None), examples=load_examples("copilot")),
+                 use_cache=False)
+    plan = reply("workflow", name="Pet status", explanation="Looks the pet up and logs its status.",
+                 trigger={"kind": "manual"},
+                 steps=[{"type": "action", "id": "find", "connector": "pets", "operation": "get_pet_by_id",
+                         "config": {"petId": 7}},
+                        {"type": "action", "id": "say", "connector": "core", "operation": "log",
+                         "config": {"message": "{{ nodes.find.body.status }}"}}])
+    fake.enqueue(plan)
+    result = p.run("find pet by id 7 in the pet store and log its status", workspace_id="acme")
+    assert "pets.get_pet_by_id" in result.context["operations"]
+    assert "`pets.get_pet_by_id`" in fake.requests[0].messages[1]["content"]
+    assert result.kind == "workflow" and result.valid, result.problems
+    fake.enqueue(plan)
+    other = p.run("find pet by id 7 in the pet store and log its status", workspace_id="other")
+    assert not any(op.startswith("pets.") for op in other.context["operations"])
+    assert other.kind == "error"  # another workspace has no such connector
