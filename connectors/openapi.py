@@ -459,6 +459,7 @@ class _WithCredential:
         self.dry_run = ctx.dry_run
         self.resumed = ctx.resumed
         self.resume_at: datetime | None = ctx.resume_at
+        self.idempotency_key = ctx.idempotency_key
 
     def log(self, level: str, message: str, **metadata: Any) -> None:
         self._ctx.log(level, message, **metadata)
