@@ -33,15 +33,14 @@ from typing import Any
 from engine.expressions import (
     DEFAULT_OUTPUT_LIMIT_BYTES,
     DEFAULT_TIME_LIMIT_MS,
-    TEMPLATE_RE,
-    WHOLE_TEMPLATE_RE,
     ExpressionEvaluationError,
     ExpressionSyntaxError,
     SliceExceeded,
-    _to_text,
     evaluate,
-    is_whole_template,
     needs_worker,
+    splice,
+    templates_in,
+    whole_expression,
 )
 
 DEFAULT_SLICE_MS = 5.0
@@ -263,18 +262,10 @@ class Evaluator:
             if isinstance(v, str):
                 if "{{" not in v:
                     return v
-                if is_whole_template(v):
-                    match = WHOLE_TEMPLATE_RE.match(v)
-                    assert match is not None
-                    return await self.evaluate(match.group(1), scope)
-                parts: list[str] = []
-                last = 0
-                for m in TEMPLATE_RE.finditer(v):
-                    parts.append(v[last:m.start()])
-                    parts.append(_to_text(await self.evaluate(m.group(1), scope)))
-                    last = m.end()
-                parts.append(v[last:])
-                return "".join(parts)
+                whole = whole_expression(v)
+                if whole is not None:
+                    return await self.evaluate(whole, scope)
+                return splice(v, [await self.evaluate(source, scope) for source in templates_in(v)])
             if isinstance(v, dict):
                 return {k: await walk(item) for k, item in v.items()}
             if isinstance(v, list):

@@ -112,7 +112,21 @@ def templates_in(value: str) -> list[str]:
 
 def is_whole_template(value: Any) -> bool:
     """True when ``value`` is a string that is exactly one ``{{ expr }}`` (keeps the result type)."""
-    return isinstance(value, str) and WHOLE_TEMPLATE_RE.match(value) is not None and value.count("{{") == 1
+    return isinstance(value, str) and whole_expression(value) is not None
+
+
+def whole_expression(text: str) -> str | None:
+    """The expression of a string that is exactly one ``{{ expr }}`` (its result keeps its type),
+    else None (the string is text with templates interpolated, see :func:`splice`)."""
+    match = WHOLE_TEMPLATE_RE.match(text)
+    return match.group(1) if match is not None and text.count("{{") == 1 else None
+
+
+def splice(text: str, results: list[Any]) -> str:
+    """``text`` with its n-th ``{{ }}`` replaced by the n-th result as text (``null`` → empty,
+    objects as compact JSON); the results are those of :func:`templates_in`'s expressions."""
+    remaining = iter(results)
+    return TEMPLATE_RE.sub(lambda _m: _to_text(next(remaining)), text)
 
 
 def iter_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -339,11 +353,10 @@ def render(
         if isinstance(v, str):
             if "{{" not in v:
                 return v
-            if is_whole_template(v):
-                match = WHOLE_TEMPLATE_RE.match(v)
-                assert match is not None
-                return evaluate(match.group(1), scope, **limits)
-            return TEMPLATE_RE.sub(lambda m: _to_text(evaluate(m.group(1), scope, **limits)), v)
+            whole = whole_expression(v)
+            if whole is not None:
+                return evaluate(whole, scope, **limits)
+            return splice(v, [evaluate(source, scope, **limits) for source in templates_in(v)])
         if isinstance(v, dict):
             return {k: walk(item) for k, item in v.items()}
         if isinstance(v, list):

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, inspect, text
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
+
+from engine.db import add_missing_columns
 
 PURPOSES = ("generate", "refine", "insight", "llm-node")
 
@@ -127,27 +129,6 @@ def day_start(moment: datetime) -> datetime:
 
 def month_start(moment: datetime) -> datetime:
     return day_start(moment).replace(day=1)
-
-
-def add_missing_columns(engine: Engine, table: Table) -> None:
-    """Add nullable/defaulted columns a newer release declares to an existing table (additive only)."""
-    existing = {column["name"] for column in inspect(engine).get_columns(table.name)}
-    missing = [column for column in table.columns if column.name not in existing]
-    if not missing:
-        return
-    with engine.begin() as conn:
-        for column in missing:
-            kind = column.type.compile(dialect=engine.dialect)
-            default = getattr(column.default, "arg", None)
-            default = None if callable(default) else default
-            clause = ""
-            if isinstance(default, bool):
-                clause = f" DEFAULT {int(default)}"
-            elif isinstance(default, int | float):
-                clause = f" DEFAULT {default!r}"
-            elif isinstance(default, str) and "'" not in default:
-                clause = f" DEFAULT '{default}'"
-            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}'))
 
 
 class UsageTracker:

@@ -15,6 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from connectors.services import ConnectorServices
+from connectors.ssrf import HttpClients
+
+LOOPBACK = ConnectorServices(http=HttpClients.allowing("127.0.0.1"))
+"""Services whose host policy admits 127.0.0.1, where the test servers listen."""
 
 
 @dataclass

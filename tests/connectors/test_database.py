@@ -8,9 +8,7 @@ from connectors.database import CONNECTOR, ExecuteInput, QueryInput
 from connectors.errors import ConnectorError, CredentialError, PermanentError
 from connectors.services import ConnectorServices, DatabasePolicy
 from connectors.ssrf import HttpClients
-from tests.connectors.conftest import Ctx
-
-LOOPBACK = ConnectorServices(http=HttpClients.allowing("127.0.0.1"))  # the test servers listen on loopback
+from tests.connectors.conftest import LOOPBACK, Ctx
 
 query = CONNECTOR.operation("query")
 execute = CONNECTOR.operation("execute")

@@ -13,12 +13,10 @@ from connectors.email import CONNECTOR, SendInput
 from connectors.errors import ConnectorError, CredentialError, PermanentError
 from connectors.services import ConnectorServices
 from connectors.ssrf import HttpClients
-from tests.connectors.conftest import Ctx
+from tests.connectors.conftest import LOOPBACK, Ctx
 
 send = CONNECTOR.operation("send")
 assert send is not None
-
-LOOPBACK = ConnectorServices(http=HttpClients.allowing("127.0.0.1"))  # the test servers listen on loopback
 
 
 class Inbox:
