@@ -57,6 +57,16 @@ class Settings(BaseSettings):
                                   "reach despite SSRF protection.")
     database_files: str = Field("", description="Comma-separated directories whose SQLite files the database "
                                 "connector may open (never the data dir); empty: no SQLite files.")
+    oauth_providers_file: Path | None = Field(None, description="A JSON or YAML file of OAuth 2.0 providers "
+                                              "(authorize/token URLs, scopes) added to the shipped ones.")
+    oauth_refresh_ahead_s: float = Field(3600.0, ge=60, le=30 * 24 * 3600, description="Service: OAuth 2.0 "
+                                         "access tokens expiring within this many seconds are refreshed.")
+    oauth_refresh_poll_s: float = Field(60.0, ge=0, le=24 * 3600, description="Service: how often the OAuth 2.0 "
+                                        "refresh job looks for tokens due (0: never; tokens still refresh on use).")
+    oauth_refresh_attempts: int = Field(3, ge=1, le=10, description="Tries per OAuth 2.0 refresh (exponential "
+                                        "backoff) before the credential is marked needs_reauth.")
+    oauth_refresh_backoff_s: float = Field(5.0, ge=0, le=600, description="First wait between OAuth 2.0 refresh "
+                                           "tries (doubled each time).")
     openapi_max_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,
                                    description="Largest OpenAPI document `flowwright connectors import` accepts.")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024, description="Largest output stored per step.")

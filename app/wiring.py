@@ -15,6 +15,7 @@ engine or the registry.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
@@ -39,9 +40,13 @@ if TYPE_CHECKING:
     from app.llm.gateway import Gateway
     from app.llm.model_service import GatewayModelService
     from app.llm.semantic_cache import SemanticCache
+    from connectors.oauth_providers import Provider
+    from connectors.oauth_tokens import TokenManager, TokenState
     from engine.cron_scheduler import CronScheduler
     from engine.runtime import Runtime
     from engine.workflow_store import WorkflowRow, WorkflowVersionRow
+
+log = logging.getLogger(__name__)
 
 LOCAL_EMBEDDINGS = (None, "local", "all-MiniLM-L6-v2")
 
@@ -135,6 +140,26 @@ class Container:
         """The credential vault (``None`` when the container was opened without one)."""
         return Vault(self.db, self.key_source) if self.with_vault else None
 
+    @functools.cached_property
+    def oauth_providers(self) -> dict[str, Provider]:
+        """The OAuth 2.0 providers: the shipped ones and ``FLOWWRIGHT_OAUTH_PROVIDERS_FILE``'s."""
+        from connectors.oauth_providers import load_providers
+
+        return load_providers(self.settings.oauth_providers_file)
+
+    @functools.cached_property
+    def token_manager(self) -> TokenManager | None:
+        """OAuth 2.0 tokens over the vault: what steps resolve (refreshed ahead of expiry, the
+        access token only), the background refresh job, ``needs_reauth`` (``None`` without a vault)."""
+        from connectors.oauth_tokens import TokenManager
+
+        if self.vault is None:
+            return None
+        settings = self.settings
+        return TokenManager(self.vault, self.connector_services.http, ahead_s=settings.oauth_refresh_ahead_s,
+                            attempts=settings.oauth_refresh_attempts, backoff_s=settings.oauth_refresh_backoff_s,
+                            on_needs_reauth=_needs_reauth_event)
+
     # -- models -------------------------------------------------------------------------------------
 
     @functools.cached_property
@@ -209,7 +234,7 @@ class Container:
             expression_memory_limit_mb=settings.expression_memory_limit_mb,
             expression_workers=settings.expression_workers,
         )
-        return Runtime(self.execution_store, self.registry, credentials=self.vault, rate_limiter=self.rate_limiter,
+        return Runtime(self.execution_store, self.registry, credentials=self.token_manager, rate_limiter=self.rate_limiter,
                        services=self.connector_services, usage=self.gateway.tracker, limits=limits, queue=self.queue,
                        remote=self.remote)
 
@@ -243,6 +268,15 @@ class Container:
             built["execution_store"].close()
         if "db" in built:
             built["db"].dispose()
+
+
+def _needs_reauth_event(state: TokenState) -> None:
+    """The ``credential.needs_reauth`` event: a structured warning (log aggregators alert on it);
+    the state stays on the credential, and insights and ``credentials list`` show it."""
+    log.warning("credential.needs_reauth workspace=%s credential=%s provider=%s: %s", state.workspace_id,
+                state.name, state.provider, state.last_error,
+                extra={"event": "credential.needs_reauth", "workspace_id": state.workspace_id,
+                       "credential": state.name, "provider": state.provider})
 
 
 class _LazyImports:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from connectors.contract import Connector, Operation, RateLimit
 
@@ -24,9 +24,19 @@ class OperationCatalog(Protocol):
 
 
 class CredentialResolver(Protocol):
-    """Resolves a workspace's named credential (the vault implements it)."""
+    """Resolves a workspace's named credential (the vault, or the OAuth token manager over it,
+    whose ``resolve`` is a coroutine)."""
 
-    def resolve(self, workspace_id: str, name: str) -> dict[str, Any]: ...
+    def resolve(self, workspace_id: str, name: str) -> dict[str, Any] | Awaitable[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class ReauthorizingCredentials(Protocol):
+    """A resolver that can renew a credential after the remote side answered 401 (OAuth 2.0)."""
+
+    async def refresh_after_unauthorized(self, workspace_id: str, name: str) -> dict[str, Any] | None:
+        """The step's new view of the credential, or ``None`` when it cannot be renewed."""
+        ...
 
 
 class ConnectorRateLimiter(Protocol):
@@ -52,4 +62,4 @@ class RateLimitStore(Protocol):
         ...
 
 
-__all__ = ["ConnectorRateLimiter", "CredentialResolver", "OperationCatalog", "RateLimitStore", "UsageTotals"]
+__all__ = ["ConnectorRateLimiter", "CredentialResolver", "ReauthorizingCredentials", "OperationCatalog", "RateLimitStore", "UsageTotals"]

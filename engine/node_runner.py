@@ -13,8 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from connectors.errors import ApprovalRequired, CredentialError, PermanentError, Suspend
+from connectors.errors import ApprovalRequired, ConnectorError, CredentialError, PermanentError, Suspend
 from engine import events as ev
+from engine.collaborators import ReauthorizingCredentials
 from engine.context import Scope, StepContext
 from engine.dry_run import sample_output
 from engine.errors import FlowwrightError, NodeFailed, Parked, Paused
@@ -227,7 +228,7 @@ class NodeRunner:
                             out_model = sample_output(op.output_model)
                         else:
                             await self._rate_limit(connector, op)
-                            out_model = await self._call(op, inp, ctx, node.timeout_s)
+                            out_model = await self._call_authorized(op, inp, ctx, node)
                         break
                     except Suspend as suspend:
                         until = _aware(suspend.until)
@@ -267,6 +268,23 @@ class NodeRunner:
         except ApprovalRequired:
             raise PermanentError(f"{op.name} asked for an approval; only an approval guardrail can",
                                  code="approval_outside_guardrail") from None
+
+    async def _call_authorized(self, op: Any, inp: Any, ctx: StepContext, node: ActionNode) -> Any:
+        """``_call``; after a 401 made with a renewable (OAuth 2.0) credential, one refresh and one retry."""
+        try:
+            return await self._call(op, inp, ctx, node.timeout_s)
+        except ConnectorError as exc:
+            resolver = self.run.credentials
+            if exc.details.get("status_code") != 401 or node.credential is None or ctx.credential is None \
+                    or not isinstance(resolver, ReauthorizingCredentials):
+                raise
+            fresh = await resolver.refresh_after_unauthorized(self.run.workspace_id, node.credential)
+            if fresh is None:
+                raise
+            self.run.redact.add_credential(fresh)
+            ctx.credential = fresh
+            ctx.log("info", f"credential {node.credential!r} was refreshed after a 401; calling again")
+            return await self._call(op, inp, ctx, node.timeout_s)
 
     async def sleep_until(self, until: datetime) -> None:
         """A durable sleep: the step row says when to wake; pausing interrupts it (it resumes later)."""

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the container, resume executions whose process died, run the scheduler; close it all."""
+    """Open the container, resume executions whose process died, run the scheduler and the OAuth
+    refresh job; close it all."""
     from engine.worker import Worker
 
     settings: Settings = app.state.settings
@@ -41,10 +42,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     stop = asyncio.Event()
     ticker = asyncio.create_task(container.scheduler.run_forever(stop)) if settings.scheduler_enabled else None
     beating = asyncio.create_task(heart.run(stop)) if heart is not None else None
+    tokens = container.token_manager
+    refreshing = asyncio.create_task(tokens.run(settings.oauth_refresh_poll_s)) \
+        if tokens is not None and settings.oauth_refresh_poll_s > 0 else None
     try:
         yield
     finally:
         stop.set()
+        if refreshing is not None:
+            refreshing.cancel()
+            await asyncio.gather(refreshing, return_exceptions=True)
         if ticker is not None:
             await ticker
         if beating is not None:
@@ -71,12 +78,13 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     install_error_handlers(app)
     install_docs(app)
 
-    from app.api.routes import chat, connectors, credentials, executions, hooks, insights, workflows
+    from app.api.routes import chat, connectors, credentials, executions, hooks, insights, oauth, workflows
 
     app.include_router(workflows.router)
     app.include_router(executions.router)
     app.include_router(hooks.router)
     app.include_router(credentials.router)
+    app.include_router(oauth.router)
     app.include_router(insights.router)
     app.include_router(chat.router)
     app.include_router(connectors.router)

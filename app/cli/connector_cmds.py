@@ -1,5 +1,5 @@
-"""`flowwright connectors [show NAME|import SPEC|delete NAME]`, `credentials set|list|delete`,
-`keys rotate`.
+"""`flowwright connectors [show NAME|import SPEC|delete NAME]`, `credentials set|list|delete`
+(OAuth 2.0's `credentials connect|refresh|providers` are in ``app/cli/oauth_cmds.py``), `keys rotate`.
 
 Secrets are never taken from argv: ``credentials set`` reads them from stdin (a JSON object or
 one value) or, on a terminal, prompts with hidden input.
@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
     credentials_app.command("set")(credentials_set)
     credentials_app.command("list")(credentials_list)
     credentials_app.command("delete")(credentials_delete)
+    from app.cli import oauth_cmds
+
+    oauth_cmds.register(credentials_app)
     keys_app.command("rotate")(keys_rotate)
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(credentials_app, name="credentials")
@@ -225,21 +228,29 @@ def credentials_set(
         info = vault.set(workspace, name, type_, secret)
     except CredentialError as exc:
         fail(exc.message)
+    tokens = container().token_manager
+    if tokens is not None:  # set by hand: not an OAuth connection, never refreshed
+        tokens.forget(workspace, name)
     err_console.print(f"[green]✓[/] credential [bold]{info.name}[/] ({info.type}) saved in workspace {workspace}")
 
 
 def credentials_list(workspace: WorkspaceOpt = "default", as_json: JsonOpt = False) -> None:
-    """List credential names and types (never secrets)."""
+    """List credential names and types (never secrets); OAuth 2.0 ones with their status."""
     vault, _source = _vault()
     items = vault.list(workspace)
+    tokens = container().token_manager
+    states = {s.name: s.to_dict() for s in tokens.states(workspace)} if tokens is not None else {}
     if as_json:
-        print_json([i.to_dict() for i in items])
+        print_json([{**i.to_dict(), **({"oauth": states[i.name]} if i.name in states else {})} for i in items])
         return
     if not items:
         console.print(f"no credentials in workspace {workspace}")
         return
     for i in items:
-        console.print(f"{i.name}\t{i.type}\t[dim]updated {i.updated_at:%Y-%m-%d %H:%M}[/]")
+        oauth = states.get(i.name)
+        extra = f"\t{oauth['provider']}: {oauth['status']}, expires {oauth['expires_at'] or 'never'}" if oauth else ""
+        style = "red" if oauth and oauth["status"] == "needs_reauth" else "dim"
+        console.print(f"{i.name}\t{i.type}{extra}\t[{style}]updated {i.updated_at:%Y-%m-%d %H:%M}[/]")
 
 
 def credentials_delete(name: Annotated[str, typer.Argument(help="Credential name.")],
@@ -252,6 +263,9 @@ def credentials_delete(name: Annotated[str, typer.Argument(help="Credential name
         vault.delete(workspace, name)
     except NotFoundError as exc:
         fail(exc.message)
+    tokens = container().token_manager
+    if tokens is not None:
+        tokens.forget(workspace, name)
     err_console.print(f"[green]✓[/] credential [bold]{name}[/] deleted")
 
 

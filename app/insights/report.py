@@ -21,6 +21,8 @@ Severity = Literal["high", "medium", "low"]
 FIXES: dict[str, str] = {
     "ssrf_blocked": "the target is a private address: add it to FLOWWRIGHT_HTTP_ALLOW_HOSTS if it is yours",
     "credential_not_found": "create the credential (`flowwright credentials set NAME --type TYPE`)",
+    "credential_needs_reauth": "its OAuth 2.0 refresh failed: connect it again (`flowwright credentials connect "
+                               "NAME --provider P`)",
     "credential_error": "check the credential's type and fields",
     "credential_invalid": "check the credential's type and fields",
     "rate_limited": "the remote API throttles: lower loop max_concurrency or add a rate_limit guardrail",
@@ -80,10 +82,13 @@ def build_report(db: Engine, workspace_id: str, *, days: float = 7, now: datetim
     """Collect the window's figures and apply every rule."""
     now = now or datetime.now(UTC)
     stats = collect(db, workspace_id, now - timedelta(days=days), now)
-    return analyse(stats, thresholds or Thresholds(), pending=_pending_approvals(db, workspace_id))
+    return analyse(stats, thresholds or Thresholds(), pending=_pending_approvals(db, workspace_id),
+                   reauth=_needing_reauth(db, workspace_id))
 
 
-def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = None) -> InsightReport:
+def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = None,
+            reauth: list[dict[str, Any]] | None = None) -> InsightReport:
+    """Apply every rule to the window's figures (``reauth``: OAuth credentials that need a person)."""
     findings: list[Finding] = []
     rows = []
     for wf in sorted(stats.workflows.values(), key=lambda w: -w.runs):
@@ -92,6 +97,7 @@ def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = 
         findings.extend(_node_findings(wf, t))
     findings.extend(_model_findings(stats, t))
     findings.extend(_approval_findings(pending or [], stats.until, t))
+    findings.extend(_credential_findings(reauth or []))
     order = {"high": 0, "medium": 1, "low": 2}
     findings.sort(key=lambda f: (order[f.severity], f.category, f.title))
     runs = sum(w.runs for w in stats.workflows.values())
@@ -212,6 +218,21 @@ def _approval_findings(pending: list[dict[str, Any]], now: datetime, t: Threshol
         severity="medium", category="operations", title=f"{len(stale)} approval(s) waiting for over {t.stale_approval_h:.0f} h",
         detail=", ".join(f"{p['execution_id']}/{p['node_id']}" for p in stale[:5]),
         fix="approve or reject them (`flowwright approvals list`, `flowwright approve`)")]
+
+
+def _credential_findings(reauth: list[dict[str, Any]]) -> list[Finding]:
+    return [Finding(
+        severity="high", category="operations", title=f"credential {c['name']} needs to be connected again",
+        detail=f"refreshing its {c['provider']} OAuth 2.0 token failed: {c['last_error'] or 'refused'}; steps that "
+               "use it fail with credential_needs_reauth.",
+        fix=f"`flowwright credentials connect {c['name']} --provider {c['provider']}` (or POST "
+            f"/v1/credentials/{c['name']}/connect)") for c in reauth]
+
+
+def _needing_reauth(db: Engine, workspace_id: str) -> list[dict[str, Any]]:
+    from connectors.oauth_tokens import needing_reauth
+
+    return [s.to_dict() for s in needing_reauth(db, workspace_id)]
 
 
 def _pending_approvals(db: Engine, workspace_id: str) -> list[dict[str, Any]]:

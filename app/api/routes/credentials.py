@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import VaultDep, WorkspaceDep
+from app.api.deps import ContainerDep, VaultDep, WorkspaceDep
 from connectors.errors import CredentialError
 from engine.errors import FlowwrightError
 
@@ -26,22 +26,32 @@ class CredentialIn(BaseModel):
 
 
 @router.get("")
-async def list_credentials(vault: VaultDep, workspace: WorkspaceDep) -> list[dict[str, Any]]:
-    """Names, types and key ids of the workspace's credentials (never secrets)."""
+async def list_credentials(vault: VaultDep, container: ContainerDep, workspace: WorkspaceDep) -> list[dict[str, Any]]:
+    """Names, types and key ids of the workspace's credentials (never secrets); OAuth 2.0 ones
+    also carry ``oauth`` (expiry, ``ok`` or ``needs_reauth``)."""
     infos = await asyncio.to_thread(vault.list, workspace)
-    return [i.to_dict() for i in infos]
+    tokens = container.token_manager
+    states = {s.name: s.to_dict() for s in await asyncio.to_thread(tokens.states, workspace)} if tokens else {}
+    return [{**i.to_dict(), **({"oauth": states[i.name]} if i.name in states else {})} for i in infos]
 
 
 @router.put("/{name}")
-async def set_credential(name: str, body: CredentialIn, vault: VaultDep, workspace: WorkspaceDep) -> dict[str, Any]:
-    """Create or replace a credential; the response never echoes the secret."""
+async def set_credential(name: str, body: CredentialIn, vault: VaultDep, container: ContainerDep,
+                         workspace: WorkspaceDep) -> dict[str, Any]:
+    """Create or replace a credential; the response never echoes the secret (a credential set by
+    hand is not an OAuth connection: it is never refreshed)."""
     try:
         info = await asyncio.to_thread(vault.set, workspace, name, body.type, body.secret)
     except CredentialError as exc:
         raise CredentialInvalidError(exc.message, code=exc.code, **exc.details) from None
+    if container.token_manager is not None:
+        await asyncio.to_thread(container.token_manager.forget, workspace, name)
     return dict(info.to_dict())
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_credential(name: str, vault: VaultDep, workspace: WorkspaceDep) -> None:
+async def delete_credential(name: str, vault: VaultDep, container: ContainerDep, workspace: WorkspaceDep) -> None:
+    """Delete a credential (and an OAuth 2.0 credential's refresh state)."""
     await asyncio.to_thread(vault.delete, workspace, name)
+    if container.token_manager is not None:
+        await asyncio.to_thread(container.token_manager.forget, workspace, name)
