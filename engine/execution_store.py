@@ -60,7 +60,11 @@ class ExecutionRow(SQLModel, table=True):
     """One run of a workflow version. ``definition`` is the workflow as it ran (a snapshot)."""
 
     __tablename__ = "executions"
-    __table_args__ = (Index("ix_executions_ws_status", "workspace_id", "status"),)
+    __table_args__ = (Index("ix_executions_ws_status", "workspace_id", "status"),
+                      # insight reports: a workspace's runs in a time window, covering what reports
+                      # aggregate (the rows themselves hold the definition snapshot: slow to step over)
+                      Index("ix_executions_report", "workspace_id", "created_at", "dry_run", "workflow_id",
+                            "workflow_name", "status", "failed_steps", "duration_ms", "workflow_version", "id"))
 
     id: str = Field(primary_key=True)
     workspace_id: str = Field(index=True)
@@ -94,7 +98,10 @@ class StepRow(SQLModel, table=True):
     """
 
     __tablename__ = "execution_steps"
-    __table_args__ = (Index("ix_steps_execution", "execution_id", "seq"),)
+    __table_args__ = (Index("ix_steps_execution", "execution_id", "seq"),
+                      # insight reports aggregate per node without reading the rows (input/output)
+                      Index("ix_steps_report", "execution_id", "node_id", "status", "attempt", "duration_ms",
+                            "node_type"))
 
     id: str = Field(primary_key=True)
     execution_id: str
@@ -211,6 +218,8 @@ class ExecutionStore:
         self.engine = engine
         SQLModel.metadata.create_all(engine, tables=TABLES)
         add_missing_columns(engine, _EX)
+        for index in (*_EX.indexes, *_STEP.indexes):  # an older data dir gains a newer release's indexes
+            index.create(engine, checkfirst=True)
         self.writer = GroupCommitWriter(engine, fast=FAST_ORDER, merge=(STEP_INSERT, STEP_FINISH))
 
     def close(self) -> None:

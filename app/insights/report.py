@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import Engine
 
-from app.insights.stats import NodeStats, Stats, WorkflowStats, collect, percentile
+from app.insights.stats import NodeStats, Stats, WorkflowStats, collect
 
 Severity = Literal["high", "medium", "low"]
 
@@ -42,7 +42,7 @@ class Thresholds:
     min_runs: int = 3
     failure_rate: float = 0.2
     flaky_attempts: float = 1.5  # attempts per settled node run
-    slow_share: float = 0.5  # a node's p95 as a share of its workflow's p95
+    slow_share: float = 0.5  # a node's share of the time its workflow's nodes spend working (waits excluded)
     slow_ms: float = 1000.0
     low_cache_hit_rate: float = 0.2
     min_model_calls: int = 10
@@ -120,14 +120,18 @@ def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = 
 
 
 def _workflow_row(wf: WorkflowStats) -> dict[str, Any]:
-    slowest = max(wf.nodes.values(), key=lambda n: percentile(n.durations_ms, 95) or 0, default=None)
+    working = [n for n in wf.nodes.values() if not n.waits_by_design and n.kind != "loop" and n.durations.count]
+    slowest = max(working, key=lambda n: n.durations.quantile(95) or 0, default=None)
     return {
         "workflow_id": wf.workflow_id, "name": wf.name, "runs": wf.runs, "completed": wf.statuses["completed"],
         "failed": wf.failed, "completed_with_errors": wf.with_errors,
         "failure_rate": round(wf.failed / wf.runs, 3) if wf.runs else 0.0,
-        "p50_ms": percentile(wf.durations_ms, 50), "p95_ms": percentile(wf.durations_ms, 95),
+        # unhealthy runs: failed, timed out, or completed only because an error route handled a failure
+        "error_rate": round(wf.troubled / wf.runs, 3) if wf.runs else 0.0,
+        "success_rate": round(wf.clean / wf.runs, 3) if wf.runs else 0.0,
+        "p50_ms": wf.durations.quantile(50), "p95_ms": wf.durations.quantile(95), "p99_ms": wf.durations.quantile(99),
         "top_error": wf.errors.most_common(1)[0][0] if wf.errors else None,
-        "slowest_node": slowest.node_id if slowest and slowest.durations_ms else None,
+        "slowest_node": slowest.node_id if slowest else None,
         "tokens": wf.tokens, "cost_usd": round(wf.cost_usd, 6),
     }
 
@@ -155,17 +159,23 @@ def _failure_findings(wf: WorkflowStats, t: Thresholds) -> list[Finding]:
 
 def _node_findings(wf: WorkflowStats, t: Thresholds) -> list[Finding]:
     out: list[Finding] = []
-    wf_p95 = percentile(wf.durations_ms, 95) or 0.0
+    # A delay or an approval waits by design: neither is a bottleneck, and neither counts in the
+    # time the workflow spends working.
+    # A loop's time is its body's: the body nodes are measured, the loop counts only in the total.
+    working = [n for n in wf.nodes.values() if not n.waits_by_design and n.kind != "loop"]
+    busy_ms = sum(n.durations.total for n in wf.nodes.values() if not n.waits_by_design and not n.in_loop)
     for node in wf.nodes.values():
         out.extend(_flaky(wf, node, t))
-        p95 = percentile(node.durations_ms, 95)
-        if p95 is not None and wf.runs >= t.min_runs and p95 >= t.slow_ms and wf_p95 and p95 >= t.slow_share * wf_p95:
+    for node in working:
+        p95 = node.durations.quantile(95)
+        share = node.durations.total / busy_ms if busy_ms else 0.0
+        if p95 is not None and wf.runs >= t.min_runs and p95 >= t.slow_ms and share >= t.slow_share:
             fix = "raise the loop's max_concurrency (it runs items one at a time)" \
                 if node.in_loop and wf.loop_concurrency.get(node.node_id, 1) <= 1 \
                 else "cache or batch this call, or run it in parallel with independent steps"
             out.append(Finding(
                 severity="medium", category="latency", title=f"{node.node_id} dominates {wf.name}'s run time",
-                detail=f"{node.kind} p95 {p95:.0f} ms of the workflow's p95 {wf_p95:.0f} ms.",
+                detail=f"{node.kind} p95 {p95:.0f} ms; {share:.0%} of the time the workflow's nodes spend working.",
                 fix=fix, workflow_id=wf.workflow_id, node_id=node.node_id))
     return out
 
@@ -270,10 +280,12 @@ def to_markdown(report: InsightReport) -> str:
     for f in report.findings:
         where = f" (`{f.node_id}`)" if f.node_id else ""
         lines.append(f"- **[{f.severity}] {f.title}**{where} — {f.detail} *Fix:* {f.fix}")
-    lines += ["", "## Workflows", "", "| workflow | runs | failed | p50 ms | p95 ms | top error | slowest node | tokens | cost $ |",
-              "|---|---:|---:|---:|---:|---|---|---:|---:|"]
+    lines += ["", "## Workflows", "",
+              "| workflow | runs | failed | with errors | p50 ms | p95 ms | p99 ms | top error | slowest node | tokens | cost $ |",
+              "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|"]
     for w in report.workflows:
-        lines.append(f"| {w['name']} | {w['runs']} | {w['failed']} | {_ms(w['p50_ms'])} | {_ms(w['p95_ms'])} | "
+        lines.append(f"| {w['name']} | {w['runs']} | {w['failed']} | {w['completed_with_errors']} | "
+                     f"{_ms(w['p50_ms'])} | {_ms(w['p95_ms'])} | {_ms(w['p99_ms'])} | "
                      f"{w['top_error'] or ''} | {w['slowest_node'] or ''} | {w['tokens']} | {w['cost_usd']:.4f} |")
     m = report.model
     lines += ["", "## Model usage", "",

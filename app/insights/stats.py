@@ -1,22 +1,27 @@
-"""Raw figures for insight reports, read from the execution store and the usage tracker.
+"""Raw figures for insight reports, aggregated in SQL from the execution store and the usage tracker.
 
-Everything is scoped to one workspace and a time window. The queries read the tables the
-engine (executions, execution_steps, approvals) and the model gateway (llm_usage) write.
+Everything is scoped to one workspace and a time window. Each figure is a ``GROUP BY`` over indexed
+columns (``executions(workspace_id, created_at)``, ``execution_steps(execution_id, ...)``), so a
+report over a million step rows reads aggregates, never the rows themselves. Durations come back
+as histograms (value -> count), from which percentiles are exact.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import and_, case, func, inspect, literal, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from engine.execution_store import ExecutionRow, StepRow
+
+# Nodes that wait by design: their time is not work, so it is never a bottleneck.
+WAITING_KINDS = frozenset({"core.delay", "guardrail.approval", "wait"})
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -25,25 +30,65 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+@dataclass
+class Distribution:
+    """A histogram of durations in milliseconds (value -> how many times it occurred)."""
+
+    counts: Counter[float] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, values: list[float]) -> Distribution:
+        """A distribution of the given values."""
+        return cls(Counter(values))
+
+    def add(self, value: float, times: int = 1) -> None:
+        """Count ``value`` ``times`` more times."""
+        self.counts[value] += times
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def total(self) -> float:
+        return sum(v * n for v, n in self.counts.items())
+
+    def quantile(self, q: float) -> float | None:
+        """Nearest-rank percentile (``q`` in 0..100); None when empty."""
+        n = self.count
+        if not n:
+            return None
+        rank = max(1, min(n, -(-q * n // 100)))  # ceil(q/100 * n) without floats drifting
+        seen = 0
+        for value in sorted(self.counts):
+            seen += self.counts[value]
+            if seen >= rank:
+                return value
+        return max(self.counts)  # pragma: no cover - unreachable: seen ends at n
+
+
 def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in 0..100); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
+    """Nearest-rank percentile (``q`` in 0..100) of a list; None for no values."""
+    return Distribution.of(values).quantile(q)
 
 
 @dataclass
 class NodeStats:
     node_id: str
-    kind: str  # "http.request", "condition", ...
-    settled: int = 0  # node runs that reached an end (final rows)
-    failed: int = 0
+    kind: str  # "http.request", "condition", "guardrail.approval", ...
+    settled: int = 0  # node runs that reached an end (completed or failed last attempt)
+    failed: int = 0  # node runs whose last attempt failed
     attempts: int = 0
-    durations_ms: list[float] = field(default_factory=list)
+    retried: int = 0  # attempts after the first (each follows a failed attempt)
+    retry_successes: int = 0  # retries that completed
+    durations: Distribution = field(default_factory=Distribution)
     errors: Counter[str] = field(default_factory=Counter)
     in_loop: bool = False
+
+    @property
+    def waits_by_design(self) -> bool:
+        """A delay or an approval: waiting is its job."""
+        return self.kind in WAITING_KINDS
 
 
 @dataclass
@@ -52,10 +97,11 @@ class WorkflowStats:
     name: str
     runs: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
-    durations_ms: list[float] = field(default_factory=list)
+    durations: Distribution = field(default_factory=Distribution)
     errors: Counter[str] = field(default_factory=Counter)
     nodes: dict[str, NodeStats] = field(default_factory=dict)
     loop_concurrency: dict[str, int] = field(default_factory=dict)  # body node id -> its loop's max_concurrency
+    definitions: dict[int, dict[str, Any]] = field(default_factory=dict)  # version -> definition as it ran
     tokens: int = 0
     cost_usd: float = 0.0
 
@@ -70,6 +116,15 @@ class WorkflowStats:
         """Runs in which something failed: failed, timed out, or completed with errors."""
         return self.failed + self.with_errors
 
+    @property
+    def clean(self) -> int:
+        """Runs that completed with no failed node at all."""
+        return self.statuses["completed"] - self.with_errors
+
+    @property
+    def latest_definition(self) -> dict[str, Any] | None:
+        return self.definitions[max(self.definitions)] if self.definitions else None
+
 
 @dataclass
 class ModelStats:
@@ -82,6 +137,7 @@ class ModelStats:
     cost_usd: float = 0.0
     cost_unknown_models: set[str] = field(default_factory=set)
     by_purpose: Counter[str] = field(default_factory=Counter)  # purpose -> tokens
+    cost_by_purpose: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     cost_by_model: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
@@ -95,7 +151,8 @@ class Stats:
     pending_approvals: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _error_code(text: str | None) -> str:
+def error_code(text: str | None) -> str:
+    """The stable ``code`` of a stored error (JSON), or ``unknown``."""
     if not text:
         return "unknown"
     try:
@@ -107,138 +164,212 @@ def _error_code(text: str | None) -> str:
     return "unknown"
 
 
-def _node_index(definition: str) -> tuple[dict[str, tuple[str, bool]], dict[str, int]]:
-    """node id -> (kind, inside a loop body), and body node id -> its loop's max_concurrency."""
-    index: dict[str, tuple[str, bool]] = {}
-    concurrency: dict[str, int] = {}
+def node_kind(node: dict[str, Any]) -> str:
+    """``connector.operation`` for an action, ``guardrail.<kind>`` / ``trigger.<kind>``, else the type."""
+    ntype = str(node.get("type", "?"))
+    if ntype == "action":
+        return f"{node.get('connector')}.{node.get('operation')}"
+    if ntype in ("guardrail", "trigger") and node.get("kind"):
+        return f"{ntype}.{node['kind']}"
+    return ntype
 
-    def walk(nodes: list[dict[str, Any]], in_loop: bool, loop_conc: int | None) -> None:
+
+def walk_nodes(definition: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Every node of a definition with the loop whose body holds it (None at the top level)."""
+    out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+
+    def walk(nodes: list[Any], loop: dict[str, Any] | None) -> None:
         for node in nodes:
-            ntype = node.get("type", "?")
-            kind = f"{node.get('connector')}.{node.get('operation')}" if ntype == "action" else ntype
-            index[node.get("id", "?")] = (kind, in_loop)
-            if loop_conc is not None:
-                concurrency[node.get("id", "?")] = loop_conc
-            if ntype == "loop":
-                conc = int((node.get("config") or {}).get("max_concurrency", 1))
-                walk((node.get("body") or {}).get("nodes", []), True, conc)
+            if not isinstance(node, dict):
+                continue
+            out.append((node, loop))
+            if node.get("type") == "loop":
+                walk((node.get("body") or {}).get("nodes", []), node)
 
-    try:
-        walk(json.loads(definition).get("nodes", []), False, None)
-    except (json.JSONDecodeError, AttributeError):
-        pass
-    return index, concurrency
+    nodes = definition.get("nodes", []) if isinstance(definition, dict) else []
+    walk(nodes if isinstance(nodes, list) else [], None)
+    return out
 
 
-def collect(db: Engine, workspace_id: str, since: datetime, until: datetime | None = None) -> Stats:
-    """Read every execution, step attempt and model call of the workspace in the window."""
+def collect(db: Engine, workspace_id: str, since: datetime, until: datetime | None = None,
+            workflow_id: str | None = None) -> Stats:
+    """Aggregate every execution, step attempt and model call of the workspace in the window."""
     until = until or datetime.now(UTC)
     stats = Stats(workspace_id=workspace_id, since=since, until=until)
     tables = set(inspect(db).get_table_names())
-    if "executions" in tables:
-        _collect_executions(db, stats)
-    if "llm_usage" in tables:
-        _collect_usage(db, stats)
+    with db.connect() as conn:
+        if "executions" in tables:
+            _Collector(conn, stats, workflow_id).run()
+        if "llm_usage" in tables:
+            _collect_usage(conn, stats, workflow_id)
     return stats
 
 
-def _collect_executions(db: Engine, stats: Stats) -> None:
-    ex = ExecutionRow.__table__  # type: ignore[attr-defined]
-    st = StepRow.__table__  # type: ignore[attr-defined]
-    with db.connect() as conn:
-        executions = conn.execute(
-            select(ex).where(ex.c.workspace_id == stats.workspace_id, ex.c.created_at >= stats.since,
-                             ex.c.created_at <= stats.until, ex.c.dry_run.is_(False))
-        ).mappings().all()
-        ids = [e["id"] for e in executions]
-        steps: list[Any] = []
-        for start in range(0, len(ids), 500):
-            steps.extend(conn.execute(select(st).where(st.c.execution_id.in_(ids[start:start + 500]))).mappings().all())
-    by_execution: dict[str, list[Any]] = defaultdict(list)
-    for step in steps:
-        by_execution[step["execution_id"]].append(step)
-    for row in executions:
-        key = row["workflow_id"] or f"adhoc:{row['workflow_name']}"
-        wf = stats.workflows.get(key)
-        if wf is None:
-            wf = stats.workflows[key] = WorkflowStats(workflow_id=row["workflow_id"], name=row["workflow_name"])
-        wf.runs += 1
-        wf.statuses[row["status"]] += 1
-        if row["duration_ms"] is not None and row["status"] in ("completed", "failed", "timed_out"):
-            wf.durations_ms.append(float(row["duration_ms"]))
-        if row["status"] in ("failed", "timed_out"):
-            wf.errors[_error_code(row["error"]) if row["status"] == "failed" else "timed_out"] += 1
-        handled_codes = _collect_steps(wf, row, by_execution[row["id"]])
-        if row["status"] == "completed" and row.get("failed_steps"):
-            # a failed node was handled: the run's error is its handled nodes' (it has none of its own)
-            wf.with_errors += 1
-            for code in handled_codes or {"unknown"}:
-                wf.errors[code] += 1
+_EX = ExecutionRow.__table__  # type: ignore[attr-defined]
+_ST = StepRow.__table__  # type: ignore[attr-defined]
 
 
-def _collect_steps(wf: WorkflowStats, row: Any, steps: list[Any]) -> set[str]:
-    """Add one execution's steps to its workflow's node statistics; the error codes of its failed
-    node runs."""
-    kinds, concurrency = _node_index(row["definition"])
-    wf.loop_concurrency.update(concurrency)
-    last_attempt: dict[tuple[str, str], Any] = {}
-    for step in steps:
-        kind, in_loop = kinds.get(step["node_id"], (step["node_type"], False))
-        node = wf.nodes.get(step["node_id"])
+def workflow_key() -> ColumnElement[str]:
+    """The key a run is grouped under: its workflow id, or ``adhoc:NAME`` for a file run."""
+    return func.coalesce(_EX.c.workflow_id, literal("adhoc:") + _EX.c.workflow_name)
+
+
+def window(workspace_id: str, since: datetime, until: datetime, workflow_id: str | None = None) -> ColumnElement[bool]:
+    """The executions a report covers (dry runs never count)."""
+    clause = and_(_EX.c.workspace_id == workspace_id, _EX.c.created_at >= since, _EX.c.created_at <= until,
+                  _EX.c.dry_run.is_(False))
+    if workflow_id is not None:
+        clause = and_(clause, _EX.c.workflow_id == workflow_id)
+    return clause
+
+
+class _Collector:
+    def __init__(self, conn: Connection, stats: Stats, workflow_id: str | None) -> None:
+        self.conn, self.stats = conn, stats
+        self.where = window(stats.workspace_id, stats.since, stats.until, workflow_id)
+        self.key = workflow_key().label("wf")
+
+    def run(self) -> None:
+        self._executions()
+        if not self.stats.workflows:
+            return
+        self._definitions()
+        self._steps()
+
+    def _wf(self, key: str) -> WorkflowStats:
+        return self.stats.workflows[key]
+
+    def _executions(self) -> None:
+        ex = _EX
+        with_errors = case((and_(ex.c.status == "completed", ex.c.failed_steps > 0), 1), else_=0)
+        duration = case((ex.c.status.in_(("completed", "failed", "timed_out")), bucketed(ex.c.duration_ms)), else_=None)
+        rows = self.conn.execute(
+            select(self.key, ex.c.workflow_id, func.max(ex.c.workflow_name), ex.c.status, with_errors.label("we"),
+                   duration.label("d"), func.count()).where(self.where)
+            .group_by(self.key, ex.c.workflow_id, ex.c.status, with_errors, duration))
+        for key, wf_id, name, status, we, ms, count in rows:
+            wf = self.stats.workflows.get(key)
+            if wf is None:
+                wf = self.stats.workflows[key] = WorkflowStats(workflow_id=wf_id, name=name or "")
+            wf.runs += count
+            wf.statuses[status] += count
+            if we:
+                wf.with_errors += count
+            if ms is not None:
+                wf.durations.add(float(ms), count)
+        for key, status, error, count in self.conn.execute(
+                select(self.key, ex.c.status, ex.c.error, func.count())
+                .where(self.where, ex.c.status.in_(("failed", "timed_out"))).group_by(self.key, ex.c.status, ex.c.error)):
+            self._wf(key).errors["timed_out" if status == "timed_out" else error_code(error)] += count
+
+    def _definitions(self) -> None:
+        ex = _EX
+        first = select(func.min(ex.c.id)).where(self.where).group_by(self.key, ex.c.workflow_version)
+        for key, version, definition in self.conn.execute(
+                select(self.key, ex.c.workflow_version, ex.c.definition).where(ex.c.id.in_(first.scalar_subquery()))):
+            try:
+                parsed = json.loads(definition)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(parsed, dict):
+                self._wf(key).definitions[int(version or 0)] = parsed
+        for wf in self.stats.workflows.values():
+            for _version, definition in sorted(wf.definitions.items()):
+                for node, loop in walk_nodes(definition):
+                    node_id = str(node.get("id", "?"))
+                    wf.nodes[node_id] = NodeStats(node_id, node_kind(node), in_loop=loop is not None)
+                    if loop is not None:
+                        wf.loop_concurrency[node_id] = int((loop.get("config") or {}).get("max_concurrency", 1) or 1)
+
+    def _node(self, key: str, node_id: str, node_type: str) -> NodeStats:
+        wf = self._wf(key)
+        node = wf.nodes.get(node_id)
         if node is None:
-            node = wf.nodes[step["node_id"]] = NodeStats(step["node_id"], kind, in_loop=in_loop)
-        if step["status"] == "skipped" or step["node_type"] == "wait":
-            continue  # a while-loop's wait between iterations is not an attempt of the loop
-        node.attempts += 1
-        started, completed = _aware(step["started_at"]), _aware(step["completed_at"])
-        if started and completed:
-            node.durations_ms.append((completed - started).total_seconds() * 1000)
-        if step["status"] == "failed":
-            node.errors[_error_code(step["error"])] += 1
-        key = (step["node_id"], step["loop_path"] or "")
-        if key not in last_attempt or step["attempt"] >= last_attempt[key]["attempt"]:
-            last_attempt[key] = step
-    # A node run's outcome is its last attempt's.
-    failed_codes: set[str] = set()
-    for (node_id, _), step in last_attempt.items():
-        if step["status"] in ("completed", "failed"):
-            wf.nodes[node_id].settled += 1
-            if step["status"] == "failed":
-                wf.nodes[node_id].failed += 1
-                failed_codes.add(_error_code(step["error"]))
-    return failed_codes
+            node = wf.nodes[node_id] = NodeStats(node_id, node_type)
+        return node
+
+    def _steps(self) -> None:
+        st = _ST
+        joined = _EX.join(st, st.c.execution_id == _EX.c.id)
+        counted = and_(self.where, st.c.status != "skipped", st.c.node_type != "wait")
+        retry = case((st.c.attempt > 1, 1), else_=0)
+        duration = case((st.c.status.in_(("completed", "failed")), bucketed(st.c.duration_ms)), else_=None)
+        # one pass over the join: everything but the error texts
+        for key, node_id, node_type, status, retried, ms, count in self.conn.execute(
+                select(self.key, st.c.node_id, func.max(st.c.node_type), st.c.status, retry.label("r"),
+                       duration.label("d"), func.count()).select_from(joined).where(counted)
+                .group_by(self.key, st.c.node_id, st.c.status, retry, duration)):
+            node = self._node(key, node_id, node_type)
+            node.attempts += count
+            if retried:
+                node.retried += count
+                if status == "completed":
+                    node.retry_successes += count
+            if status == "completed":
+                node.settled += count
+            elif status in ("failed", "interrupted"):
+                node.failed += count  # all failed attempts for now; the retried ones come off below
+            if ms is not None:
+                node.durations.add(float(ms), count)
+        for wf in self.stats.workflows.values():
+            for node in wf.nodes.values():
+                # every attempt after the first follows a failed (or interrupted) one, so the
+                # failed last attempts are the failed attempts that no retry followed
+                node.failed = max(0, node.failed - node.retried)
+                node.settled += node.failed
+        for key, node_id, error, count in self.conn.execute(
+                select(self.key, st.c.node_id, st.c.error, func.count()).select_from(joined)
+                .where(counted, st.c.status == "failed").group_by(self.key, st.c.node_id, st.c.error)):
+            self._node(key, node_id, "action").errors[error_code(error)] += count
+        # a completed run with handled failures has no error of its own: its handled nodes' errors are its
+        handled = and_(self.where, _EX.c.status == "completed", _EX.c.failed_steps > 0, st.c.status == "failed",
+                       st.c.final.is_(True))
+        for key, error, count in self.conn.execute(
+                select(self.key, st.c.error, func.count()).select_from(joined).where(handled)
+                .group_by(self.key, st.c.error)):
+            self._wf(key).errors[error_code(error)] += count
 
 
-def _collect_usage(db: Engine, stats: Stats) -> None:
+def bucketed(ms: Any) -> ColumnElement[Any]:
+    """A duration rounded to three significant digits (exact below one second), so that a
+    histogram of a million durations has at most a few thousand buckets."""
+    return case((ms < 1000, ms), (ms < 10_000, ms // 10 * 10), (ms < 100_000, ms // 100 * 100),
+                (ms < 1_000_000, ms // 1000 * 1000), (ms < 10_000_000, ms // 10_000 * 10_000),
+                else_=ms // 100_000 * 100_000)
+
+
+def _collect_usage(conn: Connection, stats: Stats, workflow_id: str | None) -> None:
     from app.llm.tracker import UsageRow
 
-    usage = UsageRow.__table__  # type: ignore[attr-defined]
-    with db.connect() as conn:
-        rows = conn.execute(
-            select(usage).where(usage.c.workspace_id == stats.workspace_id, usage.c.created_at >= stats.since,
-                                usage.c.created_at <= stats.until)
-        ).mappings().all()
+    u = UsageRow.__table__  # type: ignore[attr-defined]
+    where = and_(u.c.workspace_id == stats.workspace_id, u.c.created_at >= stats.since, u.c.created_at <= stats.until)
+    if workflow_id is not None:
+        where = and_(where, u.c.workflow_id == workflow_id)
     model = stats.model
-    calls: set[str] = set()
-    by_workflow: dict[str, WorkflowStats] = {w.workflow_id: w for w in stats.workflows.values() if w.workflow_id}
-    for row in rows:
-        calls.add(row["call_id"])
-        tokens = int(row["prompt_tokens"]) + int(row["completion_tokens"])
-        if row["cache_hit"]:
-            model.cache_hits += 1
-            model.saved_tokens += int(row["saved_tokens"])
+    tokens = u.c.prompt_tokens + u.c.completion_tokens
+    model.calls = int(conn.execute(select(func.count(func.distinct(u.c.call_id))).where(where)).scalar() or 0)
+    by_workflow = {w.workflow_id: w for w in stats.workflows.values() if w.workflow_id}
+    rows = conn.execute(
+        select(u.c.workflow_id, u.c.purpose, u.c.model, u.c.cache_hit, u.c.outcome, u.c.cost_unknown, func.count(),
+               func.sum(tokens), func.sum(u.c.saved_tokens), func.sum(u.c.cost_usd)).where(where)
+        .group_by(u.c.workflow_id, u.c.purpose, u.c.model, u.c.cache_hit, u.c.outcome, u.c.cost_unknown))
+    for wf_id, purpose, name, cache_hit, outcome, cost_unknown, count, n_tokens, saved, cost in rows:
+        n_tokens, saved, cost = int(n_tokens or 0), int(saved or 0), float(cost or 0.0)
+        if cache_hit:
+            model.cache_hits += count
+            model.saved_tokens += saved
         else:
-            model.attempts += 1
-        if row["outcome"] == "parse_error":
-            model.parse_errors += 1
-        model.tokens += tokens
-        model.cost_usd += float(row["cost_usd"])
-        model.by_purpose[row["purpose"]] += tokens
-        model.cost_by_model[row["model"]] += float(row["cost_usd"])
-        if row["cost_unknown"]:
-            model.cost_unknown_models.add(row["model"])
-        wf = by_workflow.get(row["workflow_id"]) if row["workflow_id"] else None
+            model.attempts += count
+        if outcome == "parse_error":
+            model.parse_errors += count
+        model.tokens += n_tokens
+        model.cost_usd += cost
+        model.by_purpose[purpose] += n_tokens
+        model.cost_by_purpose[purpose] += cost
+        model.cost_by_model[name] += cost
+        if cost_unknown:
+            model.cost_unknown_models.add(name)
+        wf = by_workflow.get(wf_id) if wf_id else None
         if wf is not None:
-            wf.tokens += tokens
-            wf.cost_usd += float(row["cost_usd"])
-    model.calls = len(calls)
+            wf.tokens += n_tokens
+            wf.cost_usd += cost

@@ -55,7 +55,7 @@ async def test_failures_are_found_with_their_cause_and_fix() -> None:
     assert failures[0].severity == "high" and failures[0].node_id == "boom"
     assert "3 of 4 runs failed" in failures[0].detail
     markdown = to_markdown(report)
-    assert "Sometimes fails fails 75% of its runs" in markdown and "| Sometimes fails | 4 | 3 |" in markdown
+    assert "Sometimes fails fails 75% of its runs" in markdown and "| Sometimes fails | 4 | 3 | 0 |" in markdown
 
 
 async def test_runs_completed_through_an_error_route_are_failures_of_that_node() -> None:
@@ -128,6 +128,8 @@ def test_percentile() -> None:
     assert percentile([5.0], 95) == 5.0
     assert percentile([float(i) for i in range(1, 101)], 95) == 95.0
     assert percentile([float(i) for i in range(1, 101)], 50) == 50.0
+    assert percentile([float(i) for i in range(1, 1001)], 99) == 990.0
+    assert percentile([1.0, 2.0], 50) == 1.0 and percentile([1.0, 2.0], 51) == 2.0
 
 
 def test_cli_writes_markdown_and_json(tmp_path: Path) -> None:
@@ -143,14 +145,15 @@ def test_cli_writes_markdown_and_json(tmp_path: Path) -> None:
 def test_flaky_and_slow_nodes_are_named_with_a_fix() -> None:
     from collections import Counter
 
-    from app.insights.stats import NodeStats, Stats, WorkflowStats
+    from app.insights.stats import Distribution, NodeStats, Stats, WorkflowStats
 
     now = datetime.now(UTC)
     wf = WorkflowStats(workflow_id="wf_1", name="Digest", runs=5, statuses=Counter(completed=5),
-                       durations_ms=[3000.0] * 5, loop_concurrency={"fetch_one": 1})
+                       durations=Distribution.of([3000.0] * 5), loop_concurrency={"fetch_one": 1})
     wf.nodes["fetch_one"] = NodeStats("fetch_one", "http.request", settled=5, attempts=11,
-                                      durations_ms=[2500.0] * 11, errors=Counter(rate_limited=6), in_loop=True)
-    wf.nodes["log"] = NodeStats("log", "core.log", settled=5, attempts=5, durations_ms=[1.0] * 5)
+                                      durations=Distribution.of([2500.0] * 11), errors=Counter(rate_limited=6),
+                                      in_loop=True)
+    wf.nodes["log"] = NodeStats("log", "core.log", settled=5, attempts=5, durations=Distribution.of([1.0] * 5))
     report = analyse(Stats("default", now - timedelta(days=1), now, workflows={"wf_1": wf}), Thresholds())
     by_category = {f.category: f for f in report.findings}
     assert by_category["reliability"].node_id == "fetch_one"
