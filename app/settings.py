@@ -69,6 +69,11 @@ class Settings(BaseSettings):
                                            "tries (doubled each time).")
     openapi_max_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,
                                    description="Largest OpenAPI document `flowwright connectors import` accepts.")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body the API reads (413 "
+                                "above it, counted while it streams in); webhooks have their own limit.")
+    webhook_max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Largest webhook request body.")
+    max_json_depth: int = Field(64, ge=8, le=200, description="Deepest nesting of objects and arrays a JSON "
+                                "request body may have (422 naming the path above it).")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024, description="Largest output stored per step.")
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
     scheduler_enabled: bool = Field(True, description="Service: fire schedule triggers of active workflows.")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.errors import Problem, WorkflowInvalidError
 from engine.expressions import ExpressionSyntaxError, compile_expression, iter_strings, templates_in
+from engine.json_depth import MAX_DOCUMENT_DEPTH, MAX_LOOP_NESTING, loop_too_deep, too_deep
 from engine.output_fields import output_field_problems
 from engine.schedules import cron_problem, suggest_timezone, timezone_problem
 from engine.workflow import NODE_ID_PATTERN, Workflow
@@ -65,6 +66,9 @@ def validate_workflow(data: Any, catalog: Catalog | None = None) -> ValidationRe
     if not isinstance(data, dict):
         result.problems.append(Problem("schema.type", "$", "a workflow must be a JSON object"))
         return result
+    if nesting := nesting_problem(data):  # the other rules (and pydantic) would walk all of it
+        result.problems.append(nesting)
+        return result
     try:
         result.workflow = Workflow.model_validate(data)
     except ValidationError as exc:
@@ -92,6 +96,18 @@ def validate_workflow(data: Any, catalog: Catalog | None = None) -> ValidationRe
 def parse_workflow(data: Any, catalog: Catalog | None = None) -> Workflow:
     """Validate and return the model, or raise ``WorkflowInvalidError`` listing every problem."""
     return validate_workflow(data, catalog).raise_for_problems()
+
+
+def nesting_problem(data: dict[str, Any]) -> Problem | None:
+    """The problem with a document that nests loops or JSON too deep to be handled, or ``None``."""
+    if found := loop_too_deep(data):
+        path, depth = found
+        return Problem("loop_too_deep", path, f"loops nest {depth} deep here; at most {MAX_LOOP_NESTING} loops "
+                       "may nest inside each other", hint="split the inner loops into a workflow of their own")
+    if deep := too_deep(data, MAX_DOCUMENT_DEPTH):
+        return Problem("too_deep", deep, f"the document nests objects and arrays more than "
+                       f"{MAX_DOCUMENT_DEPTH} levels deep here")
+    return None
 
 
 # --- schema errors --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from app.api.api_docs import install_docs
 from app.api.errors import install_error_handlers
+from app.api.request_limits import RequestLimitMiddleware, RequestLimits
 from app.settings import Settings, get_settings
 from app.wiring import Container
 
@@ -76,6 +77,9 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     app.state.dispatch = dispatch
     app.state.container = None
     install_error_handlers(app)
+    app.add_middleware(RequestLimitMiddleware, limits=RequestLimits(
+        max_body_bytes=settings.max_body_bytes, webhook_max_body_bytes=settings.webhook_max_body_bytes,
+        max_json_depth=settings.max_json_depth, openapi_max_bytes=settings.openapi_max_bytes))
     install_docs(app)
 
     from app.api.routes import chat, connectors, credentials, executions, hooks, insights, oauth, workflows

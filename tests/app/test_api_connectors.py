@@ -55,6 +55,6 @@ def test_bad_documents_are_422_with_paths(client: TestClient) -> None:
     assert error["code"] == "openapi_invalid"
     assert error["details"]["problems"][0]["path"] == "$.paths['/a'].get.parameters[0]"
     big = client.post("/v1/connectors/import", content=b"#" * (get_settings().openapi_max_bytes + 1))
-    assert big.status_code == 422 and "limit" in big.text
+    assert big.status_code == 413 and "FLOWWRIGHT_OPENAPI_MAX_BYTES" in big.text  # app.api.request_limits
     yaml_error = client.post("/v1/connectors/import", content=b"openapi: [")
     assert yaml_error.status_code == 422 and "not valid YAML" in yaml_error.text

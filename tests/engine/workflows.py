@@ -50,3 +50,17 @@ def minimal() -> dict[str, Any]:
         ],
         "edges": [{"source": "start", "target": "say"}],
     }
+
+
+def nested_loops(depth: int) -> dict[str, Any]:
+    """A manual workflow whose loops nest ``depth`` deep around one log step."""
+    body: dict[str, Any] = {"nodes": [{"id": "say", "type": "action", "connector": "core", "operation": "log",
+                                       "config": {"message": "{{ item }}"}}], "edges": []}
+    for level in range(depth):
+        body = {"nodes": [{"id": f"loop_{level}", "type": "loop", "config": {"items": "{{ [1] }}"}, "body": body}],
+                "edges": []}
+    wf = minimal()
+    wf["name"] = f"Loops {depth}"
+    wf["nodes"] = [wf["nodes"][0], *body["nodes"]]
+    wf["edges"] = [{"source": "start", "target": f"loop_{depth - 1}"}]
+    return wf

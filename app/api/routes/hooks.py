@@ -22,7 +22,6 @@ router = APIRouter(prefix="/v1/hooks", tags=["webhooks"])
 # Headers that carry credentials of the caller never enter the execution's input.
 _DROP_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
 _SECRET_HEADER = re.compile(r"(?i)(token|secret|auth|api[-_]?key|signature|password|session)")
-MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
 class WebhookError(FlowwrightError):
@@ -51,12 +50,7 @@ async def webhook(workflow_id: str, request: Request, runtime: RuntimeDep, store
     expected_path = (config.get("path") or "").strip("/")
     if expected_path and path.strip("/") != expected_path:
         raise NotFoundError(f"no webhook at path {path!r} for workflow {workflow_id}")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refuse before reading it
-        raise WebhookError(f"request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise WebhookError(f"request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
+    raw = await request.body()  # at most FLOWWRIGHT_WEBHOOK_MAX_BODY_BYTES (app.api.request_limits)
     body = _decode(raw, request.headers.get("content-type", ""))
     envelope = {
         "body": body, "method": request.method, "path": path,

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel
 
 from app.api.deps import RegistryDep, WorkflowStoreDep, WorkspaceDep
-from engine.validation import parse_workflow, validate_workflow
+from engine.json_depth import MAX_DOCUMENT_DEPTH, too_deep
+from engine.validation import nesting_problem, parse_workflow, validate_workflow
 from engine.workflow_store import WorkflowRow, WorkflowVersionRow
 
 router = APIRouter(prefix="/v1", tags=["workflows"])
@@ -20,6 +21,9 @@ class WorkflowOut(BaseModel):
     status: str
     current_version: int | None
     definition: dict[str, Any] | None = None
+    problems: list[dict[str, Any]] | None = None
+    """Set instead of ``definition`` when the stored version cannot be served as it is (one saved
+    before nesting was limited: replace it with a PUT)."""
 
 
 class VersionOut(BaseModel):
@@ -31,8 +35,14 @@ class VersionOut(BaseModel):
 
 
 def _out(row: WorkflowRow, version: WorkflowVersionRow | None = None) -> WorkflowOut:
-    return WorkflowOut(id=row.id, name=row.name, status=row.status, current_version=row.current_version,
-                       definition=version.definition_dict() if version else None)
+    out = WorkflowOut(id=row.id, name=row.name, status=row.status, current_version=row.current_version)
+    if version is not None:
+        definition = version.definition_dict()
+        if problem := nesting_problem(definition):
+            out.problems = [problem.to_dict()]
+        if too_deep(definition, MAX_DOCUMENT_DEPTH) is None:  # else JSON encoders give up on it
+            out.definition = definition
+    return out
 
 
 @router.post("/workflows/validate")
