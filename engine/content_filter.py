@@ -11,14 +11,22 @@ lower case) so that ``Ignore\u200b   PREVIOUS\ninstructions`` still matches. The
 
 The lists are deliberately conservative (a false positive stops a workflow); workflows add their
 own regular expressions with ``patterns`` and can pick categories with ``categories``.
+
+Every pattern, the workflow's own included, runs on RE2 (google-re2): matching is linear in the
+text, so no input can make the filter stall a worker; RE2 refuses lookarounds and backreferences,
+which a custom pattern therefore cannot use (a ``guardrail_config_invalid`` error says so).
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+from engine import linear_regex
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
@@ -61,10 +69,24 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 DEFAULT_CATEGORIES = ("prompt_injection", "exfiltration", "secrets", "unsafe")
 
 
+REGEX_ENGINE = "re2"
+"""Which regular-expression engine the filter runs on (tests hold it to RE2)."""
+
+
+def compile_pattern(pattern: str) -> Any:
+    """Compile a filter pattern on RE2, case-insensitive, with a Unicode ``\\w``; ``ValueError``
+    names what RE2 refused."""
+    try:
+        return linear_regex.compile(pattern, ignore_case=True)
+    except re2.error as exc:
+        raise ValueError(f"pattern {pattern!r} is not a valid RE2 regular expression ({exc}); "
+                         "lookarounds and backreferences are not supported") from None
+
+
 def normalize(text: str) -> str:
     """NFKC, zero-width characters removed, whitespace collapsed, lower case."""
     text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
-    return re.sub(r"\s+", " ", text).lower()
+    return " ".join(text.split()).lower()
 
 
 @dataclass(frozen=True)
@@ -78,23 +100,23 @@ class ContentFilter:
     """Compiled patterns for a set of categories plus custom regular expressions."""
 
     def __init__(self, categories: Iterable[str] = DEFAULT_CATEGORIES, patterns: Iterable[str] = ()) -> None:
-        self._compiled: list[tuple[str, re.Pattern[str]]] = []
+        self._compiled: list[tuple[str, str, Any]] = []  # (category, pattern as written, compiled)
         for category in categories:
             if category not in CATEGORIES:
                 raise ValueError(f"unknown content_filter category {category!r}; known: {', '.join(CATEGORIES)}")
-            self._compiled.extend((category, re.compile(p, re.IGNORECASE)) for p in CATEGORIES[category])
+            self._compiled.extend((category, p, compile_pattern(p)) for p in CATEGORIES[category])
         for pattern in patterns:
-            self._compiled.append(("custom", re.compile(pattern, re.IGNORECASE)))
+            self._compiled.append(("custom", pattern, compile_pattern(pattern)))
 
     def scan(self, text: str) -> list[Finding]:
         """Every category that matches the (normalised) text, with a short excerpt."""
         norm = normalize(text)
         found: list[Finding] = []
-        for category, pattern in self._compiled:
+        for category, written, pattern in self._compiled:
             match = pattern.search(norm)
             if match:
                 start = max(0, match.start() - 20)
-                found.append(Finding(category, pattern.pattern, norm[start : match.end() + 20]))
+                found.append(Finding(category, written, norm[start : match.end() + 20]))
         return found
 
     def redact(self, text: str, replacement: str = "[FILTERED]") -> str:
@@ -103,14 +125,14 @@ class ContentFilter:
         if not self.scan(text):
             return text
         changed = text
-        for _, pattern in self._compiled:
+        for _, _, pattern in self._compiled:
             changed = pattern.sub(replacement, changed)
         if not self.scan(changed):
             return changed
         changed = normalize(text)
-        for _, pattern in self._compiled:
+        for _, _, pattern in self._compiled:
             changed = pattern.sub(replacement, changed)
         return changed
 
 
-__all__ = ["CATEGORIES", "DEFAULT_CATEGORIES", "ContentFilter", "Finding", "normalize"]
+__all__ = ["CATEGORIES", "DEFAULT_CATEGORIES", "REGEX_ENGINE", "ContentFilter", "Finding", "compile_pattern", "normalize"]

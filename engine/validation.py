@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from engine.content_filter import compile_pattern
 from engine.errors import Problem, WorkflowInvalidError
 from engine.expressions import ExpressionSyntaxError, compile_expression, iter_strings, templates_in
 from engine.json_depth import MAX_DOCUMENT_DEPTH, MAX_LOOP_NESTING, loop_too_deep, too_deep
@@ -364,10 +365,20 @@ class _GraphChecker:
         elif ntype == "guardrail":
             for spath, value in iter_strings(config, f"{path}.config"):
                 self._check_templates(value, spath)
+            if node.get("kind") == "content_filter":
+                self._check_filter_patterns(config.get("patterns"), f"{path}.config.patterns")
         if ntype in NODE_TYPES and ntype not in ("loop", "guardrail", "action"):
             for spath, value in iter_strings(config, f"{path}.config"):
                 if "{{" in value:
                     self._check_templates(value, spath)
+
+    def _check_filter_patterns(self, patterns: Any, path: str) -> None:
+        for i, pattern in enumerate(patterns if isinstance(patterns, list) else []):
+            if isinstance(pattern, str):
+                try:
+                    compile_pattern(pattern)
+                except ValueError as exc:
+                    self.add("pattern_invalid", f"{path}[{i}]", str(exc))
 
     def _check_switch(self, config: dict[str, Any], path: str) -> None:
         self._check_bare(config.get("value"), f"{path}.config.value")

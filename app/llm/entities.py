@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.llm import entity_vocab as vocab
+from engine import linear_regex
 
 # Actions a request may leave implicit ("email me the report from URL" fetches it).
 SOFT_ACTIONS = frozenset({"fetch"})
 # Types whose value is copied verbatim into a generated workflow, so it can be re-bound.
 LITERAL_TYPES = frozenset({"email", "url", "channel", "mention", "quoted", "cron", "number", "name", "table"})
 
-_SENTENCE_BREAK = re.compile(r"[.!?;:\n]\s*$")
 
 
 @dataclass(frozen=True, order=True)
@@ -110,8 +110,10 @@ class _Text:
         self.masked = text
         self.found: list[tuple[int, Entity]] = []
 
-    def take(self, pattern: re.Pattern[str], kind: str, canon: Any, group: int = 0) -> None:
-        for match in list(pattern.finditer(self.masked)):
+    def take(self, pattern: Any, kind: str, canon: Any, group: int = 0) -> None:
+        """Record every match of ``pattern`` (an RE2 or ``re`` pattern) and blank it out."""
+        taken: list[tuple[int, int]] = []
+        for match in pattern.finditer(self.masked):
             raw = match.group(group)
             if not raw or not raw.strip():
                 continue
@@ -120,10 +122,15 @@ class _Text:
                 continue
             start, end = match.span(group)
             self.found.append((start, Entity(kind, str(value), self.original[start:end])))
-            self.blank(*match.span())
-
-    def blank(self, start: int, end: int) -> None:
-        self.masked = self.masked[:start] + " " * (end - start) + self.masked[end:]
+            taken.append(match.span())
+        if taken:  # once per pattern: blanking per match copied the whole text each time
+            pieces: list[str] = []
+            last = 0
+            for start, end in taken:
+                pieces.extend((self.masked[last:start], " " * (end - start)))
+                last = end
+            pieces.append(self.masked[last:])
+            self.masked = "".join(pieces)
 
 
 def _num(text: str) -> str:
@@ -146,42 +153,38 @@ def _clock(hour: int, minute: int, ampm: str | None) -> str | None:
     return f"{hour:02d}:{minute:02d}"
 
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]")
+_EMAIL = linear_regex.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL = linear_regex.compile(r"\b(?:https?://|www\.)[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]]")
 _QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|“([^”\n]{1,200})”|`([^`\n]{1,200})`|(?<![\w])'([^'\n]{1,200})'(?![\w])")
 _CRON = re.compile(r"(?<![\w*/,-])((?:[\d*][\d*/,-]*\s+){4}[\d*][\d*/,-]*)(?![\w*/,-])")
 _CHANNEL = re.compile(r"(?<![\w&])#[a-z0-9][a-z0-9_.-]*", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w.])@[a-z0-9][a-z0-9_.-]*", re.IGNORECASE)
-_IANA_TZ = re.compile(r"\b(?:Africa|America|Asia|Atlantic|Australia|Europe|Pacific|Indian|Etc)/[A-Za-z_]+(?:/[A-Za-z_]+)?")
-_TZ_ABBR = re.compile(r"\b(" + "|".join(vocab.TZ_ABBREVIATIONS) + r")\b(?:\s*[+-]\s*\d{1,2})?", re.IGNORECASE)
-_CITY = re.compile(r"\b(" + "|".join(sorted(vocab.CITIES, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_IANA_TZ = linear_regex.compile(r"\b(?:Africa|America|Asia|Atlantic|Australia|Europe|Pacific|Indian|Etc)/[A-Za-z_]+(?:/[A-Za-z_]+)?")
+_TZ_ABBR = linear_regex.compile(r"\b(" + "|".join(vocab.TZ_ABBREVIATIONS) + r")\b(?:\s*[+-]\s*\d{1,2})?", ignore_case=True)
+_CITY = linear_regex.compile(r"\b(" + "|".join(sorted(vocab.CITIES, key=len, reverse=True)) + r")\b", ignore_case=True)
 _CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(a\.?m\.?|p\.?m\.?)(?![a-z])|\b(\d{1,2}):(\d{2})\b", re.IGNORECASE)
-_TIME_WORD = re.compile(r"\b(" + "|".join(vocab.TIME_WORDS) + r")s?\b", re.IGNORECASE)
-_PERIOD = re.compile(
+_TIME_WORD = linear_regex.compile(r"\b(" + "|".join(vocab.TIME_WORDS) + r")s?\b", ignore_case=True)
+_PERIOD = linear_regex.compile(
     r"\b(yesterday|today|tomorrow|tonight|(?:last|this|next|previous|past|current|coming|prior)\s+"
-    r"(?:\d+\s+)?(?:hour|day|week|month|quarter|year|weekend)s?|(?:week|month|quarter|year)[- ]to[- ]date)\b",
-    re.IGNORECASE)
+    r"(?:\d+\s+)?(?:hour|day|week|month|quarter|year|weekend)s?|(?:week|month|quarter|year)[- ]to[- ]date)\b", ignore_case=True)
 _LONG_UNITS = "|".join(sorted((u for u in vocab.UNITS if len(u) > 2), key=len, reverse=True))
-_DURATION = re.compile(
+_DURATION = linear_regex.compile(
     r"\b(\d+(?:\.\d+)?)[\s-]*(" + "|".join(sorted(vocab.UNITS, key=len, reverse=True)) + r")\b"
-    r"|\b(" + "|".join(vocab.NUMBER_WORDS) + r")[\s-]+(" + _LONG_UNITS + r")\b", re.IGNORECASE)
-_EVERY_UNIT = re.compile(r"\b(?:every|each|once an?|once per|per)\s+(other\s+)?(second|minute|hour|day|week|month|quarter|year)\b",
-                         re.IGNORECASE)
-_FREQUENCY = re.compile(r"\b(" + "|".join(vocab.FREQUENCIES) + r")\b", re.IGNORECASE)
-_DOM = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b|\b(first|last)\s+(?:business\s+|working\s+)?day\s+of\s+(?:the|each|every)\s+month\b",
-                  re.IGNORECASE)
-_WEEKDAY = re.compile(r"\b(" + "|".join(vocab.WEEKDAYS) + r")s?\b|\b(" + "|".join(vocab.WEEKDAY_GROUPS) + r")\b"
-                      r"|\b(business|working)\s+days?\b", re.IGNORECASE)
+    r"|\b(" + "|".join(vocab.NUMBER_WORDS) + r")[\s-]+(" + _LONG_UNITS + r")\b", ignore_case=True)
+_EVERY_UNIT = linear_regex.compile(r"\b(?:every|each|once an?|once per|per)\s+(other\s+)?(second|minute|hour|day|week|month|quarter|year)\b", ignore_case=True)
+_FREQUENCY = linear_regex.compile(r"\b(" + "|".join(vocab.FREQUENCIES) + r")\b", ignore_case=True)
+_DOM = linear_regex.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b|\b(first|last)\s+(?:business\s+|working\s+)?day\s+of\s+(?:the|each|every)\s+month\b", ignore_case=True)
+_WEEKDAY = linear_regex.compile(r"\b(" + "|".join(vocab.WEEKDAYS) + r")s?\b|\b(" + "|".join(vocab.WEEKDAY_GROUPS) + r")\b"
+                      r"|\b(business|working)\s+days?\b", ignore_case=True)
 _MONTH = re.compile(r"\b(" + "|".join(m for m in vocab.MONTHS if m not in {"may", "march"}) + r")\b"
                     r"|\b(May|March)\b(?=\s+\d|\s+of\b)|(?<=\bin\s)(May|March)\b", re.IGNORECASE)
-_AMOUNT = re.compile(r"([$€£¥])\s?(\d[\d,]*(?:\.\d+)?)\s*([kKmM])?\b|\b(\d[\d,]*(?:\.\d+)?)\s*([kKmM]\b|%|percent\b|"
-                     r"(?:usd|eur|gbp|dollars?|euros?|pounds?)\b)", re.IGNORECASE)
+_AMOUNT = linear_regex.compile(r"([$€£¥])\s?(\d[\d,]*(?:\.\d+)?)\s*([kKmM])?\b|\b(\d[\d,]*(?:\.\d+)?)\s*([kKmM]\b|%|percent\b|"
+                     r"(?:usd|eur|gbp|dollars?|euros?|pounds?)\b)", ignore_case=True)
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,_]*(?:\.\d+)?(?![\w])")
-_TABLE_BEFORE = re.compile(r"\b(?:table|collection|sheet|tab|bucket)\s+(?:called\s+|named\s+)?([A-Za-z_][\w.-]*\w)",
-                           re.IGNORECASE)
-_TABLE_AFTER = re.compile(r"\b([A-Za-z_]\w*)\s+(?:table|collection|bucket)\b", re.IGNORECASE)
-_IDENT = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
-_WORD = re.compile(r"[A-Za-z][\w'-]*")
+_TABLE_BEFORE = linear_regex.compile(r"\b(?:table|collection|sheet|tab|bucket)\s+(?:called\s+|named\s+)?([A-Za-z_][\w.-]*\w)", ignore_case=True)
+_TABLE_AFTER = linear_regex.compile(r"\b([A-Za-z_]\w*)\s+(?:table|collection|bucket)\b", ignore_case=True)
+_IDENT = linear_regex.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+_WORD = linear_regex.compile(r"[A-Za-z][\w'-]*")
 
 
 def _amount(match: re.Match[str]) -> str:
@@ -239,8 +242,15 @@ def _table(match: re.Match[str]) -> str | None:
 
 
 def _at_sentence_start(text: str, start: int) -> bool:
-    before = text[:start].rstrip(" \t\"'(“")
-    return not before or bool(_SENTENCE_BREAK.search(before)) or before.endswith(("-", "*", "•"))
+    # a window before the word, not all of text[:start]: this runs once per capitalised word
+    window = text[max(0, start - 256):start]
+    before = window.rstrip(" \t\"'(“")
+    if not before and start > 256:
+        before = text[:start].rstrip(" \t\"'(“")
+    if not before:
+        return True
+    core = before.rstrip()  # [.!?;:\n]\s*$: a sentence mark, then only whitespace
+    return (bool(core) and core[-1] in ".!?;:") or "\n" in before[len(core):] or before.endswith(("-", "*", "•"))
 
 
 @dataclass
