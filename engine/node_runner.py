@@ -210,6 +210,8 @@ class NodeRunner:
                 recorder = run.dry_run and op.external
                 if key in run.interrupted:
                     _refuse_replay(run, node, op, inp, key, recorder)
+                if not recorder and op.external and not op.safe_to_replay(inp):
+                    await run.store.flush()  # the running row is committed before the side effect starts
                 credential = None if recorder else await self._credential(node)
                 ctx = StepContext(run, scope, node.id, loop_path, credential=credential, resumed=until is not None)
                 for _ in range(MAX_SUSPENDS):
