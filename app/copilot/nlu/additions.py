@@ -79,13 +79,13 @@ def failure_path(text: str, plan: WorkflowPlan, new_steps: NewSteps) -> EditPlan
 
 
 def loop_settings(text: str, plan: WorkflowPlan) -> EditPlan | None:
-    """'Do it 20 at a time' → the loop's batch size; 'check 5 at once' → its concurrency."""
+    """'Do it in batches of 20' → the loop's batch size; 'check 5 at a time' → its concurrency."""
     loops = [s for s in plan.steps if isinstance(s, LoopStep)]
     if not loops:
         return None
     if m := BATCH_RE.search(text):
         size = next(to_int(g) for g in m.groups() if g)
-        return _edit([UpdateStep(id=loops[-1].id, changes={"batch_size": size})], f"{loops[-1].id} now takes {size} at a time.")
+        return _edit([UpdateStep(id=loops[-1].id, changes={"batch_size": size})], f"{loops[-1].id} now takes batches of {size}.")
     if m := CONCURRENCY_RE.search(text):
         return _edit([UpdateStep(id=loops[-1].id, changes={"max_concurrency": to_int(m.group(1))})],
                      f"{loops[-1].id} now runs {m.group(1)} at once.")

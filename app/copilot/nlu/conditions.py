@@ -41,6 +41,7 @@ class DataRef:
     operation: str | None = None  # "http.request", "llm.classify" ...
     label_field: str | None = None  # classify: the output field that holds the label
     labels: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()  # the fields the trigger declares, when ``expr`` is its data
 
 
 def has_data(data: DataRef) -> bool:
@@ -131,7 +132,7 @@ def condition_expression(text: str, data: DataRef) -> str:
         return f"{path} {op} {literal}"
     # "if it is urgent" / "if it's approved": a flag or a value of a status-like field
     word = snake(re.sub(r"^(?:it|this|the \w+)\s*(?:'s|is|are)\s+", "", lower))
-    if word in ("urgent", "high", "low", "critical", "normal", "medium"):
+    if word in ("urgent", "high", "low", "critical", "normal", "medium") and word not in data.fields:
         return f'{data.expr}.priority = "{word}"'
     if word:
         return f"{data.expr}.{word} = true"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.copilot.nlu import cases, clauses, structure
+from app.copilot.nlu import cases, clauses, phrasebook, structure
 from app.copilot.nlu.actions import MissingValue
 from app.copilot.nlu.builder import Frontier, Request, _Builder, _unlabelled_classify
 from app.copilot.nlu.conditions import DataRef
@@ -29,6 +29,7 @@ def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
     if not text:
         return Question(question="What should the workflow do?", missing=["request"])
     protected = Protected.of(text)
+    protected.text = phrasebook.normalize(protected.text)
     trigger = read_trigger(protected.text, request.today)
     if trigger.schedule is not None and trigger.schedule.vague:
         return Question(question="How often should it run (for example every hour, every weekday at 9:00, or every Monday)?",
@@ -43,7 +44,8 @@ def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
         return Question(question="What should the workflow do when it runs?", missing=["actions"])
     builder = _Builder(protected, index, request, trigger)
     start = DataRef(expr="trigger.body" if trigger.kind == "webhook" else "trigger", source=None,
-                    operation="manual_input" if trigger.kind == "manual" and trigger.fields else None)
+                    operation="manual_input" if trigger.kind == "manual" and trigger.fields else None,
+                    fields=tuple(trigger.fields))
     try:
         builder.walk(items, [], None, start)
     except MissingValue as missing:
@@ -134,7 +136,8 @@ def plan_additions(request: Request, plan: WorkflowPlan, index: Any, *, after: l
     if upto is not None:
         main = main[:next((i for i, s in enumerate(main) if s.id == upto), len(main))]
     data = DataRef(expr="trigger.body" if plan.trigger.kind == "webhook" else "trigger",
-                   operation="manual_input" if plan.trigger.kind == "manual" and fields else None)
+                   operation="manual_input" if plan.trigger.kind == "manual" and fields else None,
+                   fields=tuple(plan.trigger.fields))
     for step in main:
         if isinstance(step, ActionStep):
             key = f"{step.connector}.{step.operation}"

@@ -25,6 +25,19 @@ ACTION_VERBS = (
 )
 _NOT_VERB = r"(?!\s*(?:and\b|or\b|,|address(?:es)?\b|fields?\b|parameters?\b|params?\b|strings?\b|$))"
 _VERB_START = re.compile(rf"^(?:also\s+|then\s+|and\s+|just\s+|simply\s+|only\s+)*(?:{ACTION_VERBS})(?:s|es)?\b{_NOT_VERB}", re.IGNORECASE)
+# "AI classifies the comment", "the model should extract ...": the model as the subject of the verb
+_MODEL_SUBJECT_RE = re.compile(
+    rf"(^|[,:;]\s*|\bthen\s+|\band\s+|->\s*|→\s*)(?:the\s+|an?\s+)?(?:ai|llm|model|gpt|bot)\s+(?:should\s+|will\s+|must\s+|can\s+|then\s+)?"
+    rf"((?:{ACTION_VERBS}))(?:ies|es|s)?\b", re.IGNORECASE)
+
+
+def _model_as_subject(text: str) -> str:
+    """'AI classifies the comment as ...' → 'have the AI classify the comment as ...'."""
+    def base(m: re.Match[str]) -> str:
+        verb = m.group(2)
+        return f"{m.group(1)}have the AI {verb}"
+    return _MODEL_SUBJECT_RE.sub(base, text)
+
 
 FAILURE_RE = re.compile(
     r"\b(?:if|when|should|in case)\s+(?:it|that|this|(?:\w+ing\s+)?the\s+[\w ]{1,30}?|they|this step|the call|the request|anything|something)?"
@@ -44,10 +57,12 @@ RETRY_RE = re.compile(
     re.IGNORECASE,
 )
 BATCH_RE = re.compile(
-    rf"\b{NUMBER}\s+at\s+a\s+time\b|\bin\s+(?:batches|chunks|groups)\s+of\s+{NUMBER}\b|\bbatches\s+of\s+{NUMBER}\b",
+    rf"\bin\s+(?:batches|chunks|groups)\s+of\s+{NUMBER}\b|\bbatches\s+of\s+{NUMBER}\b|\b{NUMBER}\s+(?:items\s+)?per\s+batch\b",
     re.IGNORECASE,
 )
-CONCURRENCY_RE = re.compile(rf"\b{NUMBER}\s+(?:in\s+parallel|concurrently|at\s+once|simultaneously)\b", re.IGNORECASE)
+# "3 at a time", "5 in parallel": how many items the loop works on at once (people who never saw
+# the planner read "N at a time" as concurrency; batches are "in batches of N")
+CONCURRENCY_RE = re.compile(rf"\b{NUMBER}\s+(?:in\s+parallel|concurrently|at\s+once|simultaneously|at\s+a\s+time)\b", re.IGNORECASE)
 PARALLEL_RE = re.compile(r"\b(?:at the same time|in parallel|simultaneously|concurrently|at once|side by side|both)\b",
                          re.IGNORECASE)
 COMBINE_RE = re.compile(r"^(?:and\s+|then\s+)*(?:combine|merge|join|aggregate)\b|\b(?:combine|merge)\s+(?:them|the results|both|everything)",
@@ -61,7 +76,8 @@ LOOP_RE = re.compile(
     re.IGNORECASE,
 )
 EACH_RE = re.compile(r"\b(?:each|every)\s+(?!(?:day|week|month|year|hour|minute|morning|evening|night|time|monday|tuesday|"
-                     r"wednesday|thursday|friday|saturday|sunday|weekday|weekend|\d|one of)\b)([a-z][\w-]*)", re.IGNORECASE)
+                     r"wednesday|thursday|friday|saturday|sunday|weekday|weekend|\d|one of|with|has|have|having|containing|contains|"
+                     r"includes|including|carrying|holding|of|is|being)\b)([a-z][\w-]*)", re.IGNORECASE)
 CONDITION_RE = re.compile(r"^(?:and\s+|but\s+|then\s+|also\s+)*(?:only\s+)?(?:if|when|whenever|in case|provided that)\s+(.+)$",
                           re.IGNORECASE)
 POSTFIX_IF_RE = re.compile(r"^(.+?),?\s+(?:but\s+)?(only\s+if|if|unless|only\s+when|provided that)\s+(.+)$", re.IGNORECASE)
@@ -102,10 +118,55 @@ def sentences(text: str) -> list[str]:
     if len(re.findall(r"(?:^|[\s:])[-•*]\s+(?=[A-Za-z])", text)) >= 2:
         text = re.sub(r"(?:^|(?<=[\s:]))[-•*]\s+(?=[A-Za-z])", "\n", text)
     text = re.sub(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+", "\n", text)
-    # "GET <url> → post to #todo": an arrow after an action is "then" (after a value it is a routing case)
-    text = re.sub(rf"(^|[,;:\n]\s*)((?:{ACTION_VERBS})\b[^,;:\n→]*?)\s*(?:→|->|=>)\s*", r"\1\2, then ", text, flags=re.I)
+    text = _model_as_subject(_arrows_as_steps(text))
     parts = re.split(r"(?<=[.!?])\s+(?=[A-Za-z⟦])|\n+|;\s+(?=(?:then|and then|after that|finally|next)\b)", text)
     return [p.strip().rstrip(".!") for p in parts if p and p.strip().rstrip(".!")]
+
+
+_ARROW_RE = re.compile(r"\s*(?:→|->|=>)\s*")
+_LABEL_SEGMENT_RE = re.compile(r"^\s*(?:[-*•]\s*)?(?:['\"]?[\w-]+(?:\s+[\w-]+){0,2}['\"]?|(?:anything|everything|something|all)\s+else|the\s+rest|others?"
+                               r"|any\s+other\s+\w+|other\s+\w+|unknown(?:\s+\w+)?|default)\s*$", re.I)
+_COMPARISON_RE = re.compile(r"(?:[<>]=?|!=|==|≥|≤)\s*[\d.]|\?\s*$|\b(?:not\s+)?\d{3}\b\s*\??\s*$")
+
+
+_CASE_WORDS = frozenset({"anything", "everything", "something", "all", "the", "any", "other", "unknown"})
+
+
+def _is_label(segment: str, *, listed: bool) -> bool:
+    """A routing case's value before an arrow: one word, or up to three after a list separator
+    ('..., feature request → ...'), never a verb phrase ('wait 1 hour → ...')."""
+    if not _LABEL_SEGMENT_RE.match(segment) or re.match(rf"^\s*(?:[-*•]\s*)?(?:{ACTION_VERBS})\b", segment, re.I):
+        return False
+    words = re.sub(r"^\s*[-*•]\s*", "", segment).split()
+    return listed or len(words) == 1 or words[0].lower() in _CASE_WORDS
+
+
+def _arrows_as_steps(text: str) -> str:
+    """'webhook -> wait 1 hour -> email the guest' reads as steps in order ('..., then ...').
+
+    An arrow after a single value ('emea -> email ...', 'everything else -> #ops') is a routing
+    case and stays; a test before an arrow ('not 200? -> ...', 'rate >= 0.05 -> ...') becomes
+    'if <test>, ...'.
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        pieces = _ARROW_RE.split(line)
+        if len(pieces) == 1:
+            out.append(line)
+            continue
+        built = pieces[0]
+        for left, right in zip(pieces, pieces[1:], strict=False):
+            parts = re.split(r"[,;:]\s*", left)
+            segment = parts[-1]
+            if _is_label(segment, listed=len(parts) > 1 or bool(re.match(r"^\s*[-*•]", segment))):
+                built += " → " + right
+            elif _COMPARISON_RE.search(segment) and not re.match(r"^\s*(?:if|when|unless)\b", segment, re.I):
+                head = built[: len(built) - len(segment)]
+                built = f"{head}if {segment.strip().rstrip('?').strip()}, {right}"
+            else:
+                built += ", then " + right
+        out.append(built)
+    return "\n".join(out)
 
 
 def split_actions(text: str) -> list[str]:
@@ -139,7 +200,6 @@ def split_actions(text: str) -> list[str]:
 
 def parse(text: str) -> list[Item]:
     """The request body (trigger phrases already removed) as a list of items."""
-    items: list[Item] = []
     parts = sentences(text)
     # "For 'a' do X; for 'b' do Y." written as separate sentences: one routing sentence
     merged: list[str] = []
@@ -148,9 +208,49 @@ def parse(text: str) -> list[Item]:
             merged[-1] = f"{merged[-1]}; {part}"
         else:
             merged.append(part)
-    for sentence in merged:
-        items.extend(parse_sentence(sentence))
-    return _resolve_checks(items)
+    parsed = [(sentence, parse_sentence(sentence)) for sentence in merged]
+    return _resolve_checks(_loop_bodies(parsed))
+
+
+# "when all partners are done, post ...", "at the very end, log ...": the end of a loop's body
+AFTER_ALL_RE = re.compile(
+    r"^(?:and\s+|then\s+)?(?:(?:when|once|after)\s+(?:all|every(?:thing|one|\s+\w+)|they|them|the\s+loop|(?:all\s+)?(?:the\s+)?\w+)\b[^,]{0,40}?"
+    r"\b(?:are|is|have|has)?\s*(?:been\s+)?(?:done|finished|processed|completed?|over|through|sent|handled|checked)\b\s*,?\s*"
+    r"|(?:and\s+)?at\s+the\s+(?:very\s+)?end\b\s*,?\s*(?:of\s+(?:it|the\s+loop|everything)\s*,?\s*)?|after\s+the\s+loop\s*,?\s*)",
+    re.IGNORECASE)
+
+
+def _loop_bodies(parsed: list[tuple[str, list[Item]]]) -> list[Item]:
+    """Sentences after a loop that belong to its body.
+
+    A sentence naming the loop's item ('if the ping for a partner fails, ...' after 'for each
+    partner, ...') is part of the body; so is every sentence up to a closing one ('when all are
+    done, log ...', 'at the end, ...'), which then runs after the loop.
+    """
+    out: list[Item] = []
+    open_loop: Item | None = None
+    for index, (sentence, items) in enumerate(parsed):
+        closing = AFTER_ALL_RE.match(sentence)
+        if open_loop is not None and closing:
+            open_loop = None
+            out.extend(parse_sentence(sentence[closing.end():]))
+            continue
+        if open_loop is not None and items and (
+                any(AFTER_ALL_RE.match(later) for later, _ in parsed[index + 1:]) or _names_item(sentence, open_loop.text)):
+            open_loop.then.extend(items)
+            continue
+        out.extend(items)
+        open_loop = items[-1] if items and items[-1].kind == "loop" and items[-1].then else None
+    return out
+
+
+def _names_item(sentence: str, noun: str) -> bool:
+    """'the ping for a partner', 'that customer': the sentence speaks of one item of the loop."""
+    word = (noun or "").split()[-1].lower() if noun else ""
+    if not word or word in ("item", "one", "them"):
+        return False
+    singular = word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+    return bool(re.search(rf"\b(?:the|a|an|that|this|each|every|its|their)\s+{re.escape(singular)}\b", sentence, re.I))
 
 
 def _resolve_checks(items: list[Item]) -> list[Item]:
@@ -414,10 +514,10 @@ def _loop(noun: str, body: str) -> Item:
     concurrency = None
     if batch:
         count = next((to_int(g) for g in batch.groups() if g), None)
-        body = (body[:batch.start()] + body[batch.end():]).strip(" ,") if BATCH_RE.search(body) else body
+        body = (body[:batch.start()] + body[batch.end():]).strip(" ,:") if BATCH_RE.search(body) else body
     if conc := CONCURRENCY_RE.search(body):
         concurrency = to_int(conc.group(1))
-        body = (body[:conc.start()] + body[conc.end():]).strip(" ,")
+        body = (body[:conc.start()] + body[conc.end():]).strip(" ,:")
     return Item("loop", text=noun, count=count, concurrency=concurrency, then=parse_sentence(body) if body else [])
 
 

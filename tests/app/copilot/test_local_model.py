@@ -92,10 +92,19 @@ def test_loop_over_fetched_customers() -> None:
 
 
 def test_batches_of_ten() -> None:
+    wf = workflow("Every 15 minutes, fetch orders from https://shop.example.com/orders and insert the orders "
+                  "into the orders table in batches of 10.")
+    [loop] = of_type(wf, "loop")
+    assert loop["config"]["batch_size"] == 10
+    assert loop["body"]["nodes"][0]["connector"] == "datastore"
+
+
+def test_n_at_a_time_is_how_many_run_at_once() -> None:
     wf = workflow("Every 15 minutes, fetch orders from https://shop.example.com/orders and insert each order "
                   "into the orders table, 10 at a time.")
     [loop] = of_type(wf, "loop")
-    assert loop["config"]["batch_size"] == 10
+    assert loop["config"]["max_concurrency"] == 10
+    assert "batch_size" not in loop["config"]
     assert loop["body"]["nodes"][0]["connector"] == "datastore"
 
 

@@ -175,7 +175,9 @@ REFINEMENTS: list[tuple[str, str, Any]] = [
      "If the request fails, post to #alerts",
      lambda wf: (node(wf, "http.request")["id"], node(wf, "slack.post_message")["id"], "error") in edges(wf)),
     ("Manually: get customers from https://api.example.com/customers and email each one a thank-you note.",
-     "Process 50 at a time", lambda wf: of_type(wf, "loop")[0]["config"]["batch_size"] == 50),
+     "Process 50 at a time", lambda wf: of_type(wf, "loop")[0]["config"]["max_concurrency"] == 50),
+    ("Manually: get customers from https://api.example.com/customers and email each one a thank-you note.",
+     "Do it in batches of 50", lambda wf: of_type(wf, "loop")[0]["config"]["batch_size"] == 50),
     ("When a ticket arrives via webhook (title, priority), route it by priority: urgent → post to #oncall, "
      "everything else → log it", "Also send high priority tickets to #support-high",
      lambda wf: {"urgent", "high", "default"} <= {b for s, _, b in edges(wf) if s == of_type(wf, "switch")[0]["id"]}),
