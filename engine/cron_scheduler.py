@@ -32,6 +32,21 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
+def next_fire(config: dict[str, Any], after: datetime) -> datetime | None:
+    """The first firing time of a schedule trigger's ``config`` strictly after ``after``, in UTC
+    (None: a one-off ``at`` that has passed)."""
+    if config.get("at"):
+        at = datetime.fromisoformat(str(config["at"]).replace("Z", "+00:00"))
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=ZoneInfo(config.get("timezone") or "UTC"))
+        return at if at > after else None
+    from croniter import croniter
+
+    tz = ZoneInfo(config.get("timezone") or "UTC")
+    following: datetime = croniter(config["cron"], after.astimezone(tz)).get_next(datetime)
+    return following.astimezone(UTC)
+
+
 class ScheduleStateRow(SQLModel, table=True):
     """Per workflow: the version the schedule was computed for and the last time it fired."""
 
@@ -82,17 +97,7 @@ class CronScheduler:
     def next_fire(self, version: WorkflowVersionRow, after: datetime) -> datetime | None:
         """The first firing time strictly after ``after`` (None: never again)."""
         trigger = next(n for n in version.definition_dict()["nodes"] if n.get("type") == "trigger")
-        config = trigger.get("config") or {}
-        if config.get("at"):
-            at = datetime.fromisoformat(str(config["at"]).replace("Z", "+00:00"))
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=ZoneInfo(config.get("timezone") or "UTC"))
-            return at if at > after else None
-        from croniter import croniter
-
-        tz = ZoneInfo(config.get("timezone") or "UTC")
-        following: datetime = croniter(config["cron"], after.astimezone(tz)).get_next(datetime)
-        return following.astimezone(UTC)
+        return next_fire(trigger.get("config") or {}, after)
 
     def _claim_due(self, now: datetime) -> list[tuple[WorkflowRow, WorkflowVersionRow, datetime]]:
         due = []

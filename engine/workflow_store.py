@@ -1,4 +1,11 @@
-"""Persistence of workflows and their immutable versions (SQLModel)."""
+"""Persistence of workflows and their immutable versions (SQLModel).
+
+A workflow has a **draft** (``current_version``: what the copilot, an import or an edit last
+wrote) and, once a person activates it, an **active version** (``active_version``): the one its
+schedule and webhook triggers run. New workflows are inactive drafts; editing an active workflow
+changes the draft only, until it is activated again. Deleting is soft (``deleted_at``; restore
+brings it back inactive).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Text, UniqueConstraint, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from engine.db import add_missing_columns
 from engine.errors import ConflictError, NotFoundError
 from engine.workflow import Workflow
 
@@ -34,10 +42,12 @@ class WorkflowRow(SQLModel, table=True):
     id: str = Field(default_factory=lambda: _new_id("wf"), primary_key=True)
     workspace_id: str = Field(index=True)
     name: str
-    status: str = Field(default="active")
-    current_version: int | None = None
+    status: str = Field(default="inactive")  # active | inactive | archived
+    current_version: int | None = None  # the draft
+    active_version: int | None = None  # what the triggers run while the status is active
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
+    deleted_at: datetime | None = None
 
 
 class WorkflowVersionRow(SQLModel, table=True):
@@ -72,6 +82,12 @@ class WorkflowStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         SQLModel.metadata.create_all(engine, tables=list(self.TABLES))
+        table = self.TABLES[0]
+        add_missing_columns(engine, table)
+        # A data dir of an older release (no active_version yet): what was active keeps running.
+        with engine.begin() as conn:
+                conn.execute(update(table).where(table.c.status == "active", table.c.active_version.is_(None))
+                             .values(active_version=table.c.current_version))
 
     def create(
         self, workspace_id: str, workflow: Workflow, *, source: VersionSource = "api",
@@ -82,7 +98,8 @@ class WorkflowStore:
                 select(WorkflowRow).where(WorkflowRow.workspace_id == workspace_id, WorkflowRow.name == workflow.name)
             ).first()
             if exists:
-                raise ConflictError(f"a workflow named {workflow.name!r} already exists", workflow_id=exists.id)
+                gone = " (deleted: restore it, or choose another name)" if exists.deleted_at is not None else ""
+                raise ConflictError(f"a workflow named {workflow.name!r} already exists{gone}", workflow_id=exists.id)
             row = WorkflowRow(workspace_id=workspace_id, name=workflow.name, current_version=1)
             session.add(row)
             session.flush()
@@ -118,38 +135,46 @@ class WorkflowStore:
             session.refresh(version)
             return version
 
-    def get(self, workspace_id: str, workflow_id: str) -> WorkflowRow:
+    def get(self, workspace_id: str, workflow_id: str, *, include_deleted: bool = False) -> WorkflowRow:
+        """A workflow of the workspace (a deleted one only with ``include_deleted``)."""
         with Session(self.engine) as session:
-            return self._get(session, workspace_id, workflow_id)
+            return self._get(session, workspace_id, workflow_id, include_deleted=include_deleted)
 
-    def list(self, workspace_id: str, *, include_archived: bool = False) -> list[WorkflowRow]:
+    def list(self, workspace_id: str, *, include_archived: bool = False, include_deleted: bool = False,
+             status: str | None = None) -> builtins.list[WorkflowRow]:
+        """The workspace's workflows, oldest first (archived and deleted ones left out by default)."""
         with Session(self.engine) as session:
             query = select(WorkflowRow).where(WorkflowRow.workspace_id == workspace_id)
-            if not include_archived:
+            if not include_archived and status != "archived":
                 query = query.where(WorkflowRow.status != "archived")
-            return list(session.exec(query.order_by(col(WorkflowRow.created_at))))
+            if not include_deleted:
+                query = query.where(col(WorkflowRow.deleted_at).is_(None))
+            if status is not None:
+                query = query.where(WorkflowRow.status == status)
+            return builtins.list(session.exec(query.order_by(col(WorkflowRow.created_at))))
 
     def active_by_id(self, workflow_id: str) -> tuple[WorkflowRow, WorkflowVersionRow] | None:
-        """An active workflow and its current version, by id alone (the webhook's view: the id in
+        """An active workflow and its active version, by id alone (the webhook's view: the id in
         the URL is the capability, so no workspace is given)."""
         with Session(self.engine) as session:
             found = session.exec(
                 select(WorkflowRow, WorkflowVersionRow)
                 .join(WorkflowVersionRow, (WorkflowVersionRow.workflow_id == WorkflowRow.id)  # type: ignore[arg-type]
-                      & (WorkflowVersionRow.version == WorkflowRow.current_version))
-                .where(WorkflowRow.id == workflow_id, WorkflowRow.status == "active")
+                      & (WorkflowVersionRow.version == WorkflowRow.active_version))
+                .where(WorkflowRow.id == workflow_id, WorkflowRow.status == "active",
+                       col(WorkflowRow.deleted_at).is_(None))
             ).first()
         return (found[0], found[1]) if found else None
 
     def active_with_trigger(self, kind: str) -> builtins.list[tuple[WorkflowRow, WorkflowVersionRow]]:
-        """Every active workflow, in every workspace, whose current version has a ``kind`` trigger
+        """Every active workflow, in every workspace, whose active version has a ``kind`` trigger
         (the scheduler's view; callers keep results scoped by the rows' workspace ids)."""
         with Session(self.engine) as session:
             rows = session.exec(
                 select(WorkflowRow, WorkflowVersionRow)
                 .join(WorkflowVersionRow, (WorkflowVersionRow.workflow_id == WorkflowRow.id)  # type: ignore[arg-type]
-                      & (WorkflowVersionRow.version == WorkflowRow.current_version))
-                .where(WorkflowRow.status == "active")
+                      & (WorkflowVersionRow.version == WorkflowRow.active_version))
+                .where(WorkflowRow.status == "active", col(WorkflowRow.deleted_at).is_(None))
             ).all()
         out = []
         for row, version in rows:
@@ -159,7 +184,7 @@ class WorkflowStore:
         return out
 
     def version(self, workspace_id: str, workflow_id: str, version: int | None = None) -> WorkflowVersionRow:
-        """A version (the current one by default)."""
+        """A version (the draft by default)."""
         with Session(self.engine) as session:
             row = self._get(session, workspace_id, workflow_id)
             number = version if version is not None else row.current_version
@@ -169,13 +194,14 @@ class WorkflowStore:
                 )
             ).first()
             if found is None:
-                raise NotFoundError(f"workflow {workflow_id} has no version {number}")
+                raise NotFoundError(f"workflow {workflow_id} has no version {number}", field="version")
             return found
 
     def versions(self, workspace_id: str, workflow_id: str) -> builtins.list[WorkflowVersionRow]:
+        """Every version of a workflow, oldest first."""
         with Session(self.engine) as session:
             self._get(session, workspace_id, workflow_id)
-            return list(
+            return builtins.list(
                 session.exec(
                     select(WorkflowVersionRow)
                     .where(WorkflowVersionRow.workflow_id == workflow_id)
@@ -184,21 +210,34 @@ class WorkflowStore:
             )
 
     def set_status(self, workspace_id: str, workflow_id: str, status: WorkflowStatus) -> WorkflowRow:
-        with Session(self.engine) as session:
-            row = self._get(session, workspace_id, workflow_id)
-            row.status = status
-            row.updated_at = _now()
-            session.add(row)
-            session.commit()
-            session.refresh(row)
-            return row
+        """Set the status as it is (``activate`` is the checked way to make a workflow active)."""
+        return self._update(workspace_id, workflow_id, status=status)
+
+    def activate(self, workspace_id: str, workflow_id: str, version: int | None = None) -> WorkflowRow:
+        """Make ``version`` (the draft by default) the one the triggers run, and the status active.
+        Callers validate the version first (``engine.activation.activate``)."""
+        number = self.version(workspace_id, workflow_id, version).version
+        return self._update(workspace_id, workflow_id, status="active", active_version=number)
 
     def set_current(self, workspace_id: str, workflow_id: str, version: int) -> WorkflowRow:
-        """Point the workflow at an earlier version (undo / rollback)."""
+        """Point the draft at an earlier version (undo / rollback)."""
         self.version(workspace_id, workflow_id, version)
+        return self._update(workspace_id, workflow_id, current_version=version)
+
+    def delete(self, workspace_id: str, workflow_id: str) -> WorkflowRow:
+        """Soft delete: the workflow leaves every list and no trigger fires it; ``restore`` undoes it."""
+        return self._update(workspace_id, workflow_id, deleted_at=_now())
+
+    def restore(self, workspace_id: str, workflow_id: str) -> WorkflowRow:
+        """Bring a deleted workflow back, inactive (it fires again only once activated)."""
+        return self._update(workspace_id, workflow_id, include_deleted=True, deleted_at=None, status="inactive")
+
+    def _update(self, workspace_id: str, workflow_id: str, *, include_deleted: bool = False,
+                **fields: Any) -> WorkflowRow:
         with Session(self.engine) as session:
-            row = self._get(session, workspace_id, workflow_id)
-            row.current_version = version
+            row = self._get(session, workspace_id, workflow_id, include_deleted=include_deleted)
+            for key, value in fields.items():
+                setattr(row, key, value)
             row.updated_at = _now()
             session.add(row)
             session.commit()
@@ -206,10 +245,10 @@ class WorkflowStore:
             return row
 
     @staticmethod
-    def _get(session: Session, workspace_id: str, workflow_id: str) -> WorkflowRow:
+    def _get(session: Session, workspace_id: str, workflow_id: str, *, include_deleted: bool = False) -> WorkflowRow:
         row = session.get(WorkflowRow, workflow_id)
-        if row is None or row.workspace_id != workspace_id:
-            raise NotFoundError(f"workflow {workflow_id} not found")
+        if row is None or row.workspace_id != workspace_id or (row.deleted_at is not None and not include_deleted):
+            raise NotFoundError(f"workflow {workflow_id} not found", workflow_id=workflow_id)
         return row
 
     @staticmethod

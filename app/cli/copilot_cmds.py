@@ -324,6 +324,9 @@ def _print_turn(turn: Any) -> None:
                   + (f" · {turn.reasks} re-ask(s)" if turn.reasks else ""))
     if turn.duplicates:
         console.print(f"  [yellow]similar existing workflows:[/] {_escape(', '.join(turn.duplicates))}")
+    if turn.workflow_id:
+        console.print(f"  [dim]saved as a draft ({turn.workflow_id} v{turn.version}): its triggers run it only "
+                      f"after `flowwright workflows activate {turn.workflow_id}`[/]")
 
 
 def _print_workflow(workflow: Any, version: int | None) -> None:

@@ -18,6 +18,7 @@ app = typer.Typer(
 
 COMMAND_MODULES = (
     "app.cli.workflow_cmds",
+    "app.cli.workflows_cmds",
     "app.cli.serve_cmd",
     "app.cli.llm_cmds",
     "app.cli.run_cmds",

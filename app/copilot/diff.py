@@ -90,4 +90,15 @@ def diff_workflows(old: Workflow | None, new: Workflow) -> WorkflowDiff:
     return result
 
 
-__all__ = ["WorkflowDiff", "diff_workflows"]
+def unified_diff(old: dict[str, Any], new: dict[str, Any], old_name: str = "old", new_name: str = "new") -> list[str]:
+    """The two documents' JSON (indented, keys sorted) as unified-diff lines, for a person to read."""
+    import difflib
+    import json
+
+    def lines(document: dict[str, Any]) -> list[str]:
+        return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+    return list(difflib.unified_diff(lines(old), lines(new), old_name, new_name, lineterm=""))
+
+
+__all__ = ["WorkflowDiff", "diff_workflows", "unified_diff"]

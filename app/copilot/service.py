@@ -207,13 +207,13 @@ class Copilot:
         assert workflow is not None
         note = (result.explanation or "")[:500] or None
         if workflow_id is not None:
-            taken = {row.name for row in self.workflows.list(workspace_id, include_archived=True) if row.id != workflow_id}
+            taken = {row.name for row in self.workflows.list(workspace_id, include_archived=True, include_deleted=True) if row.id != workflow_id}
             workflow = workflow.model_copy(update={"name": _free_name(workflow.name, taken)})
             version = self.workflows.add_version(workspace_id, workflow_id, workflow, source="chat",
                                                  created_by=user_id, note=note)
             return workflow_id, version.version
         for _ in range(3):  # another writer may take the name between the check and the insert
-            taken = {row.name for row in self.workflows.list(workspace_id, include_archived=True)}
+            taken = {row.name for row in self.workflows.list(workspace_id, include_archived=True, include_deleted=True)}
             workflow = workflow.model_copy(update={"name": _free_name(workflow.name, taken)})
             try:
                 row, version = self.workflows.create(workspace_id, workflow, source="chat", created_by=user_id,

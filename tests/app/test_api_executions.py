@@ -31,9 +31,13 @@ def two_steps() -> dict[str, Any]:
     return wf
 
 
-def create(client: TestClient, wf: dict[str, Any], **headers: str) -> str:
+def create(client: TestClient, wf: dict[str, Any], *, activate: bool = False, **headers: str) -> str:
+    """Create a workflow (a draft) and, with ``activate``, make its triggers fire."""
     response = client.post("/v1/workflows", json=wf, headers=headers)
     assert response.status_code == 201, response.text
+    if activate:
+        activated = client.post(f"/v1/workflows/{response.json()['id']}/activate", headers=headers)
+        assert activated.status_code == 200, activated.text
     return str(response.json()["id"])
 
 
@@ -136,7 +140,7 @@ def webhook_workflow() -> dict[str, Any]:
 
 
 def test_webhook_runs_with_the_request_envelope(client: TestClient) -> None:
-    wf_id = create(client, webhook_workflow())
+    wf_id = create(client, webhook_workflow(), activate=True)
     done = client.post(f"/v1/hooks/{wf_id}?wait=true&tag=a&tag=b", json={"email": "a@example.com"},
                        headers={"Authorization": "Bearer secret-token", "X-Gitlab-Token": "gl-secret-777"})
     assert done.status_code == 202, done.text
@@ -152,7 +156,7 @@ def test_webhook_runs_with_the_request_envelope(client: TestClient) -> None:
 
 
 def test_webhook_errors_are_clear_4xx(client: TestClient) -> None:
-    wf_id = create(client, webhook_workflow())
+    wf_id = create(client, webhook_workflow(), activate=True)
     bad = client.post(f"/v1/hooks/{wf_id}", json={"mail": "x"})
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "input_invalid"
@@ -188,7 +192,7 @@ def test_scheduler_starts_runs_of_scheduled_workflows(client: TestClient) -> Non
     wf = two_steps()
     wf["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "* * * * *"}}
     wf["nodes"][2]["config"]["expression"] = "$exists(trigger.scheduled_at)"
-    wf_id = create(client, wf)
+    wf_id = create(client, wf, activate=True)
     scheduler = client.app.state.container.scheduler  # type: ignore[attr-defined]
     now = datetime.now(UTC)
     assert client.portal.call(scheduler.tick, now) == []  # arms the schedule  # type: ignore[union-attr]

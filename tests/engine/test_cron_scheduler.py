@@ -30,13 +30,19 @@ def setup(tmp_path: Path) -> tuple[WorkflowStore, Any]:
     return WorkflowStore(db), db
 
 
+def live(store: WorkflowStore, workspace_id: str, wf: Workflow) -> WorkflowRow:
+    """Create a workflow and activate it (a new workflow is a draft: nothing of it fires)."""
+    row, _ = store.create(workspace_id, wf)
+    return store.activate(workspace_id, row.id)
+
+
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 async def test_fires_at_cron_time_in_its_timezone(setup: tuple[WorkflowStore, Any]) -> None:
     store, db = setup
-    row, _ = store.create("ws1", Workflow.model_validate(digest()))  # Mondays 09:00 Europe/Berlin
+    row = live(store, "ws1", Workflow.model_validate(digest()))  # Mondays 09:00 Europe/Berlin
     rec = Recorder()
     sched = CronScheduler(store, db, rec)
     assert await sched.tick(at("2026-11-20T12:00:00")) == []  # arms the schedule (Friday)
@@ -52,7 +58,7 @@ async def test_missed_windows_fire_once_then_move_on(setup: tuple[WorkflowStore,
     store, db = setup
     wf = minimal()
     wf["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "*/5 * * * *"}}
-    store.create("ws1", Workflow.model_validate(wf))
+    live(store, "ws1", Workflow.model_validate(wf))
     rec = Recorder()
     sched = CronScheduler(store, db, rec)
     await sched.tick(at("2026-11-22T10:00:00"))
@@ -66,7 +72,7 @@ async def test_two_schedulers_never_double_fire(setup: tuple[WorkflowStore, Any]
     store, db = setup
     wf = minimal()
     wf["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "* * * * *"}}
-    store.create("ws1", Workflow.model_validate(wf))
+    live(store, "ws1", Workflow.model_validate(wf))
     rec = Recorder()
     first, second = CronScheduler(store, db, rec), CronScheduler(store, db, rec)
     await first.tick(at("2026-11-22T10:00:00"))
@@ -79,10 +85,10 @@ async def test_one_off_at_and_inactive_workflows(setup: tuple[WorkflowStore, Any
     once = minimal()
     once["name"] = "Once"
     once["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"at": "2026-12-01T09:00:00Z"}}
-    store.create("ws1", Workflow.model_validate(once))
+    live(store, "ws1", Workflow.model_validate(once))
     paused = minimal()
     paused["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "* * * * *"}}
-    prow, _ = store.create("ws1", Workflow.model_validate(paused))
+    prow = live(store, "ws1", Workflow.model_validate(paused))
     store.set_status("ws1", prow.id, "inactive")
     rec = Recorder()
     sched = CronScheduler(store, db, rec)
@@ -98,12 +104,13 @@ async def test_new_version_rearms_without_backfill(setup: tuple[WorkflowStore, A
     store, db = setup
     wf = minimal()
     wf["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "0 * * * *"}}
-    row, _ = store.create("ws1", Workflow.model_validate(wf))
+    row = live(store, "ws1", Workflow.model_validate(wf))
     rec = Recorder()
     sched = CronScheduler(store, db, rec)
     await sched.tick(at("2026-11-22T10:30:00"))
     wf["nodes"][0]["config"]["cron"] = "30 * * * *"
     store.add_version("ws1", row.id, Workflow.model_validate(wf))
+    store.activate("ws1", row.id)
     assert await sched.tick(at("2026-11-22T11:10:00")) == []  # re-armed now; 11:00 of v1 not back-filled
     assert len(await sched.tick(at("2026-11-22T11:30:00"))) == 1
     assert sched.next_fire(store.version("ws1", row.id), at("2026-11-22T11:30:00")) == at("2026-11-22T12:30:00")
@@ -113,10 +120,10 @@ async def test_a_broken_schedule_does_not_stop_the_others(setup: tuple[WorkflowS
     store, db = setup
     good = minimal()
     good["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "* * * * *"}}
-    good_row, _ = store.create("ws1", Workflow.model_validate(good))
+    good_row = live(store, "ws1", Workflow.model_validate(good))
     broken = minimal()
     broken["name"] = "Broken"
-    store.create("ws2", Workflow.model_validate({**broken, "nodes": [good["nodes"][0], *broken["nodes"][1:]]}))
+    live(store, "ws2", Workflow.model_validate({**broken, "nodes": [good["nodes"][0], *broken["nodes"][1:]]}))
     # Stored before validation refused crons that never fire: write the bad cron in place.
     from sqlmodel import Session, select
 

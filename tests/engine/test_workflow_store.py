@@ -31,7 +31,7 @@ def test_schema_created_without_manual_step_and_wal(tmp_path: Path) -> None:
 def test_create_and_read_back(store: WorkflowStore) -> None:
     wf = Workflow.model_validate(digest())
     row, version = store.create("ws1", wf, source="import", created_by="alice")
-    assert row.current_version == 1 and row.status == "active"
+    assert (row.current_version, row.status, row.active_version) == (1, "inactive", None)  # a draft
     got = store.version("ws1", row.id)
     assert got.workflow() == wf
     assert got.content_hash == wf.content_hash()
@@ -76,6 +76,50 @@ def test_status_and_archive(store: WorkflowStore) -> None:
     assert [r.id for r in store.list("ws1", include_archived=True)] == [row.id]
 
 
+def test_drafts_activation_and_soft_delete(store: WorkflowStore) -> None:
+    doc = minimal()
+    doc["nodes"][0] = {"id": "start", "type": "trigger", "kind": "webhook", "config": {}}
+    row, _ = store.create("ws1", Workflow.model_validate(doc))
+    assert store.active_by_id(row.id) is None and store.active_with_trigger("webhook") == []
+    assert store.activate("ws1", row.id).active_version == 1
+    edited = minimal()
+    edited["nodes"][0] = doc["nodes"][0]
+    edited["nodes"][1]["config"]["message"] = "edited"
+    store.add_version("ws1", row.id, Workflow.model_validate(edited))
+    found = store.active_by_id(row.id)
+    assert found is not None and found[1].version == 1  # the edit is a draft: triggers still run v1
+    assert store.get("ws1", row.id).current_version == 2
+    store.activate("ws1", row.id)
+    found = store.active_by_id(row.id)
+    assert found is not None and found[1].version == 2
+    store.delete("ws1", row.id)
+    assert store.active_by_id(row.id) is None and store.list("ws1") == []
+    with pytest.raises(NotFoundError):
+        store.get("ws1", row.id)
+    assert [r.id for r in store.list("ws1", include_deleted=True)] == [row.id]
+    with pytest.raises(ConflictError, match="deleted"):
+        store.create("ws1", Workflow.model_validate(minimal()))
+    restored = store.restore("ws1", row.id)
+    assert (restored.status, restored.deleted_at, restored.active_version) == ("inactive", None, 2)
+    assert store.active_by_id(row.id) is None  # back, but it fires only once activated again
+    with pytest.raises(NotFoundError):
+        store.restore("ws2", row.id)
+
+
+def test_an_older_data_dir_keeps_its_active_workflows_running(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:  # the tables as the release before drafts wrote them
+        conn.execute(text("CREATE TABLE workflows (id VARCHAR PRIMARY KEY, workspace_id VARCHAR NOT NULL, "
+                          "name VARCHAR NOT NULL, status VARCHAR NOT NULL, current_version INTEGER, "
+                          "created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL)"))
+        conn.execute(text("INSERT INTO workflows VALUES ('wf_a', 'ws1', 'A', 'active', 3, '2026-01-01', '2026-01-01'),"
+                          " ('wf_b', 'ws1', 'B', 'inactive', 1, '2026-01-01', '2026-01-01')"))
+    store = WorkflowStore(engine)
+    assert store.get("ws1", "wf_a").active_version == 3
+    assert store.get("ws1", "wf_b").active_version is None
+    assert [r.id for r in store.list("ws1")] == ["wf_a", "wf_b"]
+
+
 @pytest.mark.postgres
 async def test_store_and_scheduler_on_postgres(postgres_url: str) -> None:
     from datetime import UTC, datetime
@@ -92,6 +136,8 @@ async def test_store_and_scheduler_on_postgres(postgres_url: str) -> None:
     doc["nodes"][0] = {"id": "start", "type": "trigger", "kind": "schedule", "config": {"cron": "*/10 * * * *"}}
     row, _ = store.create("ws1", Workflow.model_validate(doc))
     assert store.version("ws1", row.id).workflow() == Workflow.model_validate(doc)
+    assert store.active_with_trigger("schedule") == []  # a draft
+    store.activate("ws1", row.id)
     fired: list[str] = []
 
     async def start(r, v, payload):  # type: ignore[no-untyped-def]

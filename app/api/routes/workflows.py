@@ -1,13 +1,16 @@
-"""Workflows: validate, create, list, read, new versions, status — scoped to the workspace."""
+"""Workflows: validate, create, list, read, new versions, activation, diff, soft delete — scoped to
+the workspace. Created and edited workflows are drafts; only ``activate`` makes triggers fire."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel
 
 from app.api.deps import RegistryDep, WorkflowStoreDep, WorkspaceDep
+from app.copilot.diff import diff_workflows, unified_diff
+from engine import activation
 from engine.json_depth import MAX_DOCUMENT_DEPTH, too_deep
 from engine.validation import nesting_problem, parse_workflow, validate_workflow
 from engine.workflow_store import WorkflowRow, WorkflowVersionRow
@@ -19,11 +22,19 @@ class WorkflowOut(BaseModel):
     id: str
     name: str
     status: str
-    current_version: int | None
+    current_version: int | None  # the draft
+    active_version: int | None = None  # what the triggers run while the status is active
+    deleted: bool = False
+    created_at: str | None = None
+    updated_at: str | None = None
     definition: dict[str, Any] | None = None
     problems: list[dict[str, Any]] | None = None
     """Set instead of ``definition`` when the stored version cannot be served as it is (one saved
     before nesting was limited: replace it with a PUT)."""
+
+
+class ActivationOut(WorkflowOut):
+    fires: dict[str, Any] | None = None  # what now fires (engine.activation.preview); a webhook's full url
 
 
 class VersionOut(BaseModel):
@@ -32,10 +43,15 @@ class VersionOut(BaseModel):
     source: str
     created_by: str | None
     created_at: str
+    note: str | None = None
+    current: bool = False
+    active: bool = False
 
 
 def _out(row: WorkflowRow, version: WorkflowVersionRow | None = None) -> WorkflowOut:
-    out = WorkflowOut(id=row.id, name=row.name, status=row.status, current_version=row.current_version)
+    out = WorkflowOut(id=row.id, name=row.name, status=row.status, current_version=row.current_version,
+                      active_version=row.active_version, deleted=row.deleted_at is not None,
+                      created_at=row.created_at.isoformat(), updated_at=row.updated_at.isoformat())
     if version is not None:
         definition = version.definition_dict()
         if problem := nesting_problem(definition):
@@ -43,6 +59,12 @@ def _out(row: WorkflowRow, version: WorkflowVersionRow | None = None) -> Workflo
         if too_deep(definition, MAX_DOCUMENT_DEPTH) is None:  # else JSON encoders give up on it
             out.definition = definition
     return out
+
+
+def _activation(row: WorkflowRow, fires: dict[str, Any] | None, request: Request) -> ActivationOut:
+    if fires is not None and fires.get("kind") == "webhook":
+        fires = {**fires, "url": str(request.base_url).rstrip("/") + fires["path"]}
+    return ActivationOut(**_out(row).model_dump(), fires=fires)
 
 
 @router.post("/workflows/validate")
@@ -55,15 +77,20 @@ def validate(registry: RegistryDep, document: Any = Body(...)) -> dict[str, Any]
 @router.post("/workflows", status_code=201)
 def create(store: WorkflowStoreDep, registry: RegistryDep, workspace: WorkspaceDep,
            document: Any = Body(...)) -> WorkflowOut:  # noqa: B008
-    """Create a workflow from a format-v1 document (422 listing every problem if it is invalid)."""
+    """Create a workflow, as an inactive draft, from a format-v1 document (422 listing every problem
+    if it is invalid); ``POST …/activate`` makes its triggers fire."""
     workflow = parse_workflow(document, registry)
     row, version = store.create(workspace, workflow, source="api")
     return _out(row, version)
 
 
 @router.get("/workflows")
-def list_workflows(store: WorkflowStoreDep, workspace: WorkspaceDep, include_archived: bool = False) -> list[WorkflowOut]:
-    return [_out(r) for r in store.list(workspace, include_archived=include_archived)]
+def list_workflows(store: WorkflowStoreDep, workspace: WorkspaceDep, include_archived: bool = False,
+                   deleted: bool = False, status: Literal["active", "inactive", "archived"] | None = None,
+                   ) -> list[WorkflowOut]:
+    """The workspace's workflows (``deleted=true``: the soft-deleted ones, which ``restore`` brings back)."""
+    rows = store.list(workspace, include_archived=include_archived or deleted, include_deleted=deleted, status=status)
+    return [_out(r) for r in rows if r.deleted_at is not None or not deleted]
 
 
 @router.get("/workflows/{workflow_id}")
@@ -75,7 +102,8 @@ def get_workflow(workflow_id: str, store: WorkflowStoreDep, workspace: Workspace
 @router.put("/workflows/{workflow_id}")
 def new_version(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, workspace: WorkspaceDep,
                 document: Any = Body(...)) -> WorkflowOut:  # noqa: B008
-    """Store a new immutable version and make it current."""
+    """Store a new immutable version as the draft (an active workflow keeps running its active
+    version until it is activated again)."""
     workflow = parse_workflow(document, registry)
     version = store.add_version(workspace, workflow_id, workflow, source="api")
     return _out(store.get(workspace, workflow_id), version)
@@ -83,8 +111,72 @@ def new_version(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep
 
 @router.get("/workflows/{workflow_id}/versions")
 def versions(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -> list[VersionOut]:
+    """Every version, oldest first, marking the draft (``current``) and the one triggers run (``active``)."""
+    row = store.get(workspace, workflow_id)
     return [VersionOut(version=v.version, content_hash=v.content_hash, source=v.source, created_by=v.created_by,
-                       created_at=v.created_at.isoformat()) for v in store.versions(workspace, workflow_id)]
+                       created_at=v.created_at.isoformat(), note=v.note, current=v.version == row.current_version,
+                       active=row.status == "active" and v.version == row.active_version)
+            for v in store.versions(workspace, workflow_id)]
+
+
+@router.get("/workflows/{workflow_id}/diff")
+def diff(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep,
+         from_: Annotated[int | None, Query(alias="from", ge=1, description="Old version.")] = None,
+         to: Annotated[int | None, Query(ge=1, description="New version (default: the draft).")] = None,
+         ) -> dict[str, Any]:
+    """What changed between two versions (default: the active version, or else the one before the
+    draft, against the draft): nodes added, removed and changed (with the fields), edges."""
+    row = store.get(workspace, workflow_id)
+    new_number = to or row.current_version or 1
+    if from_ is None:
+        from_ = row.active_version if row.active_version and row.active_version != new_number else max(new_number - 1, 1)
+    old, new = store.version(workspace, workflow_id, from_), store.version(workspace, workflow_id, new_number)
+    changes = diff_workflows(old.workflow(), new.workflow())
+    return {"from": old.version, "to": new.version, **changes.to_dict(), "summary": changes.summary(),
+            "lines": unified_diff(old.definition_dict(), new.definition_dict(), f"v{old.version}", f"v{new.version}")}
+
+
+class ActivateIn(BaseModel):
+    version: int | None = None  # default: the draft
+
+
+class RollbackIn(BaseModel):
+    version: int
+
+
+@router.post("/workflows/{workflow_id}/activate")
+def activate(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, workspace: WorkspaceDep,
+             request: Request, body: ActivateIn | None = None) -> ActivationOut:
+    """Validate a version (the draft by default) and make it the one the triggers run; the answer's
+    ``fires`` shows what now fires (the next five schedule times in words and in UTC, or the
+    webhook URL). 422 listing every problem if the version is invalid (nothing changes then)."""
+    row, fires = activation.activate(store, registry, workspace, workflow_id, (body or ActivateIn()).version)
+    return _activation(row, fires, request)
+
+
+@router.post("/workflows/{workflow_id}/deactivate")
+def deactivate(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -> WorkflowOut:
+    """Stop the triggers (the versions stay; activating again resumes)."""
+    return _out(store.set_status(workspace, workflow_id, "inactive"))
+
+
+@router.post("/workflows/{workflow_id}/rollback")
+def rollback(workflow_id: str, body: RollbackIn, store: WorkflowStoreDep, registry: RegistryDep,
+             workspace: WorkspaceDep, request: Request) -> ActivationOut:
+    """Make an earlier version the draft again and, if the workflow is active, the one that runs."""
+    row, fires = activation.rollback(store, registry, workspace, workflow_id, body.version)
+    return _activation(row, fires, request)
+
+
+@router.get("/workflows/{workflow_id}/preview")
+def preview(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep, request: Request,
+            version: int | None = None) -> dict[str, Any]:
+    """What activating a version (the draft by default) would make fire, without activating it."""
+    found = store.version(workspace, workflow_id, version)
+    fires = activation.preview(found.workflow(), workflow_id)
+    if fires.get("kind") == "webhook":
+        fires["url"] = str(request.base_url).rstrip("/") + fires["path"]
+    return {"version": found.version, "fires": fires}
 
 
 class StatusIn(BaseModel):
@@ -92,8 +184,24 @@ class StatusIn(BaseModel):
 
 
 @router.post("/workflows/{workflow_id}/status")
-def set_status(workflow_id: str, body: StatusIn, store: WorkflowStoreDep, workspace: WorkspaceDep) -> WorkflowOut:
-    return _out(store.set_status(workspace, workflow_id, body.status))
+def set_status(workflow_id: str, body: StatusIn, store: WorkflowStoreDep, registry: RegistryDep,
+               workspace: WorkspaceDep, request: Request) -> ActivationOut:
+    """Set the status; ``active`` is an activation of the draft (validated, with ``fires``)."""
+    if body.status == "active":
+        return activate(workflow_id, store, registry, workspace, request)
+    return _activation(store.set_status(workspace, workflow_id, body.status), None, request)
+
+
+@router.delete("/workflows/{workflow_id}")
+def delete(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -> WorkflowOut:
+    """Soft delete: the workflow leaves the lists and never fires; ``POST …/restore`` brings it back."""
+    return _out(store.delete(workspace, workflow_id))
+
+
+@router.post("/workflows/{workflow_id}/restore")
+def restore(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -> WorkflowOut:
+    """Bring a deleted workflow back, inactive."""
+    return _out(store.restore(workspace, workflow_id))
 
 
 @router.get("/connectors", tags=["connectors"])

@@ -125,14 +125,15 @@ def test_lists_switches_filters_and_workspaces(open_page: Any, service: Service,
     page = open_page("/#/workflows")
     row = page.locator(f"#workflows tr[data-workflow-id={bad}]")
     row.wait_for()
-    assert row.locator(".pill").text_content() == "active"
+    assert row.locator(".pill").text_content() == "inactive"  # a new workflow is a draft
     row.locator("button.toggle").click()
-    page.locator(f"#workflows tr[data-workflow-id={bad}] .pill:text('inactive')").wait_for()
-    assert service.call("GET", f"/v1/workflows/{bad}", workspace=workspace)["status"] == "inactive"
+    page.locator(f"#workflows tr[data-workflow-id={bad}] .pill:text-is('active')").wait_for()
+    assert service.call("GET", f"/v1/workflows/{bad}", workspace=workspace)["status"] == "active"
     page.reload()
-    page.locator(f"#workflows tr[data-workflow-id={bad}] .pill:text('inactive')").wait_for()
+    page.locator(f"#workflows tr[data-workflow-id={bad}] .pill:text-is('active')").wait_for()
     page.locator(f"#workflows tr[data-workflow-id={bad}] button.toggle").click()
-    page.locator(f"#workflows tr[data-workflow-id={bad}] .pill:text('active')").wait_for()
+    page.locator(f"#workflows tr[data-workflow-id={bad}] .pill:text-is('inactive')").wait_for()
+    assert service.call("GET", f"/v1/workflows/{bad}", workspace=workspace)["status"] == "inactive"
 
     page.click("nav a[data-tab=executions]")
     page.locator("#executions tbody tr[data-execution-id]").first.wait_for()
