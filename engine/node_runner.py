@@ -224,13 +224,7 @@ class NodeRunner:
                         held = True
                         ctx.resumed = True
                     try:
-                        if recorder:
-                            ctx.log("info", f"dry run: {node.connector}.{node.operation} was not called",
-                                    input=run.redact(rendered) if run.redact else rendered)
-                            out_model = sample_output(op.output_model)
-                        else:
-                            await self._rate_limit(connector, op)
-                            out_model = await self._call_authorized(op, inp, ctx, node)
+                        out_model = await self._invoke(node, op, connector, inp, ctx, rendered, recorder)
                         break
                     except Suspend as suspend:
                         until = _aware(suspend.until)
@@ -256,6 +250,18 @@ class NodeRunner:
                     run.semaphore.release()
 
         return await self._with_retries(node, loop_path, attempt_fn)
+
+    async def _invoke(self, node: ActionNode, op: Any, connector: Any, inp: Any, ctx: StepContext,
+                      rendered: Any, recorder: bool) -> Any:
+        """One call of the operation, rate-limited; in a dry run, for an operation that reaches out,
+        the sample output of its model instead (logged, never called)."""
+        run = self.run
+        if recorder:
+            ctx.log("info", f"dry run: {node.connector}.{node.operation} was not called",
+                    input=run.redact(rendered) if run.redact else rendered)
+            return sample_output(op.output_model)
+        await self._rate_limit(connector, op)
+        return await self._call_authorized(op, inp, ctx, node)
 
     async def _call(self, op: Any, inp: Any, ctx: StepContext, timeout_s: float | None) -> Any:
         try:
