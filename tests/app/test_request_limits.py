@@ -92,6 +92,7 @@ def test_declared_length_over_the_limit_is_refused_unread(client: TestClient) ->
 
 def test_webhooks_keep_their_5_mb(client: TestClient) -> None:
     wf_id = client.post("/v1/workflows", json=webhook()).json()["id"]
+    assert client.post(f"/v1/workflows/{wf_id}/activate").status_code == 200  # a draft's hook is a 404
     ok = client.post(f"/v1/hooks/{wf_id}?wait=true", content=b"a" * (2 * MB), headers={"content-type": "text/plain"})
     assert ok.status_code == 202, ok.text[:300]
     assert ok.json()["output"] == {"value": 2 * MB}
@@ -115,6 +116,7 @@ def test_deep_json_is_a_422_naming_the_path(client: TestClient) -> None:
     assert deep.json()["error"]["details"]["path"] == "$.nodes[0]" + ".a" * 62
     # a webhook body with no content type is read as JSON, so it is checked too
     wf_id = client.post("/v1/workflows", json=webhook()).json()["id"]
+    assert client.post(f"/v1/workflows/{wf_id}/activate").status_code == 200
     hook = client.post(f"/v1/hooks/{wf_id}", content=b"[" * 5000 + b"]" * 5000)
     assert hook.status_code == 422 and hook.json()["error"]["code"] == "json_too_deep"
 
