@@ -84,6 +84,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                 tail = (data / "service.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"the service did not start: {tail}") from None
             time.sleep(0.2)
+    # The first copilot turn loads the planner's embeddings (seconds of CPU; a minute or more on a
+    # shared, loaded machine): pay it here, once, rather than inside a test's 30 s wait.
+    warm = urllib.request.Request(f"{base}/v1/conversations", data=json.dumps({"message": "every day at 8:00 log hi"}).encode(),
+                                  method="POST", headers={"content-type": "application/json", "x-workspace": "warm-up"})
+    with urllib.request.urlopen(warm, timeout=300) as response:
+        response.read()
     yield Service(base)
     proc.terminate()
     try:
