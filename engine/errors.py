@@ -94,6 +94,13 @@ class NotFoundError(FlowwrightError):
     status = 404
 
 
+class QueryInvalidError(FlowwrightError):
+    """A list's filter, order or cursor is not one it understands (``field`` names the parameter)."""
+
+    code = "query_invalid"
+    status = 400
+
+
 class ConflictError(FlowwrightError):
     """The request conflicts with the current state (an illegal state transition, a duplicate name)."""
 

@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Index, Text, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
@@ -23,6 +23,9 @@ from sqlmodel import Field, SQLModel
 from engine.db import add_missing_columns
 from engine.errors import NotFoundError
 from engine.store_writer import GroupCommitWriter
+
+if TYPE_CHECKING:
+    from engine.execution_history import HistoryPage, HistoryQuery
 
 log = logging.getLogger(__name__)
 _random = random.Random()
@@ -302,6 +305,12 @@ class ExecutionStore:
         query = query.order_by(_EX.c.created_at.desc(), _EX.c.id).limit(limit).offset(offset)
         with self.engine.connect() as conn:
             return [ExecutionRow(**r) for r in conn.execute(query).mappings()]
+
+    def page(self, query: HistoryQuery) -> HistoryPage:
+        """A page of the history: filters, order and cursor (``engine.execution_history``)."""
+        from engine.execution_history import page
+
+        return page(self.engine, query)
 
     def steps(self, execution_id: str) -> builtins.list[StepRow]:
         query = select(_STEP).where(_STEP.c.execution_id == execution_id).order_by(_STEP.c.seq)

@@ -209,20 +209,44 @@ def _print_summary(outcome: dict[str, Any]) -> None:
 
 
 def executions_list(
-    status: Annotated[str | None, typer.Option(help="Only this status (running, failed, ...).")] = None,
+    status: Annotated[list[str] | None, typer.Option(help="Only this status (repeat it, or comma-separated: failed,timed_out).")] = None,
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Only runs of this workflow (id or exact name).")] = None,
+    trigger: Annotated[str | None, typer.Option(help="Only runs started this way: manual, webhook or schedule.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only runs started by this user.")] = None,
+    since: Annotated[str | None, typer.Option(help="Created at or after: ISO 8601, or a span back from now (24h, 7d).")] = None,
+    until: Annotated[str | None, typer.Option(help="Created before: ISO 8601, or a span back from now.")] = None,
+    search: Annotated[str | None, typer.Option("--search", "-q", help="Text in the workflow's name, the id or the error.")] = None,
+    order_by: Annotated[str, typer.Option(help="created_at or duration_ms.")] = "created_at",
+    asc: Annotated[bool, typer.Option("--asc", help="Oldest (or fastest) first.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+    cursor: Annotated[str | None, typer.Option(help="Continue where the previous page stopped (its 'more:' line).")] = None,
     workspace: Annotated[str | None, typer.Option(help="Only this workspace.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List executions, newest first."""
+    """List executions, newest first, with filters; a page that is not the last ends with the
+    cursor of the next (on stderr)."""
+    from engine.errors import QueryInvalidError
+    from engine.execution_history import HistoryQuery, parse_moment, statuses_from
     from engine.execution_state import STATUSES
     from engine.execution_views import execution_summary
 
-    if status is not None and status not in STATUSES:
-        fail(f"unknown status {status!r}; one of {', '.join(STATUSES)}", 2)
     services = container(vault=False)
-    rows = services.execution_store.list(workspace, status=status, limit=limit)
-    items = [execution_summary(r) for r in rows]
+    try:
+        query = HistoryQuery(
+            workspace_id=workspace, statuses=statuses_from(status, STATUSES),
+            workflow_id=_workflow_id(services, workspace, workflow) if workflow else None, trigger=trigger,
+            user_id=user, since=parse_moment(since, "since") if since else None,
+            until=parse_moment(until, "until") if until else None, text=search or None,
+            order_by=order_by,  # type: ignore[arg-type]  # checked by the query
+            direction="asc" if asc else "desc", limit=limit, offset=offset, cursor=cursor)
+        found = services.execution_store.page(query)
+    except QueryInvalidError as exc:
+        name = str(exc.details.get("field", "")).replace("_", "-")
+        fail(f"{exc.message} (--{name})" if name else exc.message, 2)
+    items = [execution_summary(r) for r in found.rows]
+    if found.next_cursor is not None:
+        err_console.print(f"more: --cursor {found.next_cursor}", markup=False, highlight=False)
     if as_json:
         print_json(items)
         return
@@ -240,6 +264,15 @@ def executions_list(
         table.add_row(item["id"], f"[{style}]{item['outcome']}[/]", _escape(item["workflow_name"]),
                       (item["created_at"] or "")[:19], f"{item['duration_ms']} ms" if item["duration_ms"] is not None else "")
     console.print(table)
+
+
+def _workflow_id(services: Container, workspace: str | None, ref: str) -> str:
+    """A workflow id from an id or an exact name (names are looked up in the workspace, ``default``
+    when none is given; anything else is taken as an id)."""
+    for row in services.workflow_store.list(workspace or "default", include_archived=True, include_deleted=True):
+        if ref == row.name:
+            return row.id
+    return ref
 
 
 def executions_show(

@@ -6,13 +6,15 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from app.api.deps import ExecutionStoreDep, RuntimeDep, WorkflowStoreDep, WorkspaceDep
 from engine.errors import ConflictError, FlowwrightError
+from engine.execution_history import HistoryQuery, parse_moment, statuses_from
 from engine.execution_views import execution_summary
 
 router = APIRouter(prefix="/v1", tags=["executions"])
@@ -61,16 +63,49 @@ async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowSto
 
 
 @router.get("/executions")
-async def list_executions(executions: ExecutionStoreDep, workspace: WorkspaceDep, status: str | None = None,
-                          workflow_id: str | None = None,
-                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
-    """Executions of the workspace, newest first."""
-    if status is not None and status not in STATUSES:
-        raise BadRequestError(f"unknown status {status!r}; one of {', '.join(STATUSES)}", field="status")
+async def list_executions(
+    executions: ExecutionStoreDep, workspace: WorkspaceDep, response: Response,
+    status: Annotated[list[str] | None, Query(description="Only these statuses (repeat it, or comma-separated).")] = None,
+    workflow_id: str | None = None,
+    trigger: Annotated[str | None, Query(description="Only runs started this way: manual, webhook, schedule.")] = None,
+    user_id: str | None = None,
+    since: Annotated[str | None, Query(description="Created at or after: ISO 8601, or a span back from now (24h, 7d).")] = None,
+    until: Annotated[str | None, Query(description="Created before: ISO 8601, or a span back from now.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in the workflow's name, the id or the error.")] = None,
+    order_by: Literal["created_at", "duration_ms"] = "created_at",
+    direction: Literal["desc", "asc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[str | None, Query(description="The previous page's X-Next-Cursor.")] = None,
+) -> list[dict[str, Any]]:
+    """Executions of the workspace, newest first unless ``order_by``/``direction`` say otherwise.
+    When there are more, the answer's ``X-Next-Cursor`` header (and ``Link: rel="next"``) gives
+    the next page; a cursor keeps its place while new runs arrive, unlike ``offset``."""
+    query = HistoryQuery(
+        workspace_id=workspace, statuses=statuses_from(status, STATUSES), workflow_id=workflow_id,
+        trigger=trigger, user_id=user_id, since=parse_moment(since, "since") if since else None,
+        until=parse_moment(until, "until") if until else None, text=q or None, order_by=order_by,
+        direction=direction, limit=limit, offset=offset, cursor=cursor or None)
     await executions.flush()
-    rows = await asyncio.to_thread(executions.list, workspace, status=status,
-                                   workflow_id=workflow_id, limit=limit)
-    return [summary(r) for r in rows]
+    found = await asyncio.to_thread(executions.page, query)
+    if found.next_cursor is not None:
+        response.headers["X-Next-Cursor"] = found.next_cursor
+        response.headers["Link"] = f'<?{_next_query(query, found.next_cursor)}>; rel="next"'
+    return [summary(r) for r in found.rows]
+
+
+def _next_query(query: HistoryQuery, cursor: str) -> str:
+    params: list[tuple[str, str]] = [("status", s) for s in query.statuses]
+    for name in ("workflow_id", "trigger", "user_id", "order_by", "direction"):
+        if (value := getattr(query, name)) is not None:
+            params.append((name, str(value)))
+    for name in ("since", "until"):
+        if (moment := getattr(query, name)) is not None:
+            params.append((name, moment.isoformat()))
+    if query.text:
+        params.append(("q", query.text))
+    params += [("limit", str(query.limit)), ("cursor", cursor)]
+    return urlencode(params)
 
 
 @router.get("/executions/{execution_id}")

@@ -178,3 +178,35 @@ def test_recover_resumes_an_execution_whose_process_died() -> None:
     assert json.loads(done.stdout) == {"resumed": [{"id": "ex_orphan", "status": "completed"}]}
     shown = json.loads(run("executions", "show", "ex_orphan", "--json").stdout)
     assert shown["output"] == {"message": "value is 42", "level": "info"}
+
+
+def test_executions_list_filters_and_pages_with_a_cursor(tmp_path: Path) -> None:
+    path = _write(tmp_path, workflow())
+    failing = workflow(name="refund runner")
+    failing["nodes"][1]["config"]["expression"] = "$error('card processor said 402')"
+    bad = _write(tmp_path, failing, "bad.json")
+    ok_ids = [json.loads(run("run", path, "--input", '{"x": 1}', "--json").stdout)["id"] for _ in range(3)]
+    bad_ids = [json.loads(run("run", bad, "--input", '{"x": 1}', "--json").stdout)["id"] for _ in range(2)]
+    newest_first = list(reversed(ok_ids + bad_ids))
+
+    def ids(*args: str) -> list[str]:
+        result = run("executions", "list", *args, "--json")
+        assert result.returncode == 0, result.stderr
+        return [e["id"] for e in json.loads(result.stdout)]
+
+    assert ids("--status", "failed") == newest_first[:2]
+    assert ids("--status", "failed,completed") == newest_first
+    assert ids("-q", "402") == newest_first[:2] == ids("--search", "REFUND")
+    assert ids("--trigger", "schedule") == [] and ids("--since", "1h", "--trigger", "manual") == newest_first
+    assert ids("--asc", "--limit", "1") == ok_ids[:1]
+    assert ids("--offset", "3") == newest_first[3:]
+    first = run("executions", "list", "--limit", "3", "--json")
+    assert [e["id"] for e in json.loads(first.stdout)] == newest_first[:3]
+    cursor = first.stderr.strip().removeprefix("more: --cursor ")
+    rest = run("executions", "list", "--limit", "3", "--cursor", cursor, "--json")
+    assert [e["id"] for e in json.loads(rest.stdout)] == newest_first[3:] and "more:" not in rest.stderr
+    for args, name in ((("--status", "broken"), "--status"), (("--since", "yesterday"), "--since"),
+                       (("--cursor", "x"), "--cursor"), (("--order-by", "name"), "--order-by")):
+        refused = run("executions", "list", *args)
+        assert refused.returncode == 2 and refused.stderr.strip().endswith(f"({name})"), (args, refused.stderr)
+        assert "Traceback" not in refused.stderr
