@@ -8,6 +8,7 @@ redactor, and it is the only writer of the execution's step rows, logs and event
 from __future__ import annotations
 
 import asyncio
+import inspect
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,9 +35,11 @@ from engine.execution_store import (
     loads,
     new_id,
     now,
+    step_update,
 )
+from engine.execution_views import duration_ms
 from engine.expression_pool import Evaluator
-from engine.workflow import Workflow
+from engine.workflow import ActionNode, Workflow, iter_graph_nodes
 
 
 @dataclass(frozen=True)
@@ -229,3 +232,45 @@ class ExecutionRun:
             "output": None if output is None else dumps(output), "error": None, "branch": branch, "final": final,
             "resume_at": None, "started_at": at, "completed_at": at, "duration_ms": 0,
         }, durable=True)
+
+    # -- the start and the end --
+
+    async def seed_secrets(self) -> None:
+        """Resolve the workflow's credentials up front so that the redactor knows every secret
+        before any node runs (an output echoing one is then never stored in clear). Errors are
+        left for the node that needs the credential to report."""
+        if self.credentials is None or self.dry_run:
+            return
+        names = {n.credential for _, n in iter_graph_nodes(self.workflow.nodes)
+                 if isinstance(n, ActionNode) and n.credential is not None}
+        for name in sorted(names):
+            try:
+                resolve = self.credentials.resolve
+                value = await resolve(self.workspace_id, name) if inspect.iscoroutinefunction(resolve) else \
+                    await asyncio.to_thread(resolve, self.workspace_id, name)
+            except Exception:  # reported by the node that uses it
+                continue
+            if isinstance(value, dict):
+                self.redact.add_credential(value)
+
+    def mark_stopped(self, status: str) -> None:
+        """Mark the in-flight attempts ``cancelled`` / ``timed_out``. A node that never started has
+        no attempt, so it gets no row (a row is an attempt; an invented one would read as a run)."""
+        for step_id in list(self.live_steps):
+            self.store.write(step_update(step_id, status=status, completed_at=now()))
+        self.live_steps.clear()
+
+    async def finish(self, status: str, *, output: Any = None, error: Any = None) -> None:
+        """Record the execution's end (committed before this returns) and emit ``execution.<status>``."""
+        completed = now()
+        duration = duration_ms(self.started_at, completed)
+        failed = self.failed_steps()
+        await self.store.set_state(
+            self.execution_id, status, output=dumps(output) if output is not None else None,
+            error=dumps(error) if error is not None else None, completed_at=completed, duration_ms=duration,
+            failed_steps=failed,
+        )
+        data: dict[str, Any] = {"duration_ms": duration, "failed_steps": failed}
+        if error is not None:
+            data["error"] = error
+        self.emit(f"execution.{status}", **data)

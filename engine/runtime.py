@@ -6,10 +6,9 @@ machine (``engine.execution_state``); ``events`` replays an execution's stream f
 number and then follows it live; ``recover`` resumes every execution whose process died.
 
 With a queue (``engine.queue``) the runtime either drives what it starts and records it in the
-queue as claimed by this process (``remote=False``: ``flowwright run``, a worker), so that a live
-worker adopts it if this process dies; or it only enqueues (``remote=True``: the API process
-under ``flowwright serve``), and worker processes drive the executions. Control calls (pause,
-cancel, approve) then reach the driving worker through the queue row.
+queue as claimed by this process (``remote=False``: ``flowwright run``, a worker), or it only
+enqueues (``remote=True``: the API process under ``flowwright serve``); ``engine.dispatch`` holds
+that side, including control calls that reach the driving worker through the queue row.
 
 Durability: every node's result is committed before a dependent node starts, so a process killed
 at any point resumes from the last checkpoint and no completed node runs again (a node that was
@@ -20,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from connectors.services import ConnectorServices
 from engine import events as ev
+from engine.approval_decisions import Decision, record_decision, reload_decisions
 from engine.collaborators import (
     ConnectorRateLimiter,
     CredentialResolver,
@@ -36,31 +35,30 @@ from engine.collaborators import (
     UsageTotals,
 )
 from engine.context import Scope
+from engine.dispatch import Dispatch
 from engine.errors import ConflictError, ControlSignal, NodeFailed, NotFoundError, Parked, Paused
+from engine.event_stream import follow_events, publish_offline
 from engine.execution_run import ExecutionRun, RuntimeLimits
-from engine.execution_state import TERMINAL, check_transition
+from engine.execution_state import check_transition
 from engine.execution_store import (
     ExecutionRow,
     ExecutionStore,
     StepRow,
-    approval_decide,
     approvals_cancel,
     aware,
     dumps,
     loads,
     new_id,
     now,
-    step_update,
     steps_update_where,
-    waiting_step_decided,
 )
-from engine.execution_views import approval_dict, describe_execution, duration_ms, event_from_row
+from engine.execution_views import approval_dict, describe_execution, duration_ms
 from engine.expression_pool import Evaluator, ExpressionPool, default_workers
 from engine.ownership import current_owner, owner_alive
 from engine.queue import ExecutionQueue
 from engine.scheduler_graph import GraphRun
 from engine.trigger_input import InputInvalidError, check_trigger_input
-from engine.workflow import ActionNode, Workflow, iter_graph_nodes
+from engine.workflow import Workflow, iter_graph_nodes
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +91,8 @@ class Runtime:
         self.bus = bus or ev.EventBus()
         self.owner = owner or current_owner()
         self.queue = queue
-        self.remote = remote and queue is not None
+        self.dispatch = Dispatch(store, queue, owner=self.owner, remote=remote)
+        self.remote = self.dispatch.remote
         self.on_stop: list[Callable[[str, str | None], None]] = []  # (execution id, status) when a drive ends
         self._tasks: dict[str, asyncio.Task[str | None]] = {}
         self._runs: dict[str, ExecutionRun] = {}
@@ -125,16 +124,12 @@ class Runtime:
             "updated_at": started,
         }
         inserted = self.store.insert_execution(row)
-        if self.queue is not None:
-            queued = self.store.write(self.queue.statement_enqueue(
-                execution_id, workspace_id, workflow_id=workflow_id, priority=priority,
-                worker_id=None if self.remote else self.owner), None, durable=True)
-            await inserted
+        queued = self.dispatch.enqueue_new(execution_id, workspace_id, workflow_id=workflow_id, priority=priority)
+        await inserted
+        if queued is not None:
             await queued
-            if self.remote:
-                return execution_id
-        else:
-            await inserted
+        if self.remote:
+            return execution_id
         run = self._new_run(ExecutionRow(**row), wf)
         self._status[execution_id] = "pending"
         self._launch(run)
@@ -153,19 +148,8 @@ class Runtime:
                 await asyncio.wait_for(asyncio.shield(task), timeout)
         elif self.remote:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._await_remote(execution_id), timeout)
+                await asyncio.wait_for(self.dispatch.await_stopped(execution_id), timeout)
         return await self.describe(execution_id)
-
-    async def _await_remote(self, execution_id: str) -> str:
-        """Poll the store until a worker has stopped driving the execution (ended, paused or
-        waiting); the poll slows from 10 ms to 250 ms."""
-        delay = 0.01
-        while True:
-            status = (await asyncio.to_thread(self.store.get, execution_id)).status
-            if status in TERMINAL or status in ("paused", "waiting"):
-                return status
-            await asyncio.sleep(delay)
-            delay = min(0.25, delay * 1.5)
 
     async def join(self, execution_id: str) -> str:
         """Wait until the execution stops in this process; return its status (no store read
@@ -177,7 +161,7 @@ class Runtime:
                 if status is not None:
                     return status
         elif self.remote:
-            return await self._await_remote(execution_id)
+            return await self.dispatch.await_stopped(execution_id)
         return (await self.get(execution_id)).status
 
     # -- reading --
@@ -200,43 +184,9 @@ class Runtime:
         """
         if workspace_id is not None:
             await self.get(execution_id, workspace_id)
-        queue = self.bus.subscribe(execution_id)
-        try:
-            rows = await asyncio.to_thread(self.store.events, execution_id, after_seq)
-            replay = {r.seq: event_from_row(r) for r in rows}
-            for event in self.bus.history(execution_id):
-                if event.seq > after_seq:
-                    replay[event.seq] = event
-            last = after_seq
-            for seq in sorted(replay):
-                last = seq
-                yield replay[seq]
-                if replay[seq].terminal:
-                    return
-            while True:
-                if execution_id not in self._tasks:
-                    row = await self.get(execution_id)
-                    later = await asyncio.to_thread(self.store.events, execution_id, last)
-                    for r in later:
-                        last = r.seq
-                        event = event_from_row(r)
-                        yield event
-                        if event.terminal:
-                            return
-                    if row.status in TERMINAL:
-                        return
-                try:
-                    item = await asyncio.wait_for(queue.get(), timeout=1.0)
-                except TimeoutError:
-                    continue
-                if item is None or item.seq <= last:
-                    continue
-                last = item.seq
-                yield item
-                if item.terminal:
-                    return
-        finally:
-            self.bus.unsubscribe(execution_id, queue)
+        async for event in follow_events(self.store, self.bus, execution_id, after_seq,
+                                         driven_here=self._tasks.__contains__):
+            yield event
 
     # -- control --
 
@@ -250,11 +200,11 @@ class Runtime:
             run.stop_event.set()
             run.emit(ev.EXECUTION_PAUSED)
             await self.store.update_execution(execution_id, status="paused")
-        elif await self._ask_worker(execution_id, "pause"):
+        elif await self.dispatch.ask_worker(execution_id, "pause"):
             return
         else:
             await self.store.update_execution(execution_id, status="paused")
-            await self._emit_offline(execution_id, ev.EXECUTION_PAUSED)
+            await publish_offline(self.store, self.bus, execution_id, ev.EXECUTION_PAUSED)
 
     async def resume(self, execution_id: str) -> None:
         """Continue a paused execution from its checkpoints."""
@@ -289,7 +239,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             return
-        if await self._ask_worker(execution_id, "cancel"):
+        if await self.dispatch.ask_worker(execution_id, "cancel"):
             return
         completed = now()
         await self.store.write(steps_update_where(execution_id, ["running", "waiting", "suspended"], status="cancelled"),
@@ -300,7 +250,7 @@ class Runtime:
         row = await self.get(execution_id)
         await self.store.update_execution(execution_id, status="cancelled", completed_at=completed,
                                           duration_ms=duration_ms(row.started_at, completed))
-        await self._emit_offline(execution_id, ev.EXECUTION_CANCELLED)
+        await publish_offline(self.store, self.bus, execution_id, ev.EXECUTION_CANCELLED)
 
     async def approve(self, execution_id: str, node_id: str, by: str | None = None, *, loop_path: str | None = None) -> None:
         """Approve a guardrail that waits for a person; the node runs again with the decision."""
@@ -328,9 +278,7 @@ class Runtime:
             if row.status == "pending":
                 await self.store.update_execution(row.id, status="running")
                 row.status = "running"
-            if self.queue is not None:
-                await asyncio.to_thread(self.queue.enqueue, row.id, row.workspace_id, workflow_id=row.workflow_id,
-                                        worker_id=self.owner)
+            await self.dispatch.requeue(row, claimed=True)
             await self._launch_from_row(row)
             resumed.append(row.id)
         return resumed
@@ -429,37 +377,12 @@ class Runtime:
         return steps, approvals, self.store.max_seq(execution_id)
 
     async def _relaunch(self, row: ExecutionRow) -> None:
-        owner = None if self.remote else self.owner
-        await self.store.update_execution(row.id, status="running", owner=owner)
+        await self.store.update_execution(row.id, status="running", owner=self.dispatch.claim_owner)
         row.status = "running"
-        if self.queue is not None:
-            await asyncio.to_thread(self.queue.enqueue, row.id, row.workspace_id, workflow_id=row.workflow_id,
-                                    worker_id=owner)
-            if self.remote:
-                return
+        await self.dispatch.requeue(row)
+        if self.remote:
+            return
         await self._launch_from_row(row)
-
-    async def _ask_worker(self, execution_id: str, control: str) -> bool:
-        """Pass ``pause``/``cancel`` to the worker driving the execution and wait until it has
-        acted; ``False`` when no worker drives it (the caller acts on the store itself)."""
-        if self.queue is None:
-            return False
-        if await asyncio.to_thread(self.queue.take_queued, execution_id):
-            return False  # nobody had claimed it: it is now out of the queue
-        worker = await asyncio.to_thread(self.queue.request, execution_id, control)
-        if worker is None or worker == self.owner:
-            return False
-        target = "cancelled" if control == "cancel" else "paused"
-        delay, waited = 0.01, 0.0
-        while waited < 30:
-            status = (await asyncio.to_thread(self.store.get, execution_id)).status
-            if status == target or status in TERMINAL:
-                return True
-            await asyncio.sleep(delay)
-            waited += delay
-            delay = min(0.25, delay * 1.5)
-        raise ConflictError(f"the worker driving execution {execution_id} did not {control} it within 30 s",
-                            code="worker_unresponsive", execution_id=execution_id)
 
     async def _settle_task(self, execution_id: str) -> None:
         task = self._tasks.get(execution_id)
@@ -472,31 +395,9 @@ class Runtime:
             return self._status[execution_id]
         return (await self.get(execution_id)).status
 
-    async def _emit_offline(self, execution_id: str, type_: str, **data: Any) -> None:
-        from engine.execution_store import EVENT_INSERT
-
-        seq = await asyncio.to_thread(self.store.max_seq, execution_id) + 1
-        at = now()
-        await self.store.write(EVENT_INSERT, {"execution_id": execution_id, "seq": seq, "type": type_, "node_id": None,
-                                              "data": dumps(data) if data else None, "created_at": at}, durable=True)
-        self.bus.publish(ev.Event(execution_id, seq, type_, at, None, data))
-        self.bus.wake(execution_id)
-
-    async def _decide(self, execution_id: str, node_id: str, decision: Literal["approved", "rejected"],
+    async def _decide(self, execution_id: str, node_id: str, decision: Decision,
                       by: str | None, loop_path: str | None) -> None:
-        await self.store.flush()
-        pending = [a for a in await asyncio.to_thread(self.store.approvals, None, execution_id=execution_id)
-                   if a.node_id == node_id and (loop_path is None or a.loop_path == loop_path)]
-        if not pending:
-            await self.get(execution_id)  # NotFoundError when the execution does not exist
-            raise NotFoundError(f"execution {execution_id} has no pending approval for node {node_id}",
-                                code="approval_not_found", execution_id=execution_id, node_id=node_id)
-        for approval in pending:
-            await self.store.write(approval_decide(approval.id, decision, by), None, durable=True)
-            await self.store.write(
-                waiting_step_decided(execution_id, node_id, approval.loop_path, decision), None, durable=True,
-            )
-            approval.status = decision
+        pending = await record_decision(self.store, execution_id, node_id, decision, by, loop_path)
         run = self._runs.get(execution_id)
         if run is not None and self._status.get(execution_id) == "running":
             for approval in pending:  # the live run picks the decision up before it parks
@@ -504,10 +405,8 @@ class Runtime:
                 run.emit(ev.LOG, node_id, level="info", message=f"{decision} by {by or 'someone'}")
             self._recheck.add(execution_id)
             return
-        if self.queue is not None:
-            worker = await asyncio.to_thread(self.queue.request, execution_id, "decide")
-            if worker is not None and worker != self.owner:
-                return  # a worker drives it: it reloads the decisions before it parks
+        if await self.dispatch.tell_decided(execution_id):
+            return  # a worker drives it: it reloads the decisions before it parks
         await self._settle_task(execution_id)
         row = await self.get(execution_id)
         check_transition(row.status, "running", execution_id)
@@ -517,18 +416,7 @@ class Runtime:
         """Take the approval decisions another process recorded into the live run (a worker
         calls it on a ``decide`` request)."""
         run = self._runs.get(execution_id)
-        if run is None:
-            return
-        await self.store.flush()
-        rows = await asyncio.to_thread(self.store.approvals, None, execution_id=execution_id, status=None)
-        changed = False
-        for approval in rows:
-            key = (approval.loop_path, approval.node_id)
-            current = run.approval_rows.get(key)
-            if approval.status != "pending" and (current is None or current.status == "pending"):
-                run.approval_rows[key] = approval
-                changed = True
-        if changed:
+        if run is not None and await reload_decisions(self.store, run):
             self._recheck.add(execution_id)
 
     # -- internals: driving --
@@ -558,7 +446,7 @@ class Runtime:
         graph = new_graph()
         cm: asyncio.Timeout | None = None
         try:
-            await self._seed_secrets(run)
+            await run.seed_secrets()
             self._announce(run)
             while True:
                 try:
@@ -588,14 +476,14 @@ class Runtime:
             if cm is None or not cm.expired():
                 await self._finish(run, "failed", error={"code": "internal_error", "message": "unexpected timeout"})
             else:
-                await self._mark_stopped(run, "timed_out")
+                run.mark_stopped("timed_out")
                 await self._finish(run, "timed_out", error={
                     "code": "workflow_timeout", "message": f"the workflow ran longer than {run.workflow.timeout_s} s"})
         except asyncio.CancelledError:
             if execution_id not in self._cancelling:
                 raise  # shutdown: the execution stays running for recovery
             self._cancelling.discard(execution_id)
-            await self._mark_stopped(run, "cancelled")
+            run.mark_stopped("cancelled")
             await self._finish(run, "cancelled")
         except ControlSignal as stray:  # a signal no part of the graph handles (a bug): fail, do not hang
             log.error("execution %s: unhandled %s", execution_id, type(stray).__name__)
@@ -622,43 +510,6 @@ class Runtime:
         for callback in self.on_stop:
             callback(execution_id, final)
 
-    async def _seed_secrets(self, run: ExecutionRun) -> None:
-        """Resolve the workflow's credentials up front so that the redactor knows every secret
-        before any node runs (an output echoing one is then never stored in clear). Errors are
-        left for the node that needs the credential to report."""
-        if self.credentials is None or run.dry_run:
-            return
-        names = {n.credential for _, n in iter_graph_nodes(run.workflow.nodes)
-                 if isinstance(n, ActionNode) and n.credential is not None}
-        for name in sorted(names):
-            try:
-                resolve = self.credentials.resolve
-                value = await resolve(run.workspace_id, name) if inspect.iscoroutinefunction(resolve) else \
-                    await asyncio.to_thread(resolve, run.workspace_id, name)
-            except Exception:  # reported by the node that uses it
-                continue
-            if isinstance(value, dict):
-                run.redact.add_credential(value)
-
-    async def _mark_stopped(self, run: ExecutionRun, status: str) -> None:
-        """Mark the in-flight attempts ``cancelled`` / ``timed_out``. A node that never started has
-        no attempt, so it gets no row (a row is an attempt; an invented one would read as a run)."""
-        for step_id in list(run.live_steps):
-            run.store.write(step_update(step_id, status=status, completed_at=now()))
-        run.live_steps.clear()
-
     async def _finish(self, run: ExecutionRun, status: str, *, output: Any = None, error: Any = None) -> None:
-        execution_id = run.execution_id
-        completed = now()
-        duration = duration_ms(run.started_at, completed)
-        self._status[execution_id] = status
-        failed = run.failed_steps()
-        await run.store.set_state(
-            execution_id, status, output=dumps(output) if output is not None else None,
-            error=dumps(error) if error is not None else None, completed_at=completed, duration_ms=duration,
-            failed_steps=failed,
-        )
-        data: dict[str, Any] = {"duration_ms": duration, "failed_steps": failed}
-        if error is not None:
-            data["error"] = error
-        run.emit(f"execution.{status}", **data)
+        self._status[run.execution_id] = status
+        await run.finish(status, output=output, error=error)
