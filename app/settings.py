@@ -76,6 +76,13 @@ class Settings(BaseSettings):
                                 "request body may have (422 naming the path above it).")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024, description="Largest output stored per step.")
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
+    retention_max_age_days: float = Field(30.0, ge=0, le=36_500, description="Service: finished executions "
+                                          "older than this are deleted with their steps, logs and events (0 keeps them).")
+    retention_max_per_workflow: int = Field(10_000, ge=0, le=10_000_000, description="Service: finished executions "
+                                            "kept per workflow, newest first (0 keeps any number).")
+    retention_interval_s: float = Field(3600.0, ge=0, le=7 * 24 * 3600, description="Service: how often retention "
+                                        "sweeps (0: never in the service; `flowwright executions prune` still does).")
+    retention_batch: int = Field(500, ge=1, le=100_000, description="Executions deleted per transaction by retention.")
     scheduler_enabled: bool = Field(True, description="Service: fire schedule triggers of active workflows.")
     scheduler_poll_s: float = Field(1.0, gt=0, le=60, description="Service: how often the scheduler looks for due runs.")
     workers: int = Field(1, ge=0, le=256, description="`flowwright serve`: worker processes started beside the "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from connectors.oauth_providers import Provider
     from connectors.oauth_tokens import TokenManager, TokenState
     from engine.cron_scheduler import CronScheduler
+    from engine.retention import Retention
     from engine.runtime import Runtime
     from engine.workflow_store import WorkflowRow, WorkflowVersionRow
 
@@ -95,6 +97,21 @@ class Container:
     def execution_store(self) -> ExecutionStore:
         """Executions, steps, events, logs and approvals (writes are group-committed)."""
         return ExecutionStore(self.db)
+
+    @functools.cached_property
+    def retention(self) -> Retention:
+        """The retention policy (``FLOWWRIGHT_RETENTION_*``) over the execution tables."""
+        return self.retention_policy()
+
+    def retention_policy(self, max_age_days: float | None = None, max_per_workflow: int | None = None) -> Retention:
+        """The retention policy, with the settings' limits unless others are given (0 turns one off)."""
+        from engine.retention import Retention
+
+        self.execution_store  # noqa: B018 - its tables exist before a sweep reads them
+        days = self.settings.retention_max_age_days if max_age_days is None else max_age_days
+        count = self.settings.retention_max_per_workflow if max_per_workflow is None else max_per_workflow
+        return Retention(self.db, max_age=timedelta(days=days) if days else None, max_per_workflow=count,
+                         batch=self.settings.retention_batch)
 
     @functools.cached_property
     def queue(self) -> ExecutionQueue:

@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the container, resume executions whose process died, run the scheduler and the OAuth
-    refresh job; close it all."""
+    """Open the container, resume executions whose process died, run the scheduler, the OAuth
+    refresh job and the retention sweeper; close it all."""
     from engine.worker import Worker
 
     settings: Settings = app.state.settings
@@ -46,6 +46,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tokens = container.token_manager
     refreshing = asyncio.create_task(tokens.run(settings.oauth_refresh_poll_s)) \
         if tokens is not None and settings.oauth_refresh_poll_s > 0 else None
+    sweeping = asyncio.create_task(container.retention.run(settings.retention_interval_s, stop)) \
+        if settings.retention_interval_s > 0 and container.retention.enabled else None
     try:
         yield
     finally:
@@ -55,6 +57,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.gather(refreshing, return_exceptions=True)
         if ticker is not None:
             await ticker
+        if sweeping is not None:
+            await asyncio.gather(sweeping, return_exceptions=True)
         if beating is not None:
             await asyncio.gather(beating, return_exceptions=True)
         await container.aclose()

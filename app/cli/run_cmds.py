@@ -1,4 +1,4 @@
-"""`flowwright run`, `executions list|show`, `recover`, `approvals list`, `approve`, `reject`.
+"""`flowwright run`, `executions list|show|prune`, `recover`, `approvals list`, `approve`, `reject`.
 
 Contract (other tools depend on it): ``run`` prints the execution id on stderr as soon as the
 execution exists; with ``--json`` it prints one object ``{id, status, failed_steps, outcome, output,
@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
     app.command("reject")(reject)
     executions_app.command("list")(executions_list)
     executions_app.command("show")(executions_show)
+    executions_app.command("prune")(executions_prune)
     approvals_app.command("list")(approvals_list)
     app.add_typer(executions_app, name="executions")
     app.add_typer(approvals_app, name="approvals")
@@ -304,6 +305,28 @@ def executions_show(
         table.add_row(node, f"[{style}]{step['status']}[/]", str(step["attempt"]), (step["started_at"] or "")[11:23],
                       _escape(err or ""))
     console.print(table)
+
+
+def executions_prune(
+    max_age_days: Annotated[float | None, typer.Option(min=0, help="Delete finished runs older than this "
+                                                       "(default FLOWWRIGHT_RETENTION_MAX_AGE_DAYS; 0 keeps them).")] = None,
+    max_per_workflow: Annotated[int | None, typer.Option(min=0, help="Keep this many finished runs per workflow "
+                                                         "(default FLOWWRIGHT_RETENTION_MAX_PER_WORKFLOW; 0: any number).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply the retention policy now: delete finished executions (never unfinished ones) past the
+    maximum age or beyond the count per workflow, with their steps, logs and events."""
+    retention = container(vault=False).retention_policy(max_age_days, max_per_workflow)
+    report = retention.sweep() if retention.enabled else None
+    result = report.to_dict() if report else {"deleted": 0, "by_age": 0, "by_count": 0, "batches": 0, "vacuumed": False}
+    if as_json:
+        print_json(result)
+        return
+    if report is None:
+        console.print("retention is off (no maximum age, no maximum count): nothing deleted")
+        return
+    console.print(f"deleted {result['deleted']} finished execution(s): {result['by_age']} past the maximum age, "
+                  f"{result['by_count']} beyond {retention.max_per_workflow} per workflow", markup=False)
 
 
 # --- recover and approvals ----------------------------------------------------------------------

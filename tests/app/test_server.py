@@ -1,9 +1,10 @@
-"""The service answers /health and serves its OpenAPI page."""
+"""The service answers /health, serves its OpenAPI page and sweeps old runs (retention)."""
 
 from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.api.server import create_app
@@ -28,3 +29,29 @@ def test_docs_pages_load_their_assets_from_the_service_not_a_cdn() -> None:
             response = client.get(asset)
             assert response.status_code == 200 and len(response.content) > 1000, asset
     assert 'src="/docs-assets/swagger-ui-bundle.js"' in client.get("/docs").text
+
+
+def test_the_service_sweeps_old_finished_runs_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from tests.engine.workflows import minimal
+
+    monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
+    monkeypatch.setenv("FLOWWRIGHT_RETENTION_MAX_AGE_DAYS", "7")
+    get_settings.cache_clear()
+    with TestClient(create_app(get_settings())) as client:
+        wf_id = client.post("/v1/workflows", json=minimal()).json()["id"]
+        ran = [client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={}).json()["id"]
+               for _ in range(2)]
+        engine = client.app.state.container.db  # type: ignore[attr-defined]
+        with engine.begin() as conn:  # the first run is eight days old (written as the store writes times)
+            conn.exec_driver_sql("UPDATE executions SET created_at = ? WHERE id = ?",
+                                 (datetime.now(UTC) - timedelta(days=8), ran[0]))
+    with TestClient(create_app(get_settings())) as client:  # a restart sweeps at once
+        for _ in range(100):
+            listed = [e["id"] for e in client.get("/v1/executions").json()]
+            if ran[0] not in listed:
+                break
+            time.sleep(0.1)
+    assert listed == [ran[1]]

@@ -210,3 +210,24 @@ def test_executions_list_filters_and_pages_with_a_cursor(tmp_path: Path) -> None
         refused = run("executions", "list", *args)
         assert refused.returncode == 2 and refused.stderr.strip().endswith(f"({name})"), (args, refused.stderr)
         assert "Traceback" not in refused.stderr
+
+
+def test_executions_prune_applies_the_retention_policy(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.cli.container import container
+
+    path = _write(tmp_path, workflow())
+    ids = [json.loads(run("run", path, "--input", '{"x": 1}', "--json").stdout)["id"] for _ in range(4)]
+    with container(vault=False).db.begin() as conn:
+        for days, execution_id in zip((90, 20, 2, 1), ids, strict=True):
+            conn.exec_driver_sql("UPDATE executions SET created_at = ? WHERE id = ?",
+                                 (datetime.now(UTC) - timedelta(days=days), execution_id))
+    assert json.loads(run("executions", "prune", "--json").stdout)["by_age"] == 1  # the default: 30 days
+    pruned = run("executions", "prune", "--max-age-days", "10", "--max-per-workflow", "1")
+    assert pruned.returncode == 0 and "deleted 2 finished execution(s): 1 past the maximum age, 1 beyond 1" in pruned.stdout
+    assert [e["id"] for e in json.loads(run("executions", "list", "--json").stdout)] == ids[3:]
+    off = run("executions", "prune", "--max-age-days", "0", "--max-per-workflow", "0")
+    assert off.returncode == 0 and "retention is off" in off.stdout
+    refused = run("executions", "prune", "--max-age-days", "-1")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
