@@ -67,7 +67,11 @@ class ExecutionRow(SQLModel, table=True):
                       # insight reports: a workspace's runs in a time window, covering what reports
                       # aggregate (the rows themselves hold the definition snapshot: slow to step over)
                       Index("ix_executions_report", "workspace_id", "created_at", "dry_run", "workflow_id",
-                            "workflow_name", "status", "failed_steps", "duration_ms", "workflow_version", "id"))
+                            "workflow_name", "status", "failed_steps", "duration_ms", "workflow_version", "id"),
+                      # a workflow's stats (engine.execution_stats): its runs in duration order, covering
+                      # the window and the status
+                      Index("ix_executions_stats", "workspace_id", "workflow_id", "duration_ms", "created_at",
+                            "status", "dry_run", "failed_steps"))
 
     id: str = Field(primary_key=True)
     workspace_id: str = Field(index=True)
@@ -311,6 +315,13 @@ class ExecutionStore:
         from engine.execution_history import page
 
         return page(self.engine, query)
+
+    def stats(self, workspace_id: str, workflow_id: str, *, since: datetime | None = None,
+              until: datetime | None = None) -> dict[str, Any]:
+        """A workflow's run statistics (``engine.execution_stats``)."""
+        from engine.execution_stats import workflow_stats
+
+        return workflow_stats(self.engine, workspace_id, workflow_id, since=since, until=until)
 
     def steps(self, execution_id: str) -> builtins.list[StepRow]:
         query = select(_STEP).where(_STEP.c.execution_id == execution_id).order_by(_STEP.c.seq)

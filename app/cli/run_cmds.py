@@ -1,4 +1,4 @@
-"""`flowwright run`, `executions list|show|prune`, `recover`, `approvals list`, `approve`, `reject`.
+"""`flowwright run`, `executions list|show|stats|prune`, `recover`, `approvals list`, `approve`, `reject`.
 
 Contract (other tools depend on it): ``run`` prints the execution id on stderr as soon as the
 execution exists; with ``--json`` it prints one object ``{id, status, failed_steps, outcome, output,
@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
     executions_app.command("list")(executions_list)
     executions_app.command("show")(executions_show)
     executions_app.command("prune")(executions_prune)
+    executions_app.command("stats")(executions_stats)
     approvals_app.command("list")(approvals_list)
     app.add_typer(executions_app, name="executions")
     app.add_typer(approvals_app, name="approvals")
@@ -305,6 +306,48 @@ def executions_show(
         table.add_row(node, f"[{style}]{step['status']}[/]", str(step["attempt"]), (step["started_at"] or "")[11:23],
                       _escape(err or ""))
     console.print(table)
+
+
+def executions_stats(
+    workflow: Annotated[str, typer.Argument(help="Workflow id (or its exact name).")],
+    since: Annotated[str | None, typer.Option(help="Runs created at or after: ISO 8601, or a span back from now (7d).")] = None,
+    until: Annotated[str | None, typer.Option(help="Runs created before (same forms).")] = None,
+    workspace: Annotated[str, typer.Option("--workspace", "-w", help="Workspace id.")] = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """A workflow's runs: how many, by status, success rate, durations (avg, min, max, p50, p95,
+    p99) and the last failure (same JSON as GET /v1/workflows/{id}/stats)."""
+    from engine.errors import NotFoundError, QueryInvalidError
+    from engine.execution_history import parse_moment
+
+    services = container(vault=False)
+    workflow_id = _workflow_id(services, workspace, workflow)
+    try:
+        services.workflow_store.get(workspace, workflow_id, include_deleted=True)
+        start = parse_moment(since, "since") if since else None
+        end = parse_moment(until, "until") if until else None
+        if start is not None and end is not None and start >= end:
+            raise QueryInvalidError("since must be before until", field="since")
+    except NotFoundError:
+        fail(f"no workflow {workflow!r} in workspace {workspace!r} (see `flowwright workflows list`)")
+    except QueryInvalidError as exc:
+        fail(f"{exc.message} (--{exc.details.get('field')})", 2)
+    stats = services.execution_store.stats(workspace, workflow_id, since=start, until=end)
+    if as_json:
+        print_json(stats)
+        return
+    rate = "—" if stats["success_rate"] is None else f"{stats['success_rate'] * 100:.1f}%"
+    statuses = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in stats["by_status"].items()) or "no runs"
+    errors = f" ({stats['completed_with_errors']} of them with errors)" if stats["completed_with_errors"] else ""
+    console.print(f"{stats['total']} run(s): {statuses}{errors}; success rate {rate}", markup=False)
+    d = stats["duration_ms"]
+    if d["count"]:
+        console.print(f"duration ms: avg {d['avg']}, min {d['min']}, p50 {d['p50']}, p95 {d['p95']}, p99 {d['p99']}, "
+                      f"max {d['max']}", markup=False)
+    last = stats["last_failure"]
+    if last:
+        message = last["error"].get("message", "") if isinstance(last["error"], dict) else ""
+        console.print(f"last failure: {last['id']} ({last['outcome']}, {last['created_at'][:19]}) {message}", markup=False)
 
 
 def executions_prune(

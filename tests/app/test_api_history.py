@@ -85,3 +85,23 @@ def test_bad_parameters_are_400s_naming_them(client: TestClient) -> None:
         assert error["code"] == "query_invalid" and error["details"]["field"] == name
     assert client.get("/v1/executions", params={"order_by": "name"}).status_code == 422
     assert client.get("/v1/executions", params={"limit": 0}).status_code == 422
+
+
+def test_workflow_stats_over_real_runs(client: TestClient) -> None:
+    wf_id = client.post("/v1/workflows", json=failing()).json()["id"]
+    ok_id = client.post("/v1/workflows", json=minimal()).json()["id"]
+    failed = [run(client, wf_id) for _ in range(2)]
+    fine = [run(client, ok_id) for _ in range(3)]
+    stats = client.get(f"/v1/workflows/{wf_id}/stats", params={"since": "1h"}).json()
+    assert (stats["total"], stats["by_status"], stats["success_rate"]) == (2, {"failed": 2}, 0.0)
+    assert stats["last_failure"]["id"] == failed[-1]["id"]
+    assert "402" in stats["last_failure"]["error"]["message"]
+    good = client.get(f"/v1/workflows/{ok_id}/stats").json()
+    durations = sorted(r["duration_ms"] for r in fine)
+    assert (good["total"], good["success_rate"], good["last_failure"]) == (3, 1.0, None)
+    assert good["duration_ms"]["p50"] == durations[1] and good["duration_ms"]["max"] == durations[-1]
+    assert good["duration_ms"]["min"] == durations[0] and good["duration_ms"]["p99"] == durations[-1]
+    assert client.get(f"/v1/workflows/{ok_id}/stats", headers={"X-Workspace": "other"}).status_code == 404
+    assert client.get("/v1/workflows/wf_nope/stats").status_code == 404
+    bad = client.get(f"/v1/workflows/{ok_id}/stats", params={"since": "soon"})
+    assert bad.status_code == 400 and bad.json()["error"]["details"]["field"] == "since"

@@ -14,7 +14,8 @@ def test_older_executions_table_gains_failed_steps(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     ExecutionStore(engine).close()
     with engine.begin() as conn:  # an executions table as an older release wrote it, with one row
-        conn.execute(text("DROP INDEX ix_executions_report"))  # older releases had neither it nor the column
+        conn.execute(text("DROP INDEX ix_executions_report"))  # older releases had neither these nor the column
+        conn.execute(text("DROP INDEX ix_executions_stats"))
         conn.execute(text("ALTER TABLE executions DROP COLUMN failed_steps"))
         conn.execute(text("INSERT INTO executions (id, workflow_name, workspace_id, trigger, status, dry_run, "
                           "node_count, definition, created_at, updated_at) VALUES ('old', 'w', 'default', 'manual', "
@@ -24,6 +25,7 @@ def test_older_executions_table_gains_failed_steps(tmp_path: Path) -> None:
     try:
         assert "failed_steps" in {c["name"] for c in inspect(engine).get_columns("executions")}
         assert store.get("old").failed_steps == 0  # the old row reads as "nothing failed"
+        assert {"ix_executions_report", "ix_executions_stats"} <= {i["name"] for i in inspect(engine).get_indexes("executions")}
     finally:
         store.close()
     ExecutionStore(engine).close()  # a second open finds nothing to add

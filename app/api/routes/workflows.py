@@ -1,16 +1,19 @@
-"""Workflows: validate, create, list, read, new versions, activation, diff, soft delete — scoped to
+"""Workflows: validate, create, list, read, new versions, activation, diff, soft delete, stats — scoped to
 the workspace. Created and edited workflows are drafts; only ``activate`` makes triggers fire."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel
 
-from app.api.deps import RegistryDep, WorkflowStoreDep, WorkspaceDep
+from app.api.deps import ExecutionStoreDep, RegistryDep, WorkflowStoreDep, WorkspaceDep
 from app.copilot.diff import diff_workflows, unified_diff
 from engine import activation
+from engine.errors import QueryInvalidError
+from engine.execution_history import parse_moment
 from engine.json_depth import MAX_DOCUMENT_DEPTH, too_deep
 from engine.validation import nesting_problem, parse_workflow, validate_workflow
 from engine.workflow_store import WorkflowRow, WorkflowVersionRow
@@ -202,6 +205,26 @@ def delete(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -
 def restore(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -> WorkflowOut:
     """Bring a deleted workflow back, inactive."""
     return _out(store.restore(workspace, workflow_id))
+
+
+@router.get("/workflows/{workflow_id}/stats")
+async def stats(workflow_id: str, store: WorkflowStoreDep, executions: ExecutionStoreDep, workspace: WorkspaceDep,
+                since: Annotated[str | None, Query(description="Runs created at or after: ISO 8601, or a span "
+                                                   "back from now (24h, 7d).")] = None,
+                until: Annotated[str | None, Query(description="Runs created before (same forms).")] = None,
+                ) -> dict[str, Any]:
+    """The workflow's runs in the window (all of them by default, dry runs left out): ``total``,
+    ``by_status``, ``completed_with_errors``, ``success_rate`` (completed with nothing failed, over
+    finished runs), ``duration_ms`` (``avg``, ``min``, ``max``, ``p50``, ``p95``, ``p99``;
+    nearest-rank) and ``last_failure``."""
+    await asyncio.to_thread(store.get, workspace, workflow_id)  # 404 outside the workspace
+    start = parse_moment(since, "since") if since else None
+    end = parse_moment(until, "until") if until else None
+    if start is not None and end is not None and start >= end:
+        raise QueryInvalidError("since must be before until", field="since")
+    await executions.flush()
+    result: dict[str, Any] = await asyncio.to_thread(executions.stats, workspace, workflow_id, since=start, until=end)
+    return result
 
 
 @router.get("/connectors", tags=["connectors"])

@@ -6,6 +6,7 @@ the same Typer app in-process, which is much faster and exercises the same code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -219,10 +220,14 @@ def test_executions_prune_applies_the_retention_policy(tmp_path: Path) -> None:
 
     path = _write(tmp_path, workflow())
     ids = [json.loads(run("run", path, "--input", '{"x": 1}', "--json").stdout)["id"] for _ in range(4)]
-    with container(vault=False).db.begin() as conn:
-        for days, execution_id in zip((90, 20, 2, 1), ids, strict=True):
-            conn.exec_driver_sql("UPDATE executions SET created_at = ? WHERE id = ?",
-                                 (datetime.now(UTC) - timedelta(days=days), execution_id))
+    services = container(vault=False)
+    try:
+        with services.db.begin() as conn:
+            for days, execution_id in zip((90, 20, 2, 1), ids, strict=True):
+                conn.exec_driver_sql("UPDATE executions SET created_at = ? WHERE id = ?",
+                                     (datetime.now(UTC) - timedelta(days=days), execution_id))
+    finally:
+        services.close()
     assert json.loads(run("executions", "prune", "--json").stdout)["by_age"] == 1  # the default: 30 days
     pruned = run("executions", "prune", "--max-age-days", "10", "--max-per-workflow", "1")
     assert pruned.returncode == 0 and "deleted 2 finished execution(s): 1 past the maximum age, 1 beyond 1" in pruned.stdout
@@ -231,3 +236,29 @@ def test_executions_prune_applies_the_retention_policy(tmp_path: Path) -> None:
     assert off.returncode == 0 and "retention is off" in off.stdout
     refused = run("executions", "prune", "--max-age-days", "-1")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
+
+
+def test_executions_stats(tmp_path: Path) -> None:
+    from app.cli.container import container
+    from engine.validation import parse_workflow
+
+    services = container(vault=False)
+    row, _ = services.workflow_store.create("default", parse_workflow(workflow(), services.registry), source="api")
+    assert json.loads(run("executions", "stats", row.id, "--json").stdout)["total"] == 0
+
+    async def go() -> list[dict[str, Any]]:
+        try:
+            return [await services.runtime.run(workflow(), {"x": x}, workflow_id=row.id) for x in (1, 21)]
+        finally:
+            await services.aclose()
+
+    results = asyncio.run(go())
+    stats = json.loads(run("executions", "stats", "cli demo", "--json").stdout)  # by name
+    assert (stats["total"], stats["success_rate"]) == (2, 1.0)
+    assert stats["duration_ms"]["max"] == max(r["duration_ms"] for r in results)
+    human = run("executions", "stats", row.id, "--since", "7d")
+    assert human.returncode == 0 and "2 run(s): 2 completed; success rate 100.0%" in human.stdout
+    missing = run("executions", "stats", "wf_nope")
+    assert missing.returncode == 1 and "no workflow 'wf_nope'" in missing.stderr
+    bad = run("executions", "stats", row.id, "--since", "soon")
+    assert bad.returncode == 2 and bad.stderr.strip().endswith("(--since)")
