@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.insights.rates import CostRates
+
 PLACEHOLDER_KEYS = {"", "changeme", "change-me", "secret", "placeholder", "dev", "development", "test", "xxx"}
 
 
@@ -74,6 +76,9 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Largest webhook request body.")
     max_json_depth: int = Field(64, ge=8, le=200, description="Deepest nesting of objects and arrays a JSON "
                                 "request body may have (422 naming the path above it).")
+    insights_cost_rates: CostRates = Field(default_factory=CostRates, description="The insights cost model's "
+                                           "rates in USD, as JSON: base, per_node, per_second, per_external_call, "
+                                           "per_1k_tokens.")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024, description="Largest output stored per step.")
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
     retention_max_age_days: float = Field(30.0, ge=0, le=36_500, description="Service: finished executions "

@@ -1,40 +1,95 @@
-"""`flowwright insights`: what fails, what is slow, what costs tokens, what to fix."""
+"""`flowwright insights`: what fails, what is slow, what costs, what is risky, and the fix."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+
+Format = Literal["text", "md", "csv", "json"]
+_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_UNIT_DAYS = {"m": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0}
 
 
 def register(app: typer.Typer) -> None:
     app.command("insights")(insights)
 
 
+def since_days(text: str) -> float:
+    """``30m``, ``24h``, ``7d``, ``2w`` as days; ValueError naming the value otherwise."""
+    match = _SINCE.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"--since {text!r}: give a number and a unit, e.g. 30m, 24h, 7d or 2w")
+    days = float(match.group(1)) * _UNIT_DAYS[match.group(2)]
+    if days > 366:
+        raise ValueError(f"--since {text!r}: at most 366 days")
+    return days
+
+
 def insights(
-    days: Annotated[float, typer.Option(min=0.01, help="Look back this many days.")] = 7,
+    since: Annotated[str | None, typer.Option(help="Look back this long: 30m, 24h, 7d, 2w (default 7d).")] = None,
+    days: Annotated[float | None, typer.Option(min=0.01, max=366, help="Look back this many days.")] = None,
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow (its id).")] = None,
     workspace: Annotated[str, typer.Option(help="Workspace to report on.")] = "default",
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write Markdown (and .json beside it).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="text, md, csv or json.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    accept: Annotated[str | None, typer.Option("--accept", help="Store this proposal (prop_… or the finding's "
+                                                               "ins_… id) as the workflow's new version.")] = None,
 ) -> None:
-    """Write an insight report over recent executions and model usage."""
+    """Write an insight report over recent executions and model usage, or accept a proposed fix."""
     import json
 
     from app.cli.container import container
-    from app.cli.output import console, print_json
+    from app.cli.output import console, fail, print_json
+    from app.insights.proposals import accept as accept_proposal
+    from app.insights.render import to_csv
     from app.insights.report import build_report, to_markdown
+    from engine.errors import FlowwrightError
 
+    try:
+        window = since_days(since) if since is not None else (days if days is not None else 7.0)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    # the file's format: --format, else its suffix; --json is what stdout shows
+    chosen = fmt or {".md": "md", ".csv": "csv", ".json": "json", ".txt": "text"}.get(
+        output.suffix.lower() if output else "", "md" if output is not None else ("json" if as_json else "text"))
+    if chosen not in ("text", "md", "csv", "json"):
+        fail(f"--format {chosen!r}: choose text, md, csv or json", code=2)
     built = container()
     built.settings.ensure_data_dir()
-    report = build_report(built.db, workspace, days=days)
-    markdown = to_markdown(report)
+    report = build_report(built.db, workspace, days=window, workflow_id=workflow, catalog=built.registry,
+                          rates=built.settings.insights_cost_rates)
+    if accept is not None:
+        proposal = report.proposal(accept)
+        if proposal is None:
+            fail(f"--accept {accept}: no such proposal in the report over the last {window:g} day(s) "
+                 f"(list them with `flowwright insights --json`)", code=2)
+        try:
+            version = accept_proposal(built.workflow_store, workspace, proposal, built.registry)
+        except FlowwrightError as exc:
+            fail(f"--accept {accept}: {exc}", code=2)
+        console.print(f"workflow {proposal.workflow_id}: version {version} stored and current ({proposal.summary})")
+        return
+    if chosen == "csv":
+        text = to_csv(report)
+    elif chosen == "json":
+        text = json.dumps(report.to_dict(), indent=2, default=str) + "\n"
+    else:
+        text = to_markdown(report)
     if output is not None:
-        output.write_text(markdown)
-        output.with_suffix(".json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+        output.write_text(text, encoding="utf-8")
+        if chosen == "md" and output.suffix == ".md":  # the figures beside the Markdown, as before
+            output.with_suffix(".json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
     if as_json:
         print_json(report.to_dict())
-    else:
+    elif output is not None:
+        console.print(f"wrote {output} ({chosen})")
+    elif chosen == "text":
         from rich.markdown import Markdown
 
-        console.print(Markdown(markdown))
+        console.print(Markdown(text))
+    else:
+        typer.echo(text, nl=False)  # raw: Markdown, CSV or JSON to pipe on

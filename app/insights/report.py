@@ -1,64 +1,29 @@
-"""Insight reports: what fails, what is slow, what costs tokens, and what to fix.
+"""Insight reports: what fails, what is slow, what costs, what is risky — and the fix.
 
-Findings come from explicit rules over the figures in :mod:`app.insights.stats`, so each one
-names the workflow/node, the evidence (counts, percentages, milliseconds, tokens) and a concrete
-fix. Thresholds are parameters, not magic numbers buried in the rules.
+Figures come from :mod:`app.insights.stats` (SQL aggregates); findings from the rules in
+:mod:`app.insights.rules` and :mod:`app.insights.anomalies`, each with its evidence, impact, fix
+and, where the fix is a workflow change, a proposed new version; a health score per workflow from
+:mod:`app.insights.health`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from app.insights.stats import NodeStats, Stats, WorkflowStats, collect
+from app.insights.anomalies import anomalies
+from app.insights.context import Context, Thresholds
+from app.insights.evidence import Evidence
+from app.insights.findings import Finding, Proposal, sort_findings
+from app.insights.health import health
+from app.insights.rates import CostRates
+from app.insights.rules import by_host, cost_per_workflow, workflow_findings
+from app.insights.stats import Stats, WorkflowStats, collect
 
-Severity = Literal["high", "medium", "low"]
-
-# What to do about a failure, by the error code that caused it.
-FIXES: dict[str, str] = {
-    "ssrf_blocked": "the target is a private address: add it to FLOWWRIGHT_HTTP_ALLOW_HOSTS if it is yours",
-    "credential_not_found": "create the credential (`flowwright credentials set NAME --type TYPE`)",
-    "credential_needs_reauth": "its OAuth 2.0 refresh failed: connect it again (`flowwright credentials connect "
-                               "NAME --provider P`)",
-    "credential_error": "check the credential's type and fields",
-    "credential_invalid": "check the credential's type and fields",
-    "rate_limited": "the remote API throttles: lower loop max_concurrency or add a rate_limit guardrail",
-    "timed_out": "raise the node's timeout_s, or split the work",
-    "node_timeout": "raise the node's timeout_s, or split the work",
-    "permanent_error": "the remote side rejects the request (4xx): check URL, payload and auth",
-    "http_status": "the remote side answered an unexpected status: check the request and expected_status",
-    "guardrail_violation": "the data does not pass a guardrail: fix the sender or relax the guardrail's config",
-    "budget_exceeded": "the workspace's model budget is spent: raise it (`flowwright budget set`) or cache more",
-    "expression_error": "an expression fails on real data: guard missing fields with $exists() or defaults",
-}
-DEFAULT_FIX = "add retries with backoff, or route failures (on_error: route) to a notification"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    min_runs: int = 3
-    failure_rate: float = 0.2
-    flaky_attempts: float = 1.5  # attempts per settled node run
-    slow_share: float = 0.5  # a node's share of the time its workflow's nodes spend working (waits excluded)
-    slow_ms: float = 1000.0
-    low_cache_hit_rate: float = 0.2
-    min_model_calls: int = 10
-    parse_error_rate: float = 0.1
-    stale_approval_h: float = 24.0
-
-
-@dataclass
-class Finding:
-    severity: Severity
-    category: Literal["failures", "reliability", "latency", "cost", "operations"]
-    title: str
-    detail: str
-    fix: str
-    workflow_id: str | None = None
-    node_id: str | None = None
+__all__ = ["Finding", "InsightReport", "Thresholds", "analyse", "build_report", "to_markdown"]
 
 
 @dataclass
@@ -72,59 +37,87 @@ class InsightReport:
     findings: list[Finding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["findings"] = [asdict(f) for f in self.findings]
-        return data
+        """The report as JSON (findings in the seeds' insight shape, with evidence and proposals)."""
+        return {"workspace_id": self.workspace_id, "since": self.since, "until": self.until, "totals": self.totals,
+                "workflows": self.workflows, "model": self.model, "findings": [f.to_dict() for f in self.findings]}
+
+    def proposal(self, proposal_id: str) -> Proposal | None:
+        """The proposal with this id (or the proposal of the finding with this id)."""
+        for f in self.findings:
+            if f.proposal is not None and proposal_id in (f.proposal.id, f.id):
+                return f.proposal
+        return None
 
 
 def build_report(db: Engine, workspace_id: str, *, days: float = 7, now: datetime | None = None,
-                 thresholds: Thresholds | None = None) -> InsightReport:
+                 thresholds: Thresholds | None = None, workflow_id: str | None = None,
+                 rates: CostRates | None = None, catalog: Any = None) -> InsightReport:
     """Collect the window's figures and apply every rule."""
     now = now or datetime.now(UTC)
-    stats = collect(db, workspace_id, now - timedelta(days=days), now)
-    return analyse(stats, thresholds or Thresholds(), pending=_pending_approvals(db, workspace_id),
-                   reauth=_needing_reauth(db, workspace_id))
+    since = now - timedelta(days=days)
+    stats = collect(db, workspace_id, since, now, workflow_id=workflow_id)
+    previous = collect(db, workspace_id, since - timedelta(days=days), since, workflow_id=workflow_id,
+                       executions_only=True)
+    t = thresholds or Thresholds()
+    ctx = Context(stats, t, Evidence(db, workspace_id, since, now), rates or CostRates(), catalog)
+    return analyse(stats, t, pending=_pending_approvals(db, workspace_id), reauth=_needing_reauth(db, workspace_id),
+                   ctx=ctx, db=db, previous=previous)
 
 
 def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = None,
-            reauth: list[dict[str, Any]] | None = None) -> InsightReport:
-    """Apply every rule to the window's figures (``reauth``: OAuth credentials that need a person)."""
+            reauth: list[dict[str, Any]] | None = None, *, ctx: Context | None = None,
+            db: Engine | None = None, previous: Stats | None = None) -> InsightReport:
+    """Apply every rule to the figures (``db`` adds the anomaly rules, ``previous`` the trend,
+    ``reauth`` the OAuth credentials that need a person)."""
+    ctx = ctx or Context(stats, t)
     findings: list[Finding] = []
-    rows = []
-    for wf in sorted(stats.workflows.values(), key=lambda w: -w.runs):
-        rows.append(_workflow_row(wf))
-        findings.extend(_failure_findings(wf, t))
-        findings.extend(_node_findings(wf, t))
+    ordered = sorted(stats.workflows.values(), key=lambda w: -w.runs)
+    for wf in ordered:
+        findings.extend(workflow_findings(wf, ctx))
+    findings.extend(by_host(ordered, ctx))
+    if db is not None and stats.workflows:  # no runs, no executions table perhaps: nothing to compare
+        findings.extend(anomalies(db, ctx))
     findings.extend(_model_findings(stats, t))
     findings.extend(_approval_findings(pending or [], stats.until, t))
     findings.extend(_credential_findings(reauth or []))
-    order = {"high": 0, "medium": 1, "low": 2}
-    findings.sort(key=lambda f: (order[f.severity], f.category, f.title))
+    findings = sort_findings(findings)
+    rows = [_workflow_row(wf, ctx, findings, previous.workflows.get(key) if previous else None)
+            for key, wf in sorted(stats.workflows.items(), key=lambda kv: -kv[1].runs)]
     runs = sum(w.runs for w in stats.workflows.values())
     failed = sum(w.failed for w in stats.workflows.values())
+    troubled = sum(w.troubled for w in stats.workflows.values())
     m = stats.model
+    scores = [r["health"]["score"] for r in rows if r["runs"]]
     return InsightReport(
         workspace_id=stats.workspace_id, since=stats.since.isoformat(), until=stats.until.isoformat(),
         totals={"runs": runs, "failed": failed, "failure_rate": round(failed / runs, 3) if runs else 0.0,
                 "completed_with_errors": sum(w.with_errors for w in stats.workflows.values()),
-                "workflows": len(stats.workflows), "model_tokens": m.tokens, "model_cost_usd": round(m.cost_usd, 6)},
+                "error_rate": round(troubled / runs, 3) if runs else 0.0,
+                "workflows": len(stats.workflows), "model_tokens": m.tokens, "model_cost_usd": round(m.cost_usd, 6),
+                "modelled_cost_usd": round(sum(r["cost"]["total"] for r in rows), 6),
+                "modelled_cost_per_month_usd": round(sum(r["cost"]["per_month"] for r in rows), 4),
+                "health_score": round(sum(scores) / len(scores), 1) if scores else None,
+                "findings": len(findings), "proposals": sum(1 for f in findings if f.proposal)},
         workflows=rows,
         model={"calls": m.calls, "attempts": m.attempts, "cache_hits": m.cache_hits,
                "cache_hit_rate": round(m.cache_hits / m.calls, 3) if m.calls else 0.0,
                "parse_errors": m.parse_errors, "tokens": m.tokens, "saved_tokens": m.saved_tokens,
                "cost_usd": round(m.cost_usd, 6), "tokens_by_purpose": dict(m.by_purpose),
+               "cost_by_purpose": {k: round(v, 6) for k, v in m.cost_by_purpose.items()},
                "cost_by_model": {k: round(v, 6) for k, v in m.cost_by_model.items()},
                "models_without_price": sorted(m.cost_unknown_models)},
         findings=findings,
     )
 
 
-def _workflow_row(wf: WorkflowStats) -> dict[str, Any]:
+def _workflow_row(wf: WorkflowStats, ctx: Context, findings: list[Finding],
+                  previous: WorkflowStats | None) -> dict[str, Any]:
     working = [n for n in wf.nodes.values() if not n.waits_by_design and n.kind != "loop" and n.durations.count]
     slowest = max(working, key=lambda n: n.durations.quantile(95) or 0, default=None)
+    busy = sum(n.durations.total for n in wf.nodes.values() if not n.waits_by_design and not n.in_loop)
     return {
         "workflow_id": wf.workflow_id, "name": wf.name, "runs": wf.runs, "completed": wf.statuses["completed"],
-        "failed": wf.failed, "completed_with_errors": wf.with_errors,
+        "failed": wf.failed, "completed_with_errors": wf.with_errors, "statuses": dict(wf.statuses),
         "failure_rate": round(wf.failed / wf.runs, 3) if wf.runs else 0.0,
         # unhealthy runs: failed, timed out, or completed only because an error route handled a failure
         "error_rate": round(wf.troubled / wf.runs, 3) if wf.runs else 0.0,
@@ -132,64 +125,12 @@ def _workflow_row(wf: WorkflowStats) -> dict[str, Any]:
         "p50_ms": wf.durations.quantile(50), "p95_ms": wf.durations.quantile(95), "p99_ms": wf.durations.quantile(99),
         "top_error": wf.errors.most_common(1)[0][0] if wf.errors else None,
         "slowest_node": slowest.node_id if slowest else None,
+        "retries": sum(n.retried for n in wf.nodes.values()),
+        "node_time_share": {n.node_id: round(n.durations.total / busy, 3) for n in working if busy},
         "tokens": wf.tokens, "cost_usd": round(wf.cost_usd, 6),
+        "cost": cost_per_workflow(wf, ctx),
+        "health": health(wf, findings, previous),
     }
-
-
-def _failure_findings(wf: WorkflowStats, t: Thresholds) -> list[Finding]:
-    # A run that completed through an error route still failed at a node: it counts here.
-    if wf.runs < t.min_runs or wf.troubled / wf.runs < t.failure_rate:
-        return []
-    code, count = wf.errors.most_common(1)[0] if wf.errors else ("unknown", wf.troubled)
-    culprit = max(wf.nodes.values(), key=lambda n: n.failed, default=None)
-    where = f"; most failures at node {culprit.node_id!r} ({culprit.kind})" if culprit and culprit.failed else ""
-    node_code = culprit.errors.most_common(1)[0][0] if culprit and culprit.errors else code
-    rate = wf.troubled / wf.runs
-    parts = [f"{wf.failed} of {wf.runs} runs failed"] if wf.failed else []
-    if wf.with_errors:
-        parts.append(f"{wf.with_errors} of {wf.runs} completed with errors (a failed node was handled)")
-    return [Finding(
-        severity="high" if rate >= 0.5 else "medium", category="failures",
-        title=f"{wf.name} fails {rate:.0%} of its runs",
-        detail=f"{'; '.join(parts)}; most common error {code!r} ({count}×){where}.",
-        fix=FIXES.get(node_code, FIXES.get(code, DEFAULT_FIX)),
-        workflow_id=wf.workflow_id, node_id=culprit.node_id if culprit and culprit.failed else None,
-    )]
-
-
-def _node_findings(wf: WorkflowStats, t: Thresholds) -> list[Finding]:
-    out: list[Finding] = []
-    # A delay or an approval waits by design: neither is a bottleneck, and neither counts in the
-    # time the workflow spends working.
-    # A loop's time is its body's: the body nodes are measured, the loop counts only in the total.
-    working = [n for n in wf.nodes.values() if not n.waits_by_design and n.kind != "loop"]
-    busy_ms = sum(n.durations.total for n in wf.nodes.values() if not n.waits_by_design and not n.in_loop)
-    for node in wf.nodes.values():
-        out.extend(_flaky(wf, node, t))
-    for node in working:
-        p95 = node.durations.quantile(95)
-        share = node.durations.total / busy_ms if busy_ms else 0.0
-        if p95 is not None and wf.runs >= t.min_runs and p95 >= t.slow_ms and share >= t.slow_share:
-            fix = "raise the loop's max_concurrency (it runs items one at a time)" \
-                if node.in_loop and wf.loop_concurrency.get(node.node_id, 1) <= 1 \
-                else "cache or batch this call, or run it in parallel with independent steps"
-            out.append(Finding(
-                severity="medium", category="latency", title=f"{node.node_id} dominates {wf.name}'s run time",
-                detail=f"{node.kind} p95 {p95:.0f} ms; {share:.0%} of the time the workflow's nodes spend working.",
-                fix=fix, workflow_id=wf.workflow_id, node_id=node.node_id))
-    return out
-
-
-def _flaky(wf: WorkflowStats, node: NodeStats, t: Thresholds) -> list[Finding]:
-    if node.settled < t.min_runs or node.attempts / node.settled < t.flaky_attempts:
-        return []
-    code = node.errors.most_common(1)[0][0] if node.errors else "unknown"
-    return [Finding(
-        severity="medium", category="reliability", title=f"{node.node_id} in {wf.name} needs retries",
-        detail=f"{node.attempts} attempts for {node.settled} runs ({node.attempts / node.settled:.1f} per run); "
-               f"most common error {code!r}.",
-        fix=FIXES.get(code, "the retries hide a flaky dependency: look at the remote side, or back off longer"),
-        workflow_id=wf.workflow_id, node_id=node.node_id)]
 
 
 def _model_findings(stats: Stats, t: Thresholds) -> list[Finding]:
@@ -236,7 +177,9 @@ def _credential_findings(reauth: list[dict[str, Any]]) -> list[Finding]:
         detail=f"refreshing its {c['provider']} OAuth 2.0 token failed: {c['last_error'] or 'refused'}; steps that "
                "use it fail with credential_needs_reauth.",
         fix=f"`flowwright credentials connect {c['name']} --provider {c['provider']}` (or POST "
-            f"/v1/credentials/{c['name']}/connect)") for c in reauth]
+            f"/v1/credentials/{c['name']}/connect)", implementation_effort="low",
+        impact="every run that uses it fails until a person connects it again",
+        figures={"credential": c["name"], "provider": c["provider"]}) for c in reauth]
 
 
 def _needing_reauth(db: Engine, workspace_id: str) -> list[dict[str, Any]]:
@@ -268,25 +211,46 @@ def _pending_approvals(db: Engine, workspace_id: str) -> list[dict[str, Any]]:
 
 
 def to_markdown(report: InsightReport) -> str:
-    """The report as Markdown (what `flowwright insights -o report.md` writes)."""
+    """The report as Markdown (what `flowwright insights --format md` writes)."""
     t = report.totals
     lines = [f"# Flowwright insights — {report.workspace_id}", "",
              f"{report.since[:16]} → {report.until[:16]} UTC · {t['runs']} runs of {t['workflows']} workflow(s) · "
              f"{t['failed']} failed ({t['failure_rate']:.0%}) · {t.get('completed_with_errors', 0)} completed with "
              f"errors · {t['model_tokens']} model tokens · "
-             f"${t['model_cost_usd']:.4f}", "", "## What to fix", ""]
+             f"${t['model_cost_usd']:.4f}" + (f" · health {t['health_score']}/100" if t.get("health_score") else ""),
+             "", "## What to fix", ""]
     if not report.findings:
         lines.append("Nothing stands out in this window.")
     for f in report.findings:
         where = f" (`{f.node_id}`)" if f.node_id else ""
-        lines.append(f"- **[{f.severity}] {f.title}**{where} — {f.detail} *Fix:* {f.fix}")
+        extra = f" *Impact:* {f.impact}." if f.impact else ""
+        if f.estimated_savings:
+            extra += f" *Saves:* {f.estimated_savings}."
+        if f.execution_ids:
+            extra += f" *Runs:* {', '.join(f'`{e}`' for e in f.execution_ids[:3])}."
+        if f.proposal:
+            extra += f" *Proposed version:* `flowwright insights --accept {f.proposal.id}` ({f.proposal.summary})."
+        lines.append(f"- **[{f.severity}] {f.title}**{where} — {f.detail} *Fix:* {f.fix}.{extra}")
     lines += ["", "## Workflows", "",
-              "| workflow | runs | failed | with errors | p50 ms | p95 ms | p99 ms | top error | slowest node | tokens | cost $ |",
-              "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|"]
+              "| workflow | health | runs | failed | with errors | p50 ms | p95 ms | p99 ms | top error | slowest node "
+              "| tokens | modelled $/month |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|"]
     for w in report.workflows:
-        lines.append(f"| {w['name']} | {w['runs']} | {w['failed']} | {w['completed_with_errors']} | "
+        h = w.get("health") or {}
+        lines.append(f"| {w['name']} | {h.get('score', '')} {h.get('band', '')} | {w['runs']} | {w['failed']} | "
+                     f"{w['completed_with_errors']} | "
                      f"{_ms(w['p50_ms'])} | {_ms(w['p95_ms'])} | {_ms(w['p99_ms'])} | "
-                     f"{w['top_error'] or ''} | {w['slowest_node'] or ''} | {w['tokens']} | {w['cost_usd']:.4f} |")
+                     f"{w['top_error'] or ''} | {w['slowest_node'] or ''} | {w['tokens']} | "
+                     f"{w.get('cost', {}).get('per_month', 0):.2f} |")
+    lines += ["", "Health = reliability 30% + efficiency 25% + cost 20% + security 25% "
+              "(90+ excellent, 70+ good, 50+ needs improvement, below 50 critical).", ""]
+    for w in report.workflows:
+        h = w.get("health") or {}
+        if h:
+            c = h["components"]
+            trend = "" if h.get("trend") is None else f", trend {h['trend']:+.1f}"
+            lines.append(f"- {w['name']}: reliability {c['reliability']}, efficiency {c['efficiency']}, "
+                         f"cost {c['cost']}, security {c['security']}{trend}")
     m = report.model
     lines += ["", "## Model usage", "",
               f"{m['calls']} calls, {m['attempts']} provider attempts, {m['cache_hits']} cache hits "

@@ -192,15 +192,17 @@ def walk_nodes(definition: dict[str, Any]) -> list[tuple[dict[str, Any], dict[st
 
 
 def collect(db: Engine, workspace_id: str, since: datetime, until: datetime | None = None,
-            workflow_id: str | None = None) -> Stats:
-    """Aggregate every execution, step attempt and model call of the workspace in the window."""
+            workflow_id: str | None = None, *, executions_only: bool = False) -> Stats:
+    """Aggregate every execution, step attempt and model call of the workspace in the window
+    (``executions_only``: the runs' statuses and durations, no steps or model calls; what a trend
+    against the previous window needs)."""
     until = until or datetime.now(UTC)
     stats = Stats(workspace_id=workspace_id, since=since, until=until)
     tables = set(inspect(db).get_table_names())
     with db.connect() as conn:
         if "executions" in tables:
-            _Collector(conn, stats, workflow_id).run()
-        if "llm_usage" in tables:
+            _Collector(conn, stats, workflow_id).run(executions_only)
+        if "llm_usage" in tables and not executions_only:
             _collect_usage(conn, stats, workflow_id)
     return stats
 
@@ -229,9 +231,9 @@ class _Collector:
         self.where = window(stats.workspace_id, stats.since, stats.until, workflow_id)
         self.key = workflow_key().label("wf")
 
-    def run(self) -> None:
+    def run(self, executions_only: bool = False) -> None:
         self._executions()
-        if not self.stats.workflows:
+        if not self.stats.workflows or executions_only:
             return
         self._definitions()
         self._steps()

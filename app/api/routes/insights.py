@@ -1,31 +1,76 @@
-"""Insight reports over the workspace's executions and model usage."""
+"""Insight reports over the workspace's executions and model usage, and accepting a proposed fix."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import DbDep, WorkspaceDep
+from app.api.deps import DbDep, RegistryDep, SettingsDep, WorkflowStoreDep, WorkspaceDep
+from app.insights.errors import ProposalNotFoundError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from app.insights.report import InsightReport
+    from app.settings import Settings
+    from connectors.registry import Registry
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
+Days = Annotated[float, Query(gt=0, le=366, description="Look back this many days.")]
+WorkflowQ = Annotated[str | None, Query(description="Only this workflow (its id).")]
+
+
+async def _report(db: Engine, workspace: str, days: float, workflow: str | None, registry: Registry,
+                  settings: Settings) -> InsightReport:
+    from app.insights.report import build_report
+
+    return await asyncio.to_thread(build_report, db, workspace, days=days, workflow_id=workflow, catalog=registry,
+                                   rates=settings.insights_cost_rates)
 
 
 @router.get("")
-async def insights(db: DbDep, workspace: WorkspaceDep,
-                   days: Annotated[float, Query(gt=0, le=366)] = 7) -> dict[str, Any]:
-    """Totals, per-workflow figures, model usage and findings (each with a fix)."""
-    from app.insights.report import build_report
-
-    report = await asyncio.to_thread(build_report, db, workspace, days=days)
-    return report.to_dict()
+async def insights(db: DbDep, workspace: WorkspaceDep, registry: RegistryDep, settings: SettingsDep,
+                   days: Days = 7, workflow: WorkflowQ = None) -> dict[str, Any]:
+    """Totals, per-workflow figures and health, model usage and findings (seeds' insight shape, with
+    evidence, impact, fix and proposed versions)."""
+    report = await _report(db, workspace, days, workflow, registry, settings)
+    result: dict[str, Any] = report.to_dict()
+    return result
 
 
 @router.get("/report.md", response_class=PlainTextResponse)
-async def insights_markdown(db: DbDep, workspace: WorkspaceDep,
-                            days: Annotated[float, Query(gt=0, le=366)] = 7) -> str:
-    from app.insights.report import build_report, to_markdown
+async def insights_markdown(db: DbDep, workspace: WorkspaceDep, registry: RegistryDep, settings: SettingsDep,
+                            days: Days = 7, workflow: WorkflowQ = None) -> str:
+    """The report as Markdown."""
+    from app.insights.report import to_markdown
 
-    return to_markdown(await asyncio.to_thread(build_report, db, workspace, days=days))
+    return to_markdown(await _report(db, workspace, days, workflow, registry, settings))
+
+
+@router.get("/report.csv", response_class=PlainTextResponse)
+async def insights_csv(db: DbDep, workspace: WorkspaceDep, registry: RegistryDep, settings: SettingsDep,
+                       days: Days = 7, workflow: WorkflowQ = None) -> str:
+    """The findings as CSV."""
+    from app.insights.render import to_csv
+
+    return to_csv(await _report(db, workspace, days, workflow, registry, settings))
+
+
+@router.post("/proposals/{proposal_id}/accept")
+async def accept_proposal(proposal_id: str, db: DbDep, workspace: WorkspaceDep, registry: RegistryDep,
+                          settings: SettingsDep, store: WorkflowStoreDep, days: Days = 7,
+                          workflow: WorkflowQ = None) -> dict[str, Any]:
+    """Store a proposal (``prop_…``, or its finding's ``ins_…`` id) as the workflow's new current
+    version (404 when the report over ``days`` has no such proposal, 409 when the workflow moved on)."""
+    from app.insights.proposals import accept
+
+    report = await _report(db, workspace, days, workflow, registry, settings)
+    proposal = report.proposal(proposal_id)
+    if proposal is None:
+        raise ProposalNotFoundError(f"no proposal {proposal_id} in the report over the last {days:g} day(s)")
+    version = await asyncio.to_thread(accept, store, workspace, proposal, registry)
+    return {"workflow_id": proposal.workflow_id, "version": version, "summary": proposal.summary,
+            "changes": proposal.changes}
