@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = Field("development", description="production refuses unsafe values")
     data_dir: Path = Field(Path(".flowwright"), description="Where the database, Chroma and keys live.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in the data dir.")
+    db_busy_timeout_s: float = Field(30.0, ge=0.01, le=600, description="SQLite: how long one statement waits "
+                                     "for another writer's lock before it counts as a database fault.")
+    db_pool_timeout_s: float = Field(30.0, ge=0.01, le=600, description="How long a request waits for a free "
+                                     "database connection before it counts as a database fault.")
+    db_retry_s: float = Field(300.0, ge=0, le=86_400, description="How long execution writes are retried "
+                              "(with backoff) while the database is locked or restarting; the API answers "
+                              "a database fault with 503 and Retry-After.")
     host: str = Field("127.0.0.1", description="Address the service binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the service listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Service log level.")

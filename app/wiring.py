@@ -86,7 +86,8 @@ class Container:
         """Flowwright's database engine (SQLite in the data dir unless ``FLOWWRIGHT_DATABASE_URL``)."""
         if self.settings.database_url is None:
             self.settings.ensure_data_dir()
-        return make_engine(self.settings.resolved_database_url)
+        return make_engine(self.settings.resolved_database_url, busy_timeout_s=self.settings.db_busy_timeout_s,
+                           pool_timeout_s=self.settings.db_pool_timeout_s)
 
     @functools.cached_property
     def workflow_store(self) -> WorkflowStore:
@@ -96,7 +97,7 @@ class Container:
     @functools.cached_property
     def execution_store(self) -> ExecutionStore:
         """Executions, steps, events, logs and approvals (writes are group-committed)."""
-        return ExecutionStore(self.db)
+        return ExecutionStore(self.db, retry_s=self.settings.db_retry_s)
 
     @functools.cached_property
     def retention(self) -> Retention:

@@ -10,13 +10,23 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; for SQLite make the folder, and turn on WAL and a busy timeout."""
+def make_engine(url: str, *, busy_timeout_s: float = 30.0, pool_timeout_s: float = 30.0, **kwargs: Any) -> Engine:
+    """Create an engine; for SQLite make the folder, and turn on WAL and a busy timeout.
+
+    Args:
+        url: a SQLAlchemy URL.
+        busy_timeout_s: SQLite: how long one statement waits for another writer's lock.
+        pool_timeout_s: how long a caller waits for a free pooled connection.
+        kwargs: passed to ``create_engine``.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+            if "poolclass" not in kwargs:
+                kwargs.setdefault("pool_timeout", pool_timeout_s)
+        busy_ms = max(0, int(busy_timeout_s * 1000))
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -27,11 +37,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, pool_timeout=pool_timeout_s, **kwargs)
 
 
 def add_missing_columns(engine: Engine, table: Table) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import Column, Index, Text, bindparam, delete, func, insert, sel
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
+from engine.database_faults import DEFAULT_DB_RETRY_S
 from engine.db import add_missing_columns
 from engine.errors import NotFoundError
 from engine.store_writer import GroupCommitWriter
@@ -221,13 +222,14 @@ _EXECUTION_DEFAULTS = {"trigger": "manual", "status": "pending", "dry_run": Fals
 class ExecutionStore:
     """Executions and everything they write. Writes are queued (see module doc); reads are sync."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, retry_s: float = DEFAULT_DB_RETRY_S) -> None:
         self.engine = engine
         SQLModel.metadata.create_all(engine, tables=TABLES)
         add_missing_columns(engine, _EX)
         for index in (*_EX.indexes, *_STEP.indexes):  # an older data dir gains a newer release's indexes
             index.create(engine, checkfirst=True)
-        self.writer = GroupCommitWriter(engine, fast=FAST_ORDER, merge=(STEP_INSERT, STEP_FINISH))
+        self.writer = GroupCommitWriter(engine, fast=FAST_ORDER, merge=(STEP_INSERT, STEP_FINISH),
+                                        retry_s=retry_s)
 
     def close(self) -> None:
         self.writer.close()

@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from connectors.errors import ApprovalRequired, ConnectorError, CredentialError, PermanentError, Suspend
 from engine import events as ev
 from engine.collaborators import ReauthorizingCredentials
 from engine.context import Scope, StepContext
+from engine.database_faults import busy_error, describe, is_transient
 from engine.dry_run import sample_output
 from engine.errors import FlowwrightError, NodeFailed, Parked, Paused
 from engine.execution_run import Checkpoint, ExecutionRun
@@ -61,6 +63,9 @@ def error_payload(exc: BaseException, node_id: str, attempt: int) -> dict[str, A
         payload = {"code": "expression_syntax", "message": f"expression does not parse: {exc}"}
     elif isinstance(exc, TimeoutError):
         payload = {"code": "node_timeout", "message": "the node timed out"}
+    elif isinstance(exc, SQLAlchemyError):  # Flowwright's own database: never show the SQL
+        payload = busy_error(exc).to_dict() if is_transient(exc) else {"code": "database_error",
+                                                                        "message": describe(exc)}
     else:
         payload = {"code": "node_error", "message": f"{type(exc).__name__}: {exc}"}
     payload["node_id"] = node_id

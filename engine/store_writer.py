@@ -2,6 +2,11 @@
 commits it in one transaction. A durable write's future resolves only after its commit; writes
 queued before it are committed in the same or an earlier transaction, so fire-and-forget writes
 never overtake a durable one.
+
+A transient database fault (a locked SQLite file, a Postgres restart, an exhausted pool) does not
+fail the batch: the writer waits and commits it again, with backoff, for up to ``retry_s``
+seconds (writes queued meanwhile wait behind it, in order). Only after that do the batch's
+durable writes fail, with :class:`engine.database_faults.DatabaseBusyError` (no SQL in it).
 """
 
 from __future__ import annotations
@@ -10,12 +15,15 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+
+from engine.database_faults import DEFAULT_DB_RETRY_S, busy_error, describe, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +80,11 @@ class GroupCommitWriter:
 
     def __init__(
         self, engine: Engine, *, max_batch: int = 2000, fast: tuple[Any, ...] = (),
-        merge: tuple[Any, Any] | None = None,
+        merge: tuple[Any, Any] | None = None, retry_s: float = DEFAULT_DB_RETRY_S,
     ) -> None:
         self.engine = engine
+        self.retry_s = retry_s
+        self.retries = 0  # commits tried again after a transient fault (for tests and metrics)
         self.max_batch = max_batch
         self._fast = {id(stmt): _DriverStatement(stmt, engine.dialect, _datetime_keys(stmt)) for stmt in fast}
         self._order = [id(stmt) for stmt in fast]
@@ -169,10 +179,12 @@ class GroupCommitWriter:
     def _commit(self, batch: list[_Write]) -> None:
         error: BaseException | None = None
         try:
-            with self.engine.begin() as conn:
-                self._execute(conn, batch)
+            self._commit_retrying(batch)
         except Exception as exc:  # one bad write must not sink the others: replay one by one
-            if len(batch) == 1:
+            if is_transient(exc):  # the database stayed unavailable for the whole retry budget
+                error = busy_error(exc)
+                log.error("execution store writes failed: %s for %.0f s", describe(exc), self.retry_s)
+            elif len(batch) == 1:
                 error = exc
                 log.exception("execution store write failed")
             else:
@@ -180,6 +192,31 @@ class GroupCommitWriter:
                     self._commit([item])
                 return
         self._resolve(batch, error)
+
+    def _commit_retrying(self, batch: list[_Write]) -> None:
+        deadline: float | None = None
+        delay = 0.05
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    self._execute(conn, batch)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                at = time.monotonic()
+                if deadline is None:
+                    deadline = at + self.retry_s
+                    log.warning("execution store: %s; writes wait and retry (up to %.0f s)", describe(exc),
+                                self.retry_s)
+                if at >= deadline:
+                    raise
+                self.retries += 1
+                time.sleep(min(delay, deadline - at))
+                delay = min(delay * 2, 2.0)
+                continue
+            if deadline is not None:
+                log.warning("execution store: writes resumed")
+            return
 
     def _execute(self, conn: Any, batch: list[_Write]) -> None:
         groups: dict[int, list[dict[str, Any]]] = {}
