@@ -46,6 +46,11 @@ from engine.expressions import (
 DEFAULT_SLICE_MS = 5.0
 DEFAULT_MEMORY_LIMIT_MB = 256
 KILL_GRACE_S = 0.25  # lets the worker's own step clock report first (a clearer message)
+STARVED_CAP_S = 5.0  # a worker starved of CPU gets at most this much more wall time (or 10x its limit)
+try:
+    _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+except (ValueError, OSError, AttributeError):  # pragma: no cover - not Linux
+    _CLOCK_TICKS = 100
 
 
 def _vm_size_bytes() -> int | None:
@@ -76,7 +81,8 @@ def _worker_main(conn: Connection, memory_limit_mb: int) -> None:
         except (EOFError, OSError):
             return
         try:
-            result = evaluate(source, scope, time_limit_ms=time_limit_ms, output_limit_bytes=output_limit_bytes)
+            result = evaluate(source, scope, time_limit_ms=time_limit_ms, output_limit_bytes=output_limit_bytes,
+                              cpu_clock=True)
             reply: tuple[Any, ...] = ("ok", json.dumps(result, ensure_ascii=False))
         except ExpressionSyntaxError as exc:
             reply = ("syntax", str(exc))
@@ -108,6 +114,15 @@ class _Worker:
             close_fds=True)
         child.close()
         self.conn = Connection(parent.detach())
+
+    def cpu_s(self) -> float | None:
+        """CPU time the process has used (user + system), or ``None`` where /proc cannot tell."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        except (OSError, IndexError, ValueError):
+            return None
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -174,7 +189,8 @@ class ExpressionPool:
             if self._idle:
                 return self._idle.pop()
         try:
-            worker = _Worker(self.memory_limit_mb)
+            # fork/exec waits for the child: off the loop, which a loaded machine would stall
+            worker = await asyncio.to_thread(_Worker, self.memory_limit_mb)
             if not await _readable(worker.conn, self.start_timeout_s) or worker.conn.recv() != ("ready",):
                 worker.kill()
                 raise ExpressionEvaluationError("the expression worker did not start", expression="",
@@ -200,7 +216,7 @@ class ExpressionPool:
         try:
             try:
                 worker.conn.send((source, scope, time_limit_ms, output_limit_bytes))
-                answered = await _readable(worker.conn, time_limit_ms / 1000 + self.grace_s)
+                answered = await self._answer(worker, time_limit_ms / 1000 + self.grace_s)
                 reply = worker.conn.recv() if answered else None
             except (EOFError, OSError, BrokenPipeError):
                 raise ExpressionEvaluationError(
@@ -221,6 +237,28 @@ class ExpressionPool:
         if reply[0] == "syntax":
             raise ExpressionSyntaxError(reply[1])
         raise ExpressionEvaluationError(reply[1], expression=source, code=reply[2])
+
+    async def _answer(self, worker: _Worker, limit_s: float) -> bool:
+        """Wait for the worker's reply; ``False`` once it has overrun ``limit_s`` (then it is killed).
+
+        The limit counts the CPU time the worker spends, read from /proc: a worker that waited
+        for a CPU on a loaded machine is not stuck and gets the time it lacked, up to a cap.
+        """
+        loop = asyncio.get_running_loop()
+        started, cpu_before = loop.time(), worker.cpu_s()
+        cap = max(STARVED_CAP_S, 10 * limit_s)
+        wait = limit_s
+        while True:
+            if await _readable(worker.conn, wait):
+                return True
+            cpu_now = worker.cpu_s()
+            if cpu_before is None or cpu_now is None:
+                return False  # no CPU accounting here: wall time decides
+            used = cpu_now - cpu_before
+            waited = loop.time() - started
+            if used >= limit_s or waited >= cap:
+                return False
+            wait = max(0.01, min(limit_s - used, cap - waited))
 
     async def aclose(self) -> None:
         """Stop every idle worker (busy ones are stopped when their evaluation ends)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
 import pytest
@@ -86,6 +88,24 @@ async def test_an_expression_stuck_inside_a_builtin_is_killed_and_the_loop_stays
     # The loop was never blocked for the builtin's duration (the slice is 1 ms). Loose bound:
     # this is a correctness check on a shared CI machine, the latency figure lives in bench/.
     assert max(lags) < 0.5
+
+
+async def test_a_worker_starved_of_cpu_is_not_killed_for_the_wait() -> None:
+    # A loaded machine, made deterministic: the worker is stopped (SIGSTOP) for longer than the
+    # limit while it holds a request. It used no CPU meanwhile, so it is not stuck: it answers.
+    pool = ExpressionPool(workers=1, grace_s=0.0)
+    evaluator = Evaluator(time_limit_ms=50, pool=pool, slice_ms=1)
+    try:
+        assert await evaluator.evaluate("$sum([1..10])", {}) == 55  # the worker is started and idle
+        (worker,) = pool._idle
+        os.kill(worker.process.pid, signal.SIGSTOP)
+        asyncio.get_running_loop().call_later(0.4, os.kill, worker.process.pid, signal.SIGCONT)
+        started = time.perf_counter()
+        assert await evaluator.evaluate("$sum([1..100])", {}) == 5050
+        assert time.perf_counter() - started >= 0.35  # it really waited for the stopped worker
+        assert pool.kills == 0 and pool._idle == [worker]
+    finally:
+        await pool.aclose()
 
 
 async def test_a_worker_that_allocates_too_much_gets_a_memory_error_not_the_service() -> None:
