@@ -3,7 +3,9 @@
 The ``probe`` connector's operations have real side effects the tests can count: ``count``
 appends a line to a file (so a test — or a crash test's parent process — can prove how often a
 node ran), ``flaky`` fails a given number of times, ``sleep`` waits, ``secret`` echoes its
-credential, ``remote`` is an external operation with a rich output model (dry runs).
+credential, ``remote`` is an external operation with a rich output model (dry runs);
+``rendezvous`` proves concurrency without a stopwatch (each call waits until ``count`` calls have
+arrived, then until every higher ``index`` has finished, and appends its index to a file).
 """
 
 from __future__ import annotations
@@ -60,6 +62,17 @@ class SleepInput(_In):
 
 class SleepOutput(BaseModel):
     slept: float
+
+
+class RendezvousInput(_In):
+    dir: str
+    index: int
+    count: int
+    timeout_s: float = 20.0
+
+
+class RendezvousOutput(BaseModel):
+    index: int
 
 
 class SecretInput(_In):
@@ -144,6 +157,26 @@ async def _remote(inp: RemoteInput, ctx: OperationContext) -> RemoteOutput:
     raise AssertionError("a dry run must never call an external operation")
 
 
+async def _rendezvous(inp: RendezvousInput, ctx: OperationContext) -> RendezvousOutput:
+    folder = Path(inp.dir)
+    (folder / f"arrived_{inp.index}").touch()
+    deadline = asyncio.get_running_loop().time() + inp.timeout_s
+
+    async def until(done: Any, what: str) -> None:
+        while not done():
+            if asyncio.get_running_loop().time() > deadline:
+                raise PermanentError(f"rendezvous {inp.index}: {what} within {inp.timeout_s} s")
+            await asyncio.sleep(0.005)
+
+    await until(lambda: len(list(folder.glob("arrived_*"))) >= inp.count, f"fewer than {inp.count} calls arrived")
+    await until(lambda: all((folder / f"done_{j}").exists() for j in range(inp.index + 1, inp.count)),
+                "a later call did not finish")
+    with open(folder / "order", "a") as fh:
+        fh.write(f"{inp.index}\n")
+    (folder / f"done_{inp.index}").touch()
+    return RendezvousOutput(index=inp.index)
+
+
 async def _big(inp: BigInput, ctx: OperationContext) -> BigOutput:
     return BigOutput(data="x" * inp.size)
 
@@ -157,6 +190,8 @@ PROBE = Connector(
         Operation("sleep", "Sleep.", SleepInput, SleepOutput, _sleep, external=False),
         Operation("secret", "Echo the credential.", SecretInput, SecretOutput, _secret, external=False),
         Operation("remote", "Pretend to call a remote API.", RemoteInput, RemoteOutput, _remote, external=True),
+        Operation("rendezvous", "Wait for the others.", RendezvousInput, RendezvousOutput, _rendezvous,
+                  external=False),
         Operation("big", "Return a large output.", BigInput, BigOutput, _big, external=False),
         Operation("limited", "Rate-limited.", SleepInput, SleepOutput, _sleep, external=False,
                   rate_limit=RateLimit(requests=2, per_seconds=1)),

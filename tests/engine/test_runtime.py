@@ -112,24 +112,40 @@ async def test_switch_routes_to_matching_case_or_default(db: Path) -> None:
     assert statuses(odd)["other"] == "completed" and statuses(odd)["bug_path"] == "skipped"
 
 
-async def test_loop_outputs_are_in_item_order_with_max_concurrency(db: Path) -> None:
+async def test_loop_outputs_are_in_item_order_with_max_concurrency(db: Path, tmp_path: Path) -> None:
+    # No stopwatch: each item waits until all four are in flight (so they ran concurrently) and
+    # then until every later item has finished (so they finish in reverse), whatever the load.
+    meet = tmp_path / "meet"
+    meet.mkdir()
     body = {"nodes": [
-        {"id": "wait", "type": "action", "connector": "probe", "operation": "sleep",
-         "config": {"seconds": "{{ 0.05 * (4 - index) }}"}},
+        {"id": "wait", "type": "action", "connector": "probe", "operation": "rendezvous",
+         "config": {"dir": str(meet), "index": "{{ index }}", "count": 4}},
         transform("square", "item * item"),
     ], "edges": [{"source": "wait", "target": "square"}]}
     workflow = wf([{"id": "each", "type": "loop", "config": {"items": "{{ trigger.values }}", "max_concurrency": 4},
                     "body": body}], [("start", "each")])
     async with runtime_at(db) as rt:
-        t0 = time.perf_counter()
         result = await rt.run(workflow, {"values": [1, 2, 3, 4]})
-        elapsed = time.perf_counter() - t0
-    assert result["status"] == "completed"
-    # later items finish first, yet the output keeps item order
-    assert result["output"] == [{"value": 1}, {"value": 4}, {"value": 9}, {"value": 16}]
-    assert elapsed < 0.45  # 0.2+0.15+0.1+0.05 would be 0.5 s one at a time
+    assert result["status"] == "completed", result.get("error")
+    assert (meet / "order").read_text().split() == ["3", "2", "1", "0"]  # later items finished first
+    assert result["output"] == [{"value": 1}, {"value": 4}, {"value": 9}, {"value": 16}]  # yet item order
     paths = {s["loop_path"] for s in result["steps"] if s["node_id"] == "square"}
     assert paths == {"each[0]", "each[1]", "each[2]", "each[3]"}
+
+
+async def test_a_loop_runs_no_more_items_at_once_than_max_concurrency(db: Path, tmp_path: Path) -> None:
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    body = {"nodes": [{"id": "wait", "type": "action", "connector": "probe", "operation": "rendezvous",
+                       "config": {"dir": str(meet), "index": "{{ index }}", "count": 3, "timeout_s": 0.5}}],
+            "edges": []}
+    workflow = wf([{"id": "each", "type": "loop", "config": {"items": "{{ trigger.values }}", "max_concurrency": 2},
+                    "body": body}], [("start", "each")])
+    async with runtime_at(db) as rt:
+        result = await rt.run(workflow, {"values": [1, 2, 3]})
+    # two in flight can never meet a third: the rendezvous gives up
+    assert result["status"] == "failed"
+    assert "fewer than 3 calls arrived" in result["error"]["message"]
 
 
 async def test_loop_max_concurrency_one_runs_items_in_sequence(db: Path, tmp_path: Path) -> None:
