@@ -51,6 +51,7 @@ CLAIMED = "claimed"
 ALIVE = "alive"
 DEAD = "dead"
 STOPPED = "stopped"
+CLAIM_ROUNDS = 8  # rankings tried past candidates that concurrent claimers hold or took
 
 
 class QueueRow(SQLModel, table=True):
@@ -149,10 +150,44 @@ class ExecutionQueue:
     # -- claiming --
 
     def claim(self, worker_id: str, limit: int) -> builtins.list[str]:
-        """Claim up to ``limit`` queued executions for ``worker_id``, fairly between workspaces."""
+        """Claim up to ``limit`` queued executions for ``worker_id``, fairly between workspaces.
+
+        On Postgres the fair candidates are locked with ``SKIP LOCKED``. Candidates that a
+        concurrent claimer holds or has just taken are left to it and the next-best ones are
+        ranked instead (a claimer that gave up on them sat idle while work waited); on SQLite
+        that second ranking runs under the write lock the first update took, so it is exact.
+        """
         if limit <= 0:
             return []
         at = now()
+        got: builtins.list[str] = []
+        with self.engine.begin() as conn:
+            skipped: set[str] = set()
+            for _ in range(CLAIM_ROUNDS):
+                ids = [r[0] for r in conn.execute(self._ranked(limit - len(got), at, skipped | set(got)))]
+                if not ids:
+                    break
+                if self.postgres:  # lock what nobody else holds; the rest is someone else's claim
+                    locked = [r[0] for r in conn.execute(
+                        select(_Q.c.execution_id).where(_Q.c.execution_id.in_(ids), _Q.c.status == QUEUED)
+                        .with_for_update(skip_locked=True))]
+                    skipped.update(set(ids) - set(locked))
+                    ids = [i for i in ids if i in set(locked)]
+                if ids:
+                    claimed = conn.execute(
+                        update(_Q).where(_Q.c.execution_id.in_(ids), _Q.c.status == QUEUED)
+                        .values(status=CLAIMED, worker_id=worker_id, claimed_at=at)
+                        .returning(_Q.c.execution_id)
+                    )
+                    mine = {r[0] for r in claimed}
+                    skipped.update(set(ids) - mine)  # claimed by another claimer since we ranked
+                    got += [i for i in ids if i in mine]  # keep the fair order
+                if len(got) >= limit:
+                    break
+        return got
+
+    def _ranked(self, limit: int, at: datetime, exclude: set[str]) -> Any:
+        """The fair order of claimable executions (see the module docstring), ``limit`` of them."""
         busy_q = _Q.alias("busy")
         busy = (
             select(busy_q.c.workspace_id, func.count().label("n"))
@@ -160,35 +195,18 @@ class ExecutionQueue:
         )
         rank = func.row_number().over(partition_by=_Q.c.workspace_id,
                                       order_by=(_Q.c.priority.desc(), _Q.c.enqueued_at, _Q.c.execution_id))
-        waiting = (
-            select(_Q.c.execution_id, _Q.c.workspace_id, _Q.c.priority, _Q.c.enqueued_at, rank.label("rank"))
-            .where(_Q.c.status == QUEUED, _Q.c.available_at <= at)
-            .subquery()
-        )
-        ranked = (
+        candidates = select(_Q.c.execution_id, _Q.c.workspace_id, _Q.c.priority, _Q.c.enqueued_at,
+                            rank.label("rank")).where(_Q.c.status == QUEUED, _Q.c.available_at <= at)
+        if exclude:
+            candidates = candidates.where(_Q.c.execution_id.not_in(sorted(exclude)))
+        waiting = candidates.subquery()
+        return (
             select(waiting.c.execution_id)
             .select_from(waiting.outerjoin(busy, busy.c.workspace_id == waiting.c.workspace_id))
             .where(waiting.c.rank <= limit)
             .order_by(waiting.c.rank, func.coalesce(busy.c.n, 0), waiting.c.priority.desc(), waiting.c.enqueued_at)
             .limit(limit)
         )
-        with self.engine.begin() as conn:
-            ids = [r[0] for r in conn.execute(ranked)]
-            if not ids:
-                return []
-            if self.postgres:  # lock what nobody else holds; the rest is someone else's claim
-                ids = [r[0] for r in conn.execute(
-                    select(_Q.c.execution_id).where(_Q.c.execution_id.in_(ids), _Q.c.status == QUEUED)
-                    .with_for_update(skip_locked=True))]
-                if not ids:
-                    return []
-            claimed = conn.execute(
-                update(_Q).where(_Q.c.execution_id.in_(ids), _Q.c.status == QUEUED)
-                .values(status=CLAIMED, worker_id=worker_id, claimed_at=at)
-                .returning(_Q.c.execution_id)
-            )
-            got = {r[0] for r in claimed}
-        return [i for i in ids if i in got]  # keep the fair order
 
     def release(self, execution_id: str, worker_id: str) -> str | None:
         """The worker is done with the execution (it ended, paused or waits for a person): remove

@@ -43,17 +43,19 @@ def test_concurrent_claims_never_overlap(engine: Engine) -> None:
         queue.enqueue(f"ex_{i:04d}", f"ws_{i % 7}")
     got: dict[str, list[str]] = {}
     errors: list[BaseException] = []
+    # Rounds in lockstep: in each, all eight claim at once (a worker drives what it claimed
+    # between two claims; a claimer looping alone could win the write lock every time).
+    rounds = threading.Barrier(8)
 
     def claimer(name: str) -> None:
         mine: list[str] = []
         try:
-            while True:
-                batch = queue.claim(name, 7)
-                if not batch:
-                    break
-                mine += batch
+            for _ in range(8):  # 8 rounds x 8 claimers x 7 > 300
+                rounds.wait(timeout=60)
+                mine += queue.claim(name, 7)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
+            rounds.abort()
         got[name] = mine
 
     threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(8)]
@@ -64,8 +66,26 @@ def test_concurrent_claims_never_overlap(engine: Engine) -> None:
     assert errors == []
     everything = [i for ids in got.values() for i in ids]
     assert len(everything) == 300 and len(set(everything)) == 300
-    assert sum(1 for ids in got.values() if ids) > 1  # the work was actually shared
+    # the first round had work for all: none came back empty-handed beside another claimer
+    assert all(len(ids) >= 7 for ids in got.values()), {k: len(v) for k, v in got.items()}
     assert queue.depth() == {"claimed": 300}
+
+
+def test_a_claimer_passes_over_rows_a_concurrent_claimer_holds(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite claims hold the single write lock: no claim runs beside another")
+    queue = ExecutionQueue(engine)
+    for i in range(12):
+        queue.enqueue(f"ex_{i:02d}", "ws_a")
+    with engine.connect() as other:  # another claimer's transaction holds the four best rows
+        other.begin()
+        held = [r[0] for r in other.execute(
+            _Q.select().with_only_columns(_Q.c.execution_id).order_by(_Q.c.enqueued_at).limit(4).with_for_update())]
+        assert held == ["ex_00", "ex_01", "ex_02", "ex_03"]
+        got = queue.claim("w1", 4)  # it used to come back empty-handed while work waited
+        other.rollback()
+    assert got == ["ex_04", "ex_05", "ex_06", "ex_07"]
+    assert queue.claim("w2", 10) == [*held, "ex_08", "ex_09", "ex_10", "ex_11"]
 
 
 def test_claims_are_fair_between_workspaces_and_follow_priority(engine: Engine) -> None:
