@@ -41,6 +41,7 @@ from engine.event_stream import follow_events, publish_offline
 from engine.execution_run import ExecutionRun, RuntimeLimits
 from engine.execution_state import check_transition
 from engine.execution_store import (
+    STEP_INSERT,
     ExecutionRow,
     ExecutionStore,
     StepRow,
@@ -106,9 +107,12 @@ class Runtime:
         self, workflow: Workflow | dict[str, Any], input: Any = None, *, workspace_id: str = "default",
         user_id: str | None = None, workflow_id: str | None = None, workflow_version: int | None = None,
         trigger: str | None = None, dry_run: bool = False, priority: int = 0,
+        seed: Callable[[str], list[dict[str, Any]]] | None = None,
     ) -> str:
         """Create an execution (committed before this returns) and start driving it (or, on a
-        remote runtime, queue it for a worker; ``priority``: higher is claimed first)."""
+        remote runtime, queue it for a worker; ``priority``: higher is claimed first). ``seed``
+        gives, for the new id, step rows the run starts with as checkpoints (a fork's reused
+        results, ``engine.execution_fork``)."""
         wf = self._parse(workflow, workspace_id)
         check_trigger_input(wf, input)
         execution_id = new_id("ex")
@@ -124,6 +128,9 @@ class Runtime:
             "updated_at": started,
         }
         inserted = self.store.insert_execution(row)
+        seeded = [StepRow(**step) for step in seed(execution_id)] if seed is not None else []
+        for step in seeded:  # committed with the execution, before a worker can claim it
+            self.store.write(STEP_INSERT, step.model_dump())
         queued = self.dispatch.enqueue_new(execution_id, workspace_id, workflow_id=workflow_id, priority=priority)
         await inserted
         if queued is not None:
@@ -131,6 +138,8 @@ class Runtime:
         if self.remote:
             return execution_id
         run = self._new_run(ExecutionRow(**row), wf)
+        if seeded:
+            run.load_steps(seeded, [])
         self._status[execution_id] = "pending"
         self._launch(run)
         return execution_id

@@ -1,4 +1,4 @@
-"""`flowwright run`, `executions list|show|stats|prune`, `recover`, `approvals list`, `approve`, `reject`.
+"""`flowwright run`, `executions list|show|rerun|stats|prune`, `recover`, `approvals list`, `approve`, `reject`.
 
 Contract (other tools depend on it): ``run`` prints the execution id on stderr as soon as the
 execution exists; with ``--json`` it prints one object ``{id, status, failed_steps, outcome, output,
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,6 +42,7 @@ def register(app: typer.Typer) -> None:
     executions_app.command("show")(executions_show)
     executions_app.command("prune")(executions_prune)
     executions_app.command("stats")(executions_stats)
+    executions_app.command("rerun")(executions_rerun)
     approvals_app.command("list")(approvals_list)
     app.add_typer(executions_app, name="executions")
     app.add_typer(approvals_app, name="approvals")
@@ -113,6 +115,18 @@ def _parse_input(value: str | None) -> Any:
 
 async def _run(services: Container, workflow: Any, trigger_input: Any, *, as_json: bool, dry_run: bool,
                workspace: str) -> dict[str, Any]:
+    async def start(runtime: Any) -> str:
+        execution_id: str = await runtime.start(workflow, trigger_input, workspace_id=workspace, dry_run=dry_run,
+                                                trigger="manual", user_id="cli")
+        return execution_id
+
+    return await _drive(services, start, as_json=as_json, note=" (dry run)" if dry_run else "")
+
+
+async def _drive(services: Container, start: Callable[[Any], Awaitable[str]], *, as_json: bool, note: str = "",
+                 refused_exit: int = 2) -> dict[str, Any]:
+    """Start an execution with ``start(runtime)`` and drive it here to its end (live view unless
+    ``as_json``); a Flowwright error from ``start`` is one line and exit ``refused_exit``."""
     from engine.errors import FlowwrightError
     from engine.worker import Worker
 
@@ -121,12 +135,11 @@ async def _run(services: Container, workflow: Any, trigger_input: Any, *, as_jso
     async with Worker(runtime, services.queue, capacity=0, heartbeat_s=services.settings.worker_heartbeat_s,
                       kind="cli").attached():
         try:
-            execution_id = await runtime.start(workflow, trigger_input, workspace_id=workspace, dry_run=dry_run,
-                                               trigger="manual", user_id="cli")
+            execution_id = await start(runtime)
         except FlowwrightError as exc:
             err_console.print(f"[bold red]error:[/] {exc.message}")
-            raise typer.Exit(2) from None
-        err_console.print(f"execution {execution_id}" + (" (dry run)" if dry_run else ""), markup=False)
+            raise typer.Exit(refused_exit) from None
+        err_console.print(f"execution {execution_id}{note}", markup=False)
         if not as_json:
             await _follow(runtime, execution_id)
         outcome: dict[str, Any] = await runtime.wait(execution_id)
@@ -306,6 +319,47 @@ def executions_show(
         table.add_row(node, f"[{style}]{step['status']}[/]", str(step["attempt"]), (step["started_at"] or "")[11:23],
                       _escape(err or ""))
     console.print(table)
+
+
+def executions_rerun(
+    execution_id: Annotated[str, typer.Argument(help="The execution to run again (a finished one).")],
+    from_node: Annotated[str | None, typer.Option("--from", help="Start at this node, reusing the recorded "
+                                                  "results of every node upstream of it.")] = None,
+    version: Annotated[int | None, typer.Option(help="Of its workflow (default: the current version, the draft).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run an execution again with the same input, on its workflow's current version, from the
+    start or from a node (upstream results reused, not run again); exit codes as `run`."""
+    from engine.errors import NotFoundError
+    from engine.execution_fork import fork
+
+    services = container()
+    try:
+        source = services.execution_store.get(execution_id)
+    except NotFoundError as exc:
+        fail(exc.message)
+    definition: Any = json.loads(source.definition)
+    number = source.workflow_version
+    if source.workflow_id is not None:
+        try:
+            found = services.workflow_store.version(source.workspace_id, source.workflow_id, version)
+        except NotFoundError as exc:
+            fail(exc.message)
+        definition, number = found.definition_dict(), found.version
+    elif version is not None:
+        fail(f"--version: execution {execution_id} ran a file, not a stored workflow", 2)
+
+    async def start(runtime: Any) -> str:
+        return await fork(runtime, execution_id, definition, from_node=from_node, user_id="cli",
+                          workflow_version=number)
+
+    note = f" (re-run of {execution_id}" + (f" from {from_node})" if from_node else ")")
+    outcome = asyncio.run(_drive(services, start, as_json=as_json, note=note, refused_exit=1))
+    if as_json:
+        print_json(outcome)
+    else:
+        _print_summary(outcome)
+    _exit_for(outcome)
 
 
 def executions_stats(

@@ -117,6 +117,38 @@ async def get_execution(execution_id: str, runtime: RuntimeDep, workspace: Works
     return {**summary(row), **result}
 
 
+class RerunIn(BaseModel):
+    from_node: str | None = None  # reuse the recorded results upstream of this node; run it and the rest
+    version: int | None = None  # of the execution's workflow; default: the current version (the draft)
+
+
+@router.post("/executions/{execution_id}/rerun", status_code=202)
+async def rerun(execution_id: str, runtime: RuntimeDep, store: WorkflowStoreDep, workspace: WorkspaceDep,
+                body: RerunIn | None = None, wait: bool = False) -> dict[str, Any]:
+    """Run a finished execution again with the same input, on the workflow's current version (or
+    ``version``): from the start, or with ``from_node`` from that node, reusing the recorded
+    results of every node upstream of it (they do not run again). A run of a file (no workflow)
+    runs its own definition. 202 with the new execution's id; ``wait=true`` waits for its end."""
+    from engine.execution_fork import fork
+
+    body = body or RerunIn()
+    source = await runtime.get(execution_id, workspace)
+    definition: Any = json.loads(source.definition)
+    version_number = source.workflow_version
+    if source.workflow_id is not None:
+        version = await asyncio.to_thread(store.version, workspace, source.workflow_id, body.version)
+        definition, version_number = version.definition_dict(), version.version
+    elif body.version is not None:
+        raise BadRequestError(f"execution {execution_id} ran a file, not a stored workflow: it has no versions",
+                              field="version")
+    new_id = await fork(runtime, execution_id, definition, from_node=body.from_node, workspace_id=workspace,
+                        workflow_version=version_number)
+    if wait:
+        result: dict[str, Any] = await runtime.wait(new_id)
+        return {**result, "rerun_of": execution_id, "from_node": body.from_node}
+    return {"id": new_id, "status": "running", "rerun_of": execution_id, "from_node": body.from_node}
+
+
 @router.post("/executions/{execution_id}/{action}")
 async def control(execution_id: str, action: Literal["pause", "resume", "cancel", "retry"], runtime: RuntimeDep,
                   workspace: WorkspaceDep) -> dict[str, Any]:

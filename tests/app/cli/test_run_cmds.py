@@ -262,3 +262,35 @@ def test_executions_stats(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no workflow 'wf_nope'" in missing.stderr
     bad = run("executions", "stats", row.id, "--since", "soon")
     assert bad.returncode == 2 and bad.stderr.strip().endswith("(--since)")
+
+
+def test_executions_rerun_from_a_node(tmp_path: Path) -> None:
+    from app.cli.container import container
+    from engine.validation import parse_workflow
+
+    broken = workflow()
+    broken["nodes"][3]["config"]["message"] = "{{ $error('typo in the message') }}"
+    services = container(vault=False)
+    row, _ = services.workflow_store.create("default", parse_workflow(broken, services.registry), source="api")
+    services.workflow_store.add_version("default", row.id, parse_workflow(workflow(), services.registry), source="api")
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await services.runtime.run(broken, {"x": 21}, workflow_id=row.id, workflow_version=1)
+        finally:
+            await services.aclose()
+
+    first = asyncio.run(go())
+    assert first["status"] == "failed"
+    again = run("executions", "rerun", first["id"], "--from", "say", "--json")
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout)
+    assert result["output"] == {"message": "value is 42", "level": "info"}
+    steps = {s["node_id"]: s for s in result["steps"]}
+    assert steps["double"]["started_at"] == next(s for s in first["steps"] if s["node_id"] == "double")["started_at"]
+    assert f"re-run of {first['id']} from say" in again.stderr
+    old = run("executions", "rerun", first["id"], "--version", "1")
+    assert old.returncode == 1 and "typo in the message" in old.stdout
+    ghost = run("executions", "rerun", first["id"], "--from", "ghost")
+    assert ghost.returncode == 1 and "'ghost'" in ghost.stderr and "Traceback" not in ghost.stderr
+    assert run("executions", "rerun", "ex_nope").returncode == 1
