@@ -254,7 +254,7 @@ class Container:
         )
         return Runtime(self.execution_store, self.registry, credentials=self.token_manager, rate_limiter=self.rate_limiter,
                        services=self.connector_services, usage=self.gateway.tracker, limits=limits, queue=self.queue,
-                       remote=self.remote)
+                       remote=self.remote, workflows=self.workflow_store)
 
     @functools.cached_property
     def scheduler(self) -> CronScheduler:

@@ -56,6 +56,11 @@ class OperationContext(Protocol):
         expression that outgrows a few milliseconds runs in a supervised worker process)."""
         ...
 
+    async def run_workflow(self, workflow_id: str, version: int | None, input: Any, *, wait: bool) -> dict[str, Any]:
+        """Run another workflow of this workspace as a child execution of this step (waiting for
+        its end, or not); ``{"execution_id", "workflow_id", "version", "status", "output"}``."""
+        ...
+
 
 Run = Callable[[Any, OperationContext], Awaitable[BaseModel]]
 

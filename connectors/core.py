@@ -1,4 +1,4 @@
-"""The ``core`` connector: transform, set, delay, log, fail — steps that never leave Flowwright."""
+"""The ``core`` connector: transform, set, delay, log, fail, run_workflow — steps that never leave Flowwright."""
 
 from __future__ import annotations
 
@@ -64,6 +64,21 @@ class NoOutput(BaseModel):
     pass
 
 
+class RunWorkflowInput(_In):
+    workflow_id: str = Field(min_length=1, description="Id of a workflow of this workspace (wf_…).")
+    version: int | None = Field(None, ge=1, description="Pin a version; default: the workflow's current version.")
+    input: Any = Field(None, description="The child's trigger input ({{ }} expressions inside are interpolated).")
+    wait: bool = Field(True, description="Wait for the child and output its output (default), or start it and go on.")
+
+
+class RunWorkflowOutput(BaseModel):
+    execution_id: str = Field(description="The child execution.")
+    workflow_id: str
+    version: int
+    status: Literal["completed", "started"] = Field(description="completed (waited for) or started (wait: false).")
+    output: Any = Field(None, description="The child's output (null when not waited for).")
+
+
 async def _transform(inp: TransformInput, ctx: OperationContext) -> ValueOutput:
     return ValueOutput(value=await ctx.evaluate(inp.expression))
 
@@ -95,10 +110,16 @@ async def _fail(inp: FailInput, ctx: OperationContext) -> NoOutput:  # noqa: ARG
     raise PermanentError(inp.message, code="core_fail")
 
 
+async def _run_workflow(inp: RunWorkflowInput, ctx: OperationContext) -> RunWorkflowOutput:
+    # The engine runs the child (a linked execution it can join after a crash and cancel with its parent).
+    result = await ctx.run_workflow(inp.workflow_id, inp.version, inp.input, wait=inp.wait)
+    return RunWorkflowOutput.model_validate(result)
+
+
 CONNECTOR = Connector(
     name="core",
     title="Core",
-    description="Built-in steps that never leave Flowwright: compute, set values, wait, log, fail.",
+    description="Built-in steps that never leave Flowwright: compute, set values, wait, log, fail, run another workflow.",
     category="core",
     icon="⚙️",
     auth=AuthType.NONE,
@@ -113,5 +134,8 @@ CONNECTOR = Connector(
                   idempotent=True, external=False),
         Operation("fail", "Stop this path with an error message.", FailInput, NoOutput, _fail,
                   idempotent=True, external=False),
+        Operation("run_workflow", "Run another workflow of this workspace (a sub-workflow) with an input; wait "
+                  "for it and output its output, or start it and go on (wait: false).",
+                  RunWorkflowInput, RunWorkflowOutput, _run_workflow, external=False),
     ),
 )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from connectors.services import ConnectorServices
 from engine.collaborators import RateLimitStore, UsageTotals
+from engine.errors import SubworkflowError
 
 if TYPE_CHECKING:
     from engine.execution_run import ExecutionRun
@@ -116,11 +117,12 @@ class StepContext:
     def __init__(
         self, run: ExecutionRun, scope: Scope, node_id: str, loop_path: str, *,
         credential: Mapping[str, Any] | None = None, resumed: bool = False,
-        approval: Literal["approved", "rejected"] | None = None,
+        approval: Literal["approved", "rejected"] | None = None, step_id: str | None = None,
     ) -> None:
         self._run = run
         self._scope = scope
         self._loop_path = loop_path
+        self._step_id = step_id
         self.workspace_id = run.workspace_id
         self.execution_id: str | None = run.execution_id
         self.workflow_id = run.workflow_id
@@ -143,3 +145,14 @@ class StepContext:
     async def evaluate(self, expression: str) -> Any:
         """Evaluate a bare expression against the execution's scope, off the loop when it is slow."""
         return await self._run.expressions.evaluate(expression, self._scope.data())
+
+    async def run_workflow(self, workflow_id: str, version: int | None, input: Any, *, wait: bool) -> dict[str, Any]:
+        """Run another workflow of this workspace as a child execution of this step (see
+        ``engine.subworkflows``): ``{"execution_id", "workflow_id", "version", "status", "output"}``."""
+        if self._run.subworkflows is None:
+            raise SubworkflowError("this runtime has no workflow store, so it cannot run sub-workflows",
+                                   code="subworkflows_unavailable")
+        return await self._run.subworkflows.run(
+            self._run, node_id=self.node_id or "", loop_path=self._loop_path, step_id=self._step_id,
+            workflow_id=workflow_id, version=version, input=input, wait=wait,
+        )

@@ -45,8 +45,8 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0, pool_timeout_s: float
 
 
 def add_missing_columns(engine: Engine, table: Table) -> None:
-    """Add the columns a newer release declares to an existing table (additive only: each one is
-    nullable or has a constant default), so that a data dir of an older release keeps working."""
+    """Add the nullable/defaulted columns (and indexes) a newer release declares to an existing
+    table (additive only: a column is never changed or dropped)."""
     existing = {column["name"] for column in inspect(engine).get_columns(table.name)}
     missing = [column for column in table.columns if column.name not in existing]
     if not missing:
@@ -55,6 +55,7 @@ def add_missing_columns(engine: Engine, table: Table) -> None:
         for column in missing:
             kind = column.type.compile(dialect=engine.dialect)
             default = getattr(column.default, "arg", None)
+            default = None if callable(default) else default
             clause = ""
             if isinstance(default, bool):
                 clause = f" DEFAULT {'TRUE' if default else 'FALSE'}" if engine.dialect.name == "postgresql" \
@@ -64,3 +65,5 @@ def add_missing_columns(engine: Engine, table: Table) -> None:
             elif isinstance(default, str) and "'" not in default:
                 clause = f" DEFAULT '{default}'"
             conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}'))
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)

@@ -120,3 +120,20 @@ class LoopLimitError(FlowwrightError):
 
     code = "loop_max_iterations"
     status = 422
+
+
+class SubworkflowError(FlowwrightError):
+    """A ``core.run_workflow`` step could not run its child: the workflow is unknown in this
+    workspace or archived (``subworkflow_not_found``), nesting went past the depth limit
+    (``subworkflow_depth``), or no workflow store is configured (``subworkflows_unavailable``)."""
+
+    code = "subworkflow_not_found"
+    status = 422
+
+
+class SubworkflowFailed(FlowwrightError):
+    """The child execution ended failed, timed out or cancelled; ``details`` name it and carry its
+    error. Retryable (status 502): another attempt runs a new child."""
+
+    code = "subworkflow_failed"
+    status = 502

@@ -29,6 +29,7 @@ NODE_FAILED = "node.failed"
 NODE_SKIPPED = "node.skipped"
 NODE_SUSPENDED = "node.suspended"
 NODE_WAITING = "node.waiting"
+NODE_CHILD_STARTED = "node.child_started"  # a core.run_workflow step started a sub-workflow execution
 LOG = "log"
 
 TERMINAL_EVENTS = frozenset({EXECUTION_COMPLETED, EXECUTION_FAILED, EXECUTION_CANCELLED, EXECUTION_TIMED_OUT})

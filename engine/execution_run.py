@@ -11,7 +11,7 @@ import asyncio
 import inspect
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.services import ConnectorServices
 from engine import events as ev
@@ -40,6 +40,9 @@ from engine.execution_store import (
 from engine.execution_views import duration_ms
 from engine.expression_pool import Evaluator
 from engine.workflow import ActionNode, Workflow, iter_graph_nodes
+
+if TYPE_CHECKING:
+    from engine.subworkflows import Subworkflows
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class ExecutionRun:
         rate_limiter: ConnectorRateLimiter | None, usage: UsageTotals | None, rate_limits: RateLimitStore | None,
         started_at: datetime,
         expressions: Evaluator | None = None,
+        subworkflows: Subworkflows | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.workflow = workflow
@@ -100,6 +104,7 @@ class ExecutionRun:
         self.usage = usage
         self.rate_limits = rate_limits
         self.started_at = started_at
+        self.subworkflows = subworkflows  # runs core.run_workflow's children (None: no workflow store)
         self.redact = Redactor()
         self.semaphore = asyncio.Semaphore(workflow.max_concurrency or limits.max_concurrency)
         self.stop_event = asyncio.Event()  # set when pausing: start nothing new, wake sleepers
@@ -194,7 +199,7 @@ class ExecutionRun:
             "node_type": node_type, "loop_path": loop_path, "attempt": attempt, "status": status,
             "input": None if input_ is None else dumps(self.redact(input_)), "output": None, "error": None,
             "branch": None, "final": False, "resume_at": None, "started_at": started, "completed_at": None,
-            "duration_ms": None,
+            "duration_ms": None, "child_execution_id": None,
         })
         self.live_steps[step_id] = (loop_path, node_id)
         return step_id, started
@@ -230,7 +235,7 @@ class ExecutionRun:
             "node_type": node_type, "loop_path": loop_path, "attempt": attempt, "status": status,
             "input": None if input_ is None else dumps(self.redact(input_)),
             "output": None if output is None else dumps(output), "error": None, "branch": branch, "final": final,
-            "resume_at": None, "started_at": at, "completed_at": at, "duration_ms": 0,
+            "resume_at": None, "started_at": at, "completed_at": at, "duration_ms": 0, "child_execution_id": None,
         }, durable=True)
 
     # -- the start and the end --

@@ -96,6 +96,12 @@ class ExecutionRow(SQLModel, table=True):
     duration_ms: int | None = None
     deadline_at: datetime | None = None
     updated_at: datetime = Field(default_factory=now)
+    # a sub-workflow's execution: the parent execution and the node (at its loop path) that ran it;
+    # ``detached`` when the parent did not wait for it (fire and forget: it outlives a cancel)
+    parent_execution_id: str | None = Field(default=None, index=True)
+    parent_node_id: str | None = None
+    parent_loop_path: str | None = None
+    detached: bool = False
 
 
 class StepRow(SQLModel, table=True):
@@ -128,6 +134,7 @@ class StepRow(SQLModel, table=True):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     duration_ms: int | None = None
+    child_execution_id: str | None = None  # the sub-workflow execution this attempt started or joined
 
 
 class ExecutionLogRow(SQLModel, table=True):
@@ -213,7 +220,7 @@ EXEC_SET = (
 FAST_ORDER = (EXEC_INSERT, STEP_INSERT, STEP_FINISH, EXEC_SET, EVENT_INSERT, LOG_INSERT)
 EXECUTION_COLUMNS = tuple(c.name for c in _EX.columns)
 _EXECUTION_DEFAULTS = {"trigger": "manual", "status": "pending", "dry_run": False, "node_count": 0, "workflow_name": "",
-                       "failed_steps": 0}
+                       "failed_steps": 0, "detached": False}
 
 
 # --- the store ---------------------------------------------------------------------------------
@@ -225,7 +232,8 @@ class ExecutionStore:
     def __init__(self, engine: Engine, *, retry_s: float = DEFAULT_DB_RETRY_S) -> None:
         self.engine = engine
         SQLModel.metadata.create_all(engine, tables=TABLES)
-        add_missing_columns(engine, _EX)
+        for table in (_EX, _STEP):  # a database made by an older release gains newer columns
+            add_missing_columns(engine, table)
         for index in (*_EX.indexes, *_STEP.indexes):  # an older data dir gains a newer release's indexes
             index.create(engine, checkfirst=True)
         self.writer = GroupCommitWriter(engine, fast=FAST_ORDER, merge=(STEP_INSERT, STEP_FINISH),
@@ -324,6 +332,12 @@ class ExecutionStore:
         from engine.execution_stats import workflow_stats
 
         return workflow_stats(self.engine, workspace_id, workflow_id, since=since, until=until)
+
+    def children(self, execution_id: str) -> builtins.list[ExecutionRow]:
+        """The sub-workflow executions a node of this execution started, oldest first."""
+        query = select(_EX).where(_EX.c.parent_execution_id == execution_id).order_by(_EX.c.created_at, _EX.c.id)
+        with self.engine.connect() as conn:
+            return [ExecutionRow(**r) for r in conn.execute(query).mappings()]
 
     def steps(self, execution_id: str) -> builtins.list[StepRow]:
         query = select(_STEP).where(_STEP.c.execution_id == execution_id).order_by(_STEP.c.seq)

@@ -40,33 +40,54 @@ def step_dict(step: StepRow) -> dict[str, Any]:
     }
     if step.loop_path:
         data["loop_path"] = step.loop_path
+    if step.child_execution_id:
+        data["child_execution_id"] = step.child_execution_id
     return data
 
 
-def execution_dict(row: ExecutionRow, steps: list[StepRow]) -> dict[str, Any]:
+def child_dict(row: ExecutionRow) -> dict[str, Any]:
+    """A sub-workflow execution as its parent lists it."""
+    return {"id": row.id, "workflow_id": row.workflow_id, "workflow_version": row.workflow_version,
+            "status": row.status, "node_id": row.parent_node_id, "loop_path": row.parent_loop_path or None,
+            "detached": bool(row.detached)}
+
+
+def execution_dict(row: ExecutionRow, steps: list[StepRow], children: list[ExecutionRow] | None = None) -> dict[str, Any]:
     failed = int(row.failed_steps or 0)
-    return {
+    data = {
         "id": row.id, "status": row.status, "failed_steps": failed, "outcome": outcome(row.status, failed),
         "output": loads(row.output), "error": loads(row.error), "duration_ms": row.duration_ms,
         "steps": [step_dict(s) for s in steps],
     }
+    if row.parent_execution_id:
+        data["parent_execution_id"] = row.parent_execution_id
+    if children:
+        data["children"] = [child_dict(c) for c in children]
+    return data
 
 
 def execution_summary(row: ExecutionRow) -> dict[str, Any]:
-    """One execution as a list item (``executions list --json`` and ``GET /v1/executions``)."""
+    """One execution as a list item (``executions list --json`` and ``GET /v1/executions``); a
+    sub-workflow's execution names its parent."""
     failed = int(row.failed_steps or 0)
-    return {
+    data = {
         "id": row.id, "status": row.status, "failed_steps": failed, "outcome": outcome(row.status, failed),
         "workflow_name": row.workflow_name, "workflow_id": row.workflow_id, "workflow_version": row.workflow_version,
         "workspace_id": row.workspace_id, "user_id": row.user_id, "trigger": row.trigger, "dry_run": bool(row.dry_run),
         "created_at": iso(row.created_at), "completed_at": iso(row.completed_at), "duration_ms": row.duration_ms,
         "error": loads(row.error),
     }
+    if row.parent_execution_id:
+        data["parent_execution_id"] = row.parent_execution_id
+    return data
 
 
 def describe_execution(store: ExecutionStore, execution_id: str, workspace_id: str | None = None) -> dict[str, Any]:
+    """The ``run --json`` shape; a sub-workflow's execution names its parent, a parent lists its children."""
     row = store.get(execution_id, workspace_id)
-    return execution_dict(row, store.steps(execution_id))
+    steps = store.steps(execution_id)
+    children = store.children(execution_id) if any(s.child_execution_id for s in steps) else []
+    return execution_dict(row, steps, children)
 
 
 def approval_dict(row: Any) -> dict[str, Any]:

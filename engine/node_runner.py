@@ -218,7 +218,8 @@ class NodeRunner:
                 if not recorder and op.external and not op.safe_to_replay(inp):
                     await run.store.flush()  # the running row is committed before the side effect starts
                 credential = None if recorder else await self._credential(node)
-                ctx = StepContext(run, scope, node.id, loop_path, credential=credential, resumed=until is not None)
+                ctx = StepContext(run, scope, node.id, loop_path, credential=credential, resumed=until is not None,
+                                  step_id=current.step_id)
                 for _ in range(MAX_SUSPENDS):
                     if until is not None:
                         ctx.resume_at = until
@@ -231,6 +232,9 @@ class NodeRunner:
                     try:
                         out_model = await self._invoke(node, op, connector, inp, ctx, rendered, recorder)
                         break
+                    except Paused:  # the operation stopped for the pause (a sub-workflow step stops waiting)
+                        run.step_finished(current.step_id, current.started, status="paused", durable=False)
+                        raise
                     except Suspend as suspend:
                         until = _aware(suspend.until)
                         if run.dry_run:

@@ -58,6 +58,7 @@ from engine.expression_pool import Evaluator, ExpressionPool, default_workers
 from engine.ownership import current_owner, owner_alive
 from engine.queue import ExecutionQueue
 from engine.scheduler_graph import GraphRun
+from engine.subworkflows import DEFAULT_MAX_DEPTH, ParentLink, Subworkflows, WorkflowVersions
 from engine.trigger_input import InputInvalidError, check_trigger_input
 from engine.workflow import Workflow, iter_graph_nodes
 
@@ -75,6 +76,7 @@ class Runtime:
         usage: UsageTotals | None = None, rate_limits: RateLimitStore | None = None,
         limits: RuntimeLimits | None = None, bus: ev.EventBus | None = None,
         queue: ExecutionQueue | None = None, remote: bool = False, owner: str | None = None,
+        workflows: WorkflowVersions | None = None, subworkflow_max_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -100,6 +102,9 @@ class Runtime:
         self._status: dict[str, str] = {}
         self._cancelling: set[str] = set()
         self._recheck: set[str] = set()
+        self.closing = False  # set by aclose: a shutdown, not a cancel (children are left to recovery)
+        # core.run_workflow steps need the workflow store to find the workflows they run
+        self.subworkflows = Subworkflows(self, workflows, max_depth=subworkflow_max_depth) if workflows else None
 
     # -- starting --
 
@@ -107,12 +112,13 @@ class Runtime:
         self, workflow: Workflow | dict[str, Any], input: Any = None, *, workspace_id: str = "default",
         user_id: str | None = None, workflow_id: str | None = None, workflow_version: int | None = None,
         trigger: str | None = None, dry_run: bool = False, priority: int = 0,
-        seed: Callable[[str], list[dict[str, Any]]] | None = None,
+        seed: Callable[[str], list[dict[str, Any]]] | None = None, parent: ParentLink | None = None,
     ) -> str:
         """Create an execution (committed before this returns) and start driving it (or, on a
         remote runtime, queue it for a worker; ``priority``: higher is claimed first). ``seed``
         gives, for the new id, step rows the run starts with as checkpoints (a fork's reused
-        results, ``engine.execution_fork``)."""
+        results, ``engine.execution_fork``); ``parent`` links a sub-workflow's execution to the
+        step that runs it."""
         wf = self._parse(workflow, workspace_id)
         check_trigger_input(wf, input)
         execution_id = new_id("ex")
@@ -125,7 +131,7 @@ class Runtime:
             "node_count": len(iter_graph_nodes(wf.nodes)), "owner": None if self.remote else self.owner,
             "created_at": started,
             "started_at": started, "deadline_at": started + timedelta(seconds=wf.timeout_s) if wf.timeout_s else None,
-            "updated_at": started,
+            "updated_at": started, **(parent.columns() if parent else {}),
         }
         inserted = self.store.insert_execution(row)
         seeded = [StepRow(**step) for step in seed(execution_id)] if seed is not None else []
@@ -260,6 +266,8 @@ class Runtime:
         await self.store.update_execution(execution_id, status="cancelled", completed_at=completed,
                                           duration_ms=duration_ms(row.started_at, completed))
         await publish_offline(self.store, self.bus, execution_id, ev.EXECUTION_CANCELLED)
+        if self.subworkflows is not None:  # a paused parent's children run on: they follow it
+            await self.subworkflows.cancel_children(execution_id)
 
     async def approve(self, execution_id: str, node_id: str, by: str | None = None, *, loop_path: str | None = None) -> None:
         """Approve a guardrail that waits for a person; the node runs again with the decision."""
@@ -327,6 +335,7 @@ class Runtime:
 
     async def aclose(self) -> None:
         """Stop driving (shutdown): running executions stay ``running`` for ``recover``."""
+        self.closing = True
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -356,7 +365,7 @@ class Runtime:
             limits=self.limits, registry=self.catalog(row.workspace_id), services=self.services, credentials=self.credentials,
             rate_limiter=self.rate_limiter, usage=self.usage, rate_limits=self.rate_limits,
             started_at=aware(row.started_at) or now(),
-            expressions=self.expressions,
+            expressions=self.expressions, subworkflows=self.subworkflows,
         )
 
     def _launch(self, run: ExecutionRun, *, deadline: datetime | None = None) -> None:

@@ -27,6 +27,7 @@ from engine.db import make_engine
 from engine.execution_run import RuntimeLimits
 from engine.execution_store import ExecutionStore
 from engine.runtime import Runtime
+from engine.workflow_store import WorkflowStore
 
 
 class _In(BaseModel):
@@ -217,9 +218,11 @@ class DictVault:
 
 @contextlib.asynccontextmanager
 async def runtime_at(db_path: Path, **kwargs: Any) -> AsyncIterator[Runtime]:
-    """A runtime over a real SQLite file; closed (store flushed) on exit."""
+    """A runtime over a real SQLite file, with the workflow store beside it (sub-workflows);
+    closed (store flushed) on exit."""
     store = ExecutionStore(make_engine(f"sqlite:///{db_path}"))
     kwargs.setdefault("limits", RuntimeLimits())
+    kwargs.setdefault("workflows", WorkflowStore(store.engine))
     runtime = Runtime(store, kwargs.pop("registry", None) or registry(), **kwargs)
     try:
         yield runtime

@@ -37,7 +37,7 @@ def _step(step_id: str, execution_id: str, seq: int) -> dict[str, object]:
     return {"id": step_id, "execution_id": execution_id, "seq": seq, "node_id": f"n{seq}", "node_type": "action",
             "loop_path": "", "attempt": 1, "status": "running", "input": None, "output": None, "error": None,
             "branch": None, "final": False, "resume_at": None, "started_at": datetime.now(UTC),
-            "completed_at": None, "duration_ms": None}
+            "completed_at": None, "duration_ms": None, "child_execution_id": None}
 
 
 async def test_durable_write_is_visible_to_another_connection_when_awaited(store: ExecutionStore, tmp_path: Path) -> None:
