@@ -232,9 +232,6 @@ class NodeRunner:
                     try:
                         out_model = await self._invoke(node, op, connector, inp, ctx, rendered, recorder)
                         break
-                    except Paused:  # the operation stopped for the pause (a sub-workflow step stops waiting)
-                        run.step_finished(current.step_id, current.started, status="paused", durable=False)
-                        raise
                     except Suspend as suspend:
                         until = _aware(suspend.until)
                         if run.dry_run:

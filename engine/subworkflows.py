@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine import events as ev
-from engine.errors import ConflictError, NotFoundError, SubworkflowError, SubworkflowFailed
-from engine.execution_run import ExecutionRun, Paused
+from engine.errors import ConflictError, NotFoundError, Paused, SubworkflowError, SubworkflowFailed
+from engine.execution_run import ExecutionRun
 from engine.execution_state import TERMINAL
-from engine.execution_store import ExecutionRow, ExecutionStore, loads, step_update
+from engine.execution_store import ExecutionRow, ExecutionStore, loads, now, step_update
 from engine.workflow import Workflow
 
 DEFAULT_MAX_DEPTH = 8
@@ -135,6 +135,11 @@ class Subworkflows:
             return {**result, "status": "started", "output": None}
         try:
             row = await self._wait(run, child_id)
+        except Paused:  # this attempt stops waiting; the resumed step joins the same child
+            if call.step_id is not None:
+                run.live_steps.pop(call.step_id, None)
+                run.store.write(step_update(call.step_id, status="paused", completed_at=now()))
+            raise
         except asyncio.CancelledError:
             if not self.runtime.closing:  # the step gave up on the child; at shutdown both resume later
                 with contextlib.suppress(ConflictError, NotFoundError):
