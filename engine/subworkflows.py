@@ -206,7 +206,7 @@ class Subworkflows:
             row = await self.runtime.get(row.parent_execution_id)
         if len(chain) > self.max_depth:
             raise SubworkflowError(
-                f"sub-workflows nest deeper than {self.max_depth} levels (FLOWWRIGHT_SUBWORKFLOW_MAX_DEPTH): "
+                f"sub-workflows nest deeper than {self.max_depth} levels: "
                 + " → ".join(reversed(chain)), code="subworkflow_depth", chain=list(reversed(chain)),
             )
 
