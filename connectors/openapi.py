@@ -467,6 +467,10 @@ class _WithCredential:
     def evaluate(self, expression: str) -> Any:
         return self._ctx.evaluate(expression)
 
+    async def run_workflow(self, workflow_id: str, version: int | None, input: Any, *, wait: bool) -> dict[str, Any]:
+        """The step's own sub-workflow runner (an imported operation never starts one itself)."""
+        return await self._ctx.run_workflow(workflow_id, version, input, wait=wait)
+
 
 def request_for(spec: OperationSpec, base_url: str, inp: BaseModel) -> RequestInput:
     """The ``http.request`` input for one call of an imported operation."""

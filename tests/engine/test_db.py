@@ -9,7 +9,6 @@ from sqlalchemy import inspect, text
 from engine.db import make_engine
 from engine.execution_store import ExecutionStore
 
-
 NEWER = ("failed_steps", "parent_execution_id", "parent_node_id", "parent_loop_path", "detached")
 
 
