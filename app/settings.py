@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     copilot_context_tokens: int = Field(3000, ge=500, le=100_000, description="Copilot: token budget of the "
                                         "injected context (catalog excerpt, workflows, examples).")
     copilot_max_reasks: int = Field(2, ge=0, le=5, description="Copilot: re-asks with validation errors.")
+    copilot_warm_up: bool = Field(True, description="Copilot: `flowwright serve` loads it in the background at "
+                                  "start (`/health` reports `copilot`: `warming`, then `ready`).")
 
     @field_validator("data_dir")
     @classmethod

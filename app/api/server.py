@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from app.api.api_docs import install_docs
 from app.api.errors import install_error_handlers
+from app.api.readiness import CopilotReadiness
 from app.api.request_limits import RequestLimitMiddleware, RequestLimits
 from app.settings import Settings, get_settings
 from app.wiring import Container
@@ -30,6 +31,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     container.remote = app.state.dispatch == "queue"
     runtime = container.runtime
     heart: Worker | None = None
+    if app.state.warm_copilot:  # the first chat should not be the one that loads the models
+        app.state.copilot_readiness.start(lambda: container.copilot.warm_up())
     if container.remote:  # worker processes drive executions; orphans go back to the queue for them
         queued = await asyncio.to_thread(container.queue.enqueue_orphans, settings.worker_heartbeat_s * 1.5)
         if queued:
@@ -65,9 +68,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.container = None
 
 
-def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", "queue"] = "inline") -> FastAPI:
+def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", "queue"] = "inline",
+               warm_copilot: bool = False) -> FastAPI:
     """The service. ``dispatch="queue"`` (``flowwright serve``): executions go to the durable
-    queue and worker processes drive them; ``"inline"``: this process drives what it starts."""
+    queue and worker processes drive them; ``"inline"``: this process drives what it starts.
+    ``warm_copilot``: load the copilot in a background thread at start (``/health`` says when it
+    is ready)."""
     settings = settings or get_settings()
     app = FastAPI(
         title="Flowwright",
@@ -80,6 +86,8 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     app.state.settings = settings
     app.state.dispatch = dispatch
     app.state.container = None
+    app.state.warm_copilot = warm_copilot
+    app.state.copilot_readiness = readiness = CopilotReadiness()
     install_error_handlers(app)
     app.add_middleware(RequestLimitMiddleware, limits=RequestLimits(
         max_body_bytes=settings.max_body_bytes, webhook_max_body_bytes=settings.webhook_max_body_bytes,
@@ -112,7 +120,8 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
 
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, str]:
-        """Liveness: 200 with the service's status and version."""
-        return {"status": "ok", "service": "flowwright", "version": app.version}
+        """Liveness: 200 with the service's status and version, and the copilot's readiness
+        (``cold``: loads on first use; ``warming``; ``ready``; ``failed``: loads on first use)."""
+        return {"status": "ok", "service": "flowwright", "version": app.version, "copilot": readiness.state}
 
     return app

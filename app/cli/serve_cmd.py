@@ -38,7 +38,7 @@ def serve(
     pool = WorkerPool(settings.workers if workers is None else workers)
     pool.start()
     try:
-        uvicorn.run(create_app(settings, dispatch="queue"), host=host or settings.host, port=port or settings.port,
+        uvicorn.run(create_app(settings, dispatch="queue", warm_copilot=settings.copilot_warm_up), host=host or settings.host, port=port or settings.port,
                     log_level=settings.log_level)
     finally:
         pool.stop()

@@ -50,6 +50,8 @@ from prompts.loader import PromptTemplate, load
 Message = dict[str, Any]
 Checker = Callable[[Any], tuple[WorkflowPlan | None, dict[str, Any] | None, list[Problem]]]
 PURPOSE = "copilot.generate"
+# a request that takes the planner through retrieval, a trigger, an action and a notification
+WARM_UP_REQUEST = "Every Monday at 9:00 fetch https://example.com/report.json and email the summary to ops@example.com"
 
 
 class CopilotError(FlowwrightError):
@@ -212,6 +214,14 @@ class Pipeline:
         result.timings["finish_ms"] = round((self.clock() - mark) * 1000, 2)
         result.latency_ms = (self.clock() - started) * 1000
         return result
+
+    def warm_up(self, preferences: dict[str, str] | None = None) -> None:
+        """Do once what a first message would do before it is answered (embed the catalog and the
+        examples, render the prompts, load the model's code and data) without storing or tracking
+        anything, so the first person to chat does not wait for it."""
+        prefs = dict(preferences or {})
+        ctx = self.context_builder.build(WARM_UP_REQUEST, preferences=prefs)
+        self.gateway.warm_up(self.messages(WARM_UP_REQUEST, ctx.variables(), (), prefs), CheckedCopilotResponse)
 
     def messages(self, message: str, context: dict[str, Any], history: Sequence[Message],
                  preferences: dict[str, str]) -> list[Message]:

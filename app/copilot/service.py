@@ -152,6 +152,10 @@ class Copilot:
         turn.seq = row.seq
         return turn
 
+    def warm_up(self) -> None:
+        """Load everything the first message would (see :meth:`Pipeline.warm_up`); stores nothing."""
+        self.pipeline.warm_up(self.preferences)
+
     def current(self, conversation_id: str) -> Workflow | None:
         """The conversation's workflow at its current version (None before the first version)."""
         conversation = self.chat.get(conversation_id)

@@ -37,7 +37,7 @@ from app.llm.budgets import BudgetStore, Estimate
 from app.llm.errors import ModelError, ModelOutputInvalidError, ModelTimeoutError
 from app.llm.killswitch import ensure_allowed
 from app.llm.pricing import price
-from app.llm.providers import OFFLINE_PROVIDERS, load_litellm, provider_of
+from app.llm.providers import LOCAL_PROVIDER, OFFLINE_PROVIDERS, load_litellm, provider_of
 from app.llm.tracker import UsageRow, UsageTracker
 
 if TYPE_CHECKING:
@@ -129,6 +129,10 @@ class LazyCache:
         """Keep ``value_json`` as the answer for ``text``."""
         cache = self._get()
         return None if cache is None else cache.store(partition, text, value_json, usage_tokens=usage_tokens)
+
+    def open(self) -> None:
+        """Open the cache now (a service warming up), not on the first call."""
+        self._get()
 
     def invalidate_template(self, name: str, keep_version: str | int | None = None) -> int:
         """Drop the entries of ``name``'s other template versions."""
@@ -362,6 +366,18 @@ class Gateway:
             cost_usd=sum(r.cost_usd for r in call.rows), cost_unknown=any(r.cost_unknown for r in call.rows),
             latency_ms=(self._clock() - started) * 1000, model=call.model, call_id=call.call_id,
         )
+
+    def warm_up(self, messages: Sequence[Message], response_model: type[BaseModel]) -> None:
+        """Load what the first call would load (litellm and instructor, the semantic cache and its
+        embedder, the built-in model's data, by answering ``messages`` once) without sending a request
+        to a provider or recording usage: nothing is spent, so nothing is tracked."""
+        self._instructor_client()
+        if isinstance(self.cache, LazyCache):
+            self.cache.open()
+        if provider_of(self.model) == LOCAL_PROVIDER:
+            from app.llm.local_provider import local_provider
+
+            local_provider().handler([dict(m) for m in messages], response_model.model_json_schema())
 
     async def agenerate(self, messages: Sequence[Message], response_model: type[T], **kwargs: Any) -> GenerateResult[T]:
         """``generate`` in a worker thread (the provider call, SQLite and embeddings all block)."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, inspect, text
 
 from app.api.server import create_app
 from app.settings import get_settings
@@ -55,3 +57,28 @@ def test_the_service_sweeps_old_finished_runs_at_start(monkeypatch: pytest.Monke
                 break
             time.sleep(0.1)
     assert listed == [ran[1]]
+
+
+def test_a_warmed_copilot_reports_ready_and_stores_nothing_while_warming() -> None:
+    """``serve`` warms the copilot in the background; /health says when; the warm-up leaves no
+    workflow, conversation or usage row behind, and the first chat after it is answered."""
+    settings = get_settings()
+    with TestClient(create_app(settings, warm_copilot=True)) as client:
+        deadline = time.monotonic() + 300  # a busy CI machine: the wait is on the signal, not a guess
+        states = []
+        while (state := client.get("/health").json()["copilot"]) != "ready":
+            assert state in {"warming", "cold"} and time.monotonic() < deadline, state
+            states.append(state)
+            time.sleep(0.2)
+        engine = create_engine(settings.resolved_database_url)
+        with engine.connect() as conn:
+            tables = set(inspect(engine).get_table_names())
+            assert {"workflows", "llm_usage"} <= tables
+            for table in {"workflows", "workflow_versions", "copilot_conversations", "copilot_messages",
+                          "llm_usage"} & tables:
+                assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 0, table
+        engine.dispose()
+        turn = client.post("/v1/conversations", json={
+            "message": "Every day at 8am fetch https://api.example.com/x and email it to bob@example.com"}).json()
+        assert turn["kind"] == "workflow" and turn["valid"] is True, turn
+    assert TestClient(create_app(get_settings())).get("/health").json()["copilot"] == "cold"  # not warmed: first use

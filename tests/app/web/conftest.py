@@ -72,17 +72,23 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     proc = subprocess.Popen([sys.executable, "-m", "app.cli.main", "serve"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+    # Up, and its copilot warmed (serve loads the embedding model and the planner in the background):
+    # the tests wait on that signal, so a cold start on a busy machine is not charged to a page's
+    # 30 s action timeout. The deadline only catches a service that never gets there.
+    deadline = time.monotonic() + 300
+    state = "down"
+    while state != "ready":
         try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2):
-                break
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                state = json.loads(response.read())["copilot"]
         except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                tail = (data / "service.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"the service did not start: {tail}") from None
+            state = "down"
+        if state == "failed" or proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.close()
+            tail = (data / "service.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the service did not get ready (copilot: {state}): {tail}") from None
+        if state != "ready":
             time.sleep(0.2)
     # The first copilot turn loads the planner's embeddings (seconds of CPU; a minute or more on a
     # shared, loaded machine): pay it here, once, rather than inside a test's 30 s wait.
