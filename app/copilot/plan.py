@@ -123,13 +123,33 @@ class SwitchStep(_StepBase):
 
 
 class LoopStep(_StepBase):
-    """Runs its body (the steps whose ``in_loop`` is this id) once per item, or per batch."""
+    """Runs its body (the steps whose ``in_loop`` is this id) once per item or per batch (``items``),
+    or again and again while a condition holds (``while`` with ``max_iterations``: polling)."""
+
+    # ``while`` is a Python keyword: the field is ``while_`` and every dump spells it ``while``, so a
+    # plan's JSON (the current plan a model reads, an edit's dict) names it one way only
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
     type: Literal["loop"] = "loop"
-    items: str = Field(description="Expression giving the list, e.g. '{{ nodes.fetch_customers.rows }}'.")
+    items: str | None = Field(None, description="For each: expression giving the list, e.g. "
+                                                "'{{ nodes.fetch_customers.rows }}'. Omit for a while-loop.")
     max_concurrency: int = Field(1, ge=1, le=1000)
-    max_items: int | None = Field(None, ge=1)
-    batch_size: int | None = Field(None, ge=1, description="'10 at a time' → 10.")
+    max_items: int | None = Field(None, ge=1, description="For each only.")
+    batch_size: int | None = Field(None, ge=1, description="For each only: '10 at a time' → 10.")
+    while_: str | None = Field(
+        None, alias="while",
+        description="While-loop, instead of items: bare JSONata boolean checked after each iteration over "
+                    "'previous' (that iteration's result) and 'iteration'; the body runs again while it is true, "
+                    "e.g. \"previous.check_export.body.status != 'ready'\".",
+    )
+    max_iterations: int | None = Field(None, ge=1, le=10_000,
+                                       description="While-loop (required): 'at most 20 times' → 20.")
+    delay_s: float | None = Field(None, ge=0, le=366 * 86_400,
+                                  description="While-loop: wait before each further iteration ('a minute apart' → 60).")
+    output: Literal["list", "last"] | None = Field(
+        None, description="While-loop: the list of iteration results (default) or only the 'last'.")
+    on_max_iterations: Literal["fail", "stop"] | None = Field(
+        None, description="While-loop: at max_iterations with the condition still true, 'fail' (default) or 'stop'.")
 
 
 class MergeStep(_StepBase):
@@ -283,7 +303,8 @@ def load_plan(data: Any) -> WorkflowPlan:
 def _infer_type(step: dict[str, Any]) -> str:
     if "connector" in step or "operation" in step:
         return "action"
-    for key, kind in (("expression", "condition"), ("cases", "switch"), ("items", "loop"), ("task", "ai"),
+    for key, kind in (("expression", "condition"), ("cases", "switch"), ("items", "loop"), ("while", "loop"),
+                      ("while_", "loop"), ("max_iterations", "loop"), ("task", "ai"),
                       ("kind", "guardrail"), ("seconds", "delay"), ("until", "delay")):
         if key in step:
             return kind

@@ -120,16 +120,31 @@ def _set_kind(node: dict[str, Any], step: Any, catalog: Any) -> None:
     elif isinstance(step, SwitchStep):
         node.update(type="switch", config={"value": step.value, "cases": [c.model_dump() for c in step.cases]})
     elif isinstance(step, LoopStep):
-        config: dict[str, Any] = {"items": step.items, "max_concurrency": step.max_concurrency}
-        if step.max_items is not None:
-            config["max_items"] = step.max_items
-        if step.batch_size is not None:
-            config["batch_size"] = step.batch_size
-        node.update(type="loop", config=config, body={"nodes": [], "edges": []})
+        node.update(type="loop", config=_loop_config(step), body={"nodes": [], "edges": []})
     elif isinstance(step, MergeStep):
         node.update(type="merge", config={"mode": step.mode})
     elif isinstance(step, GuardrailStep):
         node.update(type="guardrail", kind=step.kind, config=dict(step.config))
+
+
+# a loop's optional settings, in the order the format lists them (None: not given, left out)
+_LOOP_OPTIONS = ("max_items", "batch_size", "max_iterations", "delay_s", "output", "on_max_iterations")
+
+
+def _loop_config(step: LoopStep) -> dict[str, Any]:
+    """A for-each loop's ``items`` or a while-loop's ``while``, then the options that were given
+    (validation refuses a mix, naming the field)."""
+    config: dict[str, Any] = {}
+    if step.items is not None or step.while_ is None:
+        config["items"] = step.items or ""  # neither: validation says a loop needs one of them
+    if step.while_ is not None:
+        config["while"] = step.while_
+    config["max_concurrency"] = step.max_concurrency
+    for key in _LOOP_OPTIONS:
+        value = getattr(step, key)
+        if value is not None:
+            config[key] = value
+    return config
 
 
 def _set_common(node: dict[str, Any], step: Any) -> None:

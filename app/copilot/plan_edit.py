@@ -143,8 +143,11 @@ def _step_of(node: dict[str, Any], common: dict[str, Any]) -> Any:
     if ntype == "guardrail":
         return GuardrailStep(kind=node["kind"], config=config, **common)
     if ntype == "loop":
-        return LoopStep(items=config.get("items", ""), max_concurrency=config.get("max_concurrency", 1),
-                        max_items=config.get("max_items"), batch_size=config.get("batch_size"), **common)
+        loop = {key: config.get(key) for key in ("items", "while", "max_items", "batch_size", "max_iterations",
+                                                 "delay_s", "output", "on_max_iterations")}
+        if loop["items"] is None and loop["while"] is None:
+            loop["items"] = ""  # as stored: compiling it again lets validation name what is missing
+        return LoopStep.model_validate({**common, **loop, "max_concurrency": config.get("max_concurrency", 1)})
     return None
 
 

@@ -144,3 +144,27 @@ def test_retry_with_fixed_wait_and_a_correction(base: WorkflowPlan) -> None:
     assert node(after, "http.request")["retry"] == {"max_attempts": 3, "backoff": "fixed", "initial_delay_s": 30.0}
     _, _, after = refined(base, "Use Osaka time... no wait, London time.")
     assert after["nodes"][0]["config"]["timezone"] == "Europe/London"
+
+
+def test_refining_a_polling_workflow_keeps_its_while_loop() -> None:
+    """The current plan the model reads carries the loop's ``while`` (it used to be dropped, and the
+    refined workflow came back as a for-each loop over nothing)."""
+    from app.copilot.plan import plan_from_workflow
+
+    stored = {"schema_version": "1", "name": "Export", "nodes": [
+        {"id": "trigger", "type": "trigger", "kind": "manual"},
+        {"id": "until_ready", "type": "loop",
+         "config": {"while": "previous.check_export.body.status != 'ready'", "max_iterations": 20, "delay_s": 60,
+                    "output": "last"},
+         "body": {"nodes": [{"id": "check_export", "type": "action", "connector": "http", "operation": "request",
+                             "config": {"method": "GET", "url": "https://api.example.com/exports/1"}}],
+                  "edges": []}}],
+        "edges": [{"source": "trigger", "target": "until_ready"}]}
+    assert validate_workflow(stored, REGISTRY).ok
+    current = plan_from_workflow(stored)
+    _, before, after = refined(current, "also email the result to bob@example.com")
+    loops = [next(n for n in d["nodes"] if n["id"] == "until_ready") for d in (before, after)]
+    assert loops[0] == loops[1] and loops[1]["config"] == {
+        "while": "previous.check_export.body.status != 'ready'", "max_concurrency": 1, "max_iterations": 20,
+        "delay_s": 60, "output": "last"}
+    assert "email.send" in ops(after)

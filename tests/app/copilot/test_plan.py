@@ -29,6 +29,7 @@ from app.copilot.plan import (
     WorkflowPlan,
     apply_edits,
     compile_plan,
+    load_plan,
     plan_from_workflow,
     response_schema,
 )
@@ -329,3 +330,71 @@ def test_add_step_before_a_loop_body_step_joins_the_body() -> None:
     body = node(wf, "each")["body"]
     assert [n["id"] for n in body["nodes"]] == ["pause", "inner"]
     assert edges(body) == {("pause", "inner", None)}
+
+
+def polling_plan(**loop: Any) -> WorkflowPlan:
+    """Start an export, then check it every minute until it is ready (at most 20 times)."""
+    return WorkflowPlan(name="Export", steps=[
+        ActionStep(id="start_export", connector="http", operation="request",
+                   config={"method": "POST", "url": "https://api.example.com/exports"}),
+        LoopStep.model_validate({"id": "until_ready", "while": "previous.check_export.body.status != 'ready'",
+                                 "max_iterations": 20, "delay_s": 60, **loop}),
+        ActionStep(id="check_export", in_loop="until_ready", connector="http", operation="request",
+                   config={"method": "GET", "url": "https://api.example.com/exports/1"}),
+        log("done", "{{ nodes.until_ready }}"),
+    ])
+
+
+def test_a_while_loop_compiles_to_the_formats_while_config() -> None:
+    wf = valid(polling_plan(output="last", on_max_iterations="stop"))
+    loop = node(wf, "until_ready")
+    assert loop["config"] == {"while": "previous.check_export.body.status != 'ready'", "max_concurrency": 1,
+                              "max_iterations": 20, "delay_s": 60, "output": "last", "on_max_iterations": "stop"}
+    assert [n["id"] for n in loop["body"]["nodes"]] == ["check_export"]
+    assert ("until_ready", "done", None) in edges(wf)
+
+
+@pytest.mark.parametrize("options", [{}, {"output": "last"}, {"on_max_iterations": "stop", "output": "list"}])
+def test_a_while_loop_survives_a_plan_round_trip(options: dict[str, Any]) -> None:
+    wf = valid(polling_plan(**options))
+    plan = plan_from_workflow(wf)
+    loop = next(s for s in plan.steps if s.id == "until_ready")
+    assert isinstance(loop, LoopStep) and loop.items is None
+    assert (loop.while_, loop.max_iterations, loop.delay_s) == ("previous.check_export.body.status != 'ready'", 20, 60)
+    assert canonical(compile_plan(plan, REGISTRY)) == canonical(wf)
+    # the JSON a model reads back (the current plan) spells it "while", and loads again
+    dumped = plan.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    assert "while" in dumped["steps"][1] and "while_" not in dumped["steps"][1]
+    assert canonical(compile_plan(load_plan(dumped), REGISTRY)) == canonical(wf)
+
+
+def test_edits_keep_a_while_loop_and_can_change_it() -> None:
+    plan = plan_from_workflow(valid(polling_plan()))
+    edited = valid(apply_edits(plan, EditPlan(edits=[
+        AddStep(step=ActionStep(id="tell_ops", connector="core", operation="log", config={"message": "ready"})),
+        UpdateStep(id="until_ready", changes={"max_iterations": 30}),
+    ])))
+    assert node(edited, "until_ready")["config"] == {
+        "while": "previous.check_export.body.status != 'ready'", "max_concurrency": 1, "max_iterations": 30,
+        "delay_s": 60}
+    again = valid(apply_edits(plan, EditPlan(edits=[
+        UpdateStep(id="until_ready", changes={"while": "previous.check_export.body.status = 'pending'"}),
+        UpdateStep(id="until_ready", config={"delay_s": None}),  # a merge patch: null removes it
+    ])))
+    assert node(again, "until_ready")["config"] == {
+        "while": "previous.check_export.body.status = 'pending'", "max_concurrency": 1, "max_iterations": 20}
+
+
+def test_a_for_each_loop_gets_no_while_options() -> None:
+    plan = WorkflowPlan(name="Each", steps=[
+        LoopStep(id="each", items="{{ [1, 2] }}", max_concurrency=2), log("say", "{{ $string(item) }}", in_loop="each")])
+    wf = valid(plan)
+    assert node(wf, "each")["config"] == {"items": "{{ [1, 2] }}", "max_concurrency": 2}
+    assert canonical(compile_plan(plan_from_workflow(wf), REGISTRY)) == canonical(wf)
+
+
+def test_a_loop_mixing_items_and_while_is_refused_by_validation_with_its_path() -> None:
+    plan = polling_plan(items="{{ [1] }}")
+    result = validate_workflow(compile_plan(plan, REGISTRY), REGISTRY)
+    assert not result.ok
+    assert any(p.path.startswith("$.nodes[2].config") for p in result.problems), [p.to_dict() for p in result.problems]
