@@ -20,7 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine.db import add_missing_columns
-from engine.errors import ConflictError, NotFoundError
+from engine.errors import ConflictError, NotFoundError, WorkflowInvalidError
+from engine.subworkflow_calls import check_calls
 from engine.workflow import Workflow
 
 WorkflowStatus = Literal["active", "inactive", "archived"]
@@ -93,6 +94,9 @@ class WorkflowStore:
         self, workspace_id: str, workflow: Workflow, *, source: VersionSource = "api",
         created_by: str | None = None, note: str | None = None,
     ) -> tuple[WorkflowRow, WorkflowVersionRow]:
+        """Store a new workflow (version 1). Raises ``WorkflowInvalidError`` when its sub-workflow
+        calls name what the workspace does not have (``engine.subworkflow_calls``)."""
+        self.check_calls(workspace_id, workflow.to_json_dict())
         with Session(self.engine) as session:
             exists = session.exec(
                 select(WorkflowRow).where(WorkflowRow.workspace_id == workspace_id, WorkflowRow.name == workflow.name)
@@ -114,7 +118,11 @@ class WorkflowStore:
         self, workspace_id: str, workflow_id: str, workflow: Workflow, *, source: VersionSource = "api",
         created_by: str | None = None, note: str | None = None,
     ) -> WorkflowVersionRow:
-        """Store a new version and make it current (an identical definition reuses the latest)."""
+        """Store a new version and make it current (an identical definition reuses the latest).
+        Raises ``WorkflowInvalidError`` when a sub-workflow call names what the workspace does not
+        have or leads back to this workflow (``subworkflow_cycle``, with the cycle's path)."""
+        self.get(workspace_id, workflow_id)  # an unknown workflow is a 404 before its calls are checked
+        self.check_calls(workspace_id, workflow.to_json_dict(), self_id=workflow_id, self_name=workflow.name)
         with Session(self.engine) as session:
             row = self._get(session, workspace_id, workflow_id)
             latest = session.exec(
@@ -220,8 +228,10 @@ class WorkflowStore:
         return self._update(workspace_id, workflow_id, status="active", active_version=number)
 
     def set_current(self, workspace_id: str, workflow_id: str, version: int) -> WorkflowRow:
-        """Point the draft at an earlier version (undo / rollback)."""
-        self.version(workspace_id, workflow_id, version)
+        """Point the draft at an earlier version (undo / rollback); refused like :meth:`add_version`
+        when that version's sub-workflow calls would now form a cycle."""
+        stored = self.version(workspace_id, workflow_id, version)
+        self.check_calls(workspace_id, stored.definition_dict(), self_id=workflow_id)
         return self._update(workspace_id, workflow_id, current_version=version)
 
     def delete(self, workspace_id: str, workflow_id: str) -> WorkflowRow:
@@ -243,6 +253,14 @@ class WorkflowStore:
             session.commit()
             session.refresh(row)
             return row
+
+    def check_calls(self, workspace_id: str, definition: dict[str, Any], *, self_id: str | None = None,
+                    self_name: str | None = None) -> None:
+        """Raise ``WorkflowInvalidError`` listing every problem of ``definition``'s sub-workflow calls
+        in the workspace (``self_id``: the workflow it is a version of)."""
+        problems = check_calls(definition, self, workspace_id, self_id=self_id, self_name=self_name)
+        if problems:
+            raise WorkflowInvalidError(problems)
 
     @staticmethod
     def _get(session: Session, workspace_id: str, workflow_id: str, *, include_deleted: bool = False) -> WorkflowRow:

@@ -32,7 +32,7 @@ from app.copilot.credentials import CredentialRef
 from app.copilot.diff import diff_workflows
 from app.copilot.nlu.intents import intent_of
 from app.copilot.pipeline import Pipeline, PipelineResult
-from engine.errors import ConflictError, FlowwrightError
+from engine.errors import ConflictError, FlowwrightError, WorkflowInvalidError
 from engine.workflow import Workflow
 from engine.workflow_store import WorkflowRow, WorkflowStore, WorkflowVersionRow
 
@@ -113,9 +113,16 @@ class Copilot:
             current=current, workflows=self._summaries(workspace_id, exclude=conversation.workflow_id),
             preferences=self.preferences, credentials=self._credentials(workspace_id),
         )
-        turn = self._turn(conversation_id, result)
+        stored_as = None
         if result.kind == "workflow" and result.workflow is not None:
-            workflow_id, version = self._store(workspace_id, conversation.workflow_id, result, user_id)
+            try:
+                stored_as = self._store(workspace_id, conversation.workflow_id, result, user_id)
+            except WorkflowInvalidError as exc:  # its sub-workflow calls, checked against the workspace
+                result.kind, result.valid, result.error = "error", False, exc.to_dict()
+                result.problems = [p.to_dict() for p in exc.problems]
+        turn = self._turn(conversation_id, result)
+        if stored_as is not None:
+            workflow_id, version = stored_as
             if conversation.workflow_id is None:
                 self.chat.set_workflow(conversation_id, workflow_id)
             turn.workflow_id, turn.version, turn.base_version = workflow_id, version, current_version

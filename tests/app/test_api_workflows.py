@@ -62,3 +62,33 @@ def test_duplicate_name_conflicts(client: TestClient) -> None:
 def test_catalog(client: TestClient) -> None:
     names = {c["name"] for c in client.get("/v1/connectors").json()}
     assert "core" in names
+
+
+def _runs(name: str, target: str) -> dict[str, object]:
+    return {"name": name, "nodes": [
+        {"id": "start", "type": "trigger", "kind": "manual"},
+        {"id": "sub", "type": "action", "connector": "core", "operation": "run_workflow",
+         "config": {"workflow_id": target}}], "edges": [{"source": "start", "target": "sub"}]}
+
+
+def test_sub_workflow_calls_are_checked_against_the_workspace_with_the_cycle_path(client: TestClient) -> None:
+    unknown = client.post("/v1/workflows", json=_runs("caller", "wf_nowhere"))
+    assert unknown.status_code == 422
+    assert [(p["code"], p["path"]) for p in unknown.json()["error"]["details"]["problems"]] == [
+        ("subworkflow_not_found", "$.nodes[1].config.workflow_id")]
+    checked = client.post("/v1/workflows/validate", json=_runs("caller", "wf_nowhere")).json()
+    assert checked["valid"] is False and checked["problems"][0]["code"] == "subworkflow_not_found"
+
+    a = client.post("/v1/workflows", json=minimal()).json()["id"]
+    b = client.post("/v1/workflows", json=_runs("B", a)).json()["id"]
+    cycle = client.put(f"/v1/workflows/{a}", json=_runs(minimal()["name"], b))
+    assert cycle.status_code == 422
+    problem = cycle.json()["error"]["details"]["problems"][0]
+    assert problem["code"] == "subworkflow_cycle" and problem["cycle"] == [a, b, a]
+    assert problem["path"] == "$.nodes[1].config.workflow_id" and f"B ({b})" in problem["message"]
+    as_version = client.post("/v1/workflows/validate", params={"workflow_id": a}, json=_runs("A", b)).json()
+    assert [p["code"] for p in as_version["problems"]] == ["subworkflow_cycle"]
+    assert client.post("/v1/workflows/validate", json=_runs("A", b)).json()["valid"] is True  # as a new workflow
+    other = client.post("/v1/workflows", json=_runs("elsewhere", a), headers={"X-Workspace": "other"})
+    assert other.status_code == 422  # another workspace's workflow is not there
+    assert client.post("/v1/workflows/validate", params={"workflow_id": "wf_nope"}, json=_runs("A", b)).status_code == 404

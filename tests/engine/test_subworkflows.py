@@ -163,10 +163,11 @@ async def test_depth_limit_stops_a_workflow_that_calls_itself(tmp_path: Path) ->
         assert isinstance(store, WorkflowStore)
         from engine.validation import parse_workflow
 
-        # a later version calls itself: validation of a stored version cannot see every such case
-        store.add_version(WS, first, parse_workflow(
-            wf([run_workflow("again", first)], [("start", "again")], name="recursive"), rt.registry))
-        result = await rt.run(wf([run_workflow("again", first)], [("start", "again")]))
+        # a later version calls itself by an id it is given at run time: saving cannot see that
+        # (a literal id would be refused as a subworkflow_cycle); the depth limit stops it
+        dynamic = run_workflow("again", "{{ trigger.target }}", input={"target": "{{ trigger.target }}"})
+        store.add_version(WS, first, parse_workflow(wf([dynamic], [("start", "again")], name="recursive"), rt.registry))
+        result = await rt.run(wf([run_workflow("again", first, input={"target": first})], [("start", "again")]))
         depth = 0
         execution_id = result["id"]
         while kids := await children(rt, execution_id):

@@ -15,6 +15,7 @@ from engine import activation
 from engine.errors import QueryInvalidError
 from engine.execution_history import parse_moment
 from engine.json_depth import MAX_DOCUMENT_DEPTH, too_deep
+from engine.subworkflow_calls import check_calls
 from engine.validation import nesting_problem, parse_workflow, validate_workflow
 from engine.workflow_store import WorkflowRow, WorkflowVersionRow
 
@@ -71,10 +72,19 @@ def _activation(row: WorkflowRow, fires: dict[str, Any] | None, request: Request
 
 
 @router.post("/workflows/validate")
-def validate(registry: RegistryDep, document: Any = Body(...)) -> dict[str, Any]:  # noqa: B008
-    """Validate a workflow document; every problem with its JSON path and code (always 200)."""
+def validate(registry: RegistryDep, store: WorkflowStoreDep, workspace: WorkspaceDep,
+             document: Any = Body(...), workflow_id: str | None = None) -> dict[str, Any]:  # noqa: B008
+    """Validate a workflow document; every problem with its JSON path and code (always 200),
+    its sub-workflow calls checked against the workspace's workflows (``workflow_id``: check it
+    as a new version of that workflow, so a call chain back to it is a ``subworkflow_cycle``)."""
     result = validate_workflow(document, registry)
-    return {"valid": result.ok, "problems": [p.to_dict() for p in result.problems]}
+    problems = list(result.problems)
+    if isinstance(document, dict):
+        name = None
+        if workflow_id is not None:
+            name = store.get(workspace, workflow_id).name  # 404 for a workflow the workspace does not have
+        problems += check_calls(document, store, workspace, self_id=workflow_id, self_name=name)
+    return {"valid": not problems, "problems": [p.to_dict() for p in problems]}
 
 
 @router.post("/workflows", status_code=201)

@@ -78,3 +78,16 @@ def test_bad_setting_is_one_line_not_a_traceback() -> None:
     result = subprocess.run([*FLOWWRIGHT, "serve"], capture_output=True, text=True, timeout=60, check=False, env=env)
     assert result.returncode == 2
     assert "invalid setting FLOWWRIGHT_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_validate_checks_sub_workflow_calls_against_the_workspace(tmp_path: Path) -> None:
+    f = tmp_path / "caller.json"
+    f.write_text(json.dumps({"name": "caller", "nodes": [
+        {"id": "start", "type": "trigger", "kind": "manual"},
+        {"id": "sub", "type": "action", "connector": "core", "operation": "run_workflow",
+         "config": {"workflow_id": "wf_nowhere"}}], "edges": [{"source": "start", "target": "sub"}]}))
+    result = run("validate", str(f))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "$.nodes[1].config.workflow_id" in result.stderr and "subworkflow_not_found" in result.stderr
+    unknown = run("validate", str(f), "--workflow", "wf_ghost")
+    assert unknown.returncode == 1 and "--workflow wf_ghost: no such workflow" in unknown.stderr

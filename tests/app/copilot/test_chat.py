@@ -134,3 +134,27 @@ def test_a_refinement_renaming_onto_another_workflows_name_gets_a_suffix(tmp_pat
     renamed = c.send(other.conversation_id, "call it Weekly sales email")
     assert renamed.kind == "workflow" and renamed.workflow.name == "Weekly sales email (2)"
     assert sorted(r.name for r in c.workflows.list("w")) == ["Weekly sales email", "Weekly sales email (2)"]
+
+
+def run_a_workflow(target: str) -> str:
+    return reply("workflow", name="Then notify", explanation="Runs the notify workflow.", steps=[
+        {"type": "action", "id": "notify_team", "connector": "core", "operation": "run_workflow",
+         "config": {"workflow_id": target}}])
+
+
+def test_a_sub_workflow_call_the_workspace_cannot_satisfy_is_an_error_turn_not_a_500(
+        tmp_path: Any, fake: FakeModel) -> None:
+    c = copilot(tmp_path)
+    fake.enqueue(run_a_workflow("wf_nowhere"))
+    turn = c.generate("when done, run the 'notify team' workflow", workspace_id="w")
+    assert turn.kind == "error" and turn.workflow_id is None and not turn.valid
+    assert [(p["code"], p["path"]) for p in turn.problems] == [("subworkflow_not_found", "$.nodes[1].config.workflow_id")]
+    assert "does not exist in this workspace" in turn.message
+    assert c.workflows.list("w") == []  # nothing was stored
+    assert [m.role for m in c.chat.messages(turn.conversation_id)] == ["user", "assistant"]
+
+    fake.enqueue(weekly_sales())
+    target = c.generate("weekly sales to alice@example.com", workspace_id="w").workflow_id
+    fake.enqueue(run_a_workflow(target))
+    ok = c.generate("when done, run the weekly sales workflow", workspace_id="w")
+    assert ok.kind == "workflow" and ok.version == 1, ok.message
