@@ -131,25 +131,16 @@ class LoopStep(_StepBase):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
     type: Literal["loop"] = "loop"
-    items: str | None = Field(None, description="For each: expression giving the list, e.g. "
-                                                "'{{ nodes.fetch_customers.rows }}'. Omit for a while-loop.")
+    items: str | None = Field(None, description="For each: the list, e.g. '{{ nodes.fetch_customers.rows }}'.")
     max_concurrency: int = Field(1, ge=1, le=1000)
-    max_items: int | None = Field(None, ge=1, description="For each only.")
-    batch_size: int | None = Field(None, ge=1, description="For each only: '10 at a time' → 10.")
-    while_: str | None = Field(
-        None, alias="while",
-        description="While-loop, instead of items: bare JSONata boolean checked after each iteration over "
-                    "'previous' (that iteration's result) and 'iteration'; the body runs again while it is true, "
-                    "e.g. \"previous.check_export.body.status != 'ready'\".",
-    )
-    max_iterations: int | None = Field(None, ge=1, le=10_000,
-                                       description="While-loop (required): 'at most 20 times' → 20.")
-    delay_s: float | None = Field(None, ge=0, le=366 * 86_400,
-                                  description="While-loop: wait before each further iteration ('a minute apart' → 60).")
-    output: Literal["list", "last"] | None = Field(
-        None, description="While-loop: the list of iteration results (default) or only the 'last'.")
-    on_max_iterations: Literal["fail", "stop"] | None = Field(
-        None, description="While-loop: at max_iterations with the condition still true, 'fail' (default) or 'stop'.")
+    max_items: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1, description="'10 at a time' → 10.")
+    while_: str | None = Field(None, alias="while", description="Instead of items: bare JSONata over 'previous' "
+                                                                "(last iteration's result); repeats while true.")
+    max_iterations: int | None = Field(None, ge=1, le=10_000, description="Required with while.")
+    delay_s: float | None = Field(None, ge=0, le=366 * 86_400, description="while: wait between iterations.")
+    output: Literal["list", "last"] | None = None
+    on_max_iterations: Literal["fail", "stop"] | None = None
 
 
 class MergeStep(_StepBase):

@@ -170,6 +170,6 @@ def store_insert(execution_id: str, owner: str, status: str, at: object) -> obje
 
     params = dict.fromkeys(EXECUTION_COLUMNS)
     params.update({"id": execution_id, "workspace_id": "ws", "definition": "{}", "status": status, "owner": owner,
-                   "trigger": "manual", "dry_run": False, "node_count": 0, "failed_steps": 0, "workflow_name": "",
+                   "trigger": "manual", "dry_run": False, "node_count": 0, "failed_steps": 0, "detached": False, "workflow_name": "",
                    "created_at": at, "updated_at": at})
     return EXEC_INSERT.values(**params)
