@@ -45,14 +45,29 @@ def step_dict(step: StepRow) -> dict[str, Any]:
     return data
 
 
-def child_dict(row: ExecutionRow) -> dict[str, Any]:
-    """A sub-workflow execution as its parent lists it."""
-    return {"id": row.id, "workflow_id": row.workflow_id, "workflow_version": row.workflow_version,
-            "status": row.status, "node_id": row.parent_node_id, "loop_path": row.parent_loop_path or None,
-            "detached": bool(row.detached)}
+def child_dict(row: ExecutionRow, children: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A sub-workflow execution as its parent lists it (``children``: its own, nested)."""
+    data: dict[str, Any] = {
+        "id": row.id, "workflow_id": row.workflow_id, "workflow_name": row.workflow_name,
+        "workflow_version": row.workflow_version, "status": row.status, "outcome": outcome(row.status, int(row.failed_steps or 0)),
+        "node_id": row.parent_node_id, "loop_path": row.parent_loop_path or None, "detached": bool(row.detached)}
+    if children:
+        data["children"] = children
+    return data
 
 
-def execution_dict(row: ExecutionRow, steps: list[StepRow], children: list[ExecutionRow] | None = None) -> dict[str, Any]:
+# deeper than the runtime lets sub-workflows nest (engine.subworkflows.DEFAULT_MAX_DEPTH): a bound, not a limit
+MAX_TREE_DEPTH = 32
+
+
+def child_tree(store: ExecutionStore, execution_id: str, depth: int = 0) -> list[dict[str, Any]]:
+    """The sub-workflow executions under an execution, each with its own ``children``, oldest first."""
+    if depth >= MAX_TREE_DEPTH:
+        return []
+    return [child_dict(c, child_tree(store, c.id, depth + 1)) for c in store.children(execution_id)]
+
+
+def execution_dict(row: ExecutionRow, steps: list[StepRow], children: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     failed = int(row.failed_steps or 0)
     data = {
         "id": row.id, "status": row.status, "failed_steps": failed, "outcome": outcome(row.status, failed),
@@ -62,7 +77,7 @@ def execution_dict(row: ExecutionRow, steps: list[StepRow], children: list[Execu
     if row.parent_execution_id:
         data["parent_execution_id"] = row.parent_execution_id
     if children:
-        data["children"] = [child_dict(c) for c in children]
+        data["children"] = children
     return data
 
 
@@ -83,10 +98,11 @@ def execution_summary(row: ExecutionRow) -> dict[str, Any]:
 
 
 def describe_execution(store: ExecutionStore, execution_id: str, workspace_id: str | None = None) -> dict[str, Any]:
-    """The ``run --json`` shape; a sub-workflow's execution names its parent, a parent lists its children."""
+    """The ``run --json`` shape; a sub-workflow's execution names its parent, a parent lists its
+    children, each with its own (the whole tree below it)."""
     row = store.get(execution_id, workspace_id)
     steps = store.steps(execution_id)
-    children = store.children(execution_id) if any(s.child_execution_id for s in steps) else []
+    children = child_tree(store, execution_id) if any(s.child_execution_id for s in steps) else []
     return execution_dict(row, steps, children)
 
 

@@ -147,18 +147,29 @@ async def _drive(services: Container, start: Callable[[Any], Awaitable[str]], *,
 
 
 async def _follow(runtime: Any, execution_id: str) -> None:
-    """The live view: one line per node and execution event as it happens."""
-    started: dict[tuple[str | None, Any], Any] = {}
-    async for event in runtime.events(execution_id, 0):
-        key = (event.node_id, (event.data or {}).get("loop_path"))
+    """The live view: one line per node and execution event as it happens; a sub-workflow's
+    events are indented under the step that started it."""
+    from engine.event_tree import tree_events
+
+    started: dict[tuple[str, str | None, Any], Any] = {}
+    depth = {execution_id: 0}
+    async for event in tree_events(runtime, execution_id, 0):
+        data = event.data or {}
+        key = (event.execution_id, event.node_id, data.get("loop_path"))
         if event.type == "node.started":
             started[key] = event.at
+        if event.type == "node.child_started" and isinstance(data.get("child_execution_id"), str):
+            depth[data["child_execution_id"]] = depth.get(event.execution_id, 0) + 1
+        level = depth.get(event.execution_id, 1)
         line = _event_line(event)
         if line and event.type in ("node.completed", "node.failed") and key in started:
             line += f" [dim]{(event.at - started.pop(key)).total_seconds() * 1000:.0f} ms[/]"
+        if line and level:
+            line = "    " * level + (f"[dim]{event.execution_id}[/] " if event.type.startswith("execution.") else "")\
+                + line.lstrip()
         if line:
             console.print(line)
-        if event.type in ("execution.waiting", "execution.paused"):
+        if event.execution_id == execution_id and event.type in ("execution.waiting", "execution.paused"):
             return
 
 
@@ -181,6 +192,10 @@ def _event_line(event: Any) -> str | None:
         err = (data.get("error") or {}).get("message", "")
         return f"  [red]✗[/] {where}{node}: {_escape(err)}" + (f" [dim](on_error: {data['on_error']})[/]"
                                                            if data.get("on_error") != "fail" else "")
+    if kind == "node.child_started":
+        how = "started" if data.get("wait", True) else "started, not waited for"
+        return f"  [cyan]↳[/] {where}{node} sub-workflow {data.get('workflow_id')} v{data.get('version')} {how}: " \
+               f"[dim]{data.get('child_execution_id')}[/]"
     if kind == "node.suspended":
         return f"  [magenta]⏸[/] {where}{node} sleeping until {data.get('until')}"
     if kind == "node.waiting":
@@ -319,6 +334,21 @@ def executions_show(
         table.add_row(node, f"[{style}]{step['status']}[/]", str(step["attempt"]), (step["started_at"] or "")[11:23],
                       _escape(err or ""))
     console.print(table)
+    if outcome.get("children"):
+        console.print("[bold]sub-workflows:[/]")
+        _print_children(outcome["children"], 1)
+
+
+def _print_children(children: list[dict[str, Any]], level: int) -> None:
+    """The sub-workflow tree under an execution: one line per child, nested by depth."""
+    for child in children:
+        style = "yellow" if child.get("outcome") == "completed with errors" else STATUS_STYLE.get(child["status"], "white")
+        where = f" {child['loop_path']}" if child.get("loop_path") else ""
+        detached = " [dim](not waited for)[/]" if child.get("detached") else ""
+        console.print("  " * level + f"↳ [bold]{_escape(str(child['node_id']))}[/]{_escape(where)} → "
+                      f"{_escape(str(child.get('workflow_name') or child['workflow_id']))} v{child['workflow_version']} "
+                      f"[{style}]{child['outcome']}[/] [dim]{child['id']}[/]{detached}")
+        _print_children(child.get("children") or [], level + 1)
 
 
 def executions_rerun(

@@ -14,6 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from app.api.deps import ExecutionStoreDep, RuntimeDep, WorkflowStoreDep, WorkspaceDep
 from engine.errors import ConflictError, FlowwrightError
+from engine.event_tree import tree_events
 from engine.execution_history import HistoryQuery, parse_moment, statuses_from
 from engine.execution_views import execution_summary
 
@@ -163,21 +164,31 @@ async def control(execution_id: str, action: Literal["pause", "resume", "cancel"
 async def events(execution_id: str, request: Request, runtime: RuntimeDep, workspace: WorkspaceDep,
                  last_event_id: Annotated[str | None, Header()] = None,
                  after: Annotated[int | None, Query(ge=0, description="Replay events after this sequence number.")] = None,
+                 tree: Annotated[bool, Query(description="Also the events of its sub-workflow executions, "
+                                                         "and theirs (each names its execution_id).")] = False,
                  ) -> EventSourceResponse:
     """Server-sent events: every event after ``Last-Event-ID`` (or ``after``), then live ones,
     until the execution ends. Each event's ``id`` is its sequence number and its name is its type
-    (a failed step is ``node.failed``, a failed run ``execution.failed``)."""
+    (a failed step is ``node.failed``, a failed run ``execution.failed``). With ``tree=true`` the
+    events of every sub-workflow execution below it come too, until all of them have ended; they
+    carry no ``id`` (their ``seq`` counts on their own execution), are replayed from their start
+    on a reconnect, and are told apart by ``execution_id`` (dedupe on ``execution_id`` + ``seq``)."""
     await runtime.get(execution_id, workspace)
     start = after if after is not None else _parse_last_event_id(last_event_id)
+    source = tree_events(runtime, execution_id, start) if tree else \
+        runtime.events(execution_id, start, workspace_id=workspace)
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
-        async for event in runtime.events(execution_id, start, workspace_id=workspace):
+        async for event in source:
             if await request.is_disconnected():
                 return
             # Each event is named by its type (``node.failed``, ``execution.failed``, ...). None is
             # named ``error``: EventSource fires that name for its own connection errors, so a page
             # listening for it cannot tell a failed step from a dropped stream.
-            yield {"id": str(event.seq), "event": event.type, "data": json.dumps(event.to_dict(), default=str)}
+            message = {"event": event.type, "data": json.dumps(event.to_dict(), default=str)}
+            if event.execution_id == execution_id:  # the resumable position is the execution's own
+                message["id"] = str(event.seq)
+            yield message
 
     return EventSourceResponse(stream(), ping=15)
 
