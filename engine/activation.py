@@ -82,6 +82,8 @@ def activate(store: WorkflowStore, catalog: Catalog | None, workspace_id: str, w
     (nothing changes then) and ``NotFoundError`` for an unknown workflow or version."""
     found = store.version(workspace_id, workflow_id, version)
     workflow = parse_workflow(found.definition_dict(), catalog)
+    # its sub-workflows may have gone (deleted, archived) or changed into a cycle since it was saved
+    store.check_calls(workspace_id, found.definition_dict(), self_id=workflow_id)
     row = store.activate(workspace_id, workflow_id, found.version)
     return row, preview(workflow, workflow_id, now=now)
 

@@ -299,8 +299,16 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="Workflow JSON file.")]
     from engine.validation import parse_workflow
 
     services = container(vault=False)
+    store = services.workflow_store
+    target = _resolve(workspace, into) if into is not None else None
     try:
         parsed = parse_workflow(load_json_file(file), services.registry)
+        # saving checks its sub-workflow calls against the workspace (unknown ids, cycles)
+        if target is not None:
+            store.add_version(workspace, target.id, parsed, source="import", created_by="cli")
+            row = store.get(workspace, target.id)
+        else:
+            row, _ = store.create(workspace, parsed, source="import", created_by="cli")
     except WorkflowInvalidError as exc:
         if as_json:
             print_json({"error": exc.to_dict()})
@@ -308,13 +316,6 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="Workflow JSON file.")]
         for p in exc.problems:
             err_console.print(f"  [cyan]{p.path}[/] [yellow]{p.code}[/]: {p.message}", markup=True)
         raise typer.Exit(2) from None
-    store = services.workflow_store
-    if into is not None:
-        target = _resolve(workspace, into)
-        store.add_version(workspace, target.id, parsed, source="import", created_by="cli")
-        row = store.get(workspace, target.id)
-    else:
-        row, _ = store.create(workspace, parsed, source="import", created_by="cli")
     if as_json:
         print_json(row_dict(row))
         return

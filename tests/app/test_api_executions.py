@@ -202,3 +202,28 @@ def test_scheduler_starts_runs_of_scheduled_workflows(client: TestClient) -> Non
     result = client.get(f"/v1/executions/{ex_id}").json()
     assert result["steps"][-1]["output"] == {"value": True}
     assert client.get("/v1/executions").json()[0]["workflow_id"] == wf_id
+
+
+def test_a_parents_tree_streams_as_one_sse_and_reads_back_nested(client: TestClient) -> None:
+    child_id = create(client, two_steps() | {"name": "child"})
+    parent = {"name": "parent", "nodes": [
+        {"id": "start", "type": "trigger", "kind": "manual"},
+        {"id": "sub", "type": "action", "connector": "core", "operation": "run_workflow",
+         "config": {"workflow_id": child_id, "input": {"n": 4}}}], "edges": [{"source": "start", "target": "sub"}]}
+    parent_id = create(client, parent)
+    done = client.post(f"/v1/workflows/{parent_id}/run", params={"wait": "true"}, json={"input": {}}).json()
+    assert done["status"] == "completed", done
+    (child,) = done["children"]
+    assert (child["workflow_id"], child["workflow_name"], child["node_id"], child["status"]) == \
+        (child_id, "child", "sub", "completed")
+
+    own = read_sse(client, f"/v1/executions/{done['id']}/events")
+    tree = read_sse(client, f"/v1/executions/{done['id']}/events?tree=true")
+    mine = [e for e in tree if e["data"]["execution_id"] == done["id"]]
+    theirs = [e for e in tree if e["data"]["execution_id"] == child["id"]]
+    assert mine == own  # the parent's own events, ids and all, as without tree
+    assert [e["event"] for e in theirs][0] == "execution.started" and theirs[-1]["event"] == "execution.completed"
+    assert all("id" not in e for e in theirs)  # a child's seq is not a resumable position of this stream
+    assert {"node.completed"} <= {e["event"] for e in theirs}
+    assert len(tree) == len(own) + len(theirs)
+    assert client.get(f"/v1/executions/{child['id']}").json()["parent_execution_id"] == done["id"]

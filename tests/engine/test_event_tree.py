@@ -37,7 +37,7 @@ async def test_one_stream_shows_the_whole_tree_live(tmp_path: Path) -> None:
         assert types[0] == "execution.started" and types[-1] == "execution.completed"
         assert types.count("execution.completed") == 1
     # each execution's own events stay in order, and a child starts after the step that started it
-    for execution, types in by_execution.items():
+    for execution in by_execution:
         seqs = [e.seq for e in events if e.execution_id == execution]
         assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), execution
     started = [e for e in events if e.type == "node.child_started"]

@@ -294,3 +294,23 @@ def test_executions_rerun_from_a_node(tmp_path: Path) -> None:
     ghost = run("executions", "rerun", first["id"], "--from", "ghost")
     assert ghost.returncode == 1 and "'ghost'" in ghost.stderr and "Traceback" not in ghost.stderr
     assert run("executions", "rerun", "ex_nope").returncode == 1
+
+
+def test_a_sub_workflow_shows_in_the_live_view_and_in_executions_show(tmp_path: Path) -> None:
+    child = run("workflows", "import", _write(tmp_path, workflow(name="child flow"), "child.json"), "--json")
+    assert child.returncode == 0, child.stderr
+    child_id = json.loads(child.stdout)["id"]
+    parent = {"name": "parent", "nodes": [
+        {"id": "start", "type": "trigger", "kind": "manual"},
+        {"id": "sub", "type": "action", "connector": "core", "operation": "run_workflow",
+         "config": {"workflow_id": child_id, "input": {"x": 21}}}], "edges": [{"source": "start", "target": "sub"}]}
+    live = run("run", _write(tmp_path, parent, "parent.json"))
+    assert live.returncode == 0, live.stderr
+    lines = live.stdout.splitlines()
+    started = next(i for i, line in enumerate(lines) if "sub-workflow" in line and child_id in line)
+    assert any(line.startswith("    ✓ double") for line in lines[started:]), live.stdout  # the child, indented
+    done = json.loads(run("executions", "list", "--json").stdout)
+    parent_run = next(e for e in done if e["workflow_name"] == "parent")
+    shown = run("executions", "show", parent_run["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert "sub-workflows:" in shown.stdout and "↳ sub → child flow v1 completed" in shown.stdout

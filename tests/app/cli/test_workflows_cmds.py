@@ -115,3 +115,23 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=90, check=False, env=dict(os.environ))
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [f"error: workflow {wf_id} has no version 7 [not_found]"]
+
+
+def calls(name: str, target: str) -> dict[str, Any]:
+    return {"name": name, "nodes": [
+        {"id": "start", "type": "trigger", "kind": "manual"},
+        {"id": "sub", "type": "action", "connector": "core", "operation": "run_workflow",
+         "config": {"workflow_id": target}}], "edges": [{"source": "start", "target": "sub"}]}
+
+
+def test_import_and_activate_check_sub_workflow_calls(tmp_path: Path) -> None:
+    code, _, err = run("workflows", "import", write(tmp_path, calls("caller", "wf_nowhere")))
+    assert code == 2 and "$.nodes[1].config.workflow_id" in err and "subworkflow_not_found" in err
+    a = run_json("workflows", "import", write(tmp_path, minimal(), "a.json"))["id"]
+    b = run_json("workflows", "import", write(tmp_path, calls("B", a), "b.json"))["id"]
+    code, _, err = run("workflows", "import", write(tmp_path, calls(minimal()["name"], b), "a2.json"), "--into", a)
+    assert code == 2 and "subworkflow_cycle" in err and f"({a})" in err and f"({b})" in err
+    assert run_json("workflows", "show", a)["current_version"] == 1  # nothing was stored
+    assert run("workflows", "delete", a)[0] == 0  # B's callee is gone: B cannot be activated now
+    code, _, err = run("workflows", "activate", b)
+    assert code != 0 and "subworkflow_not_found" in err + _
