@@ -132,6 +132,8 @@ def choose_operation(clause: str, protected: Protected, index: Any, vector: Any,
         scores["email.send"] += 1.2
     if channels(restored):
         scores["slack.post_message"] += 1.3
+    if re.search(r"\b(?:POST|PUT|PATCH|DELETE)\b|\bas\s+JSON\b|\b(?:endpoint|REST\s+API|api\s+endpoint)\b", restored):
+        scores["http.request"] += 0.9  # an HTTP method in capitals, a JSON body, an endpoint: a request
     if protected.in_text(clause, "url"):
         scores["http.request"] += 1.1
         if not channels(restored) and not re.search(r"\bslack\b", clause, re.I):
@@ -164,8 +166,9 @@ def refine_operation(key: str, clause: str) -> str:
             return "datastore.upsert"
         if re.search(r"\b(delete|remove|purge|clear|prune)\b", lower):
             return "datastore.delete"
-        if re.search(r"\b(look ?up|find|search|query|read|fetch|get|load|check (?:if|whether)|count|export|list|all rows)\b", lower) and not re.search(
-                r"\b(save|store|insert|add|record|write|append)\b", lower):
+        reads = re.search(r"\b(look ?up|find|search|query|read|fetch|get|load|check (?:if|whether)|count|export|list|all rows)\b", lower) or \
+            re.search(r"\b(?:from|in)\s+(?:the\s+)?(?:datastore\s+)?(?:table\s+\w+|\w+\s+(?:datastore\s+)?table)\b", lower)
+        if reads and not re.search(r"\b(save|store|insert|add|record|write|append)\b", lower):
             return "datastore.query"
         return "datastore.insert"
     if connector == "database":

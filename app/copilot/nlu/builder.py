@@ -35,6 +35,9 @@ Frontier = list[tuple[str, str | None]]
 _EXTERNAL = ("http", "email", "slack", "database", "llm")
 
 
+_SEND_LEAD_RE = re.compile(r"^\s*(?:(?:hi|hello|hallo|hey|ok|so|also|then|and|please|just|could you|can you|would you)\b[\s,!]*)*(?:send|e-?mail|mail|post|share|forward|deliver|report)\b", re.I)
+
+
 @dataclass
 class Request:
     """The request and what the prompt says around it."""
@@ -235,6 +238,23 @@ class _Builder:
             return first + second, data1
         return self._one_action(clause, frontier, loop, data)
 
+    def _query_then_send(self, clause: str, frontier: Frontier, loop: str | None, data: DataRef,
+                         key: str) -> tuple[str, Frontier, DataRef, str]:
+        """'send the open invoices (SELECT ...) by email to x': the query runs, then what it returned
+        is sent. Returns the clause left to build, and its operation."""
+        restored = self.p.restore(clause)
+        target = "email.send" if self.p.in_text(clause, "email") else "slack.post_message" if channels(restored) else None
+        if target is None or not _SEND_LEAD_RE.match(clause) or not self.p.in_text(clause, "sql"):
+            return clause, frontier, data, key
+        frontier, data = self._one_action(clause, frontier, loop, data, force=key)
+        rest = re.sub(r"\s*\b(?:from|on|in)\s+(?:the\s+|our\s+|my\s+)?(?:\w+\s+)?(?:database|db|postgres(?:ql)?|mysql|sqlite)\b", "", clause, flags=re.I)
+        for placeholder in re.findall(r"⟦\d+⟧", rest):
+            if self.p.in_text(placeholder, "sql"):
+                rest = rest.replace(placeholder, "")
+        rest = re.sub(r"\(\s*\)", "", rest)
+        rest = re.sub(r"^\s*(?:(?:hi|hello|hallo|hey|ok|so|please|could you|can you|would you)\b[\s,!]*)+", "", rest, flags=re.I)
+        return re.sub(r"\s+", " ", rest).strip(), frontier, data, target
+
     def _one_action(self, clause: str, frontier: Frontier, loop: str | None, data: DataRef,
                     force: str | None = None) -> tuple[Frontier, DataRef]:
         vector = None
@@ -245,6 +265,8 @@ class _Builder:
             self.notes.append(f"ignored '{self.p.restore(clause)}' (no matching operation)")
             return frontier, data
         key = refine_operation(key, clause)
+        if key.startswith("database.") and force is None:
+            clause, frontier, data, key = self._query_then_send(clause, frontier, loop, data, key)
         connector, operation = key.split(".")
         # "summarize the orders from <url>": fetch first, then the operation on what came back
         url_ref = next((m for m in re.finditer(r"\b(?:from|at|on|via|of|in)\s+(?:the\s+)?(?:api\s+|endpoint\s+|url\s+)?(⟦\d+⟧)", clause)

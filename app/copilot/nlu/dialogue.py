@@ -23,7 +23,8 @@ _FILLER_RE = re.compile(r"^\s*(?:oh|ah|ok(?:ay)?|sure|yes|yeah|yep|right|well|so
 _TRIGGER_WORDS = re.compile(r"\b(?:every|each|daily|weekly|hourly|monthly|whenever|when(?:ever)? (?:a|an|new)|webhook|"
                             r"on (?:mondays?|tuesdays?|wednesdays?|thursdays?|fridays?|weekdays)|at \d{1,2}(?::\d\d)?\s*(?:am|pm)?)\b", re.I)
 _ACTION_WORDS = re.compile(r"\b(?:fetch|get|pull|send|email|post|save|store|query|call|check|summari[sz]e|classify|log|notify)\b", re.I)
-_VERBS_SEND = re.compile(r"\b(send|email|e-mail|mail|post|notify|alert|share|forward|message|tell|report)\b[^,.;]*", re.I)
+_VERBS_SEND = re.compile(r"\b(send|email|e-mail|mail|post|notify|alert|share|forward|message|tell|report)\b[^,.;:?!]*?"
+                         r"(?=\s*(?:[,.;:?!]|\b(?:and|then|please|thanks?|every|each|daily)\b|$))", re.I)
 _VERBS_FETCH = re.compile(r"\b(fetch|get|pull|download|call|load|retrieve|check|read|grab|hit|ping|monitor)\b[^,.;]*?"
                           r"(?=\s*(?:,|\.|;|\band\b|\bthen\b|$))", re.I)
 _VERBS_STORE = re.compile(r"\b(save|store|insert|record|add|upsert|write|keep)\b[^,.;]*?(?=\s*(?:,|\.|;|\band\b|\bthen\b|$))", re.I)
@@ -70,7 +71,7 @@ def missing_of(text: str) -> list[str]:
         return [str(x) for x in reply.get("missing", [])]
     except (json.JSONDecodeError, AttributeError):
         lower = text.lower()
-        words = ("channel", "email", "url", "table", "schedule", "often", "fields", "categories", "sql", "wait", "long")
+        words = ("channel", "email", "url", "table", "schedule", "often", "time", "fields", "categories", "sql", "wait", "long")
         return [word for word in words if word in lower]
 
 
@@ -117,7 +118,7 @@ def merge_answer(original: str, answer: str, missing: list[str]) -> str:
         merged = _merge_recipient(merged, " and ".join(recipients))
     if merged != protected.text:
         return protected.restore(merged)
-    if "schedule" in joined or "often" in joined:
+    if "schedule" in joined or "often" in joined or "time" in joined:
         return f"{answer}, {original}"
     if "table" in joined:
         return _merge_table(original, answer)
@@ -131,17 +132,28 @@ def merge_answer(original: str, answer: str, missing: list[str]) -> str:
 
 
 def _merge_recipient(original: str, recipient: str) -> str:
-    if TEAM_RE.search(original):
-        return TEAM_RE.sub(recipient, original, count=1)
+    """The recipient goes where the send step left it open: in place of 'the team' in that step,
+    after 'Slack' for a channel, or after the step's object ('email the summary' + ' to x')."""
     if recipient.startswith("#") and re.search(r"\bslack\b", original, re.I):
         return re.sub(r"\bslack\b", f"Slack {recipient}", original, count=1, flags=re.I)
     verb = _VERBS_SEND.search(original)
     if verb:
+        team = TEAM_RE.search(original, verb.start(), verb.end())
+        if team:
+            return original[:team.start()] + recipient + original[team.end():]
         return original[:verb.end()] + f" to {recipient}" + original[verb.end():]
+    if TEAM_RE.search(original):
+        return TEAM_RE.sub(recipient, original, count=1)
     return f"{original} and send it to {recipient}"
 
 
 def _merge_url(original: str, url: str) -> str:
+    """The URL goes in place of the named-but-unaddressed service ('POST them to our CRM'), or as
+    the source of the step that fetches."""
+    target = re.search(r"\b(?:post|put|patch|send|push|forward|submit|deliver)\b[^.;?!]*?\bto\s+((?:our|the|my|their)\s+[\w -]{1,30}?)"
+                       r"(?=\s*(?:[,.;!?]|\b(?:and|then|as|with|every|each)\b|$))", original, re.I)
+    if target and not re.search(r"\b(?:slack|channel|inbox|email|table|database)\b", target.group(1), re.I):
+        return original[:target.start(1)] + url + original[target.end(1):]
     verb = _VERBS_FETCH.search(original)
     if verb:
         return original[:verb.end()] + f" from {url}" + original[verb.end():]
@@ -158,9 +170,18 @@ def _merge_sql(original: str, sql: str) -> str:
 
 
 def _merge_table(original: str, answer: str) -> str:
+    """The table goes into the step that named none; the rest of the answer ('table x, anything
+    older than 7 days') qualifies that step."""
     named = tables(answer)
     table = named[0] if named else re.sub(r"^(?:use\s+|in\s+|the\s+)+|\s*table$", "", answer, flags=re.I).split()[0]
+    rest = re.sub(rf"(?:\b(?:the\s+|use\s+|in\s+)*(?:(?:datastore\s+)?table\s+(?:is\s+|called\s+|named\s+)?)?{re.escape(table)}"
+                  r"(?:\s+(?:datastore\s+)?table)?\b)", "", answer, count=1, flags=re.I).strip(" ,;.")
+    phrase = f" the {table} table" + (f", {rest}" if len(rest.split()) >= 2 else "")
+    datastore = re.search(r"\b(?:from|in|into|to)\s+(?:the\s+|our\s+)?datastore\b", original, re.I)
+    if datastore:
+        preposition = datastore.group(0).split()[0]
+        return original[:datastore.start()] + preposition + phrase + original[datastore.end():]
     verb = _VERBS_STORE.search(original)
     if verb:
-        return original[:verb.end()] + f" in the {table} table" + original[verb.end():]
-    return f"{original} in the {table} table"
+        return original[:verb.end()] + " in" + phrase + original[verb.end():]
+    return f"{original} in{phrase}"

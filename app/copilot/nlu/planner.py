@@ -56,6 +56,9 @@ def plan_request(request: Request, index: Any) -> WorkflowPlan | Question:
     unlabelled = _unlabelled_classify(builder.steps)
     if unlabelled is not None:
         return unlabelled
+    if schedule is not None and schedule.no_time:  # asked last: what the steps need comes first
+        return Question(question="At what time of day should it run (for example 9:00, or 18:30 Berlin time)?",
+                        missing=["schedule time"])
     spec = _trigger_spec(trigger, schedule, request.prefs)
     name = _name(protected.restore(trigger.rest) or text)
     explanation = _explain(spec, builder, schedule)
@@ -88,10 +91,19 @@ def _trigger_spec(trigger: TriggerRead, schedule: Schedule | None, prefs: Prefer
     return TriggerSpec(kind="manual", fields=trigger.fields)
 
 
+_POLITE_RE = re.compile(r"\b(?:hi|hello|hallo|hey|thanks|thank you|cheers|please|pls|kindly|could you|can you|would you|"
+                        r"i'd (?:love|like)(?: you)? to|i want(?: you)? to|i need(?: you)? to|create a workflow (?:that|to)|"
+                        r"build a workflow (?:that|to)|set up a workflow (?:that|to))\b[!,.]*\s*", re.I)
+
+
 def _name(text: str) -> str:
-    text = re.sub(r"\s+", " ", text).strip(" ,.")
-    text = re.sub(r"^(?:please\s+|can you\s+|i want to\s+|i'd like to\s+|create a workflow (?:that|to)\s+|build a workflow (?:that|to)\s+)",
-                  "", text, flags=re.I)
+    """A short name from the request's first sentence: no greetings, arrows read as commas,
+    addresses shortened to their host."""
+    text = re.sub(r"https?://([^/\s]+)\S*", r"\1", text)
+    text = re.sub(r"\s*(?:→|->|=>)\s*", ", ", text)
+    text = re.sub(r"\s+", " ", _POLITE_RE.sub("", text)).strip(" ,.!?;:-")
+    first = re.split(r"(?<=[a-z0-9)\]'\"])[.!?]\s+(?=[A-Z])|\n", text)[0]
+    text = re.sub(r"^(?:(?:and|then|also|so|it)\b[\s,]*)+", "", first, flags=re.I).strip(" ,.!?;:-")
     words = text.split()
     name = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
     return (name[:1].upper() + name[1:])[:200] or "Workflow"

@@ -34,7 +34,7 @@ TIME_RE = re.compile(
     r"(?:\b(?:at|@|by|around)\s+)?\b(?P<h>\d{1,2})(?:[:.h](?P<m>\d{2}))?\s*(?P<ampm>a\.?m\.?|p\.?m\.?)(?![a-z])"
     r"|(?:\b(?:at|@|by|around)\s+)\b(?P<h2>\d{1,2})[:.h](?P<m2>\d{2})\b"
     r"|\b(?P<h4>\d{1,2}):(?P<m4>\d{2})\b"
-    r"|(?:\b(?:at|@|by|around)\s+)(?P<h3>\d{1,2})(?:\s*o'?clock)?(?![\d:%$]|[.,]\d|\s*(?:minutes?|mins?|hours?|days?|times?|items?|at a time|percent|%|,\d))"
+    r"|(?:\b(?:at|@|by|around)\s+)(?P<h3>\d{1,2})(?:\s*o'?clock)?(?![\d%$]|:\d|[.,]\d|\s*(?:minutes?|mins?|hours?|days?|times?|items?|at a time|percent|%|,\d))"
     r"|\b(?P<word>noon|midday|midnight)\b",
     re.IGNORECASE,
 )
@@ -56,6 +56,7 @@ class Schedule:
     at: str | None = None
     timezone: str | None = None
     vague: bool = False
+    no_time: bool = False  # day-level ("every weekday", "daily") without a clock time or part of the day
     assumptions: list[str] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)
 
@@ -178,6 +179,7 @@ def parse_schedule(text: str, *, today: date | None = None) -> Schedule:
                 result.assumptions.append(f"'{word}' read as {hour:02d}:00")
                 return "0", str(hour)
         result.assumptions.append(f"no time given, so {DEFAULT_HOUR:02d}:00")
+        result.no_time = True
         return "0", str(DEFAULT_HOUR)
 
     def done(cron: str, *spans: tuple[int, int]) -> Schedule:

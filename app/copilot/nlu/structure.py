@@ -411,6 +411,10 @@ def parse_clauses(text: str) -> list[Item]:
                      text, re.I):
         if _VERB_START.search(m.group(1)):
             return [*parse_clauses(m.group(1)), *parse_clauses(text[m.end():])]
+    # "check the site, if it is not 200 post to #ops": a step, then a condition with its own action
+    if (m := POSTFIX_IF_RE.match(text)) and m.group(2).lower() in ("if", "unless") and _VERB_START.search(m.group(1)) \
+            and _leads_an_action(m.group(3)) and not FAILURE_RE.search(text):
+        return [*parse_clauses(m.group(1)), *parse_clauses(f"{m.group(2)} {m.group(3)}")]
     # "post it to #sales only if it is urgent"
     if (m := POSTFIX_IF_RE.match(text)) and not FAILURE_RE.search(text):
         otherwise = ELSE_RE.search(m.group(3))
@@ -519,6 +523,13 @@ def _loop(noun: str, body: str) -> Item:
         concurrency = to_int(conc.group(1))
         body = (body[:conc.start()] + body[conc.end():]).strip(" ,:")
     return Item("loop", text=noun, count=count, concurrency=concurrency, then=parse_sentence(body) if body else [])
+
+
+def _leads_an_action(condition: str) -> bool:
+    """'it is not 200, post to #ops' / 'not 200 post to #ops': a test followed by what to do."""
+    verb = re.search(rf"(?:\s*,\s*(?:then\s+)?|\s+then\s+|\s+)(?=(?:{ACTION_VERBS})\b{_NOT_VERB})", condition, re.I)
+    return verb is not None and verb.start() > 1 and _looks_like_condition(condition[:verb.start()]) \
+        and not ELSE_RE.search(condition[:verb.start()] + " ")
 
 
 def _looks_like_condition(text: str) -> bool:

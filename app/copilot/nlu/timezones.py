@@ -118,7 +118,7 @@ def find_timezone(text: str) -> tuple[str, tuple[int, int]] | None:
         located = bool(re.search(r"\b(in|for|at|of|using|per)\s+(the\s+)?$", before))
         if name in _COMMON_WORDS and not (timed or abbreviation or (clock and name in ALIASES and len(name) > 4)):
             continue
-        if len(name) <= 4 and name in ALIASES and not (abbreviation or timed):
+        if len(name) <= 4 and name in ALIASES and not (abbreviation or timed or clock):
             continue
         if not (timed or abbreviation or located or clock or re.search(r"\(\s*$", before)):
             continue

@@ -255,3 +255,20 @@ def test_odd_input_never_breaks_the_model() -> None:
                     apply_edits(answer, edit)
                 except PlanInvalidError:
                     pass
+
+
+def test_a_day_without_a_time_is_asked_not_assumed() -> None:
+    answer = reply("Every weekday post 'Remember to log your hours' to #timesheets.")
+    assert isinstance(answer, Question) and "time" in answer.question
+    assert not isinstance(reply("Every weekday at 6pm post 'Remember to log your hours' to #timesheets."), Question)
+    assert not isinstance(reply("Every morning post 'Remember to log your hours' to #timesheets."), Question)
+
+
+def test_sending_what_a_query_returns_runs_the_query_first() -> None:
+    wf = workflow("Please send daily at 7:00 UTC the open invoices from our postgres "
+                  "(SELECT invoice_no, amount FROM invoices WHERE paid = false) per email to books@example.com.")
+    assert ops(wf)[:2] == ["database.query", "email.send"]
+    query, email = node(wf, "database.query"), node(wf, "email.send")
+    assert query["config"]["sql"].startswith("SELECT invoice_no")
+    assert (query["id"], email["id"], None) in edges(wf)
+    assert "nodes." + query["id"] in email["config"]["body"]

@@ -77,7 +77,7 @@ def test_ai_over_a_table_reads_the_table_first(text: str) -> None:
 
 
 def test_each_row_in_a_table_is_a_loop_over_the_table_not_a_question() -> None:
-    wf = workflow("Every day, classify each row in the datastore table tickets with AI as bug or feature and post the result "
+    wf = workflow("Every day at 8, classify each row in the datastore table tickets with AI as bug or feature and post the result "
                   "to #triage.")
     assert ops(wf)[:2] == ["datastore.query", "llm.classify"]
     assert of_type(wf, "loop")[0]["config"]["items"] == "{{ nodes.look_up_in_tickets.rows }}"
@@ -242,7 +242,7 @@ def test_a_site_being_down_reads_the_http_status(text: str, expression: str) -> 
 @pytest.mark.parametrize(("text", "expression", "last"), [
     ("Every hour, fetch https://api.example.com/orders, keep only orders with status pending, and post them to "
      "#fulfillment.", 'nodes.fetch_orders.body[status = "pending"]', "slack.post_message"),
-    ("Every day, fetch https://api.example.com/orders, filter them to those over 100 and email them to big@example.com.",
+    ("Every day at 8, fetch https://api.example.com/orders, filter them to those over 100 and email them to big@example.com.",
      "nodes.fetch_orders.body[total > 100]", "email.send"),
 ])
 def test_keep_only_is_a_filter_step_between_fetch_and_send(text: str, expression: str, last: str) -> None:

@@ -113,3 +113,9 @@ def test_no_schedule_in_ordinary_text(text: str) -> None:
 def test_ordinary_words_are_not_zones() -> None:
     assert find_timezone("post it to the central channel") is None
     assert find_timezone("send it in March") is None
+
+
+@pytest.mark.parametrize(("text", "zone"), [("every day 7am utc run it", "UTC"), ("daily at 9am est", "America/New_York"),
+                                            ("every day at 9 cet", "Europe/Berlin")])
+def test_a_lower_case_zone_after_a_clock_time(text: str, zone: str) -> None:
+    assert parse_schedule(text, today=TODAY).timezone == zone

@@ -50,3 +50,36 @@ def test_undo_in_plain_words() -> None:
         assert intent_of(text) == "undo", text
     for text in ("undo the slack step and email instead", "go back to sleep and post to #x at 9", "also post it to #x"):
         assert intent_of(text) is None, text
+
+
+def test_the_recipient_goes_after_the_send_steps_object_not_after_the_thanks() -> None:
+    draft = "Every Monday at 9am, take the rows from the datastore table incidents and email the summary? Thanks!"
+    merged = merge_answer(draft, "send it to priya@example.org please", ["email recipient"])
+    assert "email the summary to priya@example.org? Thanks!" in merged
+
+
+def test_a_field_named_like_a_group_is_not_the_recipient() -> None:
+    draft = "When the payment webhook arrives (it has customer and amount), post it in Slack: 'failed'"
+    merged = merge_answer(draft, "channel is #billing", ["slack channel"])
+    assert "(it has customer and amount)" in merged and "Slack #billing" in merged
+
+
+def test_a_url_replaces_the_service_it_was_asked_for() -> None:
+    merged = merge_answer("When the form webhook fires, POST them as JSON to our CRM. Thank you!",
+                          "oh sorry, the endpoint is https://crm.acme.test/api/leads", ["url"])
+    assert "POST them as JSON to https://crm.acme.test/api/leads." in merged
+
+
+def test_the_rest_of_a_table_answer_qualifies_the_step() -> None:
+    merged = merge_answer("every night at 1am delete the old rows from the datastore",
+                          "table sessions_cache, anything older than 7 days", ["table name"])
+    assert merged.endswith("delete the old rows from the sessions_cache table, anything older than 7 days")
+
+
+def test_a_time_answer_completes_the_schedule() -> None:
+    messages = [
+        {"role": "user", "content": "Every weekday post 'hi' to #x."},
+        {"role": "assistant", "content": "At what time of day should it run (for example 9:00)?"},
+        {"role": "user", "content": "at 6pm"},
+    ]
+    assert request_of(messages, _text) == "at 6pm, Every weekday post 'hi' to #x."

@@ -16,3 +16,13 @@ from app.copilot.nlu.structure import _arrows_as_steps
 ])
 def test_arrows(text: str, expected: str) -> None:
     assert _arrows_as_steps(text) == expected
+
+
+def test_a_step_then_a_test_with_its_own_action_is_not_one_postfix_condition() -> None:
+    from app.copilot.nlu.structure import parse
+
+    items = parse("check ⟦0⟧, if not 200 post to #ops")
+    assert [(i.kind, i.text) for i in items] == [("action", "check ⟦0⟧"), ("condition", "not 200")]
+    assert [t.text for t in items[1].then] == ["post to #ops"]
+    [only_if] = parse("post it to #sales only if it is urgent")
+    assert only_if.kind == "condition" and only_if.text == "it is urgent"
