@@ -37,6 +37,14 @@ class Settings(BaseSettings):
                               "a database fault with 503 and Retry-After.")
     host: str = Field("127.0.0.1", description="Address the service binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the service listens on.")
+    public_url: str | None = Field(None, description="The address people and webhook callers reach the service "
+                                   "at (https://flow.example.com); its host is trusted, its origin allowed.")
+    trusted_hosts: str = Field("", description="Comma-separated extra Host names the service answers (loopback "
+                               "names and FLOWWRIGHT_PUBLIC_URL's host always); any other Host gets 400.")
+    cors_origins: str = Field("", description="Comma-separated origins allowed to call the API from a browser "
+                              "(CORS); empty: CORS off.")
+    rate_limit: str = Field("600/minute", description="Requests one API key may make (limits notation: "
+                            "600/minute, 10/second; off: no limit); over it: 429 with Retry-After.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Service log level.")
     model: str = Field("local/flowwright-planner", description="A litellm model string.")
     model_api_base: str | None = Field(None, description="Model endpoint (Ollama, a proxy, Azure...).")
@@ -120,6 +128,26 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from app.auth.rate_limit import parse_rate
+
+        parse_rate(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL such as https://flow.example.com")
+        return value.strip().rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,8 +1,8 @@
 """The composition root: the one place where Flowwright's long-lived objects are built.
 
-:class:`Container` holds the settings, the database engine, the stores, the connector registry,
-the credential vault, the one model gateway, the copilot, the runtime and the scheduler. The
-FastAPI lifespan (``app/api/server.py``) and the CLI callback (``app/cli/main.py``) open one per
+:class:`Container` holds the settings, the database engine, the stores, the API keys and the
+request rate limit, the connector registry, the credential vault, the one model gateway, the
+copilot, the runtime and the scheduler. The FastAPI lifespan (``app/api/server.py``) and the CLI callback (``app/cli/main.py``) open one per
 process and close it; routes reach its parts through the typed aliases of ``app/api/deps.py``,
 CLI commands through :func:`app.cli.output.container`.
 
@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
+from app.auth.keys import KeyStore
+from app.auth.rate_limit import RequestLimiter
 from app.settings import Settings
 from connectors.connector_store import ConnectorStore
 from connectors.contract import Connector
@@ -142,6 +144,18 @@ class Container:
     def rate_limiter(self) -> RateLimiter:
         """The connectors' rate limits (token buckets per workspace)."""
         return RateLimiter()
+
+    # -- callers ------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def api_keys(self) -> KeyStore:
+        """Workspaces, users and API keys."""
+        return KeyStore(self.db)
+
+    @functools.cached_property
+    def request_limiter(self) -> RequestLimiter:
+        """The per-key request rate limit (``FLOWWRIGHT_RATE_LIMIT``)."""
+        return RequestLimiter(self.settings.rate_limit)
 
     # -- credentials --------------------------------------------------------------------------------
 

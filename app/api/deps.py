@@ -7,12 +7,16 @@ part by overriding one dependency (``app.dependency_overrides[get_runtime] = ...
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
+from app.auth.errors import ForbiddenError, UnauthenticatedError
+from app.auth.keys import KeyStore
+from app.auth.models import Caller, Role
 from app.copilot.service import Copilot
 from app.settings import Settings
 from app.wiring import Container
@@ -23,13 +27,6 @@ from engine.errors import FlowwrightError
 from engine.execution_store import ExecutionStore
 from engine.runtime import Runtime
 from engine.workflow_store import WorkflowStore
-
-WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class BadWorkspaceError(FlowwrightError):
-    code = "workspace_invalid"
-    status = 400
 
 
 class VaultUnavailableError(FlowwrightError):
@@ -92,22 +89,45 @@ def get_copilot(container: ContainerDep) -> Copilot:
     return container.copilot
 
 
-def get_workspace(
-    x_workspace: Annotated[str | None, Header()] = None,
-    workspace: Annotated[str | None, Query(description="Workspace, for clients that cannot set headers "
-                                                      "(EventSource); the X-Workspace header wins.")] = None,
-) -> str:
-    """The workspace every query is scoped to (``X-Workspace`` header, default ``default``)."""
-    workspace = x_workspace or workspace or "default"
-    if not WORKSPACE_RE.match(workspace):
-        raise BadWorkspaceError(f"invalid X-Workspace header {workspace!r}: letters, digits, '_', '.', '-'",
-                                field="X-Workspace")
-    return workspace
+def get_key_store(container: ContainerDep) -> KeyStore:
+    """Workspaces, users and API keys."""
+    return container.api_keys
 
 
-def get_registry(container: ContainerDep, workspace: Annotated[str, Depends(get_workspace)]) -> Registry:
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer fw_…`.")
+
+
+def get_caller(container: ContainerDep,
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+    """The caller the request's ``Authorization: Bearer fw_…`` key stands for (401 without a valid
+    one; 429 past the key's rate limit). The key decides the workspace."""
+    if credentials is None:
+        raise UnauthenticatedError("an API key is required: send the header Authorization: Bearer fw_…")
+    caller = container.api_keys.authenticate(credentials.credentials)
+    container.request_limiter.hit(caller.key_id)
+    return caller
+
+
+def _requiring(role: Role) -> Callable[[Caller], Caller]:
+    def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+        if not caller.allows(role):
+            raise ForbiddenError(f"this needs an {role} key or above; this key is {caller.role}",
+                                 required=role, role=caller.role)
+        return caller
+
+    check.__name__ = f"require_{role}"
+    check.__doc__ = f"The caller, if its key's role is {role} or above (403 otherwise)."
+    return check
+
+
+require_viewer = _requiring("viewer")
+require_editor = _requiring("editor")
+require_admin = _requiring("admin")
+
+
+def get_registry(container: ContainerDep, caller: Annotated[Caller, Depends(get_caller)]) -> Registry:
     """The connector catalog as the caller's workspace sees it (with its imported connectors)."""
-    return container.registry.for_workspace(workspace)
+    return container.registry.for_workspace(caller.workspace)
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
@@ -119,4 +139,10 @@ ConnectorStoreDep = Annotated[ConnectorStore, Depends(get_connector_store)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 VaultDep = Annotated[Vault, Depends(get_vault)]
 CopilotDep = Annotated[Copilot, Depends(get_copilot)]
-WorkspaceDep = Annotated[str, Depends(get_workspace)]
+KeyStoreDep = Annotated[KeyStore, Depends(get_key_store)]
+ViewerDep = Annotated[Caller, Depends(require_viewer)]
+"""Any valid key (read)."""
+EditorDep = Annotated[Caller, Depends(require_editor)]
+"""An editor or admin key (create, change, run, approve, retry, resume, cancel)."""
+AdminDep = Annotated[Caller, Depends(require_admin)]
+"""An admin key (API keys, credentials, workspace settings)."""

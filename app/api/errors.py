@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 
 def _json(exc: FlowwrightError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, DatabaseBusyError) else None
+    headers: dict[str, str] | None = getattr(exc, "http_headers", None)  # WWW-Authenticate, Retry-After
+    if isinstance(exc, DatabaseBusyError):
+        headers = {**(headers or {}), "Retry-After": str(exc.retry_after_s)}
     return JSONResponse(status_code=exc.status, content={"error": exc.to_dict()}, headers=headers)
 
 

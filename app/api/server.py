@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -29,6 +30,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     container = app.state.container = Container.open(settings)
     container.remote = app.state.dispatch == "queue"
+    issued = await asyncio.to_thread(container.api_keys.bootstrap, settings.data_dir)
+    if issued is not None:  # the first start: the one time this key is shown
+        sys.stderr.write(f"\nFirst start: created the workspace 'default' and an admin API key (shown once, also "
+                         f"in {settings.data_dir / 'admin.key'}, mode 0600):\n\n    {issued.token}\n\n"
+                         "Send it as `Authorization: Bearer <key>`; make more with `flowwright api-keys create`.\n\n")
     runtime = container.runtime
     heart: Worker | None = None
     if app.state.warm_copilot:  # the first chat should not be the one that loads the models
@@ -94,16 +100,21 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
         max_json_depth=settings.max_json_depth, openapi_max_bytes=settings.openapi_max_bytes))
     install_docs(app)
 
-    from app.api.routes import chat, connectors, credentials, executions, hooks, insights, oauth, workflows
+    from fastapi import Depends
 
-    app.include_router(workflows.router)
-    app.include_router(executions.router)
+    from app.api.deps import get_caller
+    from app.api.routes import access, chat, connectors, credentials, executions, hooks, insights, oauth, workflows
+
+    # Every /v1 route needs a key (the routes then ask for the role they need); webhooks are
+    # capability URLs and need none.
+    keyed = [Depends(get_caller)]
+    for router in (workflows.router, executions.router, credentials.router, insights.router, chat.router,
+                   connectors.router, access.router):
+        app.include_router(router, dependencies=keyed)
     app.include_router(hooks.router)
-    app.include_router(credentials.router)
+    # The provider's redirect back carries no key: its single-use state parameter is the
+    # capability. Every other OAuth route asks for its role itself.
     app.include_router(oauth.router)
-    app.include_router(insights.router)
-    app.include_router(chat.router)
-    app.include_router(connectors.router)
 
     from pathlib import Path
 

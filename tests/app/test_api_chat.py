@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.api.server import create_app
 from app.settings import get_settings
+from tests.app.keys import issue_headers
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     mp.setenv("FLOWWRIGHT_DATA_DIR", str(tmp_path_factory.mktemp("chat-api")))
     mp.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=issue_headers()) as c:
         yield c
     mp.undo()
     get_settings.cache_clear()
@@ -59,7 +60,7 @@ def test_ambiguous_request_gets_a_question(client: TestClient) -> None:
 def test_bad_input_and_scoping(client: TestClient) -> None:
     assert client.post("/v1/conversations", json={"message": ""}).status_code == 422
     turn = client.post("/v1/conversations", json={"message": "every day at 8:00 log 'hello'"}).json()
-    other = {"X-Workspace": "someone-else"}
+    other = issue_headers("someone-else")
     conversation = turn["conversation_id"]
     assert client.get(f"/v1/conversations/{conversation}", headers=other).status_code == 404
     assert client.post(f"/v1/conversations/{conversation}/messages", json={"message": "x"},

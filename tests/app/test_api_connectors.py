@@ -3,7 +3,7 @@ document is a 422 listing each problem with its JSON path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,8 @@ PETSTORE = (Path(__file__).parents[1] / "data" / "openapi" / "petstore.yaml").re
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(create_app(get_settings())) as c:
+def client(admin_headers: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 
@@ -28,8 +28,10 @@ def workflow(connector: str) -> dict[str, object]:
         "edges": [{"source": "start", "target": "find"}]}
 
 
-def test_import_list_use_delete(client: TestClient) -> None:
-    acme = {"X-Workspace": "acme"}
+def test_import_list_use_delete(client: TestClient, api_key: Callable[..., dict[str, str]]) -> None:
+    acme = api_key("acme", role="editor")
+    assert client.post("/v1/connectors/import?name=pets", content=PETSTORE,
+                       headers=api_key("acme", role="viewer")).status_code == 403
     created = client.post("/v1/connectors/import?name=pets", content=PETSTORE, headers=acme)
     assert created.status_code == 201, created.text
     assert created.json()["operations"][0] == "add_pet"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,20 +14,21 @@ from app.settings import get_settings
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(create_app(get_settings())) as c:
+def client(admin_headers: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 
-def test_set_list_delete_and_never_echo(client: TestClient, _isolated_data_dir: Path) -> None:
+def test_set_list_delete_and_never_echo(client: TestClient, _isolated_data_dir: Path, api_key: Any) -> None:
     secret = "sk-live-7c1e9f0d2b"
     response = client.put("/v1/credentials/stripe", json={"type": "api_key", "secret": secret})
     assert response.status_code == 200, response.text
     assert secret not in response.text
     listed = client.get("/v1/credentials")
     assert [c["name"] for c in listed.json()] == ["stripe"] and secret not in listed.text
-    assert client.get("/v1/credentials", headers={"X-Workspace": "other"}).json() == []
-    assert client.delete("/v1/credentials/stripe", headers={"X-Workspace": "other"}).status_code == 404
+    other = api_key("other")
+    assert client.get("/v1/credentials", headers=other).json() == []
+    assert client.delete("/v1/credentials/stripe", headers=other).status_code == 404
     for f in _isolated_data_dir.rglob("*"):  # the database, its WAL, keys: the secret is nowhere
         if f.is_file():
             assert secret.encode() not in f.read_bytes(), f

@@ -16,10 +16,10 @@ from tests.engine.workflows import minimal
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")  # the tests tick it by hand
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 
@@ -103,15 +103,16 @@ def test_failed_node_streams_failure_events_never_named_error(client: TestClient
     assert all(e["event"] == e["data"]["type"] for e in events)
 
 
-def test_executions_are_scoped_to_their_workspace(client: TestClient) -> None:
-    wf_id = create(client, two_steps(), **{"X-Workspace": "a"})
+def test_executions_are_scoped_to_their_workspace(client: TestClient, api_key: Any) -> None:
+    a, b = api_key("a"), api_key("b")
+    wf_id = create(client, two_steps(), **a)
     ex = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {"n": 1}},
-                     headers={"X-Workspace": "a"}).json()
-    assert client.get(f"/v1/executions/{ex['id']}", headers={"X-Workspace": "b"}).status_code == 404
-    assert client.get(f"/v1/executions/{ex['id']}/events", headers={"X-Workspace": "b"}).status_code == 404
-    assert client.post(f"/v1/executions/{ex['id']}/cancel", headers={"X-Workspace": "b"}).status_code == 404
-    assert client.get("/v1/executions", headers={"X-Workspace": "b"}).json() == []
-    assert client.post(f"/v1/workflows/{wf_id}/run", headers={"X-Workspace": "b"}).status_code == 404
+                     headers=a).json()
+    assert client.get(f"/v1/executions/{ex['id']}", headers=b).status_code == 404
+    assert client.get(f"/v1/executions/{ex['id']}/events", headers=b).status_code == 404
+    assert client.post(f"/v1/executions/{ex['id']}/cancel", headers=b).status_code == 404
+    assert client.get("/v1/executions", headers=b).json() == []
+    assert client.post(f"/v1/workflows/{wf_id}/run", headers=b).status_code == 404
 
 
 def test_illegal_control_is_409(client: TestClient) -> None:
@@ -169,7 +170,7 @@ def test_webhook_errors_are_clear_4xx(client: TestClient) -> None:
     assert client.post(f"/v1/hooks/{wf_id}", json={"email": "a@example.com"}).status_code == 404
 
 
-def test_approval_waits_for_a_person(client: TestClient) -> None:
+def test_approval_waits_for_a_person(client: TestClient, api_key: Any) -> None:
     wf = two_steps()
     wf["nodes"].insert(1, {"id": "ok_to_go", "type": "guardrail", "kind": "approval", "origin": "guardrail",
                            "config": {"message": "Send it?"}})
@@ -180,9 +181,17 @@ def test_approval_waits_for_a_person(client: TestClient) -> None:
     assert ex["status"] == "waiting"
     pending = client.get("/v1/approvals").json()
     assert [(p["execution_id"], p["node_id"]) for p in pending] == [(ex["id"], "ok_to_go")]
-    assert client.get("/v1/approvals", headers={"X-Workspace": "other"}).json() == []
-    decided = client.post(f"/v1/executions/{ex['id']}/approvals/ok_to_go/approve", json={"by": "alice"})
+    assert client.get("/v1/approvals", headers=api_key("other")).json() == []
+    # the approver is the key's user, whatever name the body carries
+    decided = client.post(f"/v1/executions/{ex['id']}/approvals/ok_to_go/approve", json={"by": "mallory"},
+                          headers=api_key(role="editor", user="alice"))
     assert decided.status_code == 200, decided.text
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(get_settings().resolved_database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT decided_by FROM execution_approvals")).scalars().all() == ["alice"]
+    engine.dispose()
     events = read_sse(client, f"/v1/executions/{ex['id']}/events")
     assert events[-1]["event"] == "execution.completed"
     assert client.get(f"/v1/executions/{ex['id']}").json()["status"] == "completed"

@@ -5,7 +5,7 @@ service, needs_reauth in insights, secrets never echoed, workspace scoping, bad 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,11 +26,11 @@ def oauth_server() -> Iterator[OAuthServer]:
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(monkeypatch: pytest.MonkeyPatch, api_key: Callable[..., dict[str, str]]) -> Iterator[TestClient]:
     monkeypatch.setenv("FLOWWRIGHT_HTTP_ALLOW_HOSTS", "127.0.0.1")
     monkeypatch.setenv("FLOWWRIGHT_OAUTH_REFRESH_POLL_S", "0")  # the job is tested on its own below
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=api_key()) as c:
         yield c
 
 
@@ -39,16 +39,18 @@ def endpoints(server: OAuthServer) -> dict[str, str]:
 
 
 def consent(client: TestClient, authorization_url: str) -> httpx.Response:
-    """The person: the provider consents and redirects the browser back to this service's callback."""
+    """The person: the provider consents and redirects the browser back to this service's callback
+    (a browser with no API key: the single-use state is the capability)."""
     answer = httpx.get(authorization_url, follow_redirects=False, trust_env=False)
     assert answer.status_code == 302, answer.text
     back = urlsplit(answer.headers["Location"])
     assert back.path == "/v1/oauth/callback"
-    return client.get(f"{back.path}?{back.query}")
+    browser = TestClient(client.app)  # same application and state, no Authorization header
+    return browser.get(f"{back.path}?{back.query}")
 
 
 def test_code_flow_through_the_callback(client: TestClient, oauth_server: OAuthServer,
-                                        _isolated_data_dir: Path) -> None:
+                                        _isolated_data_dir: Path, api_key: Callable[..., dict[str, str]]) -> None:
     started = client.post("/v1/credentials/github-main/connect",
                           json={**endpoints(oauth_server), "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                                 "scopes": ["read"]})
@@ -82,8 +84,17 @@ def test_code_flow_through_the_callback(client: TestClient, oauth_server: OAuthS
     # the state is single use; other workspaces see nothing
     again = consent(client, body["authorization_url"].replace("state=", "state=x"))
     assert again.status_code == 400
-    assert client.get("/v1/credentials", headers={"X-Workspace": "other"}).json() == []
-    assert client.get("/v1/credentials/github-main/oauth", headers={"X-Workspace": "other"}).status_code == 404
+    other = api_key("other")
+    assert client.get("/v1/credentials", headers=other).json() == []
+    assert client.get("/v1/credentials/github-main/oauth", headers=other).status_code == 404
+    assert client.post("/v1/credentials/github-main/refresh", headers=other).status_code == 404
+    # reading a credential's state and refreshing it need editor; connecting one needs admin
+    viewer, editor = api_key(role="viewer"), api_key(role="editor")
+    assert client.get("/v1/credentials/github-main/oauth", headers=viewer).status_code == 403
+    assert client.get("/v1/credentials/github-main/oauth", headers=editor).status_code == 200
+    denied = client.post("/v1/credentials/github-main/connect", headers=editor,
+                         json={**endpoints(oauth_server), "client_id": CLIENT_ID})
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
     # a credential set by hand under the same name is no longer an OAuth connection
     assert client.put("/v1/credentials/github-main", json={"type": "api_key", "secret": "k"}).status_code == 200
     assert client.get("/v1/credentials/github-main/oauth").status_code == 404
@@ -137,13 +148,13 @@ def test_a_refused_refresh_marks_needs_reauth_and_insights_say_so(client: TestCl
     assert not [f for f in client.get("/v1/insights").json()["findings"] if "crm" in f["title"]]
 
 
-def test_the_service_refreshes_tokens_ahead_of_expiry(oauth_server: OAuthServer,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_service_refreshes_tokens_ahead_of_expiry(oauth_server: OAuthServer, monkeypatch: pytest.MonkeyPatch,
+                                                      api_key: Callable[..., dict[str, str]]) -> None:
     monkeypatch.setenv("FLOWWRIGHT_HTTP_ALLOW_HOSTS", "127.0.0.1")
     monkeypatch.setenv("FLOWWRIGHT_OAUTH_REFRESH_POLL_S", "0.2")
     get_settings.cache_clear()
     oauth_server.state.expires_in = 900  # inside the default hour
-    with TestClient(create_app(get_settings())) as client:
+    with TestClient(create_app(get_settings()), headers=api_key()) as client:
         made = client.post("/v1/credentials/machine/connect",
                            json={"grant": "client_credentials", "token_url": f"{oauth_server.url}/token",
                                  "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -11,8 +13,8 @@ from tests.engine.workflows import digest, minimal
 
 
 @pytest.fixture
-def client() -> TestClient:
-    return TestClient(create_app(get_settings()))
+def client(admin_headers: dict[str, str]) -> TestClient:
+    return TestClient(create_app(get_settings()), headers=admin_headers)
 
 
 def test_create_read_and_version(client: TestClient) -> None:
@@ -47,11 +49,14 @@ def test_not_json_object_is_a_4xx(client: TestClient) -> None:
     assert response.json()["error"]["code"] == "request_invalid"
 
 
-def test_workspaces_are_isolated(client: TestClient) -> None:
-    wf_id = client.post("/v1/workflows", json=minimal(), headers={"X-Workspace": "team-a"}).json()["id"]
-    assert client.get(f"/v1/workflows/{wf_id}", headers={"X-Workspace": "team-b"}).status_code == 404
-    assert client.get("/v1/workflows", headers={"X-Workspace": "team-b"}).json() == []
-    assert client.get("/v1/workflows", headers={"X-Workspace": "bad workspace!"}).status_code == 400
+def test_workspaces_are_isolated(client: TestClient, api_key: Any) -> None:
+    wf_id = client.post("/v1/workflows", json=minimal(), headers=api_key("team-a")).json()["id"]
+    team_b = api_key("team-b")
+    assert client.get(f"/v1/workflows/{wf_id}", headers=team_b).status_code == 404
+    assert client.get("/v1/workflows", headers=team_b).json() == []
+    # the workspace label no longer selects anything: the key decides
+    assert client.get("/v1/workflows", headers={**team_b, "X-Workspace": "team-a"}).json() == []
+    assert client.get("/v1/workflows", headers=team_b, params={"workspace": "team-a"}).json() == []
 
 
 def test_duplicate_name_conflicts(client: TestClient) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import CopilotDep, WorkspaceDep
+from app.api.deps import CopilotDep, EditorDep, ViewerDep
 
 router = APIRouter(prefix="/v1/conversations", tags=["copilot"])
 
@@ -22,37 +22,37 @@ class StartIn(MessageIn):
 
 
 @router.post("", status_code=201)
-async def start(body: StartIn, copilot: CopilotDep, workspace: WorkspaceDep) -> dict[str, Any]:
+async def start(body: StartIn, copilot: CopilotDep, caller: EditorDep) -> dict[str, Any]:
     """Start a conversation with its first message; returns the assistant's turn."""
-    conversation_id = await asyncio.to_thread(copilot.start, workspace, workflow_id=body.workflow_id,
-                                              title=body.message[:80])
+    conversation_id = await asyncio.to_thread(copilot.start, caller.workspace, workflow_id=body.workflow_id,
+                                              title=body.message[:80], user_id=caller.user)
     turn = await copilot.asend(conversation_id, body.message)
     result: dict[str, Any] = turn.to_dict()
     return result
 
 
 @router.post("/{conversation_id}/messages")
-async def send(conversation_id: str, body: MessageIn, copilot: CopilotDep, workspace: WorkspaceDep) -> dict[str, Any]:
+async def send(conversation_id: str, body: MessageIn, copilot: CopilotDep, caller: EditorDep) -> dict[str, Any]:
     """The assistant's turn after this message (a question, or a new version with its diff)."""
-    await asyncio.to_thread(copilot.chat.get, conversation_id, workspace)  # 404 outside the workspace
+    await asyncio.to_thread(copilot.chat.get, conversation_id, caller.workspace)  # 404 outside the workspace
     turn = await copilot.asend(conversation_id, body.message)
     result: dict[str, Any] = turn.to_dict()
     return result
 
 
 @router.post("/{conversation_id}/undo")
-async def undo(conversation_id: str, copilot: CopilotDep, workspace: WorkspaceDep) -> dict[str, Any]:
+async def undo(conversation_id: str, copilot: CopilotDep, caller: EditorDep) -> dict[str, Any]:
     """Return the workflow to the version the current one was derived from."""
-    await asyncio.to_thread(copilot.chat.get, conversation_id, workspace)
+    await asyncio.to_thread(copilot.chat.get, conversation_id, caller.workspace)
     turn = await asyncio.to_thread(copilot.undo, conversation_id)
     result: dict[str, Any] = turn.to_dict()
     return result
 
 
 @router.get("/{conversation_id}")
-async def read(conversation_id: str, copilot: CopilotDep, workspace: WorkspaceDep) -> dict[str, Any]:
+async def read(conversation_id: str, copilot: CopilotDep, caller: ViewerDep) -> dict[str, Any]:
     """The conversation and its messages, oldest first."""
-    row = await asyncio.to_thread(copilot.chat.get, conversation_id, workspace)
+    row = await asyncio.to_thread(copilot.chat.get, conversation_id, caller.workspace)
     messages = await asyncio.to_thread(copilot.chat.messages, conversation_id)
     return {
         "id": row.id, "workflow_id": row.workflow_id, "title": row.title,

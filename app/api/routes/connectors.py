@@ -7,17 +7,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import ConnectorStoreDep, WorkspaceDep
+from app.api.deps import ConnectorStoreDep, EditorDep, ViewerDep
 from connectors.openapi_schema import SpecInvalidError, SpecProblem
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"])
 
 
 @router.post("/import", status_code=201)
-async def import_document(request: Request, store: ConnectorStoreDep, workspace: WorkspaceDep, name: str | None = None,
+async def import_document(request: Request, store: ConnectorStoreDep, caller: EditorDep, name: str | None = None,
                           base_url: str | None = None, replace: bool = False) -> dict[str, Any]:
     """Import an OpenAPI 3.x document (the request body, YAML or JSON) as a connector of the
-    workspace; 422 lists every problem with its JSON path."""
+    workspace (editor or admin); 422 lists every problem with its JSON path."""
     limit = store.max_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -28,7 +28,7 @@ async def import_document(request: Request, store: ConnectorStoreDep, workspace:
         if size > limit:
             raise SpecInvalidError([SpecProblem("$", f"the document is larger than the limit of {limit} bytes")])
         chunks.append(chunk)
-    result = await asyncio.to_thread(store.import_document, workspace, b"".join(chunks), name=name,
+    result = await asyncio.to_thread(store.import_document, caller.workspace, b"".join(chunks), name=name,
                                      base_url=base_url, replace=replace)
     connector = result.connector
     return {"name": connector.name, "title": connector.title, "base_url": result.base_url, "auth": str(connector.auth),
@@ -36,13 +36,14 @@ async def import_document(request: Request, store: ConnectorStoreDep, workspace:
 
 
 @router.get("/imported")
-async def list_imported(store: ConnectorStoreDep, workspace: WorkspaceDep) -> list[dict[str, Any]]:
+async def list_imported(store: ConnectorStoreDep, caller: ViewerDep) -> list[dict[str, Any]]:
     """The workspace's imported connectors (name, base URL, operations)."""
-    infos = await asyncio.to_thread(store.list, workspace)
+    infos = await asyncio.to_thread(store.list, caller.workspace)
     return [i.to_dict() for i in infos]
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_imported(name: str, store: ConnectorStoreDep, workspace: WorkspaceDep) -> None:
-    """Delete one of the workspace's imported connectors (404 if it has none of that name)."""
-    await asyncio.to_thread(store.delete, workspace, name)
+async def delete_imported(name: str, store: ConnectorStoreDep, caller: EditorDep) -> None:
+    """Delete one of the workspace's imported connectors (editor or admin; 404 if it has none of
+    that name)."""
+    await asyncio.to_thread(store.delete, caller.workspace, name)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import ContainerDep, VaultDep, WorkspaceDep
+from app.api.deps import AdminDep, ContainerDep, EditorDep, VaultDep
 from connectors.errors import CredentialError
 from engine.errors import FlowwrightError
 
@@ -26,32 +26,33 @@ class CredentialIn(BaseModel):
 
 
 @router.get("")
-async def list_credentials(vault: VaultDep, container: ContainerDep, workspace: WorkspaceDep) -> list[dict[str, Any]]:
-    """Names, types and key ids of the workspace's credentials (never secrets); OAuth 2.0 ones
-    also carry ``oauth`` (expiry, ``ok`` or ``needs_reauth``)."""
-    infos = await asyncio.to_thread(vault.list, workspace)
+async def list_credentials(vault: VaultDep, container: ContainerDep, caller: EditorDep) -> list[dict[str, Any]]:
+    """Names, types and key ids of the workspace's credentials (never secrets; editor or admin);
+    OAuth 2.0 ones also carry ``oauth`` (expiry, ``ok`` or ``needs_reauth``)."""
+    infos = await asyncio.to_thread(vault.list, caller.workspace)
     tokens = container.token_manager
-    states = {s.name: s.to_dict() for s in await asyncio.to_thread(tokens.states, workspace)} if tokens else {}
+    states = ({s.name: s.to_dict() for s in await asyncio.to_thread(tokens.states, caller.workspace)}
+              if tokens else {})
     return [{**i.to_dict(), **({"oauth": states[i.name]} if i.name in states else {})} for i in infos]
 
 
 @router.put("/{name}")
 async def set_credential(name: str, body: CredentialIn, vault: VaultDep, container: ContainerDep,
-                         workspace: WorkspaceDep) -> dict[str, Any]:
-    """Create or replace a credential; the response never echoes the secret (a credential set by
-    hand is not an OAuth connection: it is never refreshed)."""
+                         caller: AdminDep) -> dict[str, Any]:
+    """Create or replace a credential (admin); the response never echoes the secret (a credential
+    set by hand is not an OAuth connection: it is never refreshed)."""
     try:
-        info = await asyncio.to_thread(vault.set, workspace, name, body.type, body.secret)
+        info = await asyncio.to_thread(vault.set, caller.workspace, name, body.type, body.secret)
     except CredentialError as exc:
         raise CredentialInvalidError(exc.message, code=exc.code, **exc.details) from None
     if container.token_manager is not None:
-        await asyncio.to_thread(container.token_manager.forget, workspace, name)
+        await asyncio.to_thread(container.token_manager.forget, caller.workspace, name)
     return dict(info.to_dict())
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_credential(name: str, vault: VaultDep, container: ContainerDep, workspace: WorkspaceDep) -> None:
-    """Delete a credential (and an OAuth 2.0 credential's refresh state)."""
-    await asyncio.to_thread(vault.delete, workspace, name)
+async def delete_credential(name: str, vault: VaultDep, container: ContainerDep, caller: AdminDep) -> None:
+    """Delete a credential (admin), and an OAuth 2.0 credential's refresh state."""
+    await asyncio.to_thread(vault.delete, caller.workspace, name)
     if container.token_manager is not None:
-        await asyncio.to_thread(container.token_manager.forget, workspace, name)
+        await asyncio.to_thread(container.token_manager.forget, caller.workspace, name)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
-from app.api.deps import ExecutionStoreDep, RuntimeDep, WorkflowStoreDep, WorkspaceDep
+from app.api.deps import EditorDep, ExecutionStoreDep, RuntimeDep, ViewerDep, WorkflowStoreDep
 from engine.errors import ConflictError, FlowwrightError
 from engine.event_tree import tree_events
 from engine.execution_history import HistoryQuery, parse_moment, statuses_from
@@ -44,11 +44,12 @@ def summary(row: Any) -> dict[str, Any]:
 
 
 @router.post("/workflows/{workflow_id}/run", status_code=202)
-async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowStoreDep, workspace: WorkspaceDep,
+async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowStoreDep, caller: EditorDep,
                        body: RunIn | None = None, wait: bool = False) -> dict[str, Any]:
     """Start a manual run of the current version (202 with the execution id; ``wait=true`` returns
     the finished execution)."""
     body = body or RunIn()
+    workspace = caller.workspace
     row = await asyncio.to_thread(store.get, workspace, workflow_id)
     if row.status == "archived":
         raise ConflictError(f"workflow {workflow_id} is archived; set its status to active to run it",
@@ -65,7 +66,7 @@ async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowSto
 
 @router.get("/executions")
 async def list_executions(
-    executions: ExecutionStoreDep, workspace: WorkspaceDep, response: Response,
+    executions: ExecutionStoreDep, caller: ViewerDep, response: Response,
     status: Annotated[list[str] | None, Query(description="Only these statuses (repeat it, or comma-separated).")] = None,
     workflow_id: str | None = None,
     trigger: Annotated[str | None, Query(description="Only runs started this way: manual, webhook, schedule.")] = None,
@@ -83,7 +84,7 @@ async def list_executions(
     When there are more, the answer's ``X-Next-Cursor`` header (and ``Link: rel="next"``) gives
     the next page; a cursor keeps its place while new runs arrive, unlike ``offset``."""
     query = HistoryQuery(
-        workspace_id=workspace, statuses=statuses_from(status, STATUSES), workflow_id=workflow_id,
+        workspace_id=caller.workspace, statuses=statuses_from(status, STATUSES), workflow_id=workflow_id,
         trigger=trigger, user_id=user_id, since=parse_moment(since, "since") if since else None,
         until=parse_moment(until, "until") if until else None, text=q or None, order_by=order_by,
         direction=direction, limit=limit, offset=offset, cursor=cursor or None)
@@ -110,11 +111,11 @@ def _next_query(query: HistoryQuery, cursor: str) -> str:
 
 
 @router.get("/executions/{execution_id}")
-async def get_execution(execution_id: str, runtime: RuntimeDep, workspace: WorkspaceDep) -> dict[str, Any]:
+async def get_execution(execution_id: str, runtime: RuntimeDep, caller: ViewerDep) -> dict[str, Any]:
     """The execution with every step attempt (the `flowwright run --json` shape), plus its list
     fields (workflow id and version, trigger, dry run) so a client can draw the workflow it ran."""
-    result: dict[str, Any] = await runtime.describe(execution_id, workspace)
-    row = await runtime.get(execution_id, workspace)
+    result: dict[str, Any] = await runtime.describe(execution_id, caller.workspace)
+    row = await runtime.get(execution_id, caller.workspace)
     return {**summary(row), **result}
 
 
@@ -152,16 +153,16 @@ async def rerun(execution_id: str, runtime: RuntimeDep, store: WorkflowStoreDep,
 
 @router.post("/executions/{execution_id}/{action}")
 async def control(execution_id: str, action: Literal["pause", "resume", "cancel", "retry"], runtime: RuntimeDep,
-                  workspace: WorkspaceDep) -> dict[str, Any]:
+                  caller: EditorDep) -> dict[str, Any]:
     """Pause, resume, cancel or retry (409 when the execution's state does not allow it)."""
-    await runtime.get(execution_id, workspace)  # 404 outside the workspace
+    await runtime.get(execution_id, caller.workspace)  # 404 outside the workspace
     await getattr(runtime, action)(execution_id)
-    row = await runtime.get(execution_id, workspace)
+    row = await runtime.get(execution_id, caller.workspace)
     return {"id": execution_id, "status": row.status}
 
 
 @router.get("/executions/{execution_id}/events")
-async def events(execution_id: str, request: Request, runtime: RuntimeDep, workspace: WorkspaceDep,
+async def events(execution_id: str, request: Request, runtime: RuntimeDep, caller: ViewerDep,
                  last_event_id: Annotated[str | None, Header()] = None,
                  after: Annotated[int | None, Query(ge=0, description="Replay events after this sequence number.")] = None,
                  tree: Annotated[bool, Query(description="Also the events of its sub-workflow executions, "
@@ -173,6 +174,7 @@ async def events(execution_id: str, request: Request, runtime: RuntimeDep, works
     events of every sub-workflow execution below it come too, until all of them have ended; they
     carry no ``id`` (their ``seq`` counts on their own execution), are replayed from their start
     on a reconnect, and are told apart by ``execution_id`` (dedupe on ``execution_id`` + ``seq``)."""
+    workspace = caller.workspace
     await runtime.get(execution_id, workspace)
     start = after if after is not None else _parse_last_event_id(last_event_id)
     source = tree_events(runtime, execution_id, start) if tree else \
@@ -207,23 +209,23 @@ def _parse_last_event_id(value: str | None) -> int:
 
 
 @router.get("/approvals", tags=["approvals"])
-async def approvals(runtime: RuntimeDep, workspace: WorkspaceDep) -> list[dict[str, Any]]:
+async def approvals(runtime: RuntimeDep, caller: ViewerDep) -> list[dict[str, Any]]:
     """Guardrails waiting for a person in this workspace."""
-    result: list[dict[str, Any]] = await runtime.approvals(workspace)
+    result: list[dict[str, Any]] = await runtime.approvals(caller.workspace)
     return result
 
 
 class DecisionIn(BaseModel):
-    by: str | None = None
     loop_path: str | None = None
 
 
 @router.post("/executions/{execution_id}/approvals/{node_id}/{decision}", tags=["approvals"])
 async def decide(execution_id: str, node_id: str, decision: Literal["approve", "reject"], runtime: RuntimeDep,
-                 workspace: WorkspaceDep, body: DecisionIn | None = None) -> dict[str, Any]:
-    """Approve or reject a waiting guardrail; the execution continues (or the node fails)."""
+                 caller: EditorDep, body: DecisionIn | None = None) -> dict[str, Any]:
+    """Approve or reject a waiting guardrail; the execution continues (or the node fails). The
+    decision is recorded under the key's user."""
     body = body or DecisionIn()
-    await runtime.get(execution_id, workspace)
-    await getattr(runtime, decision)(execution_id, node_id, body.by, loop_path=body.loop_path)
-    row = await runtime.get(execution_id, workspace)
+    await runtime.get(execution_id, caller.workspace)
+    await getattr(runtime, decision)(execution_id, node_id, caller.user, loop_path=body.loop_path)
+    row = await runtime.get(execution_id, caller.workspace)
     return {"id": execution_id, "status": row.status}

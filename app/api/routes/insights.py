@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import DbDep, RegistryDep, SettingsDep, WorkflowStoreDep, WorkspaceDep
+from app.api.deps import DbDep, EditorDep, RegistryDep, SettingsDep, ViewerDep, WorkflowStoreDep
 from app.insights.errors import ProposalNotFoundError
 
 if TYPE_CHECKING:
@@ -32,45 +32,45 @@ async def _report(db: Engine, workspace: str, days: float, workflow: str | None,
 
 
 @router.get("")
-async def insights(db: DbDep, workspace: WorkspaceDep, registry: RegistryDep, settings: SettingsDep,
+async def insights(db: DbDep, caller: ViewerDep, registry: RegistryDep, settings: SettingsDep,
                    days: Days = 7, workflow: WorkflowQ = None) -> dict[str, Any]:
     """Totals, per-workflow figures and health, model usage and findings (seeds' insight shape, with
     evidence, impact, fix and proposed versions)."""
-    report = await _report(db, workspace, days, workflow, registry, settings)
+    report = await _report(db, caller.workspace, days, workflow, registry, settings)
     result: dict[str, Any] = report.to_dict()
     return result
 
 
 @router.get("/report.md", response_class=PlainTextResponse)
-async def insights_markdown(db: DbDep, workspace: WorkspaceDep, registry: RegistryDep, settings: SettingsDep,
+async def insights_markdown(db: DbDep, caller: ViewerDep, registry: RegistryDep, settings: SettingsDep,
                             days: Days = 7, workflow: WorkflowQ = None) -> str:
     """The report as Markdown."""
     from app.insights.report import to_markdown
 
-    return to_markdown(await _report(db, workspace, days, workflow, registry, settings))
+    return to_markdown(await _report(db, caller.workspace, days, workflow, registry, settings))
 
 
 @router.get("/report.csv", response_class=PlainTextResponse)
-async def insights_csv(db: DbDep, workspace: WorkspaceDep, registry: RegistryDep, settings: SettingsDep,
+async def insights_csv(db: DbDep, caller: ViewerDep, registry: RegistryDep, settings: SettingsDep,
                        days: Days = 7, workflow: WorkflowQ = None) -> str:
     """The findings as CSV."""
     from app.insights.render import to_csv
 
-    return to_csv(await _report(db, workspace, days, workflow, registry, settings))
+    return to_csv(await _report(db, caller.workspace, days, workflow, registry, settings))
 
 
 @router.post("/proposals/{proposal_id}/accept")
-async def accept_proposal(proposal_id: str, db: DbDep, workspace: WorkspaceDep, registry: RegistryDep,
+async def accept_proposal(proposal_id: str, db: DbDep, caller: EditorDep, registry: RegistryDep,
                           settings: SettingsDep, store: WorkflowStoreDep, days: Days = 7,
                           workflow: WorkflowQ = None) -> dict[str, Any]:
     """Store a proposal (``prop_…``, or its finding's ``ins_…`` id) as the workflow's new current
     version (404 when the report over ``days`` has no such proposal, 409 when the workflow moved on)."""
     from app.insights.proposals import accept
 
-    report = await _report(db, workspace, days, workflow, registry, settings)
+    report = await _report(db, caller.workspace, days, workflow, registry, settings)
     proposal = report.proposal(proposal_id)
     if proposal is None:
         raise ProposalNotFoundError(f"no proposal {proposal_id} in the report over the last {days:g} day(s)")
-    version = await asyncio.to_thread(accept, store, workspace, proposal, registry)
+    version = await asyncio.to_thread(accept, store, caller.workspace, proposal, registry)
     return {"workflow_id": proposal.workflow_id, "version": version, "summary": proposal.summary,
             "changes": proposal.changes}

@@ -4,7 +4,7 @@ provider's redirect back, refresh, state.
 ``POST /v1/credentials/{name}/connect`` with ``grant: authorization_code`` answers the URL a person
 opens; the provider sends the browser back to ``GET /v1/oauth/callback`` on this service, which
 trades the code for tokens and stores them (the ``state`` parameter — random, single use, ten
-minutes — is the capability, so the callback needs no workspace header). Pending flows live in
+minutes — is the capability, so the callback is the one route of these that needs no API key). Pending flows live in
 this process's memory: a restart between the two requests means connecting again.
 """
 
@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from app.api.deps import ContainerDep, WorkspaceDep
+from app.api.deps import AdminDep, ContainerDep, EditorDep, ViewerDep
 from connectors.errors import CredentialError
 from connectors.oauth import PendingAuthorization, authorization_url, client_credentials, exchange_code
 from connectors.oauth_providers import Provider, custom_provider
@@ -108,17 +108,18 @@ def _check_name(name: str) -> None:
 
 
 @router.get("/v1/oauth/providers")
-async def providers(container: ContainerDep) -> list[dict[str, Any]]:
+async def providers(container: ContainerDep, caller: ViewerDep) -> list[dict[str, Any]]:  # noqa: ARG001
     """The OAuth 2.0 providers shipped (and added by FLOWWRIGHT_OAUTH_PROVIDERS_FILE)."""
     return [p.to_dict() for p in container.oauth_providers.values()]
 
 
 @router.post("/v1/credentials/{name}/connect")
 async def connect(name: str, body: ConnectIn, request: Request, container: ContainerDep,
-                  workspace: WorkspaceDep) -> dict[str, Any]:
-    """Connect an OAuth 2.0 credential: client credentials are fetched now (the answer is the
+                  caller: AdminDep) -> dict[str, Any]:
+    """Connect an OAuth 2.0 credential (admin, as setting any credential is): client credentials are fetched now (the answer is the
     credential's state); the code flow answers ``authorization_url`` for a person to open."""
     _check_name(name)
+    workspace = caller.workspace
     tokens = _tokens(container)
     provider = _provider(container, body)
     if body.grant == "client_credentials":
@@ -171,19 +172,20 @@ async def callback(request: Request, container: ContainerDep,
 
 
 @router.get("/v1/credentials/{name}/oauth")
-async def oauth_state(name: str, container: ContainerDep, workspace: WorkspaceDep) -> dict[str, Any]:
-    """An OAuth 2.0 credential's state: expiry, whether it refreshes, ``ok`` or ``needs_reauth``."""
-    found = await asyncio.to_thread(_tokens(container).state, workspace, name)
+async def oauth_state(name: str, container: ContainerDep, caller: EditorDep) -> dict[str, Any]:
+    """An OAuth 2.0 credential's state (editor or admin): expiry, whether it refreshes, ``ok`` or
+    ``needs_reauth``."""
+    found = await asyncio.to_thread(_tokens(container).state, caller.workspace, name)
     if found is None:
-        raise NotFoundError(f"no OAuth 2.0 credential {name!r} in workspace {workspace}")
+        raise NotFoundError(f"no OAuth 2.0 credential {name!r} in workspace {caller.workspace}")
     return found.to_dict()
 
 
 @router.post("/v1/credentials/{name}/refresh")
-async def refresh_now(name: str, container: ContainerDep, workspace: WorkspaceDep) -> dict[str, Any]:
-    """Refresh an OAuth 2.0 credential's access token now."""
+async def refresh_now(name: str, container: ContainerDep, caller: EditorDep) -> dict[str, Any]:
+    """Refresh an OAuth 2.0 credential's access token now (editor or admin)."""
     try:
-        state = await _tokens(container).refresh_now(workspace, name)
+        state = await _tokens(container).refresh_now(caller.workspace, name)
     except CredentialError as exc:  # (not found stays a 404)
         raise OAuthRequestError(exc.message, code=exc.code) from None
     return state.to_dict()

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel
 
-from app.api.deps import ExecutionStoreDep, RegistryDep, WorkflowStoreDep, WorkspaceDep
+from app.api.deps import EditorDep, ExecutionStoreDep, RegistryDep, ViewerDep, WorkflowStoreDep
 from app.copilot.diff import diff_workflows, unified_diff
 from engine import activation
 from engine.errors import QueryInvalidError
@@ -88,62 +88,62 @@ def validate(registry: RegistryDep, store: WorkflowStoreDep, workspace: Workspac
 
 
 @router.post("/workflows", status_code=201)
-def create(store: WorkflowStoreDep, registry: RegistryDep, workspace: WorkspaceDep,
+def create(store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep,
            document: Any = Body(...)) -> WorkflowOut:  # noqa: B008
     """Create a workflow, as an inactive draft, from a format-v1 document (422 listing every problem
     if it is invalid); ``POST …/activate`` makes its triggers fire."""
     workflow = parse_workflow(document, registry)
-    row, version = store.create(workspace, workflow, source="api")
+    row, version = store.create(caller.workspace, workflow, source="api", created_by=caller.user)
     return _out(row, version)
 
 
 @router.get("/workflows")
-def list_workflows(store: WorkflowStoreDep, workspace: WorkspaceDep, include_archived: bool = False,
+def list_workflows(store: WorkflowStoreDep, caller: ViewerDep, include_archived: bool = False,
                    deleted: bool = False, status: Literal["active", "inactive", "archived"] | None = None,
                    ) -> list[WorkflowOut]:
     """The workspace's workflows (``deleted=true``: the soft-deleted ones, which ``restore`` brings back)."""
-    rows = store.list(workspace, include_archived=include_archived or deleted, include_deleted=deleted, status=status)
+    rows = store.list(caller.workspace, include_archived=include_archived or deleted, include_deleted=deleted, status=status)
     return [_out(r) for r in rows if r.deleted_at is not None or not deleted]
 
 
 @router.get("/workflows/{workflow_id}")
-def get_workflow(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep, version: int | None = None) -> WorkflowOut:
-    row = store.get(workspace, workflow_id)
-    return _out(row, store.version(workspace, workflow_id, version))
+def get_workflow(workflow_id: str, store: WorkflowStoreDep, caller: ViewerDep, version: int | None = None) -> WorkflowOut:
+    row = store.get(caller.workspace, workflow_id)
+    return _out(row, store.version(caller.workspace, workflow_id, version))
 
 
 @router.put("/workflows/{workflow_id}")
-def new_version(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, workspace: WorkspaceDep,
+def new_version(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep,
                 document: Any = Body(...)) -> WorkflowOut:  # noqa: B008
     """Store a new immutable version as the draft (an active workflow keeps running its active
     version until it is activated again)."""
     workflow = parse_workflow(document, registry)
-    version = store.add_version(workspace, workflow_id, workflow, source="api")
-    return _out(store.get(workspace, workflow_id), version)
+    version = store.add_version(caller.workspace, workflow_id, workflow, source="api", created_by=caller.user)
+    return _out(store.get(caller.workspace, workflow_id), version)
 
 
 @router.get("/workflows/{workflow_id}/versions")
-def versions(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -> list[VersionOut]:
+def versions(workflow_id: str, store: WorkflowStoreDep, caller: ViewerDep) -> list[VersionOut]:
     """Every version, oldest first, marking the draft (``current``) and the one triggers run (``active``)."""
-    row = store.get(workspace, workflow_id)
+    row = store.get(caller.workspace, workflow_id)
     return [VersionOut(version=v.version, content_hash=v.content_hash, source=v.source, created_by=v.created_by,
                        created_at=v.created_at.isoformat(), note=v.note, current=v.version == row.current_version,
                        active=row.status == "active" and v.version == row.active_version)
-            for v in store.versions(workspace, workflow_id)]
+            for v in store.versions(caller.workspace, workflow_id)]
 
 
 @router.get("/workflows/{workflow_id}/diff")
-def diff(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep,
+def diff(workflow_id: str, store: WorkflowStoreDep, caller: ViewerDep,
          from_: Annotated[int | None, Query(alias="from", ge=1, description="Old version.")] = None,
          to: Annotated[int | None, Query(ge=1, description="New version (default: the draft).")] = None,
          ) -> dict[str, Any]:
     """What changed between two versions (default: the active version, or else the one before the
     draft, against the draft): nodes added, removed and changed (with the fields), edges."""
-    row = store.get(workspace, workflow_id)
+    row = store.get(caller.workspace, workflow_id)
     new_number = to or row.current_version or 1
     if from_ is None:
         from_ = row.active_version if row.active_version and row.active_version != new_number else max(new_number - 1, 1)
-    old, new = store.version(workspace, workflow_id, from_), store.version(workspace, workflow_id, new_number)
+    old, new = store.version(caller.workspace, workflow_id, from_), store.version(caller.workspace, workflow_id, new_number)
     changes = diff_workflows(old.workflow(), new.workflow())
     return {"from": old.version, "to": new.version, **changes.to_dict(), "summary": changes.summary(),
             "lines": unified_diff(old.definition_dict(), new.definition_dict(), f"v{old.version}", f"v{new.version}")}
@@ -158,34 +158,34 @@ class RollbackIn(BaseModel):
 
 
 @router.post("/workflows/{workflow_id}/activate")
-def activate(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, workspace: WorkspaceDep,
+def activate(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep,
              request: Request, body: ActivateIn | None = None) -> ActivationOut:
     """Validate a version (the draft by default) and make it the one the triggers run; the answer's
     ``fires`` shows what now fires (the next five schedule times in words and in UTC, or the
     webhook URL). 422 listing every problem if the version is invalid (nothing changes then)."""
-    row, fires = activation.activate(store, registry, workspace, workflow_id, (body or ActivateIn()).version)
+    row, fires = activation.activate(store, registry, caller.workspace, workflow_id, (body or ActivateIn()).version)
     return _activation(row, fires, request)
 
 
 @router.post("/workflows/{workflow_id}/deactivate")
-def deactivate(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -> WorkflowOut:
+def deactivate(workflow_id: str, store: WorkflowStoreDep, caller: EditorDep) -> WorkflowOut:
     """Stop the triggers (the versions stay; activating again resumes)."""
-    return _out(store.set_status(workspace, workflow_id, "inactive"))
+    return _out(store.set_status(caller.workspace, workflow_id, "inactive"))
 
 
 @router.post("/workflows/{workflow_id}/rollback")
 def rollback(workflow_id: str, body: RollbackIn, store: WorkflowStoreDep, registry: RegistryDep,
-             workspace: WorkspaceDep, request: Request) -> ActivationOut:
+             caller: EditorDep, request: Request) -> ActivationOut:
     """Make an earlier version the draft again and, if the workflow is active, the one that runs."""
-    row, fires = activation.rollback(store, registry, workspace, workflow_id, body.version)
+    row, fires = activation.rollback(store, registry, caller.workspace, workflow_id, body.version)
     return _activation(row, fires, request)
 
 
 @router.get("/workflows/{workflow_id}/preview")
-def preview(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep, request: Request,
+def preview(workflow_id: str, store: WorkflowStoreDep, caller: ViewerDep, request: Request,
             version: int | None = None) -> dict[str, Any]:
     """What activating a version (the draft by default) would make fire, without activating it."""
-    found = store.version(workspace, workflow_id, version)
+    found = store.version(caller.workspace, workflow_id, version)
     fires = activation.preview(found.workflow(), workflow_id)
     if fires.get("kind") == "webhook":
         fires["url"] = str(request.base_url).rstrip("/") + fires["path"]
@@ -198,27 +198,27 @@ class StatusIn(BaseModel):
 
 @router.post("/workflows/{workflow_id}/status")
 def set_status(workflow_id: str, body: StatusIn, store: WorkflowStoreDep, registry: RegistryDep,
-               workspace: WorkspaceDep, request: Request) -> ActivationOut:
+               caller: EditorDep, request: Request) -> ActivationOut:
     """Set the status; ``active`` is an activation of the draft (validated, with ``fires``)."""
     if body.status == "active":
-        return activate(workflow_id, store, registry, workspace, request)
-    return _activation(store.set_status(workspace, workflow_id, body.status), None, request)
+        return activate(workflow_id, store, registry, caller, request)
+    return _activation(store.set_status(caller.workspace, workflow_id, body.status), None, request)
 
 
 @router.delete("/workflows/{workflow_id}")
-def delete(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -> WorkflowOut:
+def delete(workflow_id: str, store: WorkflowStoreDep, caller: EditorDep) -> WorkflowOut:
     """Soft delete: the workflow leaves the lists and never fires; ``POST …/restore`` brings it back."""
-    return _out(store.delete(workspace, workflow_id))
+    return _out(store.delete(caller.workspace, workflow_id))
 
 
 @router.post("/workflows/{workflow_id}/restore")
-def restore(workflow_id: str, store: WorkflowStoreDep, workspace: WorkspaceDep) -> WorkflowOut:
+def restore(workflow_id: str, store: WorkflowStoreDep, caller: EditorDep) -> WorkflowOut:
     """Bring a deleted workflow back, inactive."""
-    return _out(store.restore(workspace, workflow_id))
+    return _out(store.restore(caller.workspace, workflow_id))
 
 
 @router.get("/workflows/{workflow_id}/stats")
-async def stats(workflow_id: str, store: WorkflowStoreDep, executions: ExecutionStoreDep, workspace: WorkspaceDep,
+async def stats(workflow_id: str, store: WorkflowStoreDep, executions: ExecutionStoreDep, caller: ViewerDep,
                 since: Annotated[str | None, Query(description="Runs created at or after: ISO 8601, or a span "
                                                    "back from now (24h, 7d).")] = None,
                 until: Annotated[str | None, Query(description="Runs created before (same forms).")] = None,
@@ -227,13 +227,13 @@ async def stats(workflow_id: str, store: WorkflowStoreDep, executions: Execution
     ``by_status``, ``completed_with_errors``, ``success_rate`` (completed with nothing failed, over
     finished runs), ``duration_ms`` (``avg``, ``min``, ``max``, ``p50``, ``p95``, ``p99``;
     nearest-rank) and ``last_failure``."""
-    await asyncio.to_thread(store.get, workspace, workflow_id)  # 404 outside the workspace
+    await asyncio.to_thread(store.get, caller.workspace, workflow_id)  # 404 outside the workspace
     start = parse_moment(since, "since") if since else None
     end = parse_moment(until, "until") if until else None
     if start is not None and end is not None and start >= end:
         raise QueryInvalidError("since must be before until", field="since")
     await executions.flush()
-    result: dict[str, Any] = await asyncio.to_thread(executions.stats, workspace, workflow_id, since=start, until=end)
+    result: dict[str, Any] = await asyncio.to_thread(executions.stats, caller.workspace, workflow_id, since=start, until=end)
     return result
 
 

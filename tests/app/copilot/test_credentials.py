@@ -176,11 +176,11 @@ def test_without_a_vault_nothing_is_attached(tmp_path: Path, fake: Any) -> None:
     assert all(getattr(n, "credential", None) is None for n in turn.workflow.nodes)
 
 
-def test_the_chat_api_attaches_the_credential_added_through_the_api_call_it_gave(_isolated_data_dir: Path) -> None:
+def test_the_chat_api_attaches_the_credential_added_through_the_api_call_it_gave(admin_headers: dict[str, str]) -> None:
     from app.api.server import create_app
     from app.settings import get_settings
 
-    with TestClient(create_app(get_settings())) as client:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as client:
         first = client.post("/v1/conversations", json={"message": "every monday at 9am post 'standup time' to #team"})
         assert first.status_code == 201, first.text
         (note,) = first.json()["credentials"]

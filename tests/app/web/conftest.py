@@ -44,17 +44,36 @@ def free_port() -> int:
 
 
 class Service:
-    """The running service: its base URL and a small JSON client for setting up test data."""
+    """The running service: its base URL, API keys issued into its database (as
+    `flowwright api-keys create` does) and a small JSON client for setting up test data."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, database_url: str) -> None:
         self.base = base
+        self.database_url = database_url
+        self.keys: dict[str, str] = {}
 
-    def call(self, method: str, path: str, body: Any = None, *, workspace: str) -> Any:
+    def key(self, workspace: str) -> str:
+        """An editor key of ``workspace`` (the workspace is created on first use)."""
+        if workspace not in self.keys:
+            from app.auth.keys import KeyStore
+            from engine.db import make_engine
+
+            engine = make_engine(self.database_url)
+            try:
+                store = KeyStore(engine)
+                store.ensure_workspace(workspace)
+                self.keys[workspace] = store.issue(workspace, "editor", user=f"tester-{workspace}").token
+            finally:
+                engine.dispose()
+        return self.keys[workspace]
+
+    def call(self, method: str, path: str, body: Any = None, *, workspace: str, timeout: float = 30) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.base}{path}", data=data, method=method,
-                                         headers={"content-type": "application/json", "x-workspace": workspace})
+                                         headers={"content-type": "application/json",
+                                                  "authorization": f"Bearer {self.key(workspace)}"})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 text = response.read().decode()
         except urllib.error.HTTPError as exc:
             raise AssertionError(f"{method} {path}: {exc.code} {exc.read().decode()}") from None
@@ -90,13 +109,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             raise RuntimeError(f"the service did not get ready (copilot: {state}): {tail}") from None
         if state != "ready":
             time.sleep(0.2)
+    service = Service(base, f"sqlite:///{(data / 'data' / 'flowwright.db').resolve()}")
     # The first copilot turn loads the planner's embeddings (seconds of CPU; a minute or more on a
     # shared, loaded machine): pay it here, once, rather than inside a test's 30 s wait.
-    warm = urllib.request.Request(f"{base}/v1/conversations", data=json.dumps({"message": "every day at 8:00 log hi"}).encode(),
-                                  method="POST", headers={"content-type": "application/json", "x-workspace": "warm-up"})
-    with urllib.request.urlopen(warm, timeout=300) as response:
-        response.read()
-    yield Service(base)
+    service.call("POST", "/v1/conversations", {"message": "every day at 8:00 log hi"}, workspace="warm-up",
+                 timeout=300)
+    yield service
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -124,9 +142,12 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def workspace() -> str:
-    """A workspace of this test's own, so tests sharing the service never see each other's rows."""
-    return f"web-{uuid.uuid4().hex[:10]}"
+def workspace(service: Service) -> str:
+    """A workspace of this test's own (with a key), so tests sharing the service never see each
+    other's rows."""
+    name = f"web-{uuid.uuid4().hex[:10]}"
+    service.key(name)
+    return name
 
 
 @pytest.fixture
@@ -139,15 +160,17 @@ def shots(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def open_page(chromium: Any, service: Service, workspace: str) -> Iterator[Any]:
-    """``open_page(path="/", viewport=WIDE)``: a page in a fresh context, set to this test's
-    workspace. Any request to a host other than the service fails the test (nothing may load
+    """``open_page(path="/", viewport=WIDE)``: a page in a fresh context, signed in with a key of
+    this test's workspace (in sessionStorage, as the sign-in form leaves it). Any request to a host other than the service fails the test (nothing may load
     from a CDN)."""
     contexts: list[Any] = []
     outside: list[str] = []
 
     def opener(path: str = "/", viewport: dict[str, int] | None = None) -> Any:
         context = chromium.new_context(viewport=viewport or WIDE, base_url=service.base)
-        context.add_init_script(f"localStorage.setItem('flowwright.workspace', {json.dumps(workspace)});")
+        key = json.dumps(service.key(workspace))
+        context.add_init_script(f"if (!sessionStorage.getItem('flowwright.key')) "
+                                f"sessionStorage.setItem('flowwright.key', {key});")
 
         def guard(route: Any) -> None:
             if route.request.url.startswith(service.base) or route.request.url.startswith("data:"):

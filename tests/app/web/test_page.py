@@ -74,15 +74,24 @@ def test_chat_draws_the_guarded_workflow_as_a_graph_and_runs_it_live(open_page: 
     assert "http.request" in page.locator("svg.graph g.node .kind").all_text_contents()
 
 
-def test_a_question_and_an_error_are_shown_as_such(open_page: Any) -> None:
+def test_a_question_and_an_error_are_shown_as_such(open_page: Any, service: Any, workspace: str) -> None:
     page = open_page()
     send(page, "send the report to the team")
     page.locator("#messages li.question").first.wait_for()
-    page.fill("#workspace", "bad workspace!")
-    page.locator("#workspace").dispatch_event("change")
+    assert page.locator("#who").text_content() == f"tester-{workspace} (editor) · {workspace}"
+    page.click("#sign-out")
+    page.locator("#sign-in").wait_for()
+    assert page.evaluate("sessionStorage.getItem('flowwright.key')") is None
+    page.fill("#api-key", "fw_000000000000_" + "A" * 43)
+    page.click("#sign-in button")
+    page.wait_for_function("document.querySelector('#sign-in-problem')?.textContent.includes('not valid')")
+    page.fill("#api-key", service.key(workspace))
+    page.click("#sign-in button")
     page.locator("#prompt").wait_for()
+    # a key revoked while the page is open: the next request is refused and the page asks again
+    page.evaluate("sessionStorage.setItem('flowwright.key', 'fw_000000000000_' + 'B'.repeat(43))")
     send(page, "every day at 9 log hello")
-    assert "invalid X-Workspace" in (page.locator("#messages li.error").first.text_content() or "")
+    page.wait_for_function("document.querySelector('#sign-in-problem')?.textContent.includes('not valid')")
 
 
 def test_every_view_fits_400_px(open_page: Any, shots: Path) -> None:

@@ -1,13 +1,21 @@
-// The service's API, scoped to the workspace chosen in the header (kept across reloads).
+// The service's API. The page signs in with an API key kept in sessionStorage (gone when the tab
+// closes) and sent as a header on every request — no cookies, so nothing a cross-site request
+// could ride on. The key decides the workspace.
 
-const KEY = "flowwright.workspace";
+const KEY = "flowwright.key";
 
-export function workspace() {
-  return localStorage.getItem(KEY) || "default";
+export function apiKey() {
+  return sessionStorage.getItem(KEY) || "";
 }
 
-export function setWorkspace(value) {
-  localStorage.setItem(KEY, value.trim() || "default");
+export function setApiKey(value) {
+  if (value) sessionStorage.setItem(KEY, value.trim());
+  else sessionStorage.removeItem(KEY);
+}
+
+export function authHeaders() {
+  const key = apiKey();
+  return key ? { authorization: `Bearer ${key}` } : {};
 }
 
 /** An API error with the server's code, and every problem's JSON path when it sent them. */
@@ -24,7 +32,7 @@ export class ApiError extends Error {
 export async function api(method, path, body) {
   const response = await fetch(path, {
     method,
-    headers: { "content-type": "application/json", "x-workspace": workspace() },
+    headers: { "content-type": "application/json", ...authHeaders() },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -32,12 +40,14 @@ export async function api(method, path, body) {
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!response.ok) {
     const error = (data && data.error) || { code: `http_${response.status}`, message: data && data.detail ? JSON.stringify(data.detail) : response.statusText };
+    if (response.status === 401) window.dispatchEvent(new CustomEvent("flowwright:signed-out", { detail: error }));
     throw new ApiError(response.status, error);
   }
   return data;
 }
 
-/** The SSE address of an execution's events (EventSource cannot send headers). */
-export function eventsUrl(executionId) {
-  return `/v1/executions/${encodeURIComponent(executionId)}/events?workspace=${encodeURIComponent(workspace())}`;
+/** The SSE address of an execution's events (read with EventStream, which sends the key as a header). */
+export function eventsUrl(executionId, after) {
+  const base = `/v1/executions/${encodeURIComponent(executionId)}/events`;
+  return after ? `${base}?after=${after}` : base;
 }

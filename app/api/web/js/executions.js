@@ -6,6 +6,7 @@ import { api, eventsUrl } from "./api.js";
 import { el, json, ms, outcome, pill, when } from "./dom.js";
 import { allNodes, nodeLabel } from "./graph.js";
 import { workflowPanel } from "./panel.js";
+import { CLOSED, EventStream } from "./stream.js";
 
 const STATUSES = ["pending", "running", "paused", "waiting", "completed", "failed", "cancelled", "timed_out"];
 const TERMINAL = new Set(["execution.completed", "execution.failed", "execution.cancelled", "execution.timed_out"]);
@@ -20,7 +21,7 @@ const NODE_STATE = { "node.started": "running", "node.retrying": "retrying", "no
 const CONTROLS = { pause: ["running", "pending"], resume: ["paused"], cancel: ["pending", "running", "paused", "waiting"],
   retry: ["failed", "cancelled", "timed_out"] };
 
-let current = null;  // the live view's EventSource, closed when the view changes
+let current = null;  // the live view's EventStream, closed when the view changes
 
 export function leaveExecution() {
   if (current) current.close();
@@ -111,7 +112,7 @@ export async function executionView(root, executionId) {
         const result = await api("POST", `/v1/executions/${executionId}/${action}`);
         setStatus(result.status);
         if (action === "retry" || action === "resume") {
-          if (!current || current.readyState === EventSource.CLOSED) retryHook();
+          if (!current || current.readyState === CLOSED) retryHook();
         }
       } catch (error) {
         statusBox.textContent = `${action}: ${error.message}`;
@@ -224,7 +225,7 @@ export async function executionView(root, executionId) {
       setStatus(next, data.error);
     }
     if (TERMINAL.has(event.type)) {
-      // The server ends the stream here; close it so EventSource does not reconnect. A retried
+      // The server ends the stream here; close it so the stream does not reconnect. A retried
       // run goes on after its first end: then follow from this event on.
       source.close();
       refreshSteps().then((fresh) => {
@@ -238,13 +239,13 @@ export async function executionView(root, executionId) {
   };
   let source = null;
   const follow = (after) => {
-    source = new EventSource(`${eventsUrl(executionId)}${after ? `&after=${after}` : ""}`);
+    source = new EventStream(eventsUrl(executionId, after));
     current = source;
     for (const type of EVENT_TYPES) source.addEventListener(type, handle);
     source.onerror = () => {
-      // A connection error, never a step failure: EventSource reconnects by itself (with
+      // A connection error, never a step failure: EventStream reconnects by itself (with
       // Last-Event-ID). If it gave up, say so instead of showing "running" forever.
-      if (source.readyState === EventSource.CLOSED && current === source) {
+      if (source.readyState === CLOSED && current === source) {
         statusBox.append(el("span", { class: "problem" }, " — lost the live stream; reload to see where it stands"));
       }
     };

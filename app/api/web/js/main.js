@@ -2,7 +2,7 @@
 // (#/chat/ID, #/workflows/ID, #/executions/ID), so a reload, a bookmark or the back button
 // lands on the same place.
 
-import { setWorkspace, workspace } from "./api.js";
+import { api, apiKey, setApiKey } from "./api.js";
 import { chatView } from "./chat.js";
 import { $, el } from "./dom.js";
 import { executionView, executionsView, leaveExecution } from "./executions.js";
@@ -19,6 +19,7 @@ const ROUTES = [
 let generation = 0;
 
 export async function route() {
+  if (!apiKey()) return signInView();
   const [path, query = ""] = (location.hash || "#/chat").split("?");
   const params = new URLSearchParams(query);
   const root = $("view");
@@ -46,16 +47,53 @@ export async function route() {
   location.replace("#/chat");
 }
 
-const picker = $("workspace");
-picker.value = workspace();
-picker.addEventListener("change", () => {
-  setWorkspace(picker.value);
-  // Another workspace's conversation, workflow or execution is not ours to show.
-  if (location.hash.startsWith("#/chat/") || /^#\/(workflows|executions)\/./.test(location.hash)) {
-    location.hash = location.hash.startsWith("#/chat") ? "#/chat" : location.hash.split("/").slice(0, 2).join("/");
-  } else {
-    route();
+// Signing in: the key is checked with GET /v1/me, then kept in sessionStorage for this tab only.
+function signInView(message) {
+  leaveExecution();
+  const root = $("view");
+  const input = el("input", { id: "api-key", type: "password", autocomplete: "off", spellcheck: "false", size: "40", placeholder: "fw_…" });
+  const problem = el("p", { class: "problem", role: "alert", id: "sign-in-problem" }, message || "");
+  const form = el("form", { id: "sign-in" },
+    el("label", { for: "api-key" }, "API key"), " ", input, " ", el("button", { type: "submit" }, "Sign in"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    setApiKey(input.value);
+    await start();
+  });
+  root.replaceChildren(el("section", { class: "wide" }, el("h2", {}, "Sign in"),
+    el("p", {}, "Paste an API key (the first one is in the data dir's admin.key; make more with ",
+      el("code", {}, "flowwright api-keys create"), "). It is kept in this tab only."), form, problem));
+  $("who").textContent = "";
+  $("sign-out").hidden = true;
+  input.focus();
+}
+
+async function start() {
+  if (!apiKey()) return signInView();
+  let me;
+  try {
+    me = await api("GET", "/v1/me");
+  } catch (error) {
+    setApiKey("");
+    return signInView(error.message);
   }
+  $("who").textContent = `${me.user} (${me.role}) · ${me.workspace}`;
+  $("who").dataset.workspace = me.workspace;
+  $("sign-out").hidden = false;
+  if (!started) {
+    started = true;
+    window.addEventListener("hashchange", route);
+  }
+  return route();
+}
+
+let started = false;
+$("sign-out").addEventListener("click", () => {
+  setApiKey("");
+  signInView();
 });
-window.addEventListener("hashchange", route);
-route();
+window.addEventListener("flowwright:signed-out", (event) => {
+  setApiKey("");
+  signInView(event.detail.message);
+});
+start();

@@ -1,0 +1,1 @@
+"""Who is calling: workspaces, their users and API keys (``fw_…``), roles and the request rate limit."""

@@ -1,0 +1,45 @@
+"""The per-key request rate limit (``FLOWWRIGHT_RATE_LIMIT``), on the ``limits`` library.
+
+A moving window in this process's memory: each service process counts its own requests, so with
+several API processes behind a balancer the effective limit is per process.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from app.auth.errors import RateLimitedError
+
+
+def parse_rate(text: str) -> RateLimitItem | None:
+    """``"600/minute"`` (the ``limits`` notation: ``N/second|minute|hour|day``, ``N per M minutes``)
+    as a limit; empty or ``off`` for none. A bad value raises ``ValueError`` naming it."""
+    value = text.strip()
+    if value.lower() in {"", "off", "none", "0"}:
+        return None
+    try:
+        return parse(value)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate such as '600/minute' or '10/second' (or 'off')") from None
+
+
+class RequestLimiter:
+    """Counts each key's requests; :meth:`hit` raises 429 (with ``Retry-After``) past the limit."""
+
+    def __init__(self, rate: str) -> None:
+        self.limit = parse_rate(rate)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def hit(self, key_id: str) -> None:
+        """Count one request of ``key_id``."""
+        if self.limit is None or self._limiter.hit(self.limit, key_id):
+            return
+        reset = self._limiter.get_window_stats(self.limit, key_id).reset_time
+        retry_after = max(1, math.ceil(reset - time.time()))
+        raise RateLimitedError(f"too many requests for this API key (limit {self.limit}); retry in {retry_after} s",
+                               retry_after_s=retry_after, limit=str(self.limit))
