@@ -103,7 +103,17 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     from fastapi import Depends
 
     from app.api.deps import get_caller
-    from app.api.routes import access, chat, connectors, credentials, executions, hooks, insights, oauth, workflows
+    from app.api.routes import (
+        access,
+        chat,
+        connectors,
+        credentials,
+        executions,
+        hooks,
+        insights,
+        oauth,
+        workflows,
+    )
 
     # Every /v1 route needs a key (the routes then ask for the role they need); webhooks are
     # capability URLs and need none.

@@ -25,6 +25,17 @@ ROLES: dict[tuple[str, str], str] = {
     ("PUT", "/v1/workflows/{workflow_id}"): "editor",
     ("GET", "/v1/workflows/{workflow_id}/versions"): "viewer",
     ("POST", "/v1/workflows/{workflow_id}/status"): "editor",
+    ("GET", "/v1/workflows/{workflow_id}/diff"): "viewer",
+    ("GET", "/v1/workflows/{workflow_id}/preview"): "viewer",
+    ("POST", "/v1/workflows/{workflow_id}/activate"): "editor",
+    ("POST", "/v1/workflows/{workflow_id}/deactivate"): "editor",
+    ("POST", "/v1/workflows/{workflow_id}/rollback"): "editor",
+    ("DELETE", "/v1/workflows/{workflow_id}"): "editor",
+    ("POST", "/v1/workflows/{workflow_id}/restore"): "editor",
+    ("GET", "/v1/workflows/{workflow_id}/stats"): "viewer",
+    ("POST", "/v1/executions/{execution_id}/rerun"): "editor",
+    ("GET", "/v1/insights/report.csv"): "viewer",
+    ("POST", "/v1/insights/proposals/{proposal_id}/accept"): "editor",
     ("GET", "/v1/connectors"): "viewer",
     ("POST", "/v1/workflows/{workflow_id}/run"): "editor",
     ("GET", "/v1/executions"): "viewer",
@@ -64,6 +75,7 @@ BELOW = {"viewer": [], "editor": ["viewer"], "admin": ["viewer", "editor"]}
 BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/workflows/{workflow_id}"): minimal(),
     ("POST", "/v1/workflows/{workflow_id}/status"): {"status": "inactive"},
+    ("POST", "/v1/workflows/{workflow_id}/rollback"): {"version": 1},
     ("POST", "/v1/conversations/{conversation_id}/messages"): {"message": "and log it too"},
     ("PUT", "/v1/credentials/{name}"): {"type": "api_key", "secret": "sk-b"},
 }
@@ -124,7 +136,7 @@ def test_revoked_and_expired_keys_stop_working(client: TestClient, api_key: Any)
 
 def test_a_role_below_the_routes_is_403_and_at_it_passes(client: TestClient, api_key: Any) -> None:
     keys = {role: api_key(role=role) for role in ("viewer", "editor", "admin")}
-    ids = {"workflow_id": "wf_missing", "execution_id": "ex_missing", "conversation_id": "conv_missing",
+    ids = {"workflow_id": "wf_missing", "execution_id": "ex_missing", "conversation_id": "conv_missing", "proposal_id": "prop_missing",
            "name": "missing", "key_id": "000000000000", "action": "retry", "node_id": "n", "decision": "approve"}
     for (method, path), role in ROLES.items():
         url = fill(path, ids)
@@ -146,13 +158,14 @@ def test_another_workspace_finds_nothing(client: TestClient, api_key: Any) -> No
     wf["edges"] = [{"source": "start", "target": "ok_to_go"}, {"source": "ok_to_go", "target": "say"}]
     wf["name"] = "team a secret plan"
     wf_id = client.post("/v1/workflows", json=wf, headers=a).json()["id"]
+    assert client.post(f"/v1/workflows/{wf_id}/activate", headers=a).status_code == 200  # b cannot deactivate it
     ex = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {}}, headers=a).json()
     assert ex["status"] == "waiting"
     conv = client.post("/v1/conversations", json={"message": "every monday at 9am log 'hello'"}, headers=a).json()
     assert client.put("/v1/credentials/stripe", json={"type": "api_key", "secret": "sk-a"}, headers=a).status_code == 200
     assert client.post("/v1/connectors/import?name=stripe", content=PETSTORE, headers=a).status_code == 201
     key_id = client.get("/v1/api-keys", headers=a).json()[0]["id"]
-    ids = {"workflow_id": wf_id, "execution_id": ex["id"], "conversation_id": conv["conversation_id"],
+    ids = {"workflow_id": wf_id, "execution_id": ex["id"], "conversation_id": conv["conversation_id"], "proposal_id": "prop_missing",
            "name": "stripe", "key_id": key_id, "action": "cancel", "node_id": "ok_to_go", "decision": "approve"}
     foreign = [wf_id, ex["id"], conv["conversation_id"], key_id, "stripe", "team a secret plan", "team-a"]
     for method, path in keyed_routes():

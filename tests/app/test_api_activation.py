@@ -16,10 +16,10 @@ from tests.engine.workflows import digest, minimal
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")  # the tests tick it by hand
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 
@@ -134,7 +134,7 @@ def test_an_invalid_draft_is_refused_with_every_problem(client: TestClient) -> N
     assert client.post(f"/v1/workflows/{wf_id}/status", json={"status": "active"}).status_code == 422
 
 
-def test_soft_delete_and_restore(client: TestClient) -> None:
+def test_soft_delete_and_restore(client: TestClient, api_key: Any) -> None:
     wf_id = client.post("/v1/workflows", json=webhook()).json()["id"]
     client.post(f"/v1/workflows/{wf_id}/activate")
     assert client.delete(f"/v1/workflows/{wf_id}").json()["deleted"] is True
@@ -142,7 +142,7 @@ def test_soft_delete_and_restore(client: TestClient) -> None:
     assert client.get("/v1/workflows").json() == []
     assert [w["id"] for w in client.get("/v1/workflows", params={"deleted": True}).json()] == [wf_id]
     assert client.post(f"/v1/hooks/{wf_id}/orders", json={}).status_code == 404  # never fires once deleted
-    assert client.post(f"/v1/workflows/{wf_id}/restore", headers={"X-Workspace": "other"}).status_code == 404
+    assert client.post(f"/v1/workflows/{wf_id}/restore", headers=api_key("other")).status_code == 404
     restored = client.post(f"/v1/workflows/{wf_id}/restore").json()
     assert (restored["deleted"], restored["status"]) == (False, "inactive")
     assert client.post(f"/v1/hooks/{wf_id}/orders", json={}).status_code == 404  # until activated again

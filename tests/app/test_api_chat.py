@@ -11,6 +11,9 @@ from app.api.server import create_app
 from app.settings import get_settings
 from tests.app.keys import issue_headers
 
+OTHER_WORKSPACE: dict[str, str] = {}
+"""Headers carrying a key of another workspace, issued into the module's data dir."""
+
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
@@ -19,6 +22,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     mp.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     get_settings.cache_clear()
     with TestClient(create_app(get_settings()), headers=issue_headers()) as c:
+        OTHER_WORKSPACE.update(issue_headers("someone-else"))
         yield c
     mp.undo()
     get_settings.cache_clear()
@@ -60,7 +64,7 @@ def test_ambiguous_request_gets_a_question(client: TestClient) -> None:
 def test_bad_input_and_scoping(client: TestClient) -> None:
     assert client.post("/v1/conversations", json={"message": ""}).status_code == 422
     turn = client.post("/v1/conversations", json={"message": "every day at 8:00 log 'hello'"}).json()
-    other = issue_headers("someone-else")
+    other = OTHER_WORKSPACE
     conversation = turn["conversation_id"]
     assert client.get(f"/v1/conversations/{conversation}", headers=other).status_code == 404
     assert client.post(f"/v1/conversations/{conversation}/messages", json={"message": "x"},

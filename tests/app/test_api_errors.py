@@ -16,13 +16,13 @@ from tests.engine.workflows import minimal
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     monkeypatch.setenv("FLOWWRIGHT_DB_BUSY_TIMEOUT_S", "0.05")
     monkeypatch.setenv("FLOWWRIGHT_DB_POOL_TIMEOUT_S", "0.05")
     monkeypatch.setenv("FLOWWRIGHT_DB_RETRY_S", "0.3")
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 

@@ -12,14 +12,15 @@ from fastapi.testclient import TestClient
 
 from app.api.server import create_app
 from app.settings import get_settings
+from tests.app.keys import issue_headers
 from tests.engine.workflows import minimal
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 
@@ -39,7 +40,7 @@ def run(client: TestClient, wf_id: str, **headers: str) -> dict[str, Any]:
     return result
 
 
-def test_filters_and_cursor_over_real_runs(client: TestClient) -> None:
+def test_filters_and_cursor_over_real_runs(client: TestClient, api_key: Any) -> None:
     ok_id = client.post("/v1/workflows", json=minimal()).json()["id"]
     bad_id = client.post("/v1/workflows", json=failing()).json()["id"]
     ran = [run(client, ok_id)["id"] for _ in range(3)] + [run(client, bad_id)["id"] for _ in range(2)]
@@ -73,7 +74,7 @@ def test_filters_and_cursor_over_real_runs(client: TestClient) -> None:
     assert seen == newest_first
 
     # other workspaces see none of it
-    assert client.get("/v1/executions", headers={"X-Workspace": "other"}).json() == []
+    assert client.get("/v1/executions", headers=api_key("other")).json() == []
 
 
 def test_bad_parameters_are_400s_naming_them(client: TestClient) -> None:
@@ -101,7 +102,7 @@ def test_workflow_stats_over_real_runs(client: TestClient) -> None:
     assert (good["total"], good["success_rate"], good["last_failure"]) == (3, 1.0, None)
     assert good["duration_ms"]["p50"] == durations[1] and good["duration_ms"]["max"] == durations[-1]
     assert good["duration_ms"]["min"] == durations[0] and good["duration_ms"]["p99"] == durations[-1]
-    assert client.get(f"/v1/workflows/{ok_id}/stats", headers={"X-Workspace": "other"}).status_code == 404
+    assert client.get(f"/v1/workflows/{ok_id}/stats", headers=issue_headers("other")).status_code == 404
     assert client.get("/v1/workflows/wf_nope/stats").status_code == 404
     bad = client.get(f"/v1/workflows/{ok_id}/stats", params={"since": "soon"})
     assert bad.status_code == 400 and bad.json()["error"]["details"]["field"] == "since"

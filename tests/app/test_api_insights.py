@@ -12,13 +12,14 @@ from fastapi.testclient import TestClient
 from app.api.server import create_app
 from app.settings import get_settings
 from tests.app.insights.history import realistic, seed
+from tests.app.keys import issue_headers
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 
@@ -47,7 +48,7 @@ def test_report_proposal_and_accepting_it_once(client: TestClient) -> None:
     assert csv_text.splitlines()[0].startswith("id,type,severity,title") and proposal["id"] in csv_text
     assert "Regional digest" in client.get("/v1/insights/report.md").text
 
-    other = client.post(f"/v1/insights/proposals/{proposal['id']}/accept", headers={"X-Workspace": "other"})
+    other = client.post(f"/v1/insights/proposals/{proposal['id']}/accept", headers=issue_headers("other"))
     assert other.status_code == 404 and other.json()["error"]["code"] == "proposal_not_found"
     accepted = client.post(f"/v1/insights/proposals/{finding['id']}/accept")  # the finding's id works too
     assert accepted.status_code == 200, accepted.text

@@ -11,13 +11,14 @@ from fastapi.testclient import TestClient
 
 from app.api.server import create_app
 from app.settings import get_settings
+from tests.app.keys import issue_headers
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 
@@ -62,7 +63,7 @@ def test_rerun_refusals(client: TestClient) -> None:
     ghost = client.post(f"/v1/executions/{done['id']}/rerun", json={"from_node": "ghost"})
     assert ghost.status_code == 404 and ghost.json()["error"]["details"]["field"] == "from_node"
     assert client.post(f"/v1/executions/{done['id']}/rerun", json={"version": 9}).status_code == 404
-    assert client.post(f"/v1/executions/{done['id']}/rerun", headers={"X-Workspace": "other"}).status_code == 404
+    assert client.post(f"/v1/executions/{done['id']}/rerun", headers=issue_headers("other")).status_code == 404
     guard = {"name": "asks", "nodes": [{"id": "start", "type": "trigger", "kind": "manual"},
                                        {"id": "ask", "type": "guardrail", "kind": "approval", "config": {"message": "ok?"}}],
              "edges": [{"source": "start", "target": "ask"}]}

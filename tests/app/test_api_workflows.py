@@ -76,7 +76,8 @@ def _runs(name: str, target: str) -> dict[str, object]:
          "config": {"workflow_id": target}}], "edges": [{"source": "start", "target": "sub"}]}
 
 
-def test_sub_workflow_calls_are_checked_against_the_workspace_with_the_cycle_path(client: TestClient) -> None:
+def test_sub_workflow_calls_are_checked_against_the_workspace_with_the_cycle_path(client: TestClient,
+                                                                                 api_key: Any) -> None:
     unknown = client.post("/v1/workflows", json=_runs("caller", "wf_nowhere"))
     assert unknown.status_code == 422
     assert [(p["code"], p["path"]) for p in unknown.json()["error"]["details"]["problems"]] == [
@@ -94,6 +95,6 @@ def test_sub_workflow_calls_are_checked_against_the_workspace_with_the_cycle_pat
     as_version = client.post("/v1/workflows/validate", params={"workflow_id": a}, json=_runs("A", b)).json()
     assert [p["code"] for p in as_version["problems"]] == ["subworkflow_cycle"]
     assert client.post("/v1/workflows/validate", json=_runs("A", b)).json()["valid"] is True  # as a new workflow
-    other = client.post("/v1/workflows", json=_runs("elsewhere", a), headers={"X-Workspace": "other"})
+    other = client.post("/v1/workflows", json=_runs("elsewhere", a), headers=api_key("other"))
     assert other.status_code == 422  # another workspace's workflow is not there
     assert client.post("/v1/workflows/validate", params={"workflow_id": "wf_nope"}, json=_runs("A", b)).status_code == 404

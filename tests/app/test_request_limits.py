@@ -24,10 +24,10 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 

@@ -33,7 +33,8 @@ def test_docs_pages_load_their_assets_from_the_service_not_a_cdn() -> None:
     assert 'src="/docs-assets/swagger-ui-bundle.js"' in client.get("/docs").text
 
 
-def test_the_service_sweeps_old_finished_runs_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_service_sweeps_old_finished_runs_at_start(monkeypatch: pytest.MonkeyPatch,
+                                                      admin_headers: dict[str, str]) -> None:
     import time
     from datetime import UTC, datetime, timedelta
 
@@ -42,7 +43,7 @@ def test_the_service_sweeps_old_finished_runs_at_start(monkeypatch: pytest.Monke
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     monkeypatch.setenv("FLOWWRIGHT_RETENTION_MAX_AGE_DAYS", "7")
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as client:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as client:
         wf_id = client.post("/v1/workflows", json=minimal()).json()["id"]
         ran = [client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={}).json()["id"]
                for _ in range(2)]
@@ -50,7 +51,7 @@ def test_the_service_sweeps_old_finished_runs_at_start(monkeypatch: pytest.Monke
         with engine.begin() as conn:  # the first run is eight days old (written as the store writes times)
             conn.exec_driver_sql("UPDATE executions SET created_at = ? WHERE id = ?",
                                  (datetime.now(UTC) - timedelta(days=8), ran[0]))
-    with TestClient(create_app(get_settings())) as client:  # a restart sweeps at once
+    with TestClient(create_app(get_settings()), headers=admin_headers) as client:  # a restart sweeps at once
         for _ in range(100):
             listed = [e["id"] for e in client.get("/v1/executions").json()]
             if ran[0] not in listed:
@@ -59,11 +60,11 @@ def test_the_service_sweeps_old_finished_runs_at_start(monkeypatch: pytest.Monke
     assert listed == [ran[1]]
 
 
-def test_a_warmed_copilot_reports_ready_and_stores_nothing_while_warming() -> None:
+def test_a_warmed_copilot_reports_ready_and_stores_nothing_while_warming(admin_headers: dict[str, str]) -> None:
     """``serve`` warms the copilot in the background; /health says when; the warm-up leaves no
     workflow, conversation or usage row behind, and the first chat after it is answered."""
     settings = get_settings()
-    with TestClient(create_app(settings, warm_copilot=True)) as client:
+    with TestClient(create_app(settings, warm_copilot=True), headers=admin_headers) as client:
         deadline = time.monotonic() + 300  # a busy CI machine: the wait is on the signal, not a guess
         states = []
         while (state := client.get("/health").json()["copilot"]) != "ready":

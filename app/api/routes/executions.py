@@ -125,7 +125,7 @@ class RerunIn(BaseModel):
 
 
 @router.post("/executions/{execution_id}/rerun", status_code=202)
-async def rerun(execution_id: str, runtime: RuntimeDep, store: WorkflowStoreDep, workspace: WorkspaceDep,
+async def rerun(execution_id: str, runtime: RuntimeDep, store: WorkflowStoreDep, caller: EditorDep,
                 body: RerunIn | None = None, wait: bool = False) -> dict[str, Any]:
     """Run a finished execution again with the same input, on the workflow's current version (or
     ``version``): from the start, or with ``from_node`` from that node, reusing the recorded
@@ -134,6 +134,7 @@ async def rerun(execution_id: str, runtime: RuntimeDep, store: WorkflowStoreDep,
     from engine.execution_fork import fork
 
     body = body or RerunIn()
+    workspace = caller.workspace
     source = await runtime.get(execution_id, workspace)
     definition: Any = json.loads(source.definition)
     version_number = source.workflow_version

@@ -72,7 +72,7 @@ def _activation(row: WorkflowRow, fires: dict[str, Any] | None, request: Request
 
 
 @router.post("/workflows/validate")
-def validate(registry: RegistryDep, store: WorkflowStoreDep, workspace: WorkspaceDep,
+def validate(registry: RegistryDep, store: WorkflowStoreDep, caller: ViewerDep,
              document: Any = Body(...), workflow_id: str | None = None) -> dict[str, Any]:  # noqa: B008
     """Validate a workflow document; every problem with its JSON path and code (always 200),
     its sub-workflow calls checked against the workspace's workflows (``workflow_id``: check it
@@ -82,8 +82,8 @@ def validate(registry: RegistryDep, store: WorkflowStoreDep, workspace: Workspac
     if isinstance(document, dict):
         name = None
         if workflow_id is not None:
-            name = store.get(workspace, workflow_id).name  # 404 for a workflow the workspace does not have
-        problems += check_calls(document, store, workspace, self_id=workflow_id, self_name=name)
+            name = store.get(caller.workspace, workflow_id).name  # 404 for a workflow the workspace does not have
+        problems += check_calls(document, store, caller.workspace, self_id=workflow_id, self_name=name)
     return {"valid": not problems, "problems": [p.to_dict() for p in problems]}
 
 

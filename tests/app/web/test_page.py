@@ -7,7 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.app.web.conftest import NARROW
+
+# The first test of a run also starts the service and its copilot (see conftest.py).
+pytestmark = pytest.mark.timeout(300)
 
 REQUEST = "Every day at 8:00 fetch https://api.example.com/status and post the result to #ops"
 

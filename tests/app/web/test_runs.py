@@ -8,8 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.app.web.conftest import Service
 from tests.app.web.test_page import wait_status
+
+# The first test of a run also starts the service and its copilot (see conftest.py).
+pytestmark = pytest.mark.timeout(300)
 
 FAILING = {
     "schema_version": "1", "name": "Always fails",
