@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "app.cli.copilot_cmds",
     "app.cli.insights_cmds",
     "app.cli.cache_cmds",
+    "app.cli.access_cmds",
 )
 
 @app.callback()
