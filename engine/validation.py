@@ -418,6 +418,8 @@ class _GraphChecker:
             for key in ("cron", "at"):
                 if config.get(key) is not None:
                     self.add("config_not_applicable", f"{path}.config.{key}", f"'{key}' applies to schedule triggers only")
+        if kind != "webhook" and config.get("signing") is not None:
+            self.add("config_not_applicable", f"{path}.config.signing", "'signing' applies to webhook triggers only")
         if isinstance(cron, str):
             why = cron_problem(cron)
             if why:
@@ -433,7 +435,9 @@ class _GraphChecker:
                 datetime.fromisoformat(at.replace("Z", "+00:00"))
             except ValueError:
                 self.add("invalid_datetime", f"{path}.config.at", f"not an ISO 8601 date-time: {at!r}")
-        schema = config.get("input_schema")
+        self._check_input_schema(config.get("input_schema"), path)
+
+    def _check_input_schema(self, schema: Any, path: str) -> None:
         if isinstance(schema, dict):
             import jsonschema
 

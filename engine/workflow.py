@@ -48,6 +48,16 @@ class _NodeBase(_Model):
     reason: str | None = Field(None, description="Why the node is there (set on inserted guardrails).")
 
 
+class WebhookSigning(_Model):
+    """How a webhook's callers sign their requests: HMAC-SHA256 over ``"<timestamp>.<body>"`` with
+    the secret of a vault credential, sent as ``X-Flowwright-Signature: t=<unix seconds>,v1=<hex>``."""
+
+    credential: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$",
+                            description="Name of the workspace credential (type api_key) holding the signing secret.")
+    tolerance_s: int = Field(300, ge=1, le=86_400,
+                             description="How far the signed timestamp may be from the service's clock, in seconds.")
+
+
 class TriggerConfig(_Model):
     """Trigger settings; which fields apply depends on ``kind``."""
 
@@ -57,6 +67,7 @@ class TriggerConfig(_Model):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = Field(None, description="webhook")
     path: str | None = Field(None, description="webhook: optional path suffix.")
     input_schema: dict[str, Any] | None = Field(None, description="webhook/manual: JSON Schema of the input.")
+    signing: WebhookSigning | None = Field(None, description="webhook: requests must carry a valid HMAC signature.")
 
 
 class TriggerNode(_NodeBase):

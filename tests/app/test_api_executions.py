@@ -146,8 +146,9 @@ def test_webhook_runs_with_the_request_envelope(client: TestClient) -> None:
                        headers={"Authorization": "Bearer secret-token", "X-Gitlab-Token": "gl-secret-777"})
     assert done.status_code == 202, done.text
     result = done.json()
-    assert result["status"] == "completed"
-    assert result["steps"][-1]["output"] == {"value": "hello a@example.com"}
+    assert result["status"] == "completed" and result["outcome"] == "completed"
+    assert result["output"] == {"value": "hello a@example.com"}
+    assert "steps" not in result and "hook" not in done.text  # the caller gets the output, not each step's
     ex = client.get("/v1/executions").json()[0]
     assert ex["trigger"] == "webhook"
     stored = json.dumps(client.get(f"/v1/executions/{ex['id']}").json())

@@ -1,21 +1,28 @@
 """Webhook triggers: ``/v1/hooks/{workflow_id}`` starts a run of an active webhook workflow.
 
-The workflow id is the capability (as n8n's webhook paths are): callers need no workspace
-header. The run's ``trigger`` input is the request envelope ``{body, headers, query, method,
-path}``; a trigger ``input_schema`` describes the body and a mismatch is a 422 listing each path.
+The workflow id is the capability (as n8n's webhook paths are): callers need no API key. A
+trigger with ``config.signing`` also needs a valid HMAC signature (``app.api.webhook_signature``;
+401 otherwise, before anything runs). The run's ``trigger`` input is the request envelope ``{body,
+headers, query, method, path}``; a trigger ``input_schema`` describes the body and a mismatch is a
+422 listing each path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import RuntimeDep, WorkflowStoreDep
+from app.api import webhook_signature
+from app.api.deps import ContainerDep, RuntimeDep, WorkflowStoreDep
+from app.api.webhook_signature import WebhookSignatureError
 from engine.errors import FlowwrightError, NotFoundError
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/hooks", tags=["webhooks"])
 
@@ -35,8 +42,9 @@ class MethodNotAllowedError(FlowwrightError):
 
 
 async def webhook(workflow_id: str, request: Request, runtime: RuntimeDep, store: WorkflowStoreDep,
-                  path: str = "", wait: bool = False) -> dict[str, Any]:
-    """Start a run from an HTTP call (202 with the execution id; ``?wait=true`` waits for the end)."""
+                  container: ContainerDep, path: str = "", wait: bool = False) -> dict[str, Any]:
+    """Start a run from an HTTP call (202 with the execution id; ``?wait=true`` waits for the end
+    and answers the workflow's output, not its steps)."""
     found = await asyncio.to_thread(store.active_by_id, workflow_id)
     trigger = next((n for n in found[1].definition_dict()["nodes"] if n.get("type") == "trigger"), None) \
         if found else None
@@ -51,6 +59,8 @@ async def webhook(workflow_id: str, request: Request, runtime: RuntimeDep, store
     if expected_path and path.strip("/") != expected_path:
         raise NotFoundError(f"no webhook at path {path!r} for workflow {workflow_id}")
     raw = await request.body()  # at most FLOWWRIGHT_WEBHOOK_MAX_BODY_BYTES (app.api.request_limits)
+    if config.get("signing"):
+        await _verify(request, raw, config["signing"], row.workspace_id, row.id, container)
     body = _decode(raw, request.headers.get("content-type", ""))
     envelope = {
         "body": body, "method": request.method, "path": path,
@@ -63,9 +73,20 @@ async def webhook(workflow_id: str, request: Request, runtime: RuntimeDep, store
     execution_id = await runtime.start(version.definition_dict(), envelope, workspace_id=row.workspace_id,
                                        workflow_id=row.id, workflow_version=version.version, trigger="webhook")
     if wait:
-        result: dict[str, Any] = await runtime.wait(execution_id)
-        return result
+        return caller_view(await runtime.wait(execution_id))
     return {"id": execution_id, "status": "running"}
+
+
+def caller_view(execution: dict[str, Any]) -> dict[str, Any]:
+    """What ``?wait=true`` tells a webhook caller: the outcome and the workflow's output — never
+    the steps (their inputs and outputs are the workspace's, not the caller's), and of an error
+    only its code and node."""
+    error = execution.get("error")
+    if isinstance(error, dict):
+        error = {k: error[k] for k in ("code", "node_id") if k in error}
+    return {"id": execution["id"], "status": execution["status"], "outcome": execution.get("outcome"),
+            "failed_steps": execution.get("failed_steps", 0), "output": execution.get("output"),
+            "error": error, "duration_ms": execution.get("duration_ms")}
 
 
 for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
@@ -73,6 +94,25 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
                          operation_id=f"webhook_{_method.lower()}")
     router.add_api_route("/{workflow_id}/{path:path}", webhook, methods=[_method], status_code=202,
                          operation_id=f"webhook_path_{_method.lower()}")
+
+
+async def _verify(request: Request, raw: bytes, signing: dict[str, Any], workspace_id: str, workflow_id: str,
+                  container: Any) -> None:
+    """The request's signature verifies under the trigger's secret, else 401 (before the body is
+    even decoded). A secret that cannot be read fails closed: the caller learns only that."""
+    name = str(signing.get("credential", ""))
+    try:
+        if container.vault is None:
+            raise ValueError("this process has no credential vault")
+        credential = await asyncio.to_thread(container.vault.resolve, workspace_id, name)
+        secret = webhook_signature.secret_of(credential)
+    except (FlowwrightError, ValueError) as exc:
+        message = exc.message if isinstance(exc, FlowwrightError) else str(exc)
+        log.warning("webhook %s: its signing credential %r cannot be used: %s", workflow_id, name, message)
+        raise WebhookSignatureError("this webhook's signing secret is not available, so no request can verify "
+                                    "(its owner must store the credential)", reason="secret_unavailable") from None
+    webhook_signature.verify(request.headers.get(webhook_signature.HEADER), secret, raw,
+                             tolerance_s=int(signing.get("tolerance_s") or 300))
 
 
 def _decode(raw: bytes, content_type: str) -> Any:
