@@ -16,6 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # Kill switch (app/llm/killswitch.py): any model but local/ and fake/ raises model_requests_blocked.
 os.environ.setdefault("FLOWWRIGHT_ALLOW_MODEL_REQUESTS", "false")
+# Starlette's TestClient reaches the service by the name "testserver"; the edge answers only the
+# Host names it trusts (app/api/edge.py).
+os.environ.setdefault("FLOWWRIGHT_TRUSTED_HOSTS", "testserver")
 
 # jsonata-python raises the recursion limit when first imported; import it before Hypothesis
 # records the limit, or Hypothesis warns (and warnings are errors here).

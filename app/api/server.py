@@ -98,6 +98,18 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     app.add_middleware(RequestLimitMiddleware, limits=RequestLimits(
         max_body_bytes=settings.max_body_bytes, webhook_max_body_bytes=settings.webhook_max_body_bytes,
         max_json_depth=settings.max_json_depth, openapi_max_bytes=settings.openapi_max_bytes))
+    from app.api.edge import EdgeMiddleware, EdgePolicy, split_list
+
+    cors = split_list(settings.cors_origins)
+    if cors:  # off unless configured; keys travel in a header, so no credentials (cookies) are allowed
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=cors, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+                           expose_headers=["Retry-After"], max_age=600)
+    app.add_middleware(EdgeMiddleware, policy=EdgePolicy.from_settings(
+        public_url=settings.public_url, trusted_hosts=settings.trusted_hosts, cors_origins=settings.cors_origins))
     install_docs(app)
 
     from fastapi import Depends

@@ -35,13 +35,39 @@ def serve(
         settings.check_safe()
     except UnsafeSettingsError as exc:
         fail(str(exc))
+    bind = host or settings.host
+    refusal, warning = bind_check(bind, env=settings.env, public_url=settings.public_url,
+                                  trusted_hosts=settings.trusted_hosts)
+    if refusal:
+        fail(refusal)
+    if warning:
+        from app.cli.output import err_console
+
+        err_console.print(f"warning: {warning}", markup=False, style="yellow")
     pool = WorkerPool(settings.workers if workers is None else workers)
     pool.start()
     try:
-        uvicorn.run(create_app(settings, dispatch="queue", warm_copilot=settings.copilot_warm_up), host=host or settings.host, port=port or settings.port,
+        uvicorn.run(create_app(settings, dispatch="queue", warm_copilot=settings.copilot_warm_up), host=bind,
+                    port=port or settings.port,
                     log_level=settings.log_level)
     finally:
         pool.stop()
+
+
+def bind_check(host: str, *, env: str, public_url: str | None, trusted_hosts: str) -> tuple[str | None, str | None]:
+    """Whether binding ``host`` is refused (production, a non-loopback address and no
+    FLOWWRIGHT_PUBLIC_URL: nobody decided how the service is reached) or worth a warning."""
+    from app.api.edge import is_loopback
+
+    if is_loopback(host):
+        return None, None
+    if env == "production" and not public_url:
+        return (f"refusing to listen on {host} in production without FLOWWRIGHT_PUBLIC_URL (the address callers "
+                "reach the service at, whose host is the one it answers to); or bind 127.0.0.1 behind a proxy"), None
+    if not public_url and not trusted_hosts.strip():
+        return None, (f"listening on {host}, but only loopback Host names are answered (others get 400) until "
+                      "FLOWWRIGHT_PUBLIC_URL or FLOWWRIGHT_TRUSTED_HOSTS names how callers reach it")
+    return None, None
 
 
 class WorkerPool:

@@ -167,7 +167,9 @@ def open_page(chromium: Any, service: Service, workspace: str) -> Iterator[Any]:
     outside: list[str] = []
 
     def opener(path: str = "/", viewport: dict[str, int] | None = None) -> Any:
-        context = chromium.new_context(viewport=viewport or WIDE, base_url=service.base)
+        # Playwright's wait_for_function evaluates strings, which the page's CSP (script-src 'self')
+        # forbids: the harness bypasses it here; test_page.py runs the page under its CSP too.
+        context = chromium.new_context(viewport=viewport or WIDE, base_url=service.base, bypass_csp=True)
         key = json.dumps(service.key(workspace))
         context.add_init_script(f"if (!sessionStorage.getItem('flowwright.key')) "
                                 f"sessionStorage.setItem('flowwright.key', {key});")

@@ -128,3 +128,22 @@ def test_docs_work_offline(open_page: Any) -> None:
     page = open_page("/docs")  # the fixture fails the test on any request leaving the service
     page.get_by_text("/v1/workflows/{workflow_id}/run").first.wait_for()
     assert (page.locator(".swagger-ui .info .title").first.text_content() or "").startswith("Flowwright")
+
+
+def test_the_page_works_under_its_content_security_policy(chromium: Any, service: Any, workspace: str) -> None:
+    """The page signs in, chats and draws a graph with the CSP enforced (no bypass), and breaks none of it."""
+    import json
+
+    context = chromium.new_context(base_url=service.base)
+    try:
+        context.add_init_script(f"sessionStorage.setItem('flowwright.key', {json.dumps(service.key(workspace))});")
+        page = context.new_page()
+        violations: list[str] = []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto("/")
+        send(page, "every day at 8:00 log 'hello'")
+        page.locator("#messages li.assistant").first.wait_for(timeout=60_000)
+        page.locator("svg.graph g.node").first.wait_for()
+        assert violations == []
+    finally:
+        context.close()
