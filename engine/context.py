@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -12,59 +12,6 @@ from engine.errors import SubworkflowError
 
 if TYPE_CHECKING:
     from engine.execution_run import ExecutionRun
-
-REDACTED = "***"
-_MIN_SUBSTRING = 4  # shorter secrets are redacted only where they are a whole value
-
-
-class Redactor:
-    """Replaces every string value of the execution's resolved credentials with ``***``."""
-
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
-        self._ordered: list[str] = []
-
-    def __bool__(self) -> bool:
-        return bool(self._secrets)
-
-    def add_credential(self, credential: Mapping[str, Any]) -> None:
-        for value in _strings(credential):
-            if value and value not in self._secrets:
-                self._secrets.add(value)
-        # longest first, so that a secret containing another is replaced whole
-        self._ordered = sorted(self._secrets, key=len, reverse=True)
-
-    def text(self, value: str) -> str:
-        if value in self._secrets:
-            return REDACTED
-        for secret in self._ordered:
-            if len(secret) >= _MIN_SUBSTRING and secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-
-    def __call__(self, value: Any) -> Any:
-        """A copy of a JSON value with every secret replaced (the value itself when none)."""
-        if not self._secrets:
-            return value
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.text(k) if isinstance(k, str) else k: self(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self(v) for v in value]
-        return value
-
-
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
-
 
 class Scope:
     """The expression scope of one graph instance (the workflow, or one loop iteration).

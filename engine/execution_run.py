@@ -22,7 +22,6 @@ from engine.collaborators import (
     RateLimitStore,
     UsageTotals,
 )
-from engine.context import Redactor
 from engine.execution_store import (
     EVENT_INSERT,
     LOG_INSERT,
@@ -39,6 +38,7 @@ from engine.execution_store import (
 )
 from engine.execution_views import duration_ms
 from engine.expression_pool import Evaluator
+from engine.redaction import Redactor
 from engine.workflow import ActionNode, Workflow, iter_graph_nodes
 
 if TYPE_CHECKING:
