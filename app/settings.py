@@ -156,8 +156,10 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'flowwright.db').resolve()}"
 
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return self.data_dir
+        """The data dir, created private (0700) or tightened to 0700/0600 (``app.data_dir``)."""
+        from app.data_dir import secure
+
+        return secure(self.data_dir)
 
     def master_key(self) -> str:
         """The master key: the configured one, or one generated into ``data_dir/secret.key`` (0600)."""

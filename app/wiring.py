@@ -87,7 +87,9 @@ class Container:
     def db(self) -> Engine:
         """Flowwright's database engine (SQLite in the data dir unless ``FLOWWRIGHT_DATABASE_URL``)."""
         if self.settings.database_url is None:
-            self.settings.ensure_data_dir()
+            from app.data_dir import create_private
+
+            create_private(self.settings.ensure_data_dir() / "flowwright.db")  # before SQLite makes it 0644
         return make_engine(self.settings.resolved_database_url, busy_timeout_s=self.settings.db_busy_timeout_s,
                            pool_timeout_s=self.settings.db_pool_timeout_s)
 

@@ -44,6 +44,11 @@ def serve(
         from app.cli.output import err_console
 
         err_console.print(f"warning: {warning}", markup=False, style="yellow")
+    import os
+
+    from app.data_dir import SERVICE_UMASK
+
+    os.umask(SERVICE_UMASK)  # what the service writes in the data dir is its user's alone
     pool = WorkerPool(settings.workers if workers is None else workers)
     pool.start()
     try:

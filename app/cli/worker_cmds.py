@@ -24,8 +24,12 @@ def worker(
                                                     "(FLOWWRIGHT_WORKER_HEARTBEAT_S).", min=0.05)] = None,
 ) -> None:
     """Claim executions from the queue and drive them until stopped (SIGTERM/SIGINT: hand them back)."""
+    import os
+
+    from app.data_dir import SERVICE_UMASK
     from app.settings import get_settings
 
+    os.umask(SERVICE_UMASK)  # what the worker writes in the data dir is its user's alone
     settings = get_settings()
     services = container()
     asyncio.run(_work(services, capacity or settings.worker_capacity, heartbeat or settings.worker_heartbeat_s))
