@@ -29,7 +29,7 @@ _NEIGHBOURS = 3
 _PAYLOAD_RE = re.compile(
     r"^\s*(?:and\s+)?(?:(?:the|its|their|each|every|this|that)\s+)?(?:[\w-]+\s+(?=(?:it|webhook|payload|body)\s*:))?"
     r"(?:(?:webhook|request|json|form|event|incoming|post)\s+)?(?:[\w-]+\s+)?(?:payloads?|body|request|json|data|forms?|events?|messages?|submissions?|it|they)"
-    r"(?:\s+fields?)?\s*(?::|(?:always\s+|will\s+)?(?:has|have|contains?|includes?|carries|comes? with|brings|looks like|is like))\s+"
+    r"(?:\s+fields?)?\s*(?::|(?:always\s+|will\s+)?(?:has|have|contains?|includes?|carries|comes? with|with|brings|looks like|is like))\s+"
     r"(?:(?:the|a|an)\s+)?(?:fields?\s+|keys?\s+|properties\s+)?(?P<list>.+?)\s*[.;]?\s*$",
     re.IGNORECASE,
 )

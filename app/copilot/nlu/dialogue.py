@@ -115,7 +115,9 @@ def merge_answer(original: str, answer: str, missing: list[str]) -> str:
         merged = _merge_url(merged, values["url"][0])
     recipients = values.get("email", []) + values.get("channel", [])
     if recipients:
-        merged = _merge_recipient(merged, " and ".join(recipients))
+        named = _named_role(merged, Protected.of(answer).text)
+        merged = (merged[:named.start()] + " and ".join(recipients) + merged[named.end():]) if named \
+            else _merge_recipient(merged, " and ".join(recipients))
     if merged != protected.text:
         return protected.restore(merged)
     if "schedule" in joined or "often" in joined or "time" in joined:
@@ -129,6 +131,14 @@ def merge_answer(original: str, answer: str, missing: list[str]) -> str:
     if "wait" in joined or "long" in joined:
         return re.sub(r"\b(wait|pause|delay)\b", lambda m: f"{m.group(0)} {answer}", original, count=1, flags=re.I)
     return f"{original}. {answer}"
+
+
+def _named_role(original: str, answer: str) -> re.Match[str] | None:
+    """'the hiring manager is ⟦0⟧': where the original names that role ('email the hiring manager')."""
+    said = re.match(r"^(?:the\s+|our\s+|my\s+)?([a-z][\w -]{1,40}?)\s+(?:is|are|=|:)\s+(?:at\s+)?⟦\d+⟧", answer.strip(), re.I)
+    if said is None or said.group(1).lower() in ("it", "that", "this", "channel", "email", "address", "recipient", "url", "sql"):
+        return None
+    return re.search(rf"\b(?:the\s+|our\s+|my\s+)?{re.escape(said.group(1))}\b", original, re.I)
 
 
 def _merge_recipient(original: str, recipient: str) -> str:

@@ -83,3 +83,9 @@ def test_a_time_answer_completes_the_schedule() -> None:
         {"role": "user", "content": "at 6pm"},
     ]
     assert request_of(messages, _text) == "at 6pm, Every weekday post 'hi' to #x."
+
+
+def test_an_answer_naming_a_role_replaces_that_role() -> None:
+    merged = merge_answer("- senior: email the hiring manager with the name and title",
+                          "the hiring manager is carla@example.com", ["email recipient"])
+    assert merged == "- senior: email carla@example.com with the name and title"
