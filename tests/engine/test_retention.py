@@ -24,7 +24,19 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
 async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    else:  # a database of its own: a sweep is global, and the session's server holds other tests' old runs
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+
+        server = make_url(request.getfixturevalue("postgres_url"))
+        name = f"retention_{uuid.uuid4().hex[:12]}"
+        admin = make_engine(server.render_as_string(hide_password=False))
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = server.set(database=name).render_as_string(hide_password=False)
     store = ExecutionStore(make_engine(url))
     ExecutionQueue(store.engine)  # its table exists, as in the service
     rt = Runtime(store, registry())
