@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Largest webhook request body.")
     max_json_depth: int = Field(64, ge=8, le=200, description="Deepest nesting of objects and arrays a JSON "
                                 "request body may have (422 naming the path above it).")
+    insights_rollup_interval_s: float = Field(60.0, ge=0, le=24 * 3600, description="Service: how often the "
+                                              "insight rollups take in changed executions (0: only when a report "
+                                              "is built).")
     insights_cost_rates: CostRates = Field(default_factory=CostRates, description="The insights cost model's "
                                            "rates in USD, as JSON: base, per_node, per_second, per_external_call, "
                                            "per_1k_tokens.")

@@ -183,12 +183,33 @@ class ApprovalRow(SQLModel, table=True):
     decided_by: str | None = None
 
 
-TABLES = [t.__table__ for t in (ExecutionRow, StepRow, ExecutionLogRow, EventRow, ApprovalRow)]  # type: ignore[union-attr]
+class RollupMarkRow(SQLModel, table=True):
+    """An execution whose figures changed (created, a new status, deleted) since the insight
+    rollups last read it: the rollups recompute its hour. ``workspace_id`` and ``hour`` are set
+    when the writer knows them (a deleted execution can no longer be looked up)."""
+
+    __tablename__ = "rollup_marks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: str | None = None
+    workspace_id: str | None = None
+    hour: datetime | None = None
+
+
+def hour_of(value: datetime) -> datetime:
+    """The UTC clock hour a time falls in (a naive time is taken as UTC, as the tables store it)."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+_MODELS = (ExecutionRow, StepRow, ExecutionLogRow, EventRow, ApprovalRow, RollupMarkRow)
+TABLES = [t.__table__ for t in _MODELS]  # type: ignore[union-attr]
 _EX = ExecutionRow.__table__  # type: ignore[attr-defined]
 _STEP = StepRow.__table__  # type: ignore[attr-defined]
 _LOG = ExecutionLogRow.__table__  # type: ignore[attr-defined]
 _EVENT = EventRow.__table__  # type: ignore[attr-defined]
 _APPROVAL = ApprovalRow.__table__  # type: ignore[attr-defined]
+_MARK = RollupMarkRow.__table__  # type: ignore[attr-defined]
 
 # Fixed statements, so that queued writes of the same kind go out as one executemany.
 STEP_INSERT = insert(_STEP)
@@ -205,6 +226,8 @@ STEP_FINISH = (
 LOG_INSERT = insert(_LOG).values({c.name: bindparam(c.name) for c in _LOG.columns if c.name != "id"})
 EVENT_INSERT = insert(_EVENT)
 EXEC_INSERT = insert(_EX)
+MARK_INSERT = insert(_MARK).values(execution_id=bindparam("execution_id"), workspace_id=bindparam("workspace_id"),
+                                   hour=bindparam("hour"))
 EXEC_SET = (
     update(_EX)
     .where(_EX.c.id == bindparam("_id"))
@@ -217,7 +240,7 @@ EXEC_SET = (
 # Within a transaction the writer runs the fixed statements queued between two other writes
 # grouped, in this order: an insert before any update of the same table, and each group in
 # queue order. Events and logs depend on nothing.
-FAST_ORDER = (EXEC_INSERT, STEP_INSERT, STEP_FINISH, EXEC_SET, EVENT_INSERT, LOG_INSERT)
+FAST_ORDER = (EXEC_INSERT, STEP_INSERT, STEP_FINISH, EXEC_SET, EVENT_INSERT, LOG_INSERT, MARK_INSERT)
 EXECUTION_COLUMNS = tuple(c.name for c in _EX.columns)
 _EXECUTION_DEFAULTS = {"trigger": "manual", "status": "pending", "dry_run": False, "node_count": 0, "workflow_name": "",
                        "failed_steps": 0, "detached": False}
@@ -247,12 +270,22 @@ class ExecutionStore:
     def write(self, stmt: Any, params: dict[str, Any] | None = None, *, durable: bool = False) -> Any:
         return self.writer.submit(stmt, params, durable=durable)
 
+    def mark(self, execution_id: str, workspace_id: str | None = None, created_at: datetime | None = None) -> None:
+        """Tell the insight rollups that this execution's figures changed (queued like any write,
+        so it commits with or before the change that follows it)."""
+        self.writer.submit(MARK_INSERT, {"execution_id": execution_id, "workspace_id": workspace_id,
+                                         "hour": hour_of(created_at) if created_at is not None else None})
+
     def update_execution(self, execution_id: str, *, durable: bool = True, **fields: Any) -> Any:
+        if "status" in fields:
+            self.mark(execution_id)
         fields["updated_at"] = now()
         stmt = update(_EX).where(_EX.c.id == execution_id).values(**fields)
         return self.writer.submit(stmt, None, durable=durable)
 
     def update_execution_sync(self, execution_id: str, **fields: Any) -> None:
+        if "status" in fields:
+            self.mark(execution_id)
         fields["updated_at"] = now()
         self.writer.submit_sync(update(_EX).where(_EX.c.id == execution_id).values(**fields))
 
@@ -260,7 +293,9 @@ class ExecutionStore:
         params = dict.fromkeys(EXECUTION_COLUMNS)
         params.update(_EXECUTION_DEFAULTS)
         params.update(row)
-        return self.writer.submit(EXEC_INSERT, params, durable=True)
+        inserted = self.writer.submit(EXEC_INSERT, params, durable=True)
+        self.mark(str(params["id"]), params["workspace_id"], params.get("created_at") or now())
+        return inserted
 
     def set_state(
         self, execution_id: str, status: str, *, output: str | None = None, error: str | None = None,
@@ -268,6 +303,7 @@ class ExecutionStore:
         durable: bool = True,
     ) -> Any:
         """Set the status (and the outcome fields, cleared unless given) of an execution."""
+        self.mark(execution_id)
         return self.writer.submit(EXEC_SET, {
             "_id": execution_id, "status": status, "output": output, "error": error,
             "completed_at": completed_at, "duration_ms": duration_ms, "failed_steps": failed_steps,
@@ -386,6 +422,11 @@ class ExecutionStore:
 
     def delete_execution(self, execution_id: str) -> None:
         """Remove an execution and everything it wrote (retention)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_EX.c.workspace_id, _EX.c.created_at).where(_EX.c.id == execution_id)).first()
+        if row is not None:  # its hour is recomputed without it (committed before the rows go)
+            self.writer.submit_sync(MARK_INSERT, {"execution_id": execution_id, "workspace_id": row[0],
+                                                  "hour": hour_of(row[1])})
         for table in (_STEP, _LOG, _EVENT, _APPROVAL):
             self.writer.submit_sync(delete(table).where(table.c.execution_id == execution_id))
         self.writer.submit_sync(delete(_EX).where(_EX.c.id == execution_id))

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the container, resume executions whose process died, run the scheduler, the OAuth
-    refresh job and the retention sweeper; close it all."""
+    refresh job, the retention sweeper and the insight rollups' refresh; close it all."""
+    from app.insights import rollups
     from engine.worker import Worker
 
     settings: Settings = app.state.settings
@@ -57,10 +58,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if tokens is not None and settings.oauth_refresh_poll_s > 0 else None
     sweeping = asyncio.create_task(container.retention.run(settings.retention_interval_s, stop)) \
         if settings.retention_interval_s > 0 and container.retention.enabled else None
+    rolling = asyncio.create_task(rollups.run(container.db, settings.insights_rollup_interval_s, stop)) \
+        if settings.insights_rollup_interval_s > 0 else None
     try:
         yield
     finally:
         stop.set()
+        if rolling is not None:
+            await asyncio.gather(rolling, return_exceptions=True)
         if refreshing is not None:
             refreshing.cancel()
             await asyncio.gather(refreshing, return_exceptions=True)

@@ -12,18 +12,18 @@ stretch after the last one that was still in the usual range.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.insights.context import Context
 from app.insights.findings import Finding
-from app.insights.stats import _EX, window, workflow_key
+from app.insights.stats import _EX, window
 
 Bucket = tuple[datetime, int, int, float]  # start, runs, unhealthy runs, mean duration ms
 
@@ -34,20 +34,13 @@ def _troubled() -> ColumnElement[int]:
 
 
 def hourly(db: Engine, ctx: Context) -> dict[str, list[Bucket]]:
-    """Per workflow key: (hour, runs, unhealthy runs, mean duration ms), oldest first."""
+    """Per workflow key: (hour, runs, unhealthy runs, mean duration ms), oldest first, from the
+    hourly rollups (the baseline reaches ``anomaly_baseline_h`` hours before the window)."""
+    from app.insights.rollups import hourly as rolled
+
     s = ctx.stats
-    hour = func.strftime("%Y-%m-%d %H:00:00", _EX.c.created_at) if db.dialect.name == "sqlite" \
-        else func.to_char(func.date_trunc("hour", _EX.c.created_at), "YYYY-MM-DD HH24:MI:SS")
-    key = workflow_key().label("wf")
     since = s.since - timedelta(hours=ctx.thresholds.anomaly_baseline_h)
-    out: dict[str, list[Bucket]] = defaultdict(list)
-    with db.connect() as conn:
-        for wf, h, runs, bad, mean in conn.execute(
-                select(key, hour.label("h"), func.count(), func.sum(_troubled()), func.avg(_EX.c.duration_ms))
-                .where(window(s.workspace_id, since, s.until)).group_by(key, hour).order_by(key, hour)):
-            out[wf].append((datetime.fromisoformat(str(h)).replace(tzinfo=UTC), int(runs), int(bad or 0),
-                            float(mean or 0.0)))
-    return out
+    return rolled(db, s.workspace_id, since, s.until + timedelta(microseconds=1))  # the hour holding until
 
 
 def bucketed(hours: list[Bucket], width_h: int, end: datetime) -> list[Bucket]:
@@ -108,22 +101,25 @@ def anomalies(db: Engine, ctx: Context) -> list[Finding]:
         width_h = max(1, math.ceil(t.anomaly_min_runs * window_h / wf.runs))
         series = bucketed(hours, width_h, ctx.stats.until)
         baseline_span = timedelta(hours=max(t.anomaly_baseline_h, 6 * width_h))
+        eligible = [b for b in series if b[1] >= t.anomaly_min_runs]
+        starts = [b[0] for b in eligible]
         for metric in ("duration", "error_rate"):
+            # only the unusual stretch that reaches the window's end is news: walk back from the end
             flagged: list[tuple[datetime, float, float, float]] = []
-            for i, (h, runs, bad, mean) in enumerate(series):
-                if h < ctx.stats.since or runs < t.anomaly_min_runs:
-                    continue
+            for i in range(len(eligible) - 1, -1, -1):
+                h, runs, bad, mean = eligible[i]
+                if h < ctx.stats.since:
+                    break
+                lo = bisect.bisect_left(starts, h - baseline_span)
                 base = [(b_bad / b_runs if metric == "error_rate" else b_mean)
-                        for bh, b_runs, b_bad, b_mean in series[:i]
-                        if b_runs >= t.anomaly_min_runs and h - bh <= baseline_span]
+                        for _bh, b_runs, b_bad, b_mean in eligible[lo:i]]
                 if len(base) < 6:
                     continue
                 value = bad / runs if metric == "error_rate" else mean
                 floor = 0.05 if metric == "error_rate" else max(1.0, 0.05 * statistics.median(base))
-                if _z(value, base, floor) >= t.anomaly_z:
-                    flagged.append((h, value, statistics.median(base), _limit(base, floor, t.anomaly_z)))
-                elif flagged and h > flagged[-1][0]:
-                    flagged = []  # the stretch ended: only one reaching the window's end is news
+                if _z(value, base, floor) < t.anomaly_z:
+                    break
+                flagged.insert(0, (h, value, statistics.median(base), _limit(base, floor, t.anomaly_z)))
             if not flagged:
                 continue
             first, end = flagged[0][0], flagged[-1][0] + timedelta(hours=width_h)

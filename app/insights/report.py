@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from app.insights import rollups
 from app.insights.anomalies import anomalies
 from app.insights.context import Context, Thresholds
 from app.insights.evidence import Evidence
@@ -21,7 +22,7 @@ from app.insights.findings import Finding, Proposal, sort_findings
 from app.insights.health import health
 from app.insights.rates import CostRates
 from app.insights.rules import by_host, cost_per_workflow, workflow_findings
-from app.insights.stats import Stats, WorkflowStats, collect
+from app.insights.stats import Stats, WorkflowStats
 
 __all__ = ["Finding", "InsightReport", "Thresholds", "analyse", "build_report", "to_markdown"]
 
@@ -55,9 +56,10 @@ def build_report(db: Engine, workspace_id: str, *, days: float = 7, now: datetim
     """Collect the window's figures and apply every rule."""
     now = now or datetime.now(UTC)
     since = now - timedelta(days=days)
-    stats = collect(db, workspace_id, since, now, workflow_id=workflow_id)
-    previous = collect(db, workspace_id, since - timedelta(days=days), since, workflow_id=workflow_id,
-                       executions_only=True)
+    rollups.refresh(db)
+    stats = rollups.collect(db, workspace_id, since, now, workflow_id=workflow_id, fresh=True)
+    previous = rollups.collect(db, workspace_id, since - timedelta(days=days), since, workflow_id=workflow_id,
+                               executions_only=True, fresh=True)
     t = thresholds or Thresholds()
     ctx = Context(stats, t, Evidence(db, workspace_id, since, now), rates or CostRates(), catalog)
     return analyse(stats, t, pending=_pending_approvals(db, workspace_id), reauth=_needing_reauth(db, workspace_id),

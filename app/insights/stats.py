@@ -3,7 +3,9 @@
 Everything is scoped to one workspace and a time window. Each figure is a ``GROUP BY`` over indexed
 columns (``executions(workspace_id, created_at)``, ``execution_steps(execution_id, ...)``), so a
 report over a million step rows reads aggregates, never the rows themselves. Durations come back
-as histograms (value -> count), from which percentiles are exact.
+as histograms (value -> count) on a grid at most 2.5% wide (exact below 100 ms), from which the
+percentiles are taken. :mod:`app.insights.rollups` keeps these figures per hour and per day, and
+merges them (:func:`merge`) with this module's figures for the partial hours at a window's ends.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ class Distribution:
     def add(self, value: float, times: int = 1) -> None:
         """Count ``value`` ``times`` more times."""
         self.counts[value] += times
+
+    def merge(self, other: Distribution) -> None:
+        """Add every count of ``other``."""
+        self.counts.update(other.counts)
 
     @property
     def count(self) -> int:
@@ -104,6 +110,9 @@ class WorkflowStats:
     definitions: dict[int, dict[str, Any]] = field(default_factory=dict)  # version -> definition as it ran
     tokens: int = 0
     cost_usd: float = 0.0
+    duration_sum_ms: float = 0.0  # exact, over the runs with a duration (the histogram is on a grid)
+    duration_n: int = 0
+    definition_ids: dict[int, str] = field(default_factory=dict)  # version -> an execution that ran it
 
     with_errors: int = 0  # completed, but a node failed and was handled (error route, on_error: continue)
 
@@ -192,19 +201,36 @@ def walk_nodes(definition: dict[str, Any]) -> list[tuple[dict[str, Any], dict[st
 
 
 def collect(db: Engine, workspace_id: str, since: datetime, until: datetime | None = None,
-            workflow_id: str | None = None, *, executions_only: bool = False) -> Stats:
+            workflow_id: str | None = None, *, executions_only: bool = False, until_inclusive: bool = True,
+            usage: bool = True) -> Stats:
     """Aggregate every execution, step attempt and model call of the workspace in the window
     (``executions_only``: the runs' statuses and durations, no steps or model calls; what a trend
-    against the previous window needs)."""
+    against the previous window needs; ``until_inclusive=False``: runs created before ``until``
+    only, so that adjacent windows never count a run twice; ``usage=False``: no model calls)."""
     until = until or datetime.now(UTC)
     stats = Stats(workspace_id=workspace_id, since=since, until=until)
     tables = set(inspect(db).get_table_names())
     with db.connect() as conn:
         if "executions" in tables:
-            _Collector(conn, stats, workflow_id).run(executions_only)
-        if "llm_usage" in tables and not executions_only:
-            _collect_usage(conn, stats, workflow_id)
+            _Collector(conn, stats, workflow_id, until_inclusive).run(executions_only)
+        if "llm_usage" in tables and usage and not executions_only:
+            collect_usage(conn, stats, workflow_id)
     return stats
+
+
+def collect_on(conn: Connection, stats: Stats, workflow_id: str | None = None, *, executions_only: bool = False,
+               until_inclusive: bool = True, by_hour: bool = False) -> None:
+    """:func:`collect`'s execution and step figures for ``stats``' window, on an open connection
+    (the executions table exists). ``by_hour``: each workflow's figures per clock hour, keyed
+    ``KEY|YYYY-MM-DDTHH`` (UTC), in one pass over the window."""
+    _Collector(conn, stats, workflow_id, until_inclusive, by_hour).run(executions_only)
+
+
+def hour_text(conn: Connection) -> ColumnElement[str]:
+    """An execution's UTC clock hour as ``YYYY-MM-DDTHH``."""
+    if conn.dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%dT%H", _EX.c.created_at)
+    return func.to_char(func.timezone("UTC", _EX.c.created_at), 'YYYY-MM-DD"T"HH24')
 
 
 _EX = ExecutionRow.__table__  # type: ignore[attr-defined]
@@ -216,20 +242,23 @@ def workflow_key() -> ColumnElement[str]:
     return func.coalesce(_EX.c.workflow_id, literal("adhoc:") + _EX.c.workflow_name)
 
 
-def window(workspace_id: str, since: datetime, until: datetime, workflow_id: str | None = None) -> ColumnElement[bool]:
+def window(workspace_id: str, since: datetime, until: datetime, workflow_id: str | None = None,
+           until_inclusive: bool = True) -> ColumnElement[bool]:
     """The executions a report covers (dry runs never count)."""
-    clause = and_(_EX.c.workspace_id == workspace_id, _EX.c.created_at >= since, _EX.c.created_at <= until,
-                  _EX.c.dry_run.is_(False))
+    before = _EX.c.created_at <= until if until_inclusive else _EX.c.created_at < until
+    clause = and_(_EX.c.workspace_id == workspace_id, _EX.c.created_at >= since, before, _EX.c.dry_run.is_(False))
     if workflow_id is not None:
         clause = and_(clause, _EX.c.workflow_id == workflow_id)
     return clause
 
 
 class _Collector:
-    def __init__(self, conn: Connection, stats: Stats, workflow_id: str | None) -> None:
+    def __init__(self, conn: Connection, stats: Stats, workflow_id: str | None, until_inclusive: bool = True,
+                 by_hour: bool = False) -> None:
         self.conn, self.stats = conn, stats
-        self.where = window(stats.workspace_id, stats.since, stats.until, workflow_id)
-        self.key = workflow_key().label("wf")
+        self.where = window(stats.workspace_id, stats.since, stats.until, workflow_id, until_inclusive)
+        key = workflow_key()
+        self.key = (key + literal("|") + hour_text(conn) if by_hour else key).label("wf")
 
     def run(self, executions_only: bool = False) -> None:
         self._executions()
@@ -247,9 +276,9 @@ class _Collector:
         duration = case((ex.c.status.in_(("completed", "failed", "timed_out")), bucketed(ex.c.duration_ms)), else_=None)
         rows = self.conn.execute(
             select(self.key, ex.c.workflow_id, func.max(ex.c.workflow_name), ex.c.status, with_errors.label("we"),
-                   duration.label("d"), func.count()).where(self.where)
-            .group_by(self.key, ex.c.workflow_id, ex.c.status, with_errors, duration))
-        for key, wf_id, name, status, we, ms, count in rows:
+                   duration.label("d"), func.count(), func.sum(ex.c.duration_ms), func.count(ex.c.duration_ms))
+            .where(self.where).group_by(self.key, ex.c.workflow_id, ex.c.status, with_errors, duration))
+        for key, wf_id, name, status, we, ms, count, ms_sum, ms_n in rows:
             wf = self.stats.workflows.get(key)
             if wf is None:
                 wf = self.stats.workflows[key] = WorkflowStats(workflow_id=wf_id, name=name or "")
@@ -259,6 +288,8 @@ class _Collector:
                 wf.with_errors += count
             if ms is not None:
                 wf.durations.add(float(ms), count)
+            wf.duration_sum_ms += float(ms_sum or 0)
+            wf.duration_n += int(ms_n or 0)
         for key, status, error, count in self.conn.execute(
                 select(self.key, ex.c.status, ex.c.error, func.count())
                 .where(self.where, ex.c.status.in_(("failed", "timed_out"))).group_by(self.key, ex.c.status, ex.c.error)):
@@ -267,21 +298,12 @@ class _Collector:
     def _definitions(self) -> None:
         ex = _EX
         first = select(func.min(ex.c.id)).where(self.where).group_by(self.key, ex.c.workflow_version)
-        for key, version, definition in self.conn.execute(
-                select(self.key, ex.c.workflow_version, ex.c.definition).where(ex.c.id.in_(first.scalar_subquery()))):
-            try:
-                parsed = json.loads(definition)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(parsed, dict):
-                self._wf(key).definitions[int(version or 0)] = parsed
+        for key, version, execution_id, definition in self.conn.execute(
+                select(self.key, ex.c.workflow_version, ex.c.id, ex.c.definition)
+                .where(ex.c.id.in_(first.scalar_subquery()))):
+            add_definition(self._wf(key), int(version or 0), execution_id, definition)
         for wf in self.stats.workflows.values():
-            for _version, definition in sorted(wf.definitions.items()):
-                for node, loop in walk_nodes(definition):
-                    node_id = str(node.get("id", "?"))
-                    wf.nodes[node_id] = NodeStats(node_id, node_kind(node), in_loop=loop is not None)
-                    if loop is not None:
-                        wf.loop_concurrency[node_id] = int((loop.get("config") or {}).get("max_concurrency", 1) or 1)
+            apply_definitions(wf)
 
     def _node(self, key: str, node_id: str, node_type: str) -> NodeStats:
         wf = self._wf(key)
@@ -332,15 +354,85 @@ class _Collector:
             self._wf(key).errors[error_code(error)] += count
 
 
+# Histogram grid: exact below 100 ms, then steps of 2, 5 and 10 per hundred (1-2-5 by decade), so
+# a bucket is at most 2.5% wide; a workflow's durations in a day fall into a few dozen buckets,
+# which is what keeps the rollups (app/insights/rollups.py) small.
+_STEPS = [(upper * 10**d, step * 10**d) for d in range(6) for upper, step in ((200, 2), (500, 5), (1000, 10))]
+
+
+def add_definition(wf: WorkflowStats, version: int, execution_id: str, text: str) -> None:
+    """Record the definition a version ran with (a snapshot that does not parse is left out)."""
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        return
+    if isinstance(parsed, dict):
+        wf.definitions[version] = parsed
+        wf.definition_ids[version] = execution_id
+
+
+def apply_definitions(wf: WorkflowStats) -> None:
+    """Give every node of the definitions its kind, whether it sits in a loop and that loop's
+    concurrency (nodes that never ran get empty figures)."""
+    for _version, definition in sorted(wf.definitions.items()):
+        for node, loop in walk_nodes(definition):
+            node_id = str(node.get("id", "?"))
+            stats = wf.nodes.get(node_id)
+            if stats is None:
+                stats = wf.nodes[node_id] = NodeStats(node_id, node_kind(node))
+            stats.kind, stats.in_loop = node_kind(node), loop is not None
+            if loop is not None:
+                wf.loop_concurrency[node_id] = int((loop.get("config") or {}).get("max_concurrency", 1) or 1)
+
+
+def merge(into: Stats, other: Stats) -> None:
+    """Add ``other``'s figures (another stretch of the same workspace) to ``into``."""
+    for key, wf in other.workflows.items():
+        mine = into.workflows.get(key)
+        if mine is None:
+            into.workflows[key] = wf
+            continue
+        mine.name = max(mine.name, wf.name)
+        mine.runs += wf.runs
+        mine.with_errors += wf.with_errors
+        mine.statuses.update(wf.statuses)
+        mine.durations.merge(wf.durations)
+        mine.errors.update(wf.errors)
+        mine.duration_sum_ms += wf.duration_sum_ms
+        mine.duration_n += wf.duration_n
+        mine.tokens += wf.tokens
+        mine.cost_usd += wf.cost_usd
+        for version, definition in wf.definitions.items():
+            if not mine.definitions.get(version):  # an empty one stands for a snapshot not read yet
+                mine.definitions[version] = definition
+                if version in wf.definition_ids:
+                    mine.definition_ids[version] = wf.definition_ids[version]
+        mine.loop_concurrency.update(wf.loop_concurrency)
+        for node_id, node in wf.nodes.items():
+            have = mine.nodes.get(node_id)
+            if have is None:
+                mine.nodes[node_id] = node
+                continue
+            have.settled += node.settled
+            have.failed += node.failed
+            have.attempts += node.attempts
+            have.retried += node.retried
+            have.retry_successes += node.retry_successes
+            have.durations.merge(node.durations)
+            have.errors.update(node.errors)
+            have.in_loop = have.in_loop or node.in_loop
+    for wf in into.workflows.values():
+        apply_definitions(wf)  # the newest definitions decide kinds and loops
+
+
 def bucketed(ms: Any) -> ColumnElement[Any]:
-    """A duration rounded to three significant digits (exact below one second), so that a
-    histogram of a million durations has at most a few thousand buckets."""
-    return case((ms < 1000, ms), (ms < 10_000, ms // 10 * 10), (ms < 100_000, ms // 100 * 100),
-                (ms < 1_000_000, ms // 1000 * 1000), (ms < 10_000_000, ms // 10_000 * 10_000),
-                else_=ms // 100_000 * 100_000)
+    """A duration rounded down to the histogram grid (exact below 100 ms, then at most 2.5% off)."""
+    return case((ms < 100, ms), *((ms < upper, ms // step * step) for upper, step in _STEPS),
+                else_=ms // (2 * 10**6) * (2 * 10**6))
 
 
-def _collect_usage(conn: Connection, stats: Stats, workflow_id: str | None) -> None:
+def collect_usage(conn: Connection, stats: Stats, workflow_id: str | None) -> None:
+    """Add the window's model calls (tokens, cost, cache hits by purpose and model) to ``stats``."""
     from app.llm.tracker import UsageRow
 
     u = UsageRow.__table__  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from engine.execution_store import TABLES, ExecutionRow, StepRow
+from engine.execution_store import TABLES, ExecutionRow, RollupMarkRow, StepRow, hour_of
 
 
 @dataclass(frozen=True)
@@ -264,6 +264,7 @@ def seed(db: Engine, plans: list[WorkflowPlan], *, now: datetime | None = None, 
     ex_rows: list[dict[str, Any]] = []
     st_rows: list[dict[str, Any]] = []
     usage: list[dict[str, Any]] = []
+    hours: set[datetime] = set()
 
     def flush(conn: Any) -> None:
         for table, rows in ((ex_table, ex_rows), (st_table, st_rows), (usage_table, usage)):
@@ -288,9 +289,15 @@ def seed(db: Engine, plans: list[WorkflowPlan], *, now: datetime | None = None, 
                                   "prompt_tokens": prompt, "completion_tokens": tokens - prompt, "cached_tokens": 0,
                                   "cost_usd": prompt * 0.15e-6 + (tokens - prompt) * 0.6e-6, "cost_unknown": False,
                                   "latency_ms": 800.0, "cache_hit": False, "saved_tokens": 0})
+                hours.add(hour_of(row["created_at"]))
                 if len(st_rows) >= batch:
                     flush(conn)
         flush(conn)
+        # as the execution store does for every execution it writes: the rollups recompute these hours
+        marks = RollupMarkRow.__table__  # type: ignore[attr-defined]
+        if hours:
+            conn.execute(insert(marks), [{"execution_id": None, "workspace_id": workspace_id, "hour": h}
+                                         for h in sorted(hours)])
     return counts
 
 
