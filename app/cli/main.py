@@ -5,6 +5,7 @@ that ``flowwright --help`` answers fast."""
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 
@@ -14,6 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
 )
 
 COMMAND_MODULES = (
@@ -31,8 +33,17 @@ COMMAND_MODULES = (
     "app.cli.access_cmds",
 )
 
+def _print_version(value: bool) -> None:
+    if value:
+        from app.cli.workflow_cmds import version_text
+
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
 @app.callback()
-def _container(ctx: typer.Context) -> None:
+def _container(ctx: typer.Context, version: Annotated[bool, typer.Option(  # noqa: ARG001 - its callback acts
+        "--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
     # One container per command, opened on first use and closed when the command ends.
     from app.cli.container import open_handle
 

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (FLOWWRIGHT_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (FLOWWRIGHT_PORT).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (FLOWWRIGHT_PORT).", min=1, max=65535)] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (FLOWWRIGHT_WORKERS; 0: API only).",
                                                 min=0)] = None,
 ) -> None:
@@ -53,7 +53,7 @@ def serve(
     pool.start()
     try:
         uvicorn.run(create_app(settings, dispatch="queue", warm_copilot=settings.copilot_warm_up), host=bind,
-                    port=port or settings.port,
+                    port=settings.port if port is None else port,
                     log_level=settings.log_level)
     finally:
         pool.stop()

@@ -65,8 +65,8 @@ def schema() -> None:
     print(json.dumps(json_schema(), indent=2))  # noqa: T201
 
 
-def version() -> None:
-    """Print Flowwright's version."""
+def version_text() -> str:
+    """``flowwright X.Y.Z`` (what ``flowwright version`` and ``flowwright --version`` print)."""
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as pkg_version
 
@@ -74,4 +74,9 @@ def version() -> None:
         v = pkg_version("flowwright")
     except PackageNotFoundError:
         v = "0+unknown"
-    console.print(f"flowwright {v}")
+    return f"flowwright {v}"
+
+
+def version() -> None:
+    """Print Flowwright's version."""
+    console.print(version_text(), markup=False, highlight=False)

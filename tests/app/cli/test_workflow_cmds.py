@@ -1,4 +1,4 @@
-"""`flowwright validate|schema|version` run as a real subprocess: exit codes, paths, no tracebacks."""
+"""`flowwright validate|schema|version|-h|--version|serve --port` run as a real subprocess: exit codes, paths, no tracebacks."""
 
 from __future__ import annotations
 
@@ -91,3 +91,19 @@ def test_validate_checks_sub_workflow_calls_against_the_workspace(tmp_path: Path
     assert "$.nodes[1].config.workflow_id" in result.stderr and "subworkflow_not_found" in result.stderr
     unknown = run("validate", str(f), "--workflow", "wf_ghost")
     assert unknown.returncode == 1 and "--workflow wf_ghost: no such workflow" in unknown.stderr
+
+
+def test_short_help_and_version_flags() -> None:
+    version = run("version").stdout.strip()
+    assert run("--version").stdout.strip() == version == run("-V").stdout.strip()
+    top = run("-h")
+    assert top.returncode == 0 and "Usage" in top.stdout and "executions" in top.stdout
+    nested = run("executions", "list", "-h")
+    assert nested.returncode == 0 and "--cursor" in nested.stdout
+
+
+def test_serve_refuses_a_port_out_of_range_before_starting() -> None:
+    for port in ("99999", "0", "-1"):
+        result = run("serve", "--port", port)
+        assert result.returncode == 2, (port, result.stdout, result.stderr)
+        assert "--port" in result.stderr and "Uvicorn running" not in result.stderr + result.stdout
