@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, inspect, literal, select
+from sqlalchemy import ColumnElement, and_, delete, func, inspect, literal, select
 from sqlalchemy.engine import Connection, Engine
 
 from engine.execution_history import moment_param
@@ -57,8 +57,9 @@ class Retention:
     per workflow name). ``clock`` gives the time (a fixed one in tests)."""
 
     def __init__(self, engine: Engine, *, max_age: timedelta | None, max_per_workflow: int, batch: int = 500,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, workspace_id: str | None = None) -> None:
         self.engine = engine
+        self.workspace_id = workspace_id  # None: every workspace
         self.max_age = max_age if max_age and max_age.total_seconds() > 0 else None
         self.max_per_workflow = max(0, max_per_workflow)
         self.batch = max(1, batch)
@@ -74,12 +75,12 @@ class Retention:
         report = SweepReport()
         if self.max_age is not None:
             cutoff = moment_param(self.clock() - self.max_age, self.sqlite)
-            old = select(_EX.c.id).where(_EX.c.status.in_(_FINISHED), _EX.c.created_at < cutoff)
+            old = select(_EX.c.id).where(self._scope(), _EX.c.created_at < cutoff)
             report.by_age = self._delete_all(old, report)
         if self.max_per_workflow:
             group = func.coalesce(_EX.c.workflow_id, literal("adhoc:") + _EX.c.workflow_name)
             rank = func.row_number().over(partition_by=group, order_by=(_EX.c.created_at.desc(), _EX.c.id.desc()))
-            ranked = select(_EX.c.id, rank.label("rank")).where(_EX.c.status.in_(_FINISHED)).subquery()
+            ranked = select(_EX.c.id, rank.label("rank")).where(self._scope()).subquery()
             beyond = select(ranked.c.id).where(ranked.c.rank > self.max_per_workflow)
             report.by_count = self._delete_all(beyond, report)
         if report.deleted and self.sqlite:
@@ -88,6 +89,10 @@ class Retention:
             log.info("retention: deleted %d finished execution(s) (%d by age, %d by count) in %d batch(es)",
                      report.deleted, report.by_age, report.by_count, report.batches)
         return report
+
+    def _scope(self) -> ColumnElement[bool]:
+        finished: ColumnElement[bool] = _EX.c.status.in_(_FINISHED)
+        return finished if self.workspace_id is None else and_(finished, _EX.c.workspace_id == self.workspace_id)
 
     async def run(self, interval_s: float, stop: asyncio.Event) -> None:
         """Sweep now and every ``interval_s`` until ``stop`` is set (errors are logged, not fatal)."""

@@ -95,7 +95,7 @@ async def test_age_and_count_limits_delete_finished_runs_and_all_they_wrote(runt
     assert rows_of(runtime.store, expired | beyond) > 0
 
     retention = Retention(runtime.store.engine, max_age=timedelta(days=30), max_per_workflow=2, batch=2,
-                          clock=lambda: NOW)
+                          clock=lambda: NOW, workspace_id=ws)  # other tests' runs share the PostgreSQL server
     report = retention.sweep()
     assert (report.by_age, report.by_count, report.batches) == (3, 2, 3)  # 2 + 1 batches by age, 1 by count
     assert remaining(runtime.store, ws) == {a[2], a[1], b[1], waiting}
