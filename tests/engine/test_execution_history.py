@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.db import make_engine
 from engine.errors import QueryInvalidError
 from engine.execution_history import HistoryQuery, parse_moment, statuses_from
 from engine.execution_state import STATUSES
-from engine.execution_store import _EXECUTION_DEFAULTS, EXEC_INSERT, EXECUTION_COLUMNS, ExecutionStore
+from engine.execution_store import ExecutionStore
+from tests.engine.execution_rows import insert
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ExecutionStore]:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    s = ExecutionStore(make_engine(url))
-    yield s
-    s.close()
-    s.engine.dispose()
-
-
-def insert(store: ExecutionStore, row: dict[str, Any]) -> None:
-    params: dict[str, Any] = {**dict.fromkeys(EXECUTION_COLUMNS), **_EXECUTION_DEFAULTS, **row}
-    store.writer.submit_sync(EXEC_INSERT, params)
 
 
 def seed(store: ExecutionStore, rows: list[dict[str, Any]]) -> str:

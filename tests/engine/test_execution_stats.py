@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from engine.db import make_engine
-from engine.execution_store import _EXECUTION_DEFAULTS, EXEC_INSERT, EXECUTION_COLUMNS, ExecutionStore
+from engine.execution_store import ExecutionStore
+from tests.engine.execution_rows import insert
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ExecutionStore]:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    s = ExecutionStore(make_engine(url))
-    yield s
-    s.close()
-    s.engine.dispose()
 
 
 def seed(store: ExecutionStore, workspace: str, rows: list[dict[str, Any]]) -> None:
     for i, fields in enumerate(rows):
         created = fields.pop("created_at", T0 + timedelta(minutes=i))
-        params = {**dict.fromkeys(EXECUTION_COLUMNS), **_EXECUTION_DEFAULTS, "id": f"ex_{workspace}_{i:03d}",
-                  "workspace_id": workspace, "workflow_id": "wf_a", "definition": "{}", "status": "completed",
-                  "created_at": created, "updated_at": created, **fields}
-        store.writer.submit_sync(EXEC_INSERT, params)
+        insert(store, {"id": f"ex_{workspace}_{i:03d}", "workspace_id": workspace, "workflow_id": "wf_a",
+                       "definition": "{}", "status": "completed", "created_at": created, "updated_at": created, **fields})
 
 
 def test_stats_match_hand_computed_figures(store: ExecutionStore) -> None:
