@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.insights.rates import CostRates
@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     insights_rollup_interval_s: float = Field(60.0, ge=0, le=24 * 3600, description="Service: how often the "
                                               "insight rollups take in changed executions (0: only when a report "
                                               "is built).")
+    metrics_token: SecretStr | None = Field(None, min_length=16, description="A bearer token (16+ characters) "
+                                            "for Prometheus: GET /metrics with it shows every workspace and the "
+                                            "workers; without it only an admin API key's own workspace.")
     insights_cost_rates: CostRates = Field(default_factory=CostRates, description="The insights cost model's "
                                            "rates in USD, as JSON: base, per_node, per_second, per_external_call, "
                                            "per_1k_tokens.")

@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
         executions,
         hooks,
         insights,
+        metrics,
         oauth,
         workflows,
     )
@@ -139,6 +140,8 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
                    connectors.router, access.router):
         app.include_router(router, dependencies=keyed)
     app.include_router(hooks.router)
+    # /metrics asks for the metrics token or an admin key itself (a Prometheus job holds no fw_ key)
+    app.include_router(metrics.router)
     # The provider's redirect back carries no key: its single-use state parameter is the
     # capability. Every other OAuth route asks for its role itself.
     app.include_router(oauth.router)
