@@ -70,10 +70,11 @@ export async function executionsView(root, params) {
     api("GET", `/v1/executions?limit=100${status ? `&status=${status}` : ""}`), api("GET", "/v1/approvals")]);
   const body = el("tbody", {}, rows.length ? rows.map((r) => el("tr", { "data-execution-id": r.id, class: r.status },
     el("td", {}, el("a", { href: `#/executions/${r.id}` }, r.id)),
-    el("td", {}, r.workflow_id ? el("a", { href: `#/workflows/${r.workflow_id}` }, r.workflow_name || r.workflow_id) : (r.workflow_name || "—"),
+    el("td", { "data-label": "Workflow" }, r.workflow_id ? el("a", { href: `#/workflows/${r.workflow_id}` }, r.workflow_name || r.workflow_id) : (r.workflow_name || "—"),
       r.workflow_version ? ` v${r.workflow_version}` : ""),
-    el("td", {}, pill(outcome(r), r.status), r.dry_run ? el("span", { class: "muted small" }, " dry run") : null),
-    el("td", {}, r.trigger || "—"), el("td", {}, when(r.created_at)), el("td", {}, ms(r.duration_ms))))
+    el("td", { "data-label": "Status" }, pill(outcome(r), r.status), r.dry_run ? el("span", { class: "muted small" }, " dry run") : null),
+    el("td", { "data-label": "Trigger" }, r.trigger || "—"), el("td", { "data-label": "Started" }, when(r.created_at)),
+    el("td", { "data-label": "Took" }, ms(r.duration_ms))))
     : el("tr", {}, el("td", { colSpan: 6, class: "muted" }, "No executions match.")));
   root.replaceChildren(el("section", { class: "wide", "aria-label": "executions" },
     el("div", { class: "bar" }, el("h2", {}, "Executions"), el("label", {}, "Status ", filter)),
@@ -81,7 +82,7 @@ export async function executionsView(root, params) {
     el("ul", { id: "approvals", class: "approvals" }, approvals.length ? approvals.map((a) => approvalItem(a, { showExecution: true }))
       : el("li", { class: "muted" }, "Nothing is waiting for a person.")),
     el("h3", {}, "Runs"),
-    el("div", { class: "table-wrap" }, el("table", { id: "executions" }, el("thead", {}, el("tr", {}, ["Execution", "Workflow", "Status", "Trigger", "Started", "Took"].map((h) => el("th", {}, h)))), body))));
+    el("div", { class: "table-wrap" }, el("table", { id: "executions", class: "cards" }, el("thead", {}, el("tr", {}, ["Execution", "Workflow", "Status", "Trigger", "Started", "Took"].map((h) => el("th", {}, h)))), body))));
 }
 
 function keyFor(nodeId, loopPath) {

@@ -1,8 +1,11 @@
-// Workflows: the list with an on/off switch, and one workflow's page (graph and JSON side by
-// side, trigger details with the webhook URL, versions, run with input, recent executions).
+// Workflows: the list (status, health score, what fires, an on/off switch), and one workflow's
+// page (graph and editable JSON side by side, what fires, versions with their diff and roll
+// back, run with input, recent executions).
 
 import { api } from "./api.js";
-import { el, json, ms, outcome, pill, when } from "./dom.js";
+import { el, ms, outcome, pill, when } from "./dom.js";
+import { jsonEditor } from "./editor.js";
+import { firesBox, firesShort, preview } from "./fires.js";
 import { workflowPanel } from "./panel.js";
 
 function toggleButton(row, onChange) {
@@ -11,53 +14,109 @@ function toggleButton(row, onChange) {
     type: "button", class: active ? "secondary toggle" : "toggle", "data-workflow-id": row.id,
     "aria-label": `${active ? "Deactivate" : "Activate"} ${row.name}`,
     onclick: async (event) => {
-      event.target.disabled = true;
+      const button = event.currentTarget;
+      button.disabled = true;
       try {
         onChange(await api("POST", `/v1/workflows/${row.id}/status`, { status: active ? "inactive" : "active" }));
       } catch (error) {
-        event.target.disabled = false;
-        event.target.after(el("span", { class: "problem", role: "alert" }, error.message));
+        button.disabled = false;
+        const problem = el("span", { class: "problem", role: "alert" }, error.message);
+        button.after(problem);
       }
     },
   }, active ? "Deactivate" : "Activate");
+}
+
+/** The health score of each workflow over the last 7 days (the insights report), by id. */
+async function healthById() {
+  try {
+    const report = await api("GET", "/v1/insights?days=7");
+    return new Map(report.workflows.filter((w) => w.workflow_id).map((w) => [w.workflow_id, w]));
+  } catch {
+    return new Map();  // a viewer without insights still gets the list
+  }
+}
+
+export function healthPill(stats) {
+  if (!stats || !stats.runs || !stats.health) return el("span", { class: "health none muted", title: "no runs in the last 7 days" }, "—");
+  const h = stats.health;
+  return el("span", { class: `health ${h.band.replace(/\s+/g, "-")}`, title: `${stats.runs} runs in 7 days; ${Object.entries(h.components).map(([k, v]) => `${k} ${v}`).join(", ")}` },
+    el("strong", {}, String(Math.round(h.score))), `/100 · ${h.band}`);
 }
 
 export async function workflowsView(root) {
   const body = el("tbody");
   root.replaceChildren(el("section", { class: "wide", "aria-label": "workflows" },
     el("div", { class: "bar" }, el("h2", {}, "Workflows"), el("a", { href: "#/chat", class: "button" }, "New from chat")),
-    el("div", { class: "table-wrap" }, el("table", { id: "workflows" }, el("thead", {}, el("tr", {}, el("th", {}, "Name"),
-      el("th", {}, "Status"), el("th", {}, "Version"), el("th", {}, el("span", { class: "sr-only" }, "Switch")))), body))));
-  const rows = await api("GET", "/v1/workflows");
+    el("div", { class: "table-wrap" }, el("table", { id: "workflows", class: "cards" }, el("thead", {}, el("tr", {},
+      ["Name", "Status", "Health (7 days)", "Fires", "Version"].map((h) => el("th", { scope: "col" }, h)),
+      el("th", { scope: "col" }, el("span", { class: "sr-only" }, "Switch")))), body))));
+  const [rows, health] = await Promise.all([api("GET", "/v1/workflows"), healthById()]);
   if (!rows.length) {
-    body.append(el("tr", {}, el("td", { colSpan: 4, class: "muted" }, "No workflows yet — describe one in the chat.")));
+    body.append(el("tr", {}, el("td", { colSpan: 6, class: "muted" }, "No workflows yet — describe one in the chat.")));
     return;
   }
-  const draw = (row) => {
-    const tr = el("tr", { "data-workflow-id": row.id },
-      el("td", {}, el("a", { href: `#/workflows/${row.id}` }, row.name)),
-      el("td", {}, pill(row.status)),
-      el("td", {}, row.current_version ? `v${row.current_version}` : "—"),
-      el("td", {}, toggleButton(row, (updated) => tr.replaceWith(draw(updated)))));
+  const draw = (row, fires) => {
+    const active = row.status === "active";
+    const firesCell = el("td", { class: "fires-cell", "data-label": "Fires" }, firesShort(fires, active));
+    const tr = el("tr", { "data-workflow-id": row.id, "data-status": row.status },
+      el("th", { scope: "row" }, el("a", { href: `#/workflows/${row.id}` }, row.name)),
+      el("td", { "data-label": "Status" }, pill(row.status)),
+      el("td", { "data-label": "Health" }, healthPill(health.get(row.id))),
+      firesCell,
+      el("td", { "data-label": "Version" }, row.current_version ? `v${row.current_version}` : "—",
+        active && row.active_version && row.active_version !== row.current_version
+          ? el("span", { class: "muted small" }, ` (v${row.active_version} runs)`) : null),
+      el("td", {}, toggleButton(row, (updated) => {
+        tr.replaceWith(draw({ ...row, ...updated }, updated.fires || fires));
+      })));
     return tr;
   };
-  for (const row of rows) body.append(draw(row));
+  const drawn = rows.map((row) => {
+    const tr = draw(row, null);
+    body.append(tr);
+    return tr;
+  });
+  // What fires comes from the server's preview (the schedule's next times in the workflow's zone).
+  await Promise.all(rows.map(async (row, i) => {
+    try {
+      const fires = await preview(row);
+      const current = body.querySelector(`tr[data-workflow-id="${CSS.escape(row.id)}"]`);
+      if (current === drawn[i]) current.replaceWith(draw(row, fires));
+    } catch {
+      // leave "—": a stored version the server cannot preview is shown on its own page
+    }
+  }));
 }
 
-function triggerInfo(workflow, workflowId) {
-  const trigger = (workflow.nodes || []).find((n) => n.type === "trigger");
-  if (!trigger) return null;
-  const c = trigger.config || {};
-  if (trigger.kind === "webhook") {
-    const url = `${location.origin}/v1/hooks/${workflowId}`;
-    return el("p", { class: "trigger-info" }, `Webhook (${c.method || "POST"}): `, el("code", { id: "webhook-url" }, url),
-      " — runs while the workflow is active.");
-  }
-  if (trigger.kind === "schedule") {
-    return el("p", { class: "trigger-info" }, "Schedule: ", el("code", {}, c.cron || c.at || ""),
-      c.timezone ? ` (${c.timezone})` : " (UTC)", " — fires while the workflow is active.");
-  }
-  return el("p", { class: "trigger-info" }, "Manual trigger: runs when you press Run.");
+function versionsList(workflowId, row, versions, shown, refresh) {
+  const diffBox = el("div", { id: "version-diff", "aria-live": "polite" });
+  const showDiff = async (from, to) => {
+    const diff = await api("GET", `/v1/workflows/${workflowId}/diff?from=${from}&to=${to}`);
+    diffBox.replaceChildren(el("h4", {}, `v${diff.from} → v${diff.to}: ${diff.summary}`),
+      diff.lines.length ? el("pre", { class: "diff-lines" }, diff.lines.map((line) =>
+        el("span", { class: line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : "" }, `${line}\n`)))
+        : el("p", { class: "muted" }, "No change."));
+  };
+  const rollback = async (version, button) => {
+    button.disabled = true;
+    try {
+      await api("POST", `/v1/workflows/${workflowId}/rollback`, { version });
+      refresh();
+    } catch (error) {
+      button.disabled = false;
+      diffBox.replaceChildren(el("p", { class: "problem", role: "alert" }, error.message));
+    }
+  };
+  const list = el("ol", { class: "versions", id: "versions", reversed: true },
+    [...versions].reverse().map((v) => el("li", { "data-version": v.version },
+      el("a", { href: `#/workflows/${workflowId}?version=${v.version}`, "aria-current": String(v.version) === shown ? "true" : null }, `v${v.version}`),
+      v.current ? el("span", { class: "badge" }, "draft") : null, v.active ? el("span", { class: "badge" }, "active") : null,
+      el("span", { class: "muted small" }, ` ${v.source} · ${when(v.created_at)}`),
+      el("span", { class: "actions inline" },
+        v.version > 1 ? el("button", { type: "button", class: "link diff", onclick: () => showDiff(v.version - 1, v.version), "aria-label": `What changed in v${v.version}` }, "diff") : null,
+        !v.current ? el("button", { type: "button", class: "link rollback", onclick: (e) => rollback(v.version, e.currentTarget), "aria-label": `Roll back to v${v.version}` }, "roll back") : null))));
+  return [list, diffBox];
 }
 
 export async function workflowView(root, workflowId, params) {
@@ -67,26 +126,39 @@ export async function workflowView(root, workflowId, params) {
     api("GET", `/v1/workflows/${workflowId}/versions`),
     api("GET", `/v1/executions?workflow_id=${encodeURIComponent(workflowId)}&limit=10`),
   ]);
+  const refresh = () => workflowView(root, workflowId, new URLSearchParams());
   const status = el("span", { id: "wf-status" }, pill(row.status));
   const toggleSlot = el("span");
+  const firesSlot = el("div");
+  const showFires = async (current, fires) => {
+    try {
+      firesSlot.replaceChildren(firesBox(fires || await preview(current), current.status === "active"));
+    } catch (error) {
+      firesSlot.replaceChildren(el("p", { class: "problem" }, error.message));
+    }
+  };
   const setRow = (updated) => {
-    status.replaceChildren(pill(updated.status));
-    toggleSlot.replaceChildren(toggleButton(updated, setRow));
+    const merged = { ...row, ...updated };
+    status.replaceChildren(pill(merged.status));
+    toggleSlot.replaceChildren(toggleButton(merged, setRow));
+    showFires(merged, updated.fires);
   };
   setRow(row);
-  const { element } = workflowPanel(row.definition, workflowId, { showJson: false });
-  const versionList = el("ol", { class: "versions", id: "versions", reversed: true },
-    [...versions].reverse().map((v) => el("li", {},
-      el("a", { href: `#/workflows/${workflowId}?version=${v.version}`, "aria-current": String(v.version) === (version || String(row.current_version)) ? "true" : null }, `v${v.version}`),
-      ` · ${v.source} · ${when(v.created_at)}`)));
+  const shown = version || String(row.current_version);
+  const [versionList, diffBox] = versionsList(workflowId, row, versions, shown, refresh);
   const runList = el("ul", { class: "runs", id: "wf-runs" }, runs.length ? runs.map((r) => el("li", {},
     el("a", { href: `#/executions/${r.id}` }, r.id), " ", pill(outcome(r), r.status), ` · ${when(r.created_at)} · ${ms(r.duration_ms)}`))
     : el("li", { class: "muted" }, "No runs yet."));
+  const definition = row.definition;
+  const panel = definition ? workflowPanel(definition, workflowId, { showJson: false }).element
+    : el("p", { class: "problem" }, (row.problems || []).map((p) => `${p.path}: ${p.message}`).join("\n") || "This version cannot be shown.");
+  const editor = definition ? el("details", { class: "json", open: true, id: "wf-json-box" },
+    el("summary", {}, version && String(row.current_version) !== version ? `JSON of v${version}` : "JSON (edit and save as a new version)"),
+    jsonEditor(definition, workflowId, { onSaved: refresh })) : null;
   root.replaceChildren(el("section", { class: "wide", "aria-label": "workflow" },
     el("div", { class: "bar" }, el("h2", { id: "wf-name" }, row.name), status, toggleSlot),
-    triggerInfo(row.definition, workflowId),
+    firesSlot,
     version && String(row.current_version) !== version ? el("p", { class: "note" }, `Showing version ${version}; the current one is v${row.current_version}.`) : null,
-    el("div", { class: "columns" }, element,
-      el("aside", {}, el("h3", {}, "Versions"), versionList, el("h3", {}, "Recent runs"), runList,
-        el("details", { class: "json", open: true }, el("summary", {}, "JSON"), el("pre", { id: "wf-json" }, json(row.definition)))))));
+    el("div", { class: "columns" }, panel,
+      el("aside", {}, editor, el("h3", {}, "Versions"), versionList, diffBox, el("h3", {}, "Recent runs"), runList))));
 }
