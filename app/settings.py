@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(3600.0, ge=0, le=7 * 24 * 3600, description="Service: how often retention "
                                         "sweeps (0: never in the service; `flowwright executions prune` still does).")
     retention_batch: int = Field(500, ge=1, le=100_000, description="Executions deleted per transaction by retention.")
-    scheduler_enabled: bool = Field(True, description="Service: fire schedule triggers of active workflows.")
+    scheduler_enabled: bool = Field(True, description="Service: fire schedule triggers and poll polling triggers of active workflows.")
     scheduler_poll_s: float = Field(1.0, gt=0, le=60, description="Service: how often the scheduler looks for due runs.")
     workers: int = Field(1, ge=0, le=256, description="`flowwright serve`: worker processes started beside the "
                          "API (0: API only; executions wait for `flowwright worker` processes).")

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from connectors.oauth_providers import Provider
     from connectors.oauth_tokens import TokenManager, TokenState
     from engine.cron_scheduler import CronScheduler
+    from engine.poll_scheduler import PollScheduler
     from engine.retention import Retention
     from engine.runtime import Runtime
     from engine.workflow_store import WorkflowRow, WorkflowVersionRow
@@ -285,6 +286,27 @@ class Container:
                 workflow_version=version.version, trigger="schedule")
 
         return CronScheduler(self.workflow_store, self.db, start_scheduled, poll_s=self.settings.scheduler_poll_s)
+
+    @functools.cached_property
+    def poll_scheduler(self) -> PollScheduler:
+        """Polls the polling triggers of active workflows and starts their runs on :attr:`runtime`
+        (each run committed with its cursor advance)."""
+        from collections.abc import Sequence
+
+        from engine.poll_scheduler import PollScheduler
+
+        runtime = self.runtime
+
+        async def start_polled(row: WorkflowRow, version: WorkflowVersionRow, payload: Any, execution_id: str,
+                               writes: Sequence[tuple[Any, dict[str, Any]]]) -> str:
+            return await runtime.start(
+                version.definition_dict(), payload, workspace_id=row.workspace_id, workflow_id=row.id,
+                workflow_version=version.version, trigger="poll", execution_id=execution_id, writes=writes)
+
+        self.execution_store  # noqa: B018 - the executions table exists before a poll looks for a run
+        return PollScheduler(self.workflow_store, self.db, self.registry.get, start_polled,
+                             credentials=self.token_manager, services=self.connector_services,
+                             poll_s=self.settings.scheduler_poll_s)
 
     # -- closing ------------------------------------------------------------------------------------
 

@@ -90,6 +90,30 @@ class Operation:
 
 
 @dataclass(frozen=True)
+class PolledItem:
+    """One new item a poll found: ``key`` identifies it for good (two polls that see the same
+    item give the same key), ``value`` is what the execution it starts receives as its input,
+    ``cursor`` is the trigger's cursor once this item (and every one before it) is handled."""
+
+    key: str
+    value: dict[str, Any]
+    cursor: Any
+
+
+@dataclass(frozen=True)
+class PollTrigger:
+    """A polling trigger: ``poll(input, ctx, cursor)`` returns the items that are new since
+    ``cursor``, oldest first (at most ``max_items``); ``arm(input, ctx)`` the cursor of "now"
+    (what exists when the workflow is activated does not fire). Cursors are JSON values."""
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    poll: Callable[[Any, OperationContext, Any, int], Awaitable[list[PolledItem]]]
+    arm: Callable[[Any, OperationContext], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
 class Connector:
     name: str
     title: str
@@ -103,9 +127,14 @@ class Connector:
     # Every credential type the connector reads, when that is more than ``auth`` (slack: a bot token
     # or a webhook URL) or when a credential is optional (http, whose ``auth`` is none).
     credential_types: tuple[AuthType, ...] = ()
+    triggers: tuple[PollTrigger, ...] = ()  # polling triggers (a workflow's ``kind: poll`` trigger)
 
     def operation(self, name: str) -> Operation | None:
         return next((op for op in self.operations if op.name == name), None)
+
+    def trigger(self, name: str) -> PollTrigger | None:
+        """The polling trigger called ``name``, if the connector has one."""
+        return next((t for t in self.triggers if t.name == name), None)
 
     @property
     def reads_credentials(self) -> tuple[AuthType, ...]:

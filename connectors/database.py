@@ -45,6 +45,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from sqlalchemy.pool import NullPool
 
 from connectors.contract import AuthType, Connector, Operation, OperationContext, RateLimit
+from connectors.database_poll import NEW_ROWS
 from connectors.database_target import PostgresTarget, postgres_target, sqlite_authorizer, sqlite_path
 from connectors.errors import ConnectorError, CredentialError, PermanentError
 from connectors.services import ConnectorServices
@@ -311,4 +312,5 @@ CONNECTOR = Connector(
             rate_limit=RateLimit(requests=20, per_seconds=1.0),
         ),
     ),
+    triggers=(NEW_ROWS,),
 )

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.contract import AuthType, Connector, Operation, OperationContext, RateLimit
 from connectors.errors import ConnectorError, PermanentError, RateLimitedError
+from connectors.http_poll import NEW_ITEMS
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 QueryValue = str | int | float | bool | None | list[str | int | float | bool]
@@ -270,4 +271,5 @@ CONNECTOR = Connector(
             rate_limit=RateLimit(requests=50, per_seconds=1.0), replay_safe=_replay_safe,
         ),
     ),
+    triggers=(NEW_ITEMS,),
 )

@@ -45,7 +45,8 @@ def preview(workflow: Workflow, workflow_id: str, *, now: datetime | None = None
     """What activating ``workflow`` makes fire. A schedule: ``description`` (the cron in words)
     and ``next``: up to ``count`` firing times, each ``{"utc", "local", "words"}``; a webhook:
     ``method`` and ``path`` (``/v1/hooks/<id>[/<path>]``; the caller prefixes its base URL);
-    a manual trigger: nothing fires by itself."""
+    a poll trigger: what is polled, how often and what starts a run; a manual trigger: nothing
+    fires by itself."""
     trigger = workflow.trigger
     kind = trigger.kind if trigger is not None else "manual"
     if trigger is None or kind == "manual":
@@ -57,6 +58,13 @@ def preview(workflow: Workflow, workflow_id: str, *, now: datetime | None = None
         path = f"/v1/hooks/{workflow_id}{suffix}"
         return {"kind": "webhook", "method": method, "path": path,
                 "description": f"runs on every {method} to {path}"}
+    if kind == "poll":
+        interval = config.interval_s or 60.0
+        per = "one run per poll's batch of new items" if config.per == "batch" else "one run per new item"
+        since = "items already there fire too" if config.start == "all" else "only items that appear from now on"
+        return {"kind": "poll", "connector": trigger.connector, "operation": trigger.operation,
+                "interval_s": interval, "per": config.per or "item", "start": config.start or "new",
+                "description": f"polls {trigger.connector}.{trigger.operation} every {interval:g} s: {per} ({since})"}
     zone = config.timezone or "UTC"
     raw = config.model_dump(exclude_none=True)
     moment = now or datetime.now(UTC)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,15 +113,19 @@ class Runtime:
         user_id: str | None = None, workflow_id: str | None = None, workflow_version: int | None = None,
         trigger: str | None = None, dry_run: bool = False, priority: int = 0,
         seed: Callable[[str], list[dict[str, Any]]] | None = None, parent: ParentLink | None = None,
+        execution_id: str | None = None, writes: Sequence[tuple[Any, dict[str, Any]]] = (),
     ) -> str:
         """Create an execution (committed before this returns) and start driving it (or, on a
         remote runtime, queue it for a worker; ``priority``: higher is claimed first). ``seed``
         gives, for the new id, step rows the run starts with as checkpoints (a fork's reused
         results, ``engine.execution_fork``); ``parent`` links a sub-workflow's execution to the
-        step that runs it."""
+        step that runs it. ``execution_id`` chooses the new execution's id (a polling trigger's
+        id derived from the item: a second start of the same item fails on the primary key);
+        ``writes`` are statements committed in the same transaction as the execution row (the
+        polling trigger's cursor advance)."""
         wf = self._parse(workflow, workspace_id)
         check_trigger_input(wf, input)
-        execution_id = new_id("ex")
+        execution_id = execution_id or new_id("ex")
         started = now()
         row: dict[str, Any] = {
             "id": execution_id, "workspace_id": workspace_id, "user_id": user_id, "workflow_id": workflow_id,
@@ -134,6 +138,8 @@ class Runtime:
             "updated_at": started, **(parent.columns() if parent else {}),
         }
         inserted = self.store.insert_execution(row)
+        for stmt, params in writes:  # queued in this same turn: the writer commits them with the row
+            self.store.write(stmt, params)
         seeded = [StepRow(**step) for step in seed(execution_id)] if seed is not None else []
         for step in seeded:  # committed with the execution, before a worker can claim it
             self.store.write(STEP_INSERT, step.model_dump())

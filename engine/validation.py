@@ -23,6 +23,8 @@ from engine.output_fields import output_field_problems
 from engine.schedules import cron_problem, suggest_timezone, timezone_problem
 from engine.workflow import NODE_ID_PATTERN, Workflow
 
+POLL_NODE_FIELDS = ("connector", "operation", "credential")
+POLL_CONFIG_FIELDS = ("interval_s", "per", "max_items", "start", "input")
 NODE_TYPES = ("trigger", "action", "condition", "switch", "loop", "merge", "guardrail")
 CONDITION_BRANCHES = ("true", "false")
 
@@ -420,6 +422,10 @@ class _GraphChecker:
                     self.add("config_not_applicable", f"{path}.config.{key}", f"'{key}' applies to schedule triggers only")
         if kind != "webhook" and config.get("signing") is not None:
             self.add("config_not_applicable", f"{path}.config.signing", "'signing' applies to webhook triggers only")
+        if kind == "poll":
+            self._check_poll(node, config, path)
+        else:
+            self._check_not_poll(node, config, path)
         if isinstance(cron, str):
             why = cron_problem(cron)
             if why:
@@ -436,6 +442,44 @@ class _GraphChecker:
             except ValueError:
                 self.add("invalid_datetime", f"{path}.config.at", f"not an ISO 8601 date-time: {at!r}")
         self._check_input_schema(config.get("input_schema"), path)
+
+    def _check_not_poll(self, node: dict[str, Any], config: dict[str, Any], path: str) -> None:
+        for key in POLL_NODE_FIELDS:
+            if node.get(key) is not None:
+                self.add("config_not_applicable", f"{path}.{key}", f"'{key}' applies to poll triggers only")
+        for key in POLL_CONFIG_FIELDS:
+            if config.get(key) is not None:
+                self.add("config_not_applicable", f"{path}.config.{key}", f"'{key}' applies to poll triggers only")
+
+    def _check_poll(self, node: dict[str, Any], config: dict[str, Any], path: str) -> None:
+        for key in ("cron", "at", "timezone", "method", "path", "input_schema"):
+            if config.get(key) is not None:
+                self.add("config_not_applicable", f"{path}.config.{key}", f"'{key}' does not apply to poll triggers")
+        connector, operation = node.get("connector"), node.get("operation")
+        for key, value in (("connector", connector), ("operation", operation)):
+            if value is None:
+                self.add("poll_missing", f"{path}.{key}", f"a poll trigger needs '{key}' (e.g. database / new_rows)")
+        inp = config.get("input")
+        for spath, value in iter_strings(inp if isinstance(inp, dict) else {}, f"{path}.config.input"):
+            if "{{" in value:
+                self.add("template_not_allowed", spath, "a poll trigger's input is fixed: nothing is in scope "
+                         "before the run starts (use the item in later steps as {{ trigger.<field> }})")
+        if self.catalog is None or not isinstance(connector, str) or not isinstance(operation, str):
+            return
+        found = self.catalog.get(connector)
+        if found is None:
+            suggestion = self.catalog.suggest_connector(connector)
+            self.add("unknown_connector", f"{path}.connector", f"unknown connector {connector!r}",
+                     f"did you mean {suggestion!r}?" if suggestion else None)
+            return
+        triggers = {t.name: t for t in getattr(found, "triggers", ())}
+        if operation not in triggers:
+            names = ", ".join(sorted(triggers)) or "none"
+            self.add("unknown_trigger", f"{path}.operation",
+                     f"connector {connector!r} has no polling trigger {operation!r} (it has: {names})")
+            return
+        if inp is None or isinstance(inp, dict):
+            self._check_config(triggers[operation].input_model, inp or {}, f"{path}.config.input")
 
     def _check_input_schema(self, schema: Any, path: str) -> None:
         if isinstance(schema, dict):

@@ -19,7 +19,7 @@ FORMAT_VERSION = "1.1"  # the minor version adds optional fields and node types 
 NodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN, description="Unique in its graph.")]
 OnError = Literal["fail", "continue", "route"]
 Origin = Literal["user", "generated", "guardrail"]
-TriggerKind = Literal["manual", "webhook", "schedule"]
+TriggerKind = Literal["manual", "webhook", "schedule", "poll"]
 GuardrailKind = Literal["schema", "pii_redaction", "approval", "content_filter", "rate_limit", "budget"]
 
 
@@ -68,12 +68,26 @@ class TriggerConfig(_Model):
     path: str | None = Field(None, description="webhook: optional path suffix.")
     input_schema: dict[str, Any] | None = Field(None, description="webhook/manual: JSON Schema of the input.")
     signing: WebhookSigning | None = Field(None, description="webhook: requests must carry a valid HMAC signature.")
+    interval_s: float | None = Field(None, ge=1, le=7 * 86_400, description="poll: seconds between polls (default 60).")
+    per: Literal["item", "batch"] | None = Field(
+        None, description="poll: one execution per new item (default; its input is the item) or one per poll "
+                          "(its input is {items, count}).")
+    max_items: int | None = Field(
+        None, ge=1, le=1000, description="poll: most new items one poll takes (default 100); the rest are taken "
+                                         "by the next poll, which then follows at once.")
+    start: Literal["new", "all"] | None = Field(
+        None, description="poll: 'new' (default) fires only for items that appear after activation; 'all' fires "
+                          "for what is already there too.")
+    input: dict[str, Any] | None = Field(None, description="poll: the polling trigger's input (checked against its model).")
 
 
 class TriggerNode(_NodeBase):
     type: Literal["trigger"] = "trigger"
     kind: TriggerKind
     config: TriggerConfig = Field(default_factory=TriggerConfig)
+    connector: str | None = Field(None, min_length=1, description="poll: the connector whose trigger is polled.")
+    operation: str | None = Field(None, min_length=1, description="poll: the connector's polling trigger, e.g. new_rows.")
+    credential: str | None = Field(None, description="poll: name of a credential in the workspace vault.")
 
 
 class ActionNode(_NodeBase):
@@ -200,7 +214,7 @@ class Workflow(_Model):
     """A complete workflow (format version 1)."""
 
     schema_version: Literal["1", "1.1"] = Field(
-        "1", description="1 or 1.1; 1.1 adds while-loops and sub-workflows (optional additions, 1.0 documents are unchanged).",
+        "1", description="1 or 1.1; 1.1 adds while-loops, sub-workflows and polling triggers (optional additions, 1.0 documents are unchanged).",
     )
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the container, resume executions whose process died, run the scheduler, the OAuth
+    """Open the container, resume executions whose process died, run the schedulers (cron and
+    polling triggers), the OAuth
     refresh job, the retention sweeper and the insight rollups' refresh; close it all."""
     from app.insights import rollups
     from engine.worker import Worker
@@ -52,6 +53,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         heart = Worker(runtime, container.queue, capacity=0, heartbeat_s=settings.worker_heartbeat_s, kind="api")
     stop = asyncio.Event()
     ticker = asyncio.create_task(container.scheduler.run_forever(stop)) if settings.scheduler_enabled else None
+    polling = asyncio.create_task(container.poll_scheduler.run_forever(stop)) if settings.scheduler_enabled else None
     beating = asyncio.create_task(heart.run(stop)) if heart is not None else None
     tokens = container.token_manager
     refreshing = asyncio.create_task(tokens.run(settings.oauth_refresh_poll_s)) \
@@ -71,6 +73,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.gather(refreshing, return_exceptions=True)
         if ticker is not None:
             await ticker
+        if polling is not None:
+            await asyncio.gather(polling, return_exceptions=True)
         if sweeping is not None:
             await asyncio.gather(sweeping, return_exceptions=True)
         if beating is not None:

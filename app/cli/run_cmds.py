@@ -241,7 +241,7 @@ def _print_summary(outcome: dict[str, Any]) -> None:
 def executions_list(
     status: Annotated[list[str] | None, typer.Option(help="Only this status (repeat it, or comma-separated: failed,timed_out).")] = None,
     workflow: Annotated[str | None, typer.Option("--workflow", help="Only runs of this workflow (id or exact name).")] = None,
-    trigger: Annotated[str | None, typer.Option(help="Only runs started this way: manual, webhook or schedule.")] = None,
+    trigger: Annotated[str | None, typer.Option(help="Only runs started this way: manual, webhook, schedule or poll.")] = None,
     user: Annotated[str | None, typer.Option("--user", help="Only runs started by this user.")] = None,
     since: Annotated[str | None, typer.Option(help="Created at or after: ISO 8601, or a span back from now (24h, 7d).")] = None,
     until: Annotated[str | None, typer.Option(help="Created before: ISO 8601, or a span back from now.")] = None,

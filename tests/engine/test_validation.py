@@ -417,3 +417,53 @@ def test_lists_holding_templates_are_checked_at_run_time() -> None:
     wf["nodes"][1] = {"id": "say", "type": "action", "connector": "email", "operation": "send",
                       "config": {"to": ["{{ trigger.email }}"], "subject": "hi", "body": "hello"}}
     assert problems(wf) == set()
+
+
+def _polling(**node: Any) -> dict[str, Any]:
+    trigger = {"id": "new_order", "type": "trigger", "kind": "poll", "connector": "database", "operation": "new_rows",
+               "credential": "shop", "config": {"input": {"table": "orders", "cursor_column": "id"}}}
+    trigger.update(node)
+    return {"schema_version": "1.1", "name": "polling", "nodes": [
+        trigger, {"id": "say", "type": "action", "connector": "core", "operation": "log",
+                  "config": {"message": "{{ trigger.id }}"}}],
+        "edges": [{"source": "new_order", "target": "say"}]}
+
+
+def test_poll_trigger_is_valid() -> None:
+    assert problems(_polling()) == set()
+    http = _polling(connector="http", operation="new_items",
+                    config={"interval_s": 30, "per": "batch", "max_items": 50, "start": "all",
+                            "input": {"url": "https://api.example.com/tickets", "items": "data", "id_field": "key"}})
+    assert problems(http) == set()
+
+
+def test_poll_trigger_needs_a_connector_and_a_trigger_it_has() -> None:
+    assert ("poll_missing", "$.nodes[0].connector") in problems(_polling(connector=None))
+    assert ("poll_missing", "$.nodes[0].operation") in problems(_polling(operation=None))
+    assert ("unknown_connector", "$.nodes[0].connector") in problems(_polling(connector="databse"))
+    found = validate_workflow(_polling(operation="query"), REGISTRY).problems
+    assert [(p.code, p.path) for p in found] == [("unknown_trigger", "$.nodes[0].operation")]
+    assert "new_rows" in found[0].message
+
+
+def test_poll_trigger_input_is_checked_against_its_model() -> None:
+    bad = _polling(config={"input": {"table": "orders; DROP TABLE orders", "cursor_column": "id", "where": "1=1"}})
+    found = problems(bad)
+    assert ("config_invalid_value", "$.nodes[0].config.input.table") in found
+    assert ("config_unknown_field", "$.nodes[0].config.input.where") in found
+    assert ("config_missing_field", "$.nodes[0].config.input.cursor_column") in problems(
+        _polling(config={"input": {"table": "orders"}}))
+    templated = _polling(config={"input": {"table": "{{ vars.table }}", "cursor_column": "id"}})
+    assert ("template_not_allowed", "$.nodes[0].config.input.table") in problems(templated)
+
+
+def test_poll_settings_on_other_triggers_and_schedule_settings_on_poll() -> None:
+    assert ("schema.greater_than_equal", "$.nodes[0].config.interval_s") in problems(
+        _polling(config={"interval_s": 0.1, "input": {"table": "t", "cursor_column": "id"}}))
+    assert ("config_not_applicable", "$.nodes[0].config.cron") in problems(
+        _polling(config={"cron": "0 9 * * 1", "input": {"table": "t", "cursor_column": "id"}}))
+    wf = minimal()
+    wf["nodes"][0].update({"connector": "database", "config": {"interval_s": 60}})
+    found = problems(wf)
+    assert ("config_not_applicable", "$.nodes[0].connector") in found
+    assert ("config_not_applicable", "$.nodes[0].config.interval_s") in found

@@ -69,7 +69,7 @@ async def list_executions(
     executions: ExecutionStoreDep, caller: ViewerDep, response: Response,
     status: Annotated[list[str] | None, Query(description="Only these statuses (repeat it, or comma-separated).")] = None,
     workflow_id: str | None = None,
-    trigger: Annotated[str | None, Query(description="Only runs started this way: manual, webhook, schedule.")] = None,
+    trigger: Annotated[str | None, Query(description="Only runs started this way: manual, webhook, schedule, poll.")] = None,
     user_id: str | None = None,
     since: Annotated[str | None, Query(description="Created at or after: ISO 8601, or a span back from now (24h, 7d).")] = None,
     until: Annotated[str | None, Query(description="Created before: ISO 8601, or a span back from now.")] = None,

@@ -1,0 +1,308 @@
+"""Polling triggers end to end: real source databases (SQLite files, the session's PostgreSQL) and
+a real loopback HTTP server, a real runtime over a SQLite file that is closed and opened again
+(a restart), and the real credential vault."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text, update
+
+from connectors.registry import default_registry
+from connectors.services import ConnectorServices, DatabasePolicy
+from connectors.ssrf import HttpClients
+from connectors.vault import Keyring, Vault, new_master_key
+from engine.db import make_engine
+from engine.execution_store import ExecutionRow
+from engine.poll_scheduler import PollScheduler, PollStateRow
+from engine.runtime import Runtime
+from engine.workflow import Workflow
+from engine.workflow_store import WorkflowRow, WorkflowStore, WorkflowVersionRow
+from tests.connectors.conftest import LoopbackServer
+from tests.engine.runtime_helpers import runtime_at
+
+LATER = timedelta(hours=1)  # a tick this far ahead finds every trigger due again
+
+
+def database_workflow(**config: Any) -> dict[str, Any]:
+    return {
+        "schema_version": "1.1", "name": "new orders",
+        "nodes": [
+            {"id": "new_order", "type": "trigger", "kind": "poll", "connector": "database", "operation": "new_rows",
+             "credential": "shop", "config": {"interval_s": 5, "input": {"table": "orders", "cursor_column": "id"},
+                                              **config}},
+            {"id": "note", "type": "action", "connector": "core", "operation": "transform",
+             "config": {"expression": "trigger.region & ' ' & $string(trigger.id)"}},
+        ],
+        "edges": [{"source": "new_order", "target": "note"}],
+    }
+
+
+def http_workflow(url: str, **config: Any) -> dict[str, Any]:
+    return {
+        "schema_version": "1.1", "name": "new tickets",
+        "nodes": [
+            {"id": "new_ticket", "type": "trigger", "kind": "poll", "connector": "http", "operation": "new_items",
+             "config": {"interval_s": 5, "input": {"url": url, "items": "data.tickets", "id_field": "key"},
+                        **config}},
+            {"id": "note", "type": "action", "connector": "core", "operation": "transform",
+             "config": {"expression": "trigger.title"}},
+        ],
+        "edges": [{"source": "new_ticket", "target": "note"}],
+    }
+
+
+@dataclass
+class Service:
+    """One life of the service: runtime, workflow store and poll scheduler over the same file."""
+
+    runtime: Runtime
+    workflows: WorkflowStore
+    poller: PollScheduler
+
+    async def tick(self, now: datetime | None = None) -> list[str]:
+        started = await self.poller.tick(now)
+        for execution_id in started:
+            await self.runtime.wait(execution_id, timeout=30)
+        return started
+
+    def runs(self) -> list[tuple[Any, Any]]:
+        """(input, output) of every polled run, in the order they were created."""
+        with self.runtime.store.engine.connect() as conn:
+            table = ExecutionRow.__table__  # type: ignore[attr-defined]
+            rows = conn.execute(table.select().where(table.c.trigger == "poll").order_by(table.c.created_at)).all()
+        return [(json.loads(r.input), json.loads(r.output) if r.output else None) for r in rows]
+
+
+@contextlib.asynccontextmanager
+async def service(db_path: Path, services: ConnectorServices, master: str,
+                  secrets: dict[str, dict[str, Any]] | None = None) -> AsyncIterator[Service]:
+    registry = default_registry(plugins=False)
+    async with runtime_at(db_path, registry=registry, services=services) as runtime:
+        workflows = WorkflowStore(runtime.store.engine)
+        vault = Vault(runtime.store.engine, Keyring.of(master))
+        for name, secret in (secrets or {}).items():
+            vault.set("default", name, "url", secret)
+
+        async def start(row: WorkflowRow, version: WorkflowVersionRow, payload: Any, execution_id: str,
+                        writes: Sequence[tuple[Any, dict[str, Any]]]) -> str:
+            return await runtime.start(version.definition_dict(), payload, workspace_id=row.workspace_id,
+                                       workflow_id=row.id, workflow_version=version.version, trigger="poll",
+                                       execution_id=execution_id, writes=writes)
+
+        yield Service(runtime, workflows, PollScheduler(workflows, runtime.store.engine, registry.get, start,
+                                                        credentials=vault, services=services))
+
+
+def activate(svc: Service, definition: dict[str, Any]) -> str:
+    row, _version = svc.workflows.create("default", Workflow.model_validate(definition))
+    svc.workflows.activate("default", row.id)
+    return row.id
+
+
+# -- the database trigger -------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """The watched database: a SQLite file or a table on the session's PostgreSQL."""
+
+    url: str
+    services: ConnectorServices
+    insert: Callable[[str], None]
+    table: str
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Source]:
+    if request.param == "sqlite":
+        folder = tmp_path / "shop"
+        folder.mkdir()
+        path = folder / "shop.db"
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, region TEXT NOT NULL)")
+
+        def insert_sqlite(region: str) -> None:
+            with sqlite3.connect(path) as conn:
+                conn.execute("INSERT INTO orders (region) VALUES (?)", (region,))
+
+        yield Source(f"sqlite:///{path}", ConnectorServices(databases=DatabasePolicy.of(str(folder))),
+                     insert_sqlite, "orders")
+        return
+    from sqlalchemy.engine import make_url
+
+    url = request.getfixturevalue("postgres_url")
+    table = f"orders_{uuid.uuid4().hex[:8]}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {table} (id SERIAL PRIMARY KEY, region TEXT NOT NULL)"))
+
+    def insert_pg(region: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO {table} (region) VALUES (:r)"), {"r": region})
+
+    socket_dir = str(make_url(url).query["host"])
+    yield Source(url, ConnectorServices(http=HttpClients.allowing(socket_dir)), insert_pg, table)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {table}"))
+    engine.dispose()
+
+
+async def test_new_rows_start_one_run_each_and_survive_a_restart(tmp_path: Path, source: Source) -> None:
+    db, master = tmp_path / "flowwright.db", new_master_key()
+    definition = database_workflow()
+    definition["nodes"][0]["config"]["input"]["table"] = source.table
+    source.insert("EMEA")  # there before activation: never fires (start: new)
+    async with service(db, source.services, master, {"shop": {"url": source.url}}) as svc:
+        workflow_id = activate(svc, definition)
+        assert await svc.tick() == []  # the first poll arms the trigger at the current largest id
+        source.insert("APAC")
+        source.insert("AMER")
+        assert await svc.tick() == []  # not due yet: the interval has not passed
+        started = await svc.tick(datetime.now(UTC) + LATER)
+        assert len(started) == 2
+        assert svc.runs() == [({"id": 2, "region": "APAC"}, {"value": "APAC 2"}),
+                              ({"id": 3, "region": "AMER"}, {"value": "AMER 3"})]
+    # the service is down while two more rows arrive
+    source.insert("EMEA")
+    source.insert("APAC")
+    async with service(db, source.services, master) as svc:
+        started = await svc.tick(datetime.now(UTC) + 2 * LATER)
+        assert len(started) == 2
+        assert [i for i, _o in svc.runs()] == [{"id": 2, "region": "APAC"}, {"id": 3, "region": "AMER"},
+                                               {"id": 4, "region": "EMEA"}, {"id": 5, "region": "APAC"}]
+        assert await svc.tick(datetime.now(UTC) + 3 * LATER) == []  # nothing is new: nothing runs again
+        state = svc.poller.state(workflow_id)
+        assert state is not None and json.loads(state.cursor or "null") == 5
+        assert (state.items_started, state.executions_started, state.failures) == (4, 4, 0)
+
+
+async def test_a_cursor_that_did_not_move_starts_nothing_twice(tmp_path: Path, source: Source) -> None:
+    """Two service processes, or a cursor restored from a backup: the item's execution id is
+    derived from the item, so what already ran only moves the cursor."""
+    definition = database_workflow(start="all")
+    definition["nodes"][0]["config"]["input"]["table"] = source.table
+    for region in ("EMEA", "APAC", "AMER"):
+        source.insert(region)
+    async with service(tmp_path / "fw.db", source.services, new_master_key(), {"shop": {"url": source.url}}) as svc:
+        workflow_id = activate(svc, definition)
+        assert len(await svc.tick()) == 3  # start: all fires for what is there already
+        with svc.runtime.store.engine.begin() as conn:  # the cursor goes back to before the second row
+            conn.execute(update(PollStateRow.__table__).where(  # type: ignore[attr-defined]
+                PollStateRow.__table__.c.workflow_id == workflow_id).values(cursor="1"))  # type: ignore[attr-defined]
+        source.insert("EMEA")
+        started = await svc.tick(datetime.now(UTC) + LATER)
+        assert len(started) == 1
+        assert [i["id"] for i, _o in svc.runs()] == [1, 2, 3, 4]
+        state = svc.poller.state(workflow_id)
+        assert state is not None and state.cursor == "4"
+
+
+async def test_batches_and_a_full_poll_polls_again_at_once(tmp_path: Path, source: Source) -> None:
+    definition = database_workflow(per="batch", max_items=2, start="all")
+    definition["nodes"][0]["config"]["input"]["table"] = source.table
+    definition["nodes"][1]["config"]["expression"] = "$count(trigger.items)"
+    for region in ("EMEA", "APAC", "AMER"):
+        source.insert(region)
+    async with service(tmp_path / "fw.db", source.services, new_master_key(), {"shop": {"url": source.url}}) as svc:
+        activate(svc, definition)
+        assert len(await svc.tick()) == 1  # rows 1 and 2
+        assert len(await svc.tick()) == 1  # a full batch: the next tick polls again, without waiting
+        assert await svc.tick() == []  # row 3 was the last: now the interval applies
+        runs = svc.runs()
+        assert [([r["id"] for r in i["items"]], i["count"], o) for i, o in runs] == [
+            ([1, 2], 2, {"value": 2}), ([3], 1, {"value": 1})]
+
+
+async def test_a_failing_poll_is_recorded_and_retried(tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    services = ConnectorServices(databases=DatabasePolicy.of(str(folder)))
+    missing = f"sqlite:///{folder / 'nothing.db'}"
+    async with service(tmp_path / "fw.db", services, new_master_key(), {"shop": {"url": missing}}) as svc:
+        workflow_id = activate(svc, database_workflow(start="all"))
+        assert await svc.tick() == []
+        state = svc.poller.state(workflow_id)
+        assert state is not None and state.failures == 1
+        assert state.last_error is not None and state.last_error.startswith("database_")
+        with sqlite3.connect(folder / "nothing.db") as conn:
+            conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, region TEXT)")
+            conn.execute("INSERT INTO orders (region) VALUES ('EMEA')")
+        assert len(await svc.tick(datetime.now(UTC) + LATER)) == 1
+        state = svc.poller.state(workflow_id)
+        assert state is not None and (state.failures, state.last_error) == (0, None)
+
+
+# -- the http trigger -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tickets() -> Iterator[tuple[LoopbackServer, list[dict[str, Any]]]]:
+    listed: list[dict[str, Any]] = []
+    server = LoopbackServer()
+    server.routes["/tickets"] = lambda rec: (200, {}, {"data": {"tickets": list(reversed(listed))}})
+    server.start()
+    yield server, listed
+    server.stop()
+
+
+async def test_new_items_by_id_across_a_restart(tmp_path: Path, tickets: tuple[LoopbackServer, list[dict[str, Any]]]) -> None:
+    server, listed = tickets
+    services = ConnectorServices(http=HttpClients.allowing("127.0.0.1"))
+    db, master = tmp_path / "fw.db", new_master_key()
+    listed.append({"key": "T-1", "title": "old"})
+    definition = http_workflow(f"{server.url}/tickets", input={
+        "url": f"{server.url}/tickets", "items": "data.tickets", "id_field": "key", "newest_first": True})
+    async with service(db, services, master) as svc:
+        workflow_id = activate(svc, definition)
+        assert await svc.tick() == []  # armed: T-1 was there already
+        listed.extend([{"key": "T-2", "title": "printer"}, {"key": "T-3", "title": "vpn"}])
+        assert len(await svc.tick(datetime.now(UTC) + LATER)) == 2
+    listed.append({"key": "T-4", "title": "laptop"})  # while the service is down
+    listed.append({"title": "no key"})  # left out (and logged), not fatal
+    async with service(db, services, master) as svc:
+        assert len(await svc.tick(datetime.now(UTC) + 2 * LATER)) == 1
+        assert await svc.tick(datetime.now(UTC) + 3 * LATER) == []
+        assert svc.runs() == [({"key": "T-2", "title": "printer"}, {"value": "printer"}),
+                              ({"key": "T-3", "title": "vpn"}, {"value": "vpn"}),
+                              ({"key": "T-4", "title": "laptop"}, {"value": "laptop"})]
+        state = svc.poller.state(workflow_id)
+        assert state is not None and json.loads(state.cursor or "{}")["seen"] == ['"T-1"', '"T-2"', '"T-3"', '"T-4"']
+    assert all(r.method == "GET" and r.path == "/tickets" for r in server.requests)
+
+
+async def test_http_trigger_goes_through_the_host_policy(tmp_path: Path, tickets: tuple[LoopbackServer, list[dict[str, Any]]]) -> None:
+    server, _listed = tickets
+    async with service(tmp_path / "fw.db", ConnectorServices(), new_master_key()) as svc:  # loopback not allowed
+        workflow_id = activate(svc, http_workflow(f"{server.url}/tickets"))
+        assert await svc.tick() == []
+        state = svc.poller.state(workflow_id)
+        assert state is not None and state.failures == 1 and not state.armed
+        assert "127.0.0.1" in (state.last_error or "")
+    assert server.requests == []
+
+
+async def test_changing_the_trigger_arms_it_anew(tmp_path: Path, tickets: tuple[LoopbackServer, list[dict[str, Any]]]) -> None:
+    server, listed = tickets
+    services = ConnectorServices(http=HttpClients.allowing("127.0.0.1"))
+    async with service(tmp_path / "fw.db", services, new_master_key()) as svc:
+        workflow_id = activate(svc, http_workflow(f"{server.url}/tickets"))
+        listed.append({"key": "A", "title": "a"})
+        assert await svc.tick() == []
+        listed.append({"key": "B", "title": "b"})
+        changed = http_workflow(f"{server.url}/tickets?x=1")
+        svc.workflows.add_version("default", workflow_id, Workflow.model_validate(changed))
+        svc.workflows.activate("default", workflow_id)
+        assert await svc.tick(datetime.now(UTC) + LATER) == []  # a new stream: armed at A and B
+        listed.append({"key": "C", "title": "c"})
+        assert len(await svc.tick(datetime.now(UTC) + 2 * LATER)) == 1
+        assert [i["key"] for i, _o in svc.runs()] == ["C"]
