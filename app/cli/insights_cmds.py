@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-Format = Literal["text", "md", "csv", "json"]
+if TYPE_CHECKING:
+    from app.insights.report import InsightReport
+
+Format = Literal["text", "md", "csv", "json", "html", "pdf"]
+FORMATS = ("text", "md", "csv", "json", "html", "pdf")
+SUFFIXES = {".md": "md", ".csv": "csv", ".json": "json", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNIT_DAYS = {"m": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0}
 
@@ -33,7 +38,7 @@ def insights(
     days: Annotated[float | None, typer.Option(min=0.01, max=366, help="Look back this many days.")] = None,
     workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow (its id).")] = None,
     workspace: Annotated[str, typer.Option(help="Workspace to report on.")] = "default",
-    fmt: Annotated[str | None, typer.Option("--format", help="text, md, csv or json.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="text, md, csv, json, html or pdf (pdf needs -o).")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
     accept: Annotated[str | None, typer.Option("--accept", help="Store this proposal (prop_… or the finding's "
@@ -45,8 +50,7 @@ def insights(
     from app.cli.container import container
     from app.cli.output import console, fail, print_json
     from app.insights.proposals import accept as accept_proposal
-    from app.insights.render import to_csv
-    from app.insights.report import build_report, to_markdown
+    from app.insights.report import build_report
     from engine.errors import FlowwrightError
 
     try:
@@ -54,10 +58,12 @@ def insights(
     except ValueError as exc:
         fail(str(exc), code=2)
     # the file's format: --format, else its suffix; --json is what stdout shows
-    chosen = fmt or {".md": "md", ".csv": "csv", ".json": "json", ".txt": "text"}.get(
-        output.suffix.lower() if output else "", "md" if output is not None else ("json" if as_json else "text"))
-    if chosen not in ("text", "md", "csv", "json"):
-        fail(f"--format {chosen!r}: choose text, md, csv or json", code=2)
+    chosen = fmt or SUFFIXES.get(output.suffix.lower() if output else "",
+                                 "md" if output is not None else ("json" if as_json else "text"))
+    if chosen not in FORMATS:
+        fail(f"--format {chosen!r}: choose {', '.join(FORMATS)}", code=2)
+    if chosen == "pdf" and output is None:
+        fail("--format pdf: give a file to write it to, e.g. -o report.pdf", code=2)
     built = container()
     built.settings.ensure_data_dir()
     report = build_report(built.db, workspace, days=window, workflow_id=workflow, catalog=built.registry,
@@ -73,16 +79,11 @@ def insights(
             fail(f"--accept {accept}: {exc}", code=2)
         console.print(f"workflow {proposal.workflow_id}: version {version} stored and current ({proposal.summary})")
         return
-    if chosen == "csv":
-        text = to_csv(report)
-    elif chosen == "json":
-        text = json.dumps(report.to_dict(), indent=2, default=str) + "\n"
-    else:
-        text = to_markdown(report)
+    data = render(report, chosen, workflow)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        _write(output, data)
         if chosen == "md" and output.suffix == ".md":  # the figures beside the Markdown, as before
-            output.with_suffix(".json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+            _write(output.with_suffix(".json"), json.dumps(report.to_dict(), indent=2, default=str).encode())
     if as_json:
         print_json(report.to_dict())
     elif output is not None:
@@ -90,6 +91,39 @@ def insights(
     elif chosen == "text":
         from rich.markdown import Markdown
 
-        console.print(Markdown(text))
+        console.print(Markdown(data.decode()))
     else:
-        typer.echo(text, nl=False)  # raw: Markdown, CSV or JSON to pipe on
+        typer.echo(data.decode(), nl=False)  # raw: Markdown, CSV, HTML or JSON to pipe on
+
+
+def render(report: InsightReport, chosen: str, workflow: str | None) -> bytes:
+    """The report in one of :data:`FORMATS` (``text`` is the Markdown that the terminal shows)."""
+    import json
+
+    if chosen == "pdf":
+        from app.insights.pdf import to_pdf
+
+        return to_pdf(report, workflow=workflow)
+    if chosen == "html":
+        from app.insights.html import to_html
+
+        return to_html(report, workflow=workflow).encode()
+    if chosen == "csv":
+        from app.insights.render import to_csv
+
+        return to_csv(report).encode()
+    if chosen == "json":
+        return (json.dumps(report.to_dict(), indent=2, default=str) + "\n").encode()
+    from app.insights.report import to_markdown
+
+    return to_markdown(report).encode()
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``; a path that cannot be written is one line and exit 2."""
+    from app.cli.output import fail
+
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        fail(f"-o {path}: {exc.strerror or exc}", code=2)

@@ -23,6 +23,7 @@ from app.insights.health import health
 from app.insights.rates import CostRates
 from app.insights.rules import by_host, cost_per_workflow, workflow_findings
 from app.insights.stats import Stats, WorkflowStats
+from app.insights.timeline import timeline
 
 __all__ = ["Finding", "InsightReport", "Thresholds", "analyse", "build_report", "to_markdown"]
 
@@ -36,11 +37,14 @@ class InsightReport:
     workflows: list[dict[str, Any]]
     model: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
+    failing_nodes: list[dict[str, Any]] = field(default_factory=list)  # most failed node runs first
+    timeline: dict[str, Any] = field(default_factory=dict)  # executions per hour or day (app.insights.timeline)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON (findings in the seeds' insight shape, with evidence and proposals)."""
         return {"workspace_id": self.workspace_id, "since": self.since, "until": self.until, "totals": self.totals,
-                "workflows": self.workflows, "model": self.model, "findings": [f.to_dict() for f in self.findings]}
+                "workflows": self.workflows, "model": self.model, "findings": [f.to_dict() for f in self.findings],
+                "failing_nodes": self.failing_nodes, "timeline": self.timeline}
 
     def proposal(self, proposal_id: str) -> Proposal | None:
         """The proposal with this id (or the proposal of the finding with this id)."""
@@ -62,8 +66,10 @@ def build_report(db: Engine, workspace_id: str, *, days: float = 7, now: datetim
                                executions_only=True, fresh=True)
     t = thresholds or Thresholds()
     ctx = Context(stats, t, Evidence(db, workspace_id, since, now), rates or CostRates(), catalog)
-    return analyse(stats, t, pending=_pending_approvals(db, workspace_id), reauth=_needing_reauth(db, workspace_id),
-                   ctx=ctx, db=db, previous=previous)
+    report = analyse(stats, t, pending=_pending_approvals(db, workspace_id),
+                     reauth=_needing_reauth(db, workspace_id), ctx=ctx, db=db, previous=previous)
+    report.timeline = timeline(db, workspace_id, since, now, workflow_id)
+    return report
 
 
 def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = None,
@@ -109,7 +115,18 @@ def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = 
                "cost_by_model": {k: round(v, 6) for k, v in m.cost_by_model.items()},
                "models_without_price": sorted(m.cost_unknown_models)},
         findings=findings,
+        failing_nodes=_failing_nodes(stats),
     )
+
+
+def _failing_nodes(stats: Stats, limit: int = 10) -> list[dict[str, Any]]:
+    """The nodes with the most failed runs (last attempt failed), with their commonest error."""
+    nodes = [(wf, n) for wf in stats.workflows.values() for n in wf.nodes.values() if n.failed]
+    nodes.sort(key=lambda pair: (-pair[1].failed, pair[0].name, pair[1].node_id))
+    return [{"workflow_id": wf.workflow_id, "workflow": wf.name, "node_id": n.node_id, "kind": n.kind,
+             "failed": n.failed, "settled": n.settled,
+             "failure_rate": round(n.failed / n.settled, 3) if n.settled else 0.0,
+             "top_error": n.errors.most_common(1)[0][0] if n.errors else None} for wf, n in nodes[:limit]]
 
 
 def _workflow_row(wf: WorkflowStats, ctx: Context, findings: list[Finding],

@@ -65,3 +65,20 @@ def test_bad_input_is_a_4xx(client: TestClient) -> None:
     assert client.get("/v1/insights", params={"days": 400}).status_code == 422
     missing = client.post("/v1/insights/proposals/prop_nope/accept")
     assert missing.status_code == 404 and "prop_nope" in missing.json()["error"]["message"]
+
+
+def test_html_and_pdf_reports(client: TestClient) -> None:
+    digest_with_history(client)
+    page = client.get("/v1/insights/report.html", params={"days": 7})
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert "Regional digest" in page.text and page.text.count("<svg") >= 3
+    pdf = client.get("/v1/insights/report.pdf", params={"days": 7})
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    assert pdf.headers["content-disposition"].startswith('attachment; filename="flowwright-insights-default-')
+    # another workspace's key gets its own (empty) report, never this one's
+    other = client.get("/v1/insights/report.html", headers=issue_headers("other", role="viewer"))
+    assert other.status_code == 200 and "Regional digest" not in other.text
+    assert client.get("/v1/insights/report.pdf", params={"days": -1}).status_code == 422

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from app.api.deps import DbDep, EditorDep, RegistryDep, SettingsDep, ViewerDep, WorkflowStoreDep
 from app.insights.errors import ProposalNotFoundError
@@ -57,6 +57,31 @@ async def insights_csv(db: DbDep, caller: ViewerDep, registry: RegistryDep, sett
     from app.insights.render import to_csv
 
     return to_csv(await _report(db, caller.workspace, days, workflow, registry, settings))
+
+
+@router.get("/report.html", response_class=HTMLResponse)
+async def insights_html(db: DbDep, caller: ViewerDep, registry: RegistryDep, settings: SettingsDep,
+                        days: Days = 7, workflow: WorkflowQ = None) -> HTMLResponse:
+    """The report as one self-contained HTML page with its charts (inline SVG, no script)."""
+    from app.insights.html import REPORT_CSP, to_html
+
+    report = await _report(db, caller.workspace, days, workflow, registry, settings)
+    page = await asyncio.to_thread(to_html, report, workflow=workflow)
+    return HTMLResponse(page, headers={"Content-Security-Policy": REPORT_CSP})
+
+
+@router.get("/report.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}, "description": "the report as PDF"}})
+async def insights_pdf(db: DbDep, caller: ViewerDep, registry: RegistryDep, settings: SettingsDep,
+                       days: Days = 7, workflow: WorkflowQ = None) -> Response:
+    """The report as a PDF with its charts (A4), as a download."""
+    from app.insights.pdf import to_pdf
+
+    report = await _report(db, caller.workspace, days, workflow, registry, settings)
+    body = await asyncio.to_thread(to_pdf, report, workflow=workflow)
+    name = f"flowwright-insights-{caller.workspace}-{report.until[:10]}.pdf"
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.post("/proposals/{proposal_id}/accept")

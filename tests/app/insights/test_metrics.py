@@ -21,7 +21,8 @@ from engine.execution_store import ExecutionRow, ExecutionStore, StepRow
 from engine.queue import ExecutionQueue
 from tests.app.insights.history import healthy, realistic, seed
 
-NOW = datetime.now(UTC)
+WAITED_S = 90  # the due queued execution was made available this long before the fixture ran
+DUE_SINCE: dict[str, datetime] = {}  # database URL -> when its due queued execution became available
 _EX = ExecutionRow.__table__  # type: ignore[attr-defined]
 _ST = StepRow.__table__  # type: ignore[attr-defined]
 _U = UsageRow.__table__  # type: ignore[attr-defined]
@@ -43,14 +44,16 @@ def history(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         admin.dispose()
         url = server.set(database=name).render_as_string(hide_password=False)
     db = make_engine(url)
-    seed(db, realistic(0.1), now=NOW, days=3)
-    seed(db, healthy(0.05), now=NOW, days=3, workspace_id="other", seed_value=3)
+    now = datetime.now(UTC)  # at the fixture, not at import: a full suite collects long before this runs
+    seed(db, realistic(0.1), now=now, days=3)
+    seed(db, healthy(0.05), now=now, days=3, workspace_id="other", seed_value=3)
     ExecutionStore(db).close()
     queue = ExecutionQueue(db)
-    queue.enqueue("ex_waiting", "default", available_at=NOW - timedelta(seconds=90))
-    queue.enqueue("ex_later", "default", available_at=NOW + timedelta(hours=1))  # not due: no wait yet
+    queue.enqueue("ex_waiting", "default", available_at=now - timedelta(seconds=WAITED_S))
+    queue.enqueue("ex_later", "default", available_at=now + timedelta(hours=1))  # not due: no wait yet
     queue.enqueue("ex_driven", "other", worker_id="w1")
     queue.register("w1", capacity=4)
+    DUE_SINCE[str(db.url)] = now - timedelta(seconds=WAITED_S)
     yield db
     db.dispose()
 
@@ -84,7 +87,8 @@ def test_executions_queue_and_model_figures_equal_the_database(history: Engine) 
         assert value(found, "flowwright_executions", workspace="default", status=status) == count
     assert value(found, "flowwright_executions_completed_with_errors", workspace="default") == with_errors
     assert value(found, "flowwright_queue_depth", workspace="default", state="queued") == 2
-    assert 90 <= value(found, "flowwright_queue_oldest_wait_seconds", workspace="default") < 600
+    waited = value(found, "flowwright_queue_oldest_wait_seconds", workspace="default")
+    assert WAITED_S <= waited <= (datetime.now(UTC) - DUE_SINCE[str(history.url)]).total_seconds()
     assert value(found, "flowwright_llm_tokens_total", type="prompt") == prompt > 0
     assert value(found, "flowwright_llm_tokens_total", type="completion") == completion
     assert value(found, "flowwright_llm_cost_usd_total") == pytest.approx(cost, rel=1e-6)
