@@ -222,6 +222,10 @@ class Workflow(_Model):
     edges: list[Edge] = Field(default_factory=list)
     timeout_s: float | None = Field(None, gt=0, description="Whole-execution timeout.")
     max_concurrency: int | None = Field(None, ge=1, le=1000, description="Nodes running at once.")
+    guardrails: Literal["auto", "manual"] | None = Field(
+        None, description="auto (the default): every saved version gets the guardrail passes; manual: an "
+        "admin saved this version as written, without them.",
+    )
 
     def to_json_dict(self) -> dict[str, Any]:
         """The canonical JSON form: defaults that were never set are left out, as in the input."""

@@ -294,8 +294,10 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="Workflow JSON file.")]
                into: Annotated[str | None, typer.Option("--into", help="Add it as a new draft version of "
                                                         "this workflow instead of a new workflow.")] = None,
                as_json: JsonOpt = False) -> None:
-    """Import a workflow file as an inactive draft (validated; nothing fires until `activate`)."""
+    """Import a workflow file as an inactive draft (validated, and given the guardrail passes unless
+    it says "guardrails": "manual"; nothing fires until `activate`)."""
     from engine.errors import WorkflowInvalidError
+    from engine.passes import guard_saved
     from engine.validation import parse_workflow
 
     services = container(vault=False)
@@ -303,6 +305,9 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="Workflow JSON file.")]
     target = _resolve(workspace, into) if into is not None else None
     try:
         parsed = parse_workflow(load_json_file(file), services.registry)
+        guarded = guard_saved(parsed, services.registry)
+        if guarded.changes:
+            parsed = parse_workflow(guarded.workflow.to_json_dict(), services.registry)
         # saving checks its sub-workflow calls against the workspace (unknown ids, cycles)
         if target is not None:
             store.add_version(workspace, target.id, parsed, source="import", created_by="cli")
@@ -317,7 +322,9 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="Workflow JSON file.")]
             err_console.print(f"  [cyan]{p.path}[/] [yellow]{p.code}[/]: {p.message}", markup=True)
         raise typer.Exit(2) from None
     if as_json:
-        print_json(row_dict(row))
+        print_json({**row_dict(row), "guardrails_applied": [c.to_dict() for c in guarded.changes]})
         return
+    for change in guarded.changes:
+        console.print(f"guardrail {change.action}: {change.node_id} ({change.kind}): {change.reason}", markup=False)
     console.print(f"imported {row.name} as {row.id} (draft v{row.current_version}, {row.status}); "
                   f"`flowwright workflows activate {row.id}` makes it fire", markup=False)

@@ -74,6 +74,27 @@ def run_passes(workflow: Workflow, catalog: Any = None, *, skip: tuple[str, ...]
     return result
 
 
+GUARDRAIL_PASSES: tuple[str, ...] = ("pii_redaction", "content_filter", "approval")
+"""The passes a version saved outside the copilot gets: the ones that stand between a workflow and
+harm (personal data reaching a model, model output sent out unchecked, a destructive step or a bulk
+send nobody approved). Not the rest: a webhook's declared ``input_schema`` is already enforced on
+arrival, and a schema guessed from the fields read would refuse calls a hand-written workflow
+means to accept; loop caps, retry defaults and the error path change how failures behave, which
+stays the author's choice."""
+
+
+def guard_saved(workflow: Workflow, catalog: Any = None) -> PassResult:
+    """The guardrail passes for a version saved through the API, an import or the CLI.
+
+    A workflow marked ``guardrails: "manual"`` is returned as written, with no changes: the caller
+    must have been allowed to opt out (the API lets admin keys only). Idempotent: saving a guarded
+    version again changes nothing.
+    """
+    if workflow.guardrails == "manual":
+        return PassResult(workflow)
+    return run_passes(workflow, catalog, skip=tuple(name for name, _ in PASSES if name not in GUARDRAIL_PASSES))
+
+
 def _index(workflow: Workflow) -> dict[str, dict[str, Any]]:
     return {node.id: node.model_dump(mode="json", exclude_unset=True) for _, node in iter_graph_nodes(workflow.nodes)}
 
@@ -94,4 +115,4 @@ def _changes(name: str, before: dict[str, dict[str, Any]], after: dict[str, dict
     return out
 
 
-__all__ = ["PASSES", "PassChange", "PassResult", "run_passes"]
+__all__ = ["GUARDRAIL_PASSES", "PASSES", "PassChange", "PassResult", "guard_saved", "run_passes"]

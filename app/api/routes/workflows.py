@@ -10,13 +10,17 @@ from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel
 
 from app.api.deps import EditorDep, ExecutionStoreDep, RegistryDep, ViewerDep, WorkflowStoreDep
+from app.auth.errors import ForbiddenError
+from app.auth.models import Caller
 from app.copilot.diff import diff_workflows, unified_diff
 from engine import activation
 from engine.errors import QueryInvalidError
 from engine.execution_history import parse_moment
 from engine.json_depth import MAX_DOCUMENT_DEPTH, too_deep
+from engine.passes import guard_saved
 from engine.subworkflow_calls import check_calls
 from engine.validation import nesting_problem, parse_workflow, validate_workflow
+from engine.workflow import Workflow
 from engine.workflow_store import WorkflowRow, WorkflowVersionRow
 
 router = APIRouter(prefix="/v1", tags=["workflows"])
@@ -35,6 +39,9 @@ class WorkflowOut(BaseModel):
     problems: list[dict[str, Any]] | None = None
     """Set instead of ``definition`` when the stored version cannot be served as it is (one saved
     before nesting was limited: replace it with a PUT)."""
+    guardrails_applied: list[dict[str, Any]] | None = None
+    """On a save: what the guardrail passes inserted into the document sent (each with its pass,
+    node id and reason); empty when it was already guarded or is ``guardrails: manual``."""
 
 
 class ActivationOut(WorkflowOut):
@@ -48,6 +55,7 @@ class VersionOut(BaseModel):
     created_by: str | None
     created_at: str
     note: str | None = None
+    guardrails: Literal["auto", "manual"] = "auto"  # manual: an admin saved it without the guardrail passes
     current: bool = False
     active: bool = False
 
@@ -92,9 +100,9 @@ def create(store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep,
            document: Any = Body(...)) -> WorkflowOut:  # noqa: B008
     """Create a workflow, as an inactive draft, from a format-v1 document (422 listing every problem
     if it is invalid); ``POST …/activate`` makes its triggers fire."""
-    workflow = parse_workflow(document, registry)
+    workflow, applied = _guarded(document, registry, caller)
     row, version = store.create(caller.workspace, workflow, source="api", created_by=caller.user)
-    return _out(row, version)
+    return _out(row, version).model_copy(update={"guardrails_applied": applied})
 
 
 @router.get("/workflows")
@@ -116,10 +124,24 @@ def get_workflow(workflow_id: str, store: WorkflowStoreDep, caller: ViewerDep, v
 def new_version(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep,
                 document: Any = Body(...)) -> WorkflowOut:  # noqa: B008
     """Store a new immutable version as the draft (an active workflow keeps running its active
-    version until it is activated again)."""
-    workflow = parse_workflow(document, registry)
+    version until it is activated again). The guardrail passes run on it as on a create."""
+    workflow, applied = _guarded(document, registry, caller)
     version = store.add_version(caller.workspace, workflow_id, workflow, source="api", created_by=caller.user)
-    return _out(store.get(caller.workspace, workflow_id), version)
+    return _out(store.get(caller.workspace, workflow_id), version).model_copy(update={"guardrails_applied": applied})
+
+
+def _guarded(document: Any, registry: RegistryDep, caller: Caller) -> tuple[Workflow, list[dict[str, Any]]]:
+    """The document parsed (422 listing every problem) with the guardrail passes applied — the same
+    approvals, content filters, PII redaction and input checks the copilot inserts — and what they
+    inserted. ``"guardrails": "manual"`` skips them, for an admin key only (403 otherwise)."""
+    workflow = parse_workflow(document, registry)
+    if workflow.guardrails == "manual" and not caller.allows("admin"):
+        raise ForbiddenError(f'"guardrails": "manual" (saving without the guardrail passes) needs an admin key; '
+                             f"this key is {caller.role}", required="admin", role=caller.role, path="$.guardrails")
+    result = guard_saved(workflow, registry)
+    if not result.changes:
+        return workflow, []
+    return parse_workflow(result.workflow.to_json_dict(), registry), [c.to_dict() for c in result.changes]
 
 
 @router.get("/workflows/{workflow_id}/versions")
@@ -127,7 +149,9 @@ def versions(workflow_id: str, store: WorkflowStoreDep, caller: ViewerDep) -> li
     """Every version, oldest first, marking the draft (``current``) and the one triggers run (``active``)."""
     row = store.get(caller.workspace, workflow_id)
     return [VersionOut(version=v.version, content_hash=v.content_hash, source=v.source, created_by=v.created_by,
-                       created_at=v.created_at.isoformat(), note=v.note, current=v.version == row.current_version,
+                       created_at=v.created_at.isoformat(), note=v.note,
+                       guardrails="manual" if v.definition_dict().get("guardrails") == "manual" else "auto",
+                       current=v.version == row.current_version,
                        active=row.status == "active" and v.version == row.active_version)
             for v in store.versions(caller.workspace, workflow_id)]
 

@@ -135,3 +135,21 @@ def test_import_and_activate_check_sub_workflow_calls(tmp_path: Path) -> None:
     assert run("workflows", "delete", a)[0] == 0  # B's callee is gone: B cannot be activated now
     code, _, err = run("workflows", "activate", b)
     assert code != 0 and "subworkflow_not_found" in err + _
+
+
+def test_import_gets_the_guardrail_passes_unless_manual(tmp_path: Path) -> None:
+    purge = {"name": "Purge orders", "nodes": [
+        {"id": "start", "type": "trigger", "kind": "manual"},
+        {"id": "purge", "type": "action", "connector": "datastore", "operation": "delete",
+         "config": {"table": "orders", "all": True}}], "edges": [{"source": "start", "target": "purge"}]}
+    imported = run_json("workflows", "import", write(tmp_path, purge))
+    assert [(c["pass"], c["kind"]) for c in imported["guardrails_applied"]] == [("approval", "approval")]
+    shown = run_json("workflows", "show", imported["id"])
+    assert [n["kind"] for n in shown["definition"]["nodes"] if n["type"] == "guardrail"] == ["approval"]
+    code, out, _ = run("workflows", "import", write(tmp_path, {**purge, "name": "Purge again"}, "again.json"))
+    assert code == 0 and "guardrail inserted: approve_purge (approval)" in out
+
+    manual = run_json("workflows", "import", write(tmp_path, {**purge, "guardrails": "manual"}, "manual.json"),
+                      "--into", imported["id"])
+    assert manual["guardrails_applied"] == [] and manual["current_version"] == 2
+    assert run_json("workflows", "show", imported["id"])["definition"] == {**purge, "guardrails": "manual"}
