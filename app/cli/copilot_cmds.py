@@ -221,7 +221,7 @@ def _chat_line(copilot: Any, workspace: str, conversation_id: str | None, line: 
         console.print(f"[yellow]unknown command {command}[/]. {HELP}")
         return conversation_id
     if conversation_id is None:
-        conversation_id = copilot.start(workspace, user_id="cli", title=line[:80])
+        conversation_id = copilot.start(workspace, user_id="cli", title=line)
     with console.status("thinking…"):
         turn = copilot.send(conversation_id, line, user_id="cli")
     _print_turn(turn)

@@ -93,6 +93,7 @@ class Turn:
     duplicates: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     credentials: list[dict[str, Any]] = field(default_factory=list)  # attached, or how to add the missing
+    secrets: list[dict[str, Any]] = field(default_factory=list)  # removed from the message: how to store them instead
 
     @property
     def cache(self) -> str:

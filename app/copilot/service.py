@@ -31,6 +31,7 @@ from app.copilot.context import ContextBuilder, Retriever, WorkflowSummary
 from app.copilot.credentials import CredentialRef
 from app.copilot.diff import diff_workflows
 from app.copilot.nlu.intents import intent_of
+from app.copilot.pasted_secrets import Redacted, offers, redact_secrets, reply
 from app.copilot.pipeline import Pipeline, PipelineResult
 from engine.errors import ConflictError, FlowwrightError, WorkflowInvalidError
 from engine.workflow import Workflow
@@ -83,24 +84,33 @@ class Copilot:
 
     def start(self, workspace_id: str = DEFAULT_WORKSPACE, *, user_id: str | None = None,
               workflow_id: str | None = None, title: str = "") -> str:
-        """A new conversation (optionally about an existing workflow); returns its id."""
+        """A new conversation (optionally about an existing workflow); returns its id. The title
+        (the first message, say) is stored with its secrets cut out, then cut to 80 characters."""
         if workflow_id is not None:
             self.workflows.get(workspace_id, workflow_id)  # 404 before anything is written
-        row = self.chat.create(workspace_id, user_id=user_id, title=title)
+        row = self.chat.create(workspace_id, user_id=user_id, title=redact_secrets(title).text[:80])
         if workflow_id is not None:
             self.chat.set_workflow(row.id, workflow_id)
         return row.id
 
     def generate(self, prompt: str, *, workspace_id: str = DEFAULT_WORKSPACE, user_id: str | None = None) -> Turn:
         """One message in a new conversation."""
-        conversation_id = self.start(workspace_id, user_id=user_id, title=prompt[:80])
+        conversation_id = self.start(workspace_id, user_id=user_id, title=prompt)
         return self.send(conversation_id, prompt, user_id=user_id)
 
     def send(self, conversation_id: str, message: str, *, user_id: str | None = None) -> Turn:
-        """The assistant's turn after ``message``: a question, a new version, or an error."""
+        """The assistant's turn after ``message``: a question, a new version, or an error.
+
+        Secrets in the message (keys, tokens, passwords) are replaced by ``***`` before anything
+        sees it — the stored history, the model, the semantic cache, the workflow — and the reply
+        says how to store each as a credential instead (``turn.secrets``)."""
         started = time.perf_counter()
         conversation = self.chat.get(conversation_id)
         workspace_id = conversation.workspace_id
+        pasted = redact_secrets(message)
+        message = pasted.text
+        if pasted.only_secrets:
+            return self._secrets_only(conversation_id, workspace_id, pasted, started)
         history = self.chat.history(conversation_id)
         if conversation.workflow_id is not None and intent_of(message) == "undo":
             self.chat.add(conversation_id, "user", message)
@@ -131,9 +141,24 @@ class Copilot:
             diff = diff_workflows(current, stored)
             turn.diff = diff.to_dict()
             turn.message = _describe(result, diff.summary(), version, set(diff.added))
+        if pasted.found:
+            turn.secrets = offers(pasted.found, workspace_id)
+            turn.message = "\n".join(filter(None, [turn.message, reply(pasted.found, workspace_id)]))
         turn.latency_ms = round((time.perf_counter() - started) * 1000, 1)
         row = self.chat.add(conversation_id, "assistant", turn.message, kind=turn.kind, workflow_id=turn.workflow_id,
                             version=turn.version, base_version=turn.base_version, payload=turn.payload())
+        turn.seq = row.seq
+        return turn
+
+    def _secrets_only(self, conversation_id: str, workspace_id: str, pasted: Redacted, started: float) -> Turn:
+        """The turn for a message that was nothing but secrets: nothing to plan, so the reply only
+        offers to store them as credentials (the message is kept as ``***``)."""
+        self.chat.add(conversation_id, "user", pasted.text)
+        question = reply(pasted.found, workspace_id) + "\nWhat should the workflow do with it?"
+        turn = Turn(conversation_id=conversation_id, seq=0, kind="question", message=question, question=question,
+                    valid=True, secrets=offers(pasted.found, workspace_id))
+        turn.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        row = self.chat.add(conversation_id, "assistant", turn.message, kind=turn.kind, payload=turn.payload())
         turn.seq = row.seq
         return turn
 

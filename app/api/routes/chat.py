@@ -25,7 +25,7 @@ class StartIn(MessageIn):
 async def start(body: StartIn, copilot: CopilotDep, caller: EditorDep) -> dict[str, Any]:
     """Start a conversation with its first message; returns the assistant's turn."""
     conversation_id = await asyncio.to_thread(copilot.start, caller.workspace, workflow_id=body.workflow_id,
-                                              title=body.message[:80], user_id=caller.user)
+                                              title=body.message, user_id=caller.user)
     turn = await copilot.asend(conversation_id, body.message)
     result: dict[str, Any] = turn.to_dict()
     return result
