@@ -43,3 +43,25 @@ def test_bad_credentials_are_422(client: TestClient) -> None:
     assert missing.status_code == 422 and "password" in missing.json()["error"]["message"]
     bad_name = client.put("/v1/credentials/bad%20name", json={"type": "api_key", "secret": "s"})
     assert bad_name.status_code == 422 and bad_name.json()["error"]["code"] == "credential_name_invalid"
+
+
+def test_each_credential_lists_the_workflows_using_it(client: TestClient, api_key: Any) -> None:
+    def workflow(name: str, credential: str) -> dict[str, Any]:
+        return {"schema_version": "1", "name": name,
+                "nodes": [{"id": "start", "type": "trigger", "kind": "manual"},
+                          {"id": "post", "type": "action", "connector": "slack", "operation": "post_message",
+                           "credential": credential, "config": {"channel": "#ops", "text": "hi"}}],
+                "edges": [{"source": "start", "target": "post"}]}
+
+    assert client.put("/v1/credentials/slack", json={"type": "url", "secret": "https://hooks.example.com/x"}).status_code == 200
+    assert client.put("/v1/credentials/spare", json={"type": "api_key", "secret": "k"}).status_code == 200
+    first = client.post("/v1/workflows", json=workflow("Ops ping", "slack")).json()["id"]
+    moved = client.post("/v1/workflows", json=workflow("Moves on", "slack")).json()["id"]
+    assert client.post(f"/v1/workflows/{moved}/activate").status_code == 200
+    # its draft moves to another credential; the active version still uses slack
+    assert client.put(f"/v1/workflows/{moved}", json=workflow("Moves on", "spare")).status_code == 200
+    other = client.post("/v1/workflows", json=workflow("Elsewhere", "slack"), headers=api_key("other", "editor"))
+    assert other.status_code == 201
+    listed = {c["name"]: c["used_by"] for c in client.get("/v1/credentials").json()}
+    assert [(u["workflow_id"], u["nodes"]) for u in listed["slack"]] == [(first, ["post"]), (moved, ["post"])]
+    assert [(u["workflow_id"], u["status"]) for u in listed["spare"]] == [(moved, "active")]

@@ -52,9 +52,14 @@ class Service:
         self.database_url = database_url
         self.keys: dict[str, str] = {}
 
-    def key(self, workspace: str) -> str:
-        """An editor key of ``workspace`` (the workspace is created on first use)."""
-        if workspace not in self.keys:
+    def key(self, workspace: str, role: str = "editor") -> str:
+        """A key of ``workspace`` with ``role`` (the workspace is created on first use)."""
+        if role != "editor":
+            return self._issue(workspace, role, f"{workspace}/{role}")
+        return self._issue(workspace, role, workspace)
+
+    def _issue(self, workspace: str, role: str, slot: str) -> str:
+        if slot not in self.keys:
             from app.auth.keys import KeyStore
             from engine.db import make_engine
 
@@ -62,10 +67,10 @@ class Service:
             try:
                 store = KeyStore(engine)
                 store.ensure_workspace(workspace)
-                self.keys[workspace] = store.issue(workspace, "editor", user=f"tester-{workspace}").token
+                self.keys[slot] = store.issue(workspace, role, user=f"tester-{workspace}").token
             finally:
                 engine.dispose()
-        return self.keys[workspace]
+        return self.keys[slot]
 
     def call(self, method: str, path: str, body: Any = None, *, workspace: str, timeout: float = 30) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -160,17 +165,17 @@ def shots(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def open_page(chromium: Any, service: Service, workspace: str) -> Iterator[Any]:
-    """``open_page(path="/", viewport=WIDE)``: a page in a fresh context, signed in with a key of
+    """``open_page(path="/", viewport=WIDE, role="editor")``: a page in a fresh context, signed in with a key of
     this test's workspace (in sessionStorage, as the sign-in form leaves it). Any request to a host other than the service fails the test (nothing may load
     from a CDN)."""
     contexts: list[Any] = []
     outside: list[str] = []
 
-    def opener(path: str = "/", viewport: dict[str, int] | None = None) -> Any:
+    def opener(path: str = "/", viewport: dict[str, int] | None = None, role: str = "editor") -> Any:
         # Playwright's wait_for_function evaluates strings, which the page's CSP (script-src 'self')
         # forbids: the harness bypasses it here; test_page.py runs the page under its CSP too.
         context = chromium.new_context(viewport=viewport or WIDE, base_url=service.base, bypass_csp=True)
-        key = json.dumps(service.key(workspace))
+        key = json.dumps(service.key(workspace, role))
         context.add_init_script(f"if (!sessionStorage.getItem('flowwright.key')) "
                                 f"sessionStorage.setItem('flowwright.key', {key});")
 

@@ -4,6 +4,9 @@
 
 const KEY = "flowwright.key";
 
+/** Who is signed in (GET /v1/me: user, role, workspace), set by main.js on sign-in. */
+export const session = { me: null };
+
 export function apiKey() {
   return sessionStorage.getItem(KEY) || "";
 }

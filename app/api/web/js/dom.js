@@ -12,7 +12,7 @@ export function el(tag, attrs = {}, ...children) {
     else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
     else node[key] = value;
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -31,7 +31,10 @@ export function when(iso) {
 
 export function ms(value) {
   if (value === null || value === undefined) return "—";
-  return value < 1000 ? `${value} ms` : `${(value / 1000).toFixed(1)} s`;
+  if (value < 1000) return `${Math.round(value)} ms`;
+  if (value < 60_000) return `${(value / 1000).toFixed(1)} s`;
+  if (value < 3_600_000) return `${(value / 60_000).toFixed(1)} min`;
+  return `${(value / 3_600_000).toFixed(1)} h`;
 }
 
 /** A status as a person reads it ("completed with errors", "timed out"). */

@@ -2,10 +2,12 @@
 // (#/chat/ID, #/workflows/ID, #/executions/ID), so a reload, a bookmark or the back button
 // lands on the same place.
 
-import { api, apiKey, setApiKey } from "./api.js";
+import { api, apiKey, session, setApiKey } from "./api.js";
 import { chatView } from "./chat.js";
+import { credentialsView } from "./credentials.js";
 import { $, el } from "./dom.js";
 import { executionView, executionsView, leaveExecution } from "./executions.js";
+import { insightsView } from "./insights.js";
 import { workflowView, workflowsView } from "./workflows.js";
 
 const ROUTES = [
@@ -14,6 +16,8 @@ const ROUTES = [
   [/^#\/workflows$/, (root) => workflowsView(root), "workflows"],
   [/^#\/executions\/([\w-]+)$/, (root, m) => executionView(root, m[1]), "executions"],
   [/^#\/executions$/, (root, m, q) => executionsView(root, q), "executions"],
+  [/^#\/credentials$/, (root) => credentialsView(root), "credentials"],
+  [/^#\/insights$/, (root, m, q) => insightsView(root, q), "insights"],
 ];
 
 let generation = 0;
@@ -77,6 +81,7 @@ async function start() {
     setApiKey("");
     return signInView(error.message);
   }
+  session.me = me;
   $("who").textContent = `${me.user} (${me.role}) · ${me.workspace}`;
   $("who").dataset.workspace = me.workspace;
   $("sign-out").hidden = false;
