@@ -73,6 +73,10 @@ def test_the_report_its_charts_findings_and_an_accepted_fix(
         page.click("#download-md")
     text = Path(download.value.path()).read_text()
     assert text.startswith("#") and any(name in text for name in names.values())
+    with page.expect_download(timeout=120_000) as download:
+        page.click("#download-pdf")
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+    assert download.value.suggested_filename == "flowwright-insights-7d.pdf"
 
     page.select_option("#insights-days", "30")
     page.wait_for_url("**/#/insights?days=30")

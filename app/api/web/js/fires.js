@@ -21,6 +21,9 @@ export function firesShort(fires, active) {
     return el("span", { class: "fires schedule" }, el("span", { class: "muted small" }, active ? "next " : "would run "),
       next ? el("time", { dateTime: next.utc, title: fires.description }, next.words) : el("span", {}, fires.description));
   }
+  if (fires.kind === "poll") {
+    return el("span", { class: "fires poll" }, `polls ${fires.connector}.${fires.operation} every ${fires.interval_s} s`);
+  }
   return el("span", { class: "fires manual muted" }, "by hand");
 }
 
@@ -37,6 +40,8 @@ export function firesBox(fires, active) {
       el("ol", { class: "next-times", id: "next-times" }, (fires.next || []).map((t) =>
         el("li", {}, el("time", { dateTime: t.utc }, t.words)))));
     if (!(fires.next || []).length) box.append(el("p", { class: "muted" }, "It will not fire again."));
+  } else if (fires.kind === "poll") {
+    box.append(el("p", {}, "Polling: ", el("strong", {}, fires.description), active ? " — polling now." : " — starts once activated."));
   } else {
     box.append(el("p", {}, "Manual trigger: runs when you press Run (or call the API)."));
   }

@@ -25,6 +25,7 @@ export function nodeLabel(node) {
   if (node.type === "action") return `${node.connector}.${node.operation}`;
   if (node.type === "trigger") {
     if (node.kind === "schedule") return `schedule · ${c.cron || c.at || ""}${c.timezone ? ` (${c.timezone})` : ""}`;
+    if (node.kind === "poll") return `poll · ${node.connector}.${node.operation} every ${c.interval_s || 60} s`;
     return `${node.kind} trigger`;
   }
   if (node.type === "guardrail") return `guardrail · ${node.kind}`;

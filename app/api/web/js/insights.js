@@ -115,6 +115,10 @@ export async function insightsView(root, params) {
   const problem = el("p", { class: "problem", role: "alert" });
   const md = el("button", { type: "button", class: "secondary", id: "download-md" }, "Report (Markdown)");
   const csv = el("button", { type: "button", class: "secondary", id: "download-csv" }, "Findings (CSV)");
+  const pdf = el("button", { type: "button", class: "secondary", id: "download-pdf" }, "Report (PDF)");
+  const html = el("button", { type: "button", class: "secondary", id: "download-html" }, "Report (HTML)");
+  pdf.addEventListener("click", () => download(`/v1/insights/report.pdf?days=${days}`, `flowwright-insights-${days}d.pdf`, pdf).catch((e) => { problem.textContent = e.message; }));
+  html.addEventListener("click", () => download(`/v1/insights/report.html?days=${days}`, `flowwright-insights-${days}d.html`, html).catch((e) => { problem.textContent = e.message; }));
   md.addEventListener("click", () => download(`/v1/insights/report.md?days=${days}`, `flowwright-insights-${days}d.md`, md).catch((e) => { problem.textContent = e.message; }));
   csv.addEventListener("click", () => download(`/v1/insights/report.csv?days=${days}`, `flowwright-insights-${days}d.csv`, csv).catch((e) => { problem.textContent = e.message; }));
 
@@ -140,7 +144,7 @@ export async function insightsView(root, params) {
       el("td", { "data-label": "Health" }, w.health ? `${Math.round(w.health.score)} · ${w.health.band}` : "—"))))));
 
   root.replaceChildren(el("section", { class: "wide", "aria-label": "insights" },
-    el("div", { class: "bar" }, el("h2", {}, "Insights"), el("label", {}, "Period ", select), md, csv),
+    el("div", { class: "bar" }, el("h2", {}, "Insights"), el("label", {}, "Period ", select), el("span", { class: "actions downloads" }, md, html, pdf, csv)),
     problem,
     el("div", { class: "tiles", id: "insights-totals" },
       tile("runs", String(t.runs), "total-runs"), tile("failed", `${t.failed} (${pct(t.failure_rate)})`, "total-failed"),
