@@ -1,16 +1,24 @@
 """Pattern categories for the ``content_filter`` guardrail.
 
-Text is normalised first (Unicode NFKC, zero-width characters removed, whitespace collapsed,
-lower case) so that ``Ignore\u200b   PREVIOUS\ninstructions`` still matches. The categories:
+Text is read several ways first (``engine.deobfuscation``): Unicode NFKC with invisible
+characters removed, look-alike letters and accents folded, lower case and whitespace collapsed
+(so ``Ignore\u200b   PREVIOUS\ninstructions`` and ``іgnоrе`` in Cyrillic still match); the same
+without markdown/HTML markup; the text of long base64, hex, percent-encoded, HTML-entity and
+``\\u`` tokens (two layers deep); and the letters alone, leetspeak read back (``i g n o r e``,
+``1gn0r3``). The categories:
 
-- ``prompt_injection`` — attempts to override the instructions a model was given;
+- ``prompt_injection`` — attempts to override the instructions a model was given (English
+  synonyms, French, German, Spanish, Italian);
 - ``exfiltration`` — attempts to make a model reveal its system prompt, hidden instructions or
   secrets;
 - ``secrets`` — credentials that must not leave (private keys, cloud/API keys, bearer tokens);
 - ``unsafe`` — requests for clearly dangerous content (weapons, malware, self-harm instructions).
 
 The lists are deliberately conservative (a false positive stops a workflow); workflows add their
-own regular expressions with ``patterns`` and can pick categories with ``categories``.
+own regular expressions with ``patterns`` and can pick categories with ``categories``. What the
+filter cannot catch: an attack reworded in plain language it has no pattern for, languages it
+has no patterns for, encodings it does not decode (ROT13, compression, images), and instructions
+split across several fields or steps.
 
 Every pattern, the workflow's own included, runs on RE2 (google-re2): matching is linear in the
 text, so no input can make the filter stall a worker; RE2 refuses lookarounds and backreferences,
@@ -19,7 +27,6 @@ which a custom pattern therefore cannot use (a ``guardrail_config_invalid`` erro
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,16 +34,26 @@ from typing import Any
 import re2
 
 from engine import linear_regex
+from engine.deobfuscation import fold, readings
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-
-_PREV = r"(?:previous|prior|above|earlier|preceding|all|any|the|your|system|original)"
+_PREV = r"(?:previous|prior|above|earlier|preceding|foregoing|all|any|the|your|system|original|initial|those|these)"
 # Instruction words only: "please disregard my previous message" is ordinary mail, not an attack.
-_INSTR = r"(?:instructions?|prompts?|rules|guidelines|guardrails)"
+_INSTR = (r"(?:instructions?|prompts?|rules|guidelines|guardrails|directives|directions|commands|guidance|"
+          r"programming|system\s+message|constraints|restrictions)")
+_IGNORE = (r"(?:ignore|disregard|forget|override|bypass|discard|abandon|dismiss|pay\s+no\s+attention\s+to|"
+           r"set\s+aside|throw\s+out|stop\s+following|no\s+longer\s+follow|never\s*mind)")
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "prompt_injection": (
-        rf"\b(?:ignore|disregard|forget|override|bypass)\b(?:\s+\w+){{0,3}}\s+{_PREV}\s+(?:\w+\s+){{0,2}}{_INSTR}",
+        rf"\b{_IGNORE}\b(?:\s+\w+){{0,3}}\s+{_PREV}\s+(?:\w+\s+){{0,2}}{_INSTR}",
+        # French, German, Spanish, Italian (accents are folded away before matching)
+        r"\b(?:ignore[rz]?|oublie[rz]?|ne\s+tenez\s+pas\s+compte|ne\s+tiens\s+pas\s+compte)\b\s+(?:\w+\s+){0,2}"
+        r"(?:les|tes|vos|toutes|tous|ces|des)\s+(?:\w+\s+){0,2}(?:instructions?|consignes?|regles|directives|ordres)\b",
+        r"\b(?:ignoriere|ignorieren\s+sie|vergiss|vergessen\s+sie|missachte)\b(?:\s+\w+){0,3}\s+"
+        r"(?:anweisungen|instruktionen|regeln|vorgaben|befehle)\b",
+        r"\b(?:ignora|ignore|ignoren|olvida|olvide|olviden|omite)\b(?:\s+\w+){0,3}\s+(?:instrucciones|reglas|indicaciones|ordenes)\b",
+        r"\b(?:ignora|dimentica|trascura)\b(?:\s+\w+){0,3}\s+(?:istruzioni|regole|indicazioni)\b",
+        r"\bfrom\s+now\s+on,?\s+you\s+(?:are|will\s+be)\s+(?:dan|jailbroken|unrestricted|unfiltered|no\s+longer\s+bound)",
         r"\byou\s+are\s+now\s+(?:in\s+)?(?:dan|developer\s+mode|jailbroken|unrestricted|an?\s+unfiltered)",
         r"\b(?:new|updated|real)\s+(?:system\s+)?instructions\s*:",
         r"\bact\s+as\s+(?:if\s+you\s+(?:have|had)\s+no|an?\s+(?:ai|assistant)\s+without)\s+(?:restrictions|rules|filters|limits)",
@@ -68,6 +85,25 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 
 DEFAULT_CATEGORIES = ("prompt_injection", "exfiltration", "secrets", "unsafe")
 
+# Signatures for the ``squeezed`` reading (letters and digits only, leetspeak read back): the
+# phrases above with nothing between the words, for text spelled out or cut up letter by letter.
+_SQ_PREV = r"(?:all|any|the|your|my|of|previous|prior|above|earlier|preceding|system|original|initial)*"
+SQUEEZED: dict[str, tuple[str, ...]] = {
+    "prompt_injection": (
+        rf"(?:ignore|disregard|forget|override|bypass){_SQ_PREV}(?:previous|prior|above|earlier|preceding|system|original|initial)"
+        r"(?:instructions?|prompts?|rules|guidelines|directives|directions)",
+        r"(?:ignore|disregard|forget)(?:all|any|your|the)(?:instructions|rules|guidelines)",
+        r"youarenow(?:in)?(?:dan|developermode|jailbroken|unrestricted|unfiltered)",
+        r"(?:ignore[rz]?|oublie[rz]?)(?:toutes?|tous)?(?:les|tes|vos)(?:instructions|consignes|regles)",
+        r"(?:ignoriere|vergiss)(?:alle)?(?:vorherigen|bisherigen|deine|die)(?:anweisungen|regeln)",
+        r"(?:remove|disable|turnoff)(?:all|the|any)*(?:guardrails|safetychecks|safetyfilters|contentfilters?)",
+    ),
+    "exfiltration": (
+        r"(?:reveal|print|show|repeat|output|leak|dump|tellme|giveme|display)(?:me|us|your|the|full|entire|all)*"
+        r"(?:systemprompt|hiddenprompt|hiddeninstructions|initialprompt|initialinstructions|developerprompt|developermessage)",
+    ),
+}
+
 
 REGEX_ENGINE = "re2"
 """Which regular-expression engine the filter runs on (tests hold it to RE2)."""
@@ -84,9 +120,9 @@ def compile_pattern(pattern: str) -> Any:
 
 
 def normalize(text: str) -> str:
-    """NFKC, zero-width characters removed, whitespace collapsed, lower case."""
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
-    return " ".join(text.split()).lower()
+    """The plain reading: NFKC, invisible characters removed, look-alike letters and accents
+    folded, lower case, whitespace collapsed (``engine.deobfuscation.fold``)."""
+    return fold(text)
 
 
 @dataclass(frozen=True)
@@ -94,6 +130,7 @@ class Finding:
     category: str
     pattern: str
     excerpt: str
+    via: str = "text"  # the reading it was found in: text, markup, base64, hex, percent, html, squeezed...
 
 
 class ContentFilter:
@@ -107,21 +144,31 @@ class ContentFilter:
             self._compiled.extend((category, p, compile_pattern(p)) for p in CATEGORIES[category])
         for pattern in patterns:
             self._compiled.append(("custom", pattern, compile_pattern(pattern)))
+        self._squeezed = [(category, p, compile_pattern(p)) for category in categories for p in SQUEEZED.get(category, ())]
 
     def scan(self, text: str) -> list[Finding]:
-        """Every category that matches the (normalised) text, with a short excerpt."""
-        norm = normalize(text)
+        """Every pattern that matches a reading of the text (its plain, de-markup and decoded
+        readings; the squeezed one for the squeezed signatures), once, with a short excerpt and
+        the reading it was found in."""
         found: list[Finding] = []
-        for category, written, pattern in self._compiled:
-            match = pattern.search(norm)
-            if match:
-                start = max(0, match.start() - 20)
-                found.append(Finding(category, written, norm[start : match.end() + 20]))
+        seen: set[str] = set()
+        for reading in readings(text):
+            squeezed = reading.via == "squeezed"
+            compiled = self._squeezed if squeezed else self._compiled
+            for category, written, pattern in compiled:
+                if written in seen or (squeezed and any(f.category == category for f in found)):
+                    continue  # the squeezed reading is the last resort for a category not found otherwise
+                match = pattern.search(reading.text)
+                if match:
+                    seen.add(written)
+                    start = max(0, match.start() - 20)
+                    found.append(Finding(category, written, reading.text[start : match.end() + 20], reading.via))
         return found
 
     def redact(self, text: str, replacement: str = "[FILTERED]") -> str:
         """Replace matches with ``replacement``, in the original text when the matches are found
-        there, else in the normalised text (obfuscated input loses its formatting)."""
+        there, else in the normalised text (obfuscated input loses its formatting); a text whose
+        attack is only visible decoded or squeezed is replaced whole."""
         if not self.scan(text):
             return text
         changed = text
@@ -129,10 +176,11 @@ class ContentFilter:
             changed = pattern.sub(replacement, changed)
         if not self.scan(changed):
             return changed
-        changed = normalize(text)
+        changed, replaced = normalize(text), 0
         for _, _, pattern in self._compiled:
-            changed = pattern.sub(replacement, changed)
-        return changed
+            changed, count = pattern.subn(replacement, changed)
+            replaced += count
+        return changed if replaced and not self.scan(changed) else replacement
 
 
-__all__ = ["CATEGORIES", "DEFAULT_CATEGORIES", "REGEX_ENGINE", "ContentFilter", "Finding", "compile_pattern", "normalize"]
+__all__ = ["CATEGORIES", "DEFAULT_CATEGORIES", "REGEX_ENGINE", "SQUEEZED", "ContentFilter", "Finding", "compile_pattern", "normalize"]

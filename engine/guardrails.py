@@ -272,7 +272,7 @@ async def _content_filter(node: GuardrailNode, config: Any, data: Any, ctx: Guar
     findings: list[dict[str, str]] = []
     for path, text in _strings_with_paths(data):
         for finding in content_filter.scan(text):
-            findings.append({"path": path, "category": finding.category, "excerpt": finding.excerpt})
+            findings.append({"path": path, "category": finding.category, "excerpt": finding.excerpt, "via": finding.via})
     if not findings:
         return data
     paths = list(dict.fromkeys(f["path"] for f in findings))
