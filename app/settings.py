@@ -116,6 +116,15 @@ class Settings(BaseSettings):
     worker_capacity: int = Field(16, ge=1, le=10_000, description="Executions one worker drives at once.")
     worker_heartbeat_s: float = Field(2.0, ge=0.05, le=300, description="Worker heartbeat interval; a silent "
                                       "worker's executions are adopted within two intervals.")
+    backend: Literal["local", "temporal"] = Field("local", description="Where executions run: `local` (this "
+                                                  "database's queue and Flowwright workers) or `temporal` (one "
+                                                  "interpreter workflow per execution on a Temporal service).")
+    temporal_address: str = Field("localhost:7233", description="Temporal backend: the Temporal frontend, host:port.")
+    temporal_namespace: str = Field("default", description="Temporal backend: the Temporal namespace.")
+    temporal_task_queue: str = Field("flowwright", min_length=1, max_length=200, description="Temporal backend: "
+                                     "task queue prefix; a workspace's executions run on `<prefix>-<workspace id>`.")
+    temporal_heartbeat_timeout_s: float = Field(10.0, ge=1, le=3600, description="Temporal backend: a node "
+                                                "whose worker went silent this long runs again on another worker.")
     expression_time_limit_ms: int = Field(1000, ge=10, le=60_000, description="Time limit of one expression evaluation.")
     expression_memory_limit_mb: int = Field(256, ge=32, le=16_384, description="Memory an expression worker "
                                             "process may use beyond its start-up size.")

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from engine.poll_scheduler import PollScheduler
     from engine.retention import Retention
     from engine.runtime import Runtime
+    from engine.temporal.runtime import TemporalOptions
     from engine.workflow_store import WorkflowRow, WorkflowVersionRow
 
 log = logging.getLogger(__name__)
@@ -269,9 +270,25 @@ class Container:
             expression_memory_limit_mb=settings.expression_memory_limit_mb,
             expression_workers=settings.expression_workers,
         )
-        return Runtime(self.execution_store, self.registry, credentials=self.token_manager, rate_limiter=self.rate_limiter,
-                       services=self.connector_services, usage=self.gateway.tracker, limits=limits, queue=self.queue,
-                       remote=self.remote, workflows=self.workflow_store)
+        collaborators: dict[str, Any] = {
+            "credentials": self.token_manager, "rate_limiter": self.rate_limiter, "services": self.connector_services,
+            "usage": self.gateway.tracker, "limits": limits, "workflows": self.workflow_store,
+        }
+        if settings.backend == "temporal":
+            from engine.temporal.runtime import TemporalRuntime
+
+            return TemporalRuntime(self.execution_store, self.registry, options=self.temporal_options, **collaborators)
+        return Runtime(self.execution_store, self.registry, queue=self.queue, remote=self.remote, **collaborators)
+
+    @property
+    def temporal_options(self) -> TemporalOptions:
+        """Where the Temporal backend runs executions (``FLOWWRIGHT_TEMPORAL_*``)."""
+        from engine.temporal.runtime import TemporalOptions
+
+        settings = self.settings
+        return TemporalOptions(address=settings.temporal_address, namespace=settings.temporal_namespace,
+                               task_queue_prefix=settings.temporal_task_queue,
+                               heartbeat_timeout_s=settings.temporal_heartbeat_timeout_s)
 
     @functools.cached_property
     def scheduler(self) -> CronScheduler:

@@ -137,3 +137,10 @@ class SubworkflowFailed(FlowwrightError):
 
     code = "subworkflow_failed"
     status = 502
+
+
+class BackendUnavailable(FlowwrightError):
+    """The execution backend (the Temporal service) could not be reached or refused the request."""
+
+    code = "backend_unavailable"
+    status = 503

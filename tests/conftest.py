@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres_fixture import postgres_url  # noqa: F401 - one throw-away server for the whole session
+from tests.temporal_fixture import temporal_address  # noqa: F401 - one Temporal dev server for the whole session
 
 # Tests never talk to a real model provider or to the internet.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

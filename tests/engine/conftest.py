@@ -19,3 +19,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ExecutionS
     yield s
     s.close()
     s.engine.dispose()
+
+
+@pytest.fixture(params=["local", pytest.param("temporal", marks=pytest.mark.temporal)])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The backend ``runtime_at`` builds: the local runtime, then the Temporal one (a real dev
+    server shared by the session). A conformance test module asks for it with
+    ``pytestmark = pytest.mark.usefixtures("backend")``."""
+    from tests.engine import runtime_helpers
+
+    if request.param == "temporal":
+        address = request.getfixturevalue("temporal_address")
+        monkeypatch.setattr(runtime_helpers, "BACKEND", ("temporal", address))
+    return str(request.param)

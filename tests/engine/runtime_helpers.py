@@ -216,10 +216,20 @@ class DictVault:
         return self.secrets[name]
 
 
+# (backend, Temporal address): set by the ``backend`` fixture (tests/engine/conftest.py)
+BACKEND: tuple[str, str | None] = ("local", None)
+
+
 @contextlib.asynccontextmanager
 async def runtime_at(db_path: Path, **kwargs: Any) -> AsyncIterator[Runtime]:
     """A runtime over a real SQLite file, with the workflow store beside it (sub-workflows);
-    closed (store flushed) on exit."""
+    closed (store flushed) on exit. On the backend the ``backend`` fixture chose (the
+    conformance tests run on both): the local runtime, or a Temporal-backed one."""
+    if BACKEND[0] == "temporal":
+        assert BACKEND[1] is not None
+        async with temporal_runtime_at(db_path, BACKEND[1], **kwargs) as temporal:
+            yield temporal
+        return
     store = ExecutionStore(make_engine(f"sqlite:///{db_path}"))
     kwargs.setdefault("limits", RuntimeLimits())
     kwargs.setdefault("workflows", WorkflowStore(store.engine))
@@ -260,3 +270,27 @@ def statuses(result: dict[str, Any]) -> dict[str, str]:
         key = step["node_id"] + (f"@{step['loop_path']}" if step.get("loop_path") else "")
         out[key] = step["status"]
     return out
+
+
+@contextlib.asynccontextmanager
+async def temporal_runtime_at(db_path: Path, address: str, **kwargs: Any) -> AsyncIterator[Runtime]:
+    """A Temporal-backed runtime over a real SQLite file and a real Temporal server, with an
+    embedded worker on a task queue of its own (tests share one server)."""
+    import uuid
+
+    from engine.temporal.runtime import TemporalOptions, TemporalRuntime
+
+    store = ExecutionStore(make_engine(f"sqlite:///{db_path}"))
+    kwargs.setdefault("limits", RuntimeLimits())
+    kwargs.setdefault("workflows", WorkflowStore(store.engine))
+    options = TemporalOptions(address=address, task_queue_prefix=f"fw-test-{uuid.uuid4().hex[:12]}",
+                              heartbeat_timeout_s=kwargs.pop("heartbeat_timeout_s", 10.0))
+    workspaces = kwargs.pop("workspaces", ("default",))
+    runtime = TemporalRuntime(store, kwargs.pop("registry", None) or registry(), options=options, **kwargs)
+    try:
+        async with runtime.embedded_worker(workspaces):
+            yield runtime
+    finally:
+        await runtime.aclose()
+        store.close()
+        store.engine.dispose()

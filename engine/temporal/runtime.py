@@ -1,0 +1,251 @@
+"""The runtime on the Temporal backend (``FLOWWRIGHT_BACKEND=temporal``).
+
+:class:`TemporalRuntime` keeps :class:`~engine.runtime.Runtime`'s public API and its execution
+rows: ``start`` creates the execution exactly as the local runtime does (validation, the row,
+seeded checkpoints), then starts the interpreter workflow (``engine.temporal.interpreter``) with
+the execution id as the workflow id, on the task queue of the execution's workspace. Workers
+(``flowwright worker --backend temporal``, or the one :meth:`TemporalRuntime.embedded_worker`
+runs inside ``flowwright run``) execute it; their activities write the step rows and events
+back to the shared store, which ``describe``, ``events`` (SSE), stats and insights read as
+they always do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from engine import events as ev
+from engine.errors import BackendUnavailable
+from engine.event_stream import follow_events
+from engine.execution_run import ExecutionRun
+from engine.execution_state import TERMINAL
+from engine.execution_store import ExecutionStore, dumps, now
+from engine.execution_views import duration_ms
+from engine.runtime import Runtime
+from engine.temporal.activities import InterpreterActivities
+from engine.temporal.interpreter import WORKFLOW_NAME, FlowwrightInterpreter
+
+log = logging.getLogger(__name__)
+
+STOP_POLL_MAX_S = 0.5
+
+
+@dataclass(frozen=True)
+class TemporalOptions:
+    """Where and how executions run on Temporal (from the settings).
+
+    Attributes:
+        address: the Temporal frontend, ``host:port``.
+        namespace: the Temporal namespace.
+        task_queue_prefix: task queues are ``<prefix>-<workspace id>`` (one per workspace).
+        heartbeat_timeout_s: a node activity whose worker went silent this long runs again elsewhere.
+    """
+
+    address: str = "localhost:7233"
+    namespace: str = "default"
+    task_queue_prefix: str = "flowwright"
+    heartbeat_timeout_s: float = 10.0
+
+    def task_queue(self, workspace_id: str) -> str:
+        """The task queue of a workspace's executions."""
+        return f"{self.task_queue_prefix}-{workspace_id}"
+
+
+async def connect(options: TemporalOptions) -> Client:
+    """A client of the Temporal service; ``BackendUnavailable`` names the address when it is down."""
+    try:
+        return await Client.connect(options.address, namespace=options.namespace)
+    except Exception as exc:  # the SDK raises RuntimeError for a refused connection
+        raise BackendUnavailable(
+            f"cannot reach the Temporal service at {options.address} (FLOWWRIGHT_TEMPORAL_ADDRESS): {exc}",
+            address=options.address) from None
+
+
+class TemporalRuntime(Runtime):
+    """A :class:`Runtime` whose executions run as Temporal workflows (see the module doc).
+
+    Args:
+        store: the execution store (shared with every worker).
+        registry: the connector catalog (for validation here, and for the embedded worker).
+        options: the Temporal options.
+        client: a connected Temporal client (``None``: connect on first use, so building the
+            runtime needs no server).
+        kwargs: the rest of :class:`Runtime`'s collaborators (the embedded worker's activities use them).
+    """
+
+    def __init__(self, store: ExecutionStore, registry: Any, *, options: TemporalOptions,
+                 client: Client | None = None, **kwargs: Any) -> None:
+        kwargs.pop("queue", None)
+        kwargs.pop("remote", None)
+        super().__init__(store, registry, **kwargs)
+        self._client = client
+        self._connecting = asyncio.Lock()
+        self.options = options
+        self._starts: dict[str, asyncio.Future[None]] = {}
+
+    async def client(self) -> Client:
+        """The Temporal client (connected on first use; ``BackendUnavailable`` when it cannot be)."""
+        async with self._connecting:
+            if self._client is None:
+                self._client = await connect(self.options)
+            return self._client
+
+    # -- starting and following --
+
+    async def start(self, workflow: Any, input: Any = None, **kwargs: Any) -> str:
+        """Create the execution and start its interpreter workflow (see :meth:`Runtime.start`);
+        ``BackendUnavailable`` (the execution is then failed) when Temporal refuses it."""
+        execution_id = await super().start(workflow, input, **kwargs)
+        started = self._starts.pop(execution_id, None)
+        if started is not None:
+            await started
+        return execution_id
+
+    def _launch(self, run: ExecutionRun, *, deadline: datetime | None = None) -> None:
+        execution_id = run.execution_id
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._starts[execution_id] = started
+        if deadline is None and run.workflow.timeout_s:
+            deadline = run.started_at + timedelta(seconds=run.workflow.timeout_s)
+        payload = {
+            "execution_id": execution_id, "definition": run.workflow.to_json_dict(), "input": run.trigger_input,
+            "deadline": deadline.isoformat() if deadline is not None else None,
+            "options": {"heartbeat_timeout_s": self.options.heartbeat_timeout_s,
+                        "max_concurrency": self.limits.max_concurrency},
+        }
+        task = asyncio.create_task(self._follow(execution_id, run.workspace_id, payload, started),
+                                   name=f"temporal execution {execution_id}")
+        self._tasks[execution_id] = task
+
+    async def _follow(self, execution_id: str, workspace_id: str, payload: dict[str, Any],
+                      started: asyncio.Future[None]) -> str | None:
+        try:
+            try:
+                client = await self.client()
+                handle: WorkflowHandle[Any, Any] = await client.start_workflow(
+                    WORKFLOW_NAME, payload, id=execution_id, task_queue=self.options.task_queue(workspace_id),
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                )
+            except (RPCError, RuntimeError, BackendUnavailable) as exc:
+                error = exc if isinstance(exc, BackendUnavailable) else BackendUnavailable(
+                    f"Temporal did not start execution {execution_id}: {exc}", address=self.options.address)
+                await self._fail_unstarted(execution_id, error)
+                started.set_exception(error)
+                return "failed"
+            started.set_result(None)
+            return await self._until_stopped(execution_id, handle)
+        finally:
+            if not started.done():
+                started.cancel()
+            self._tasks.pop(execution_id, None)
+            self._notify_stopped(execution_id, None)
+
+    async def _until_stopped(self, execution_id: str, handle: WorkflowHandle[Any, Any]) -> str:
+        """Until the workflow ends, or the execution pauses or waits for a person."""
+        result = asyncio.ensure_future(handle.result())
+        parked = asyncio.ensure_future(self._parked(execution_id))
+        try:
+            await asyncio.wait({result, parked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (result, parked):
+                waiter.cancel()
+            await asyncio.gather(result, parked, return_exceptions=True)
+        failure: BaseException | None = None
+        if result.done() and not result.cancelled():
+            failure = result.exception()
+        row = await self.get(execution_id)
+        if result.done() and row.status not in TERMINAL:
+            # the workflow ended without recording an end (terminated, or failed outside the interpreter)
+            reason = failure.cause if isinstance(failure, WorkflowFailureError) and failure.cause else failure
+            error = {"code": "backend_error", "message": f"the Temporal workflow ended: {reason or 'without a result'}"}
+            completed = now()
+            await self.store.set_state(execution_id, "failed", error=dumps(error), completed_at=completed,
+                                       duration_ms=duration_ms(row.started_at, completed))
+            from engine.event_stream import publish_offline
+
+            await publish_offline(self.store, self.bus, execution_id, ev.EXECUTION_FAILED, error=error)
+            return "failed"
+        return row.status
+
+    async def _parked(self, execution_id: str) -> None:
+        delay = 0.05
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(STOP_POLL_MAX_S, delay * 1.5)
+            status = (await asyncio.to_thread(self.store.get, execution_id)).status
+            if status in ("paused", "waiting"):
+                return
+
+    async def _fail_unstarted(self, execution_id: str, error: BackendUnavailable) -> None:
+        completed = now()
+        row = await self.get(execution_id)
+        await self.store.set_state(execution_id, "failed", error=dumps(error.to_dict()), completed_at=completed,
+                                   duration_ms=duration_ms(row.started_at, completed))
+        from engine.event_stream import publish_offline
+
+        await publish_offline(self.store, self.bus, execution_id, ev.EXECUTION_FAILED, error=error.to_dict())
+
+    async def events(self, execution_id: str, after_seq: int = 0, *,
+                     workspace_id: str | None = None) -> AsyncIterator[ev.Event]:
+        """Every event after ``after_seq``, then the live ones (read back from the store, and
+        from this process's bus when an embedded worker runs the execution), until it ends."""
+        if workspace_id is not None:
+            await self.get(execution_id, workspace_id)
+        async for event in follow_events(self.store, self.bus, execution_id, after_seq,
+                                         driven_here=lambda _id: False):
+            yield event
+
+    # -- workers --
+
+    def activities(self) -> InterpreterActivities:
+        """The interpreter's activities over this runtime's collaborators and bus."""
+        return InterpreterActivities(
+            self.store, self.registry, bus=self.bus, credentials=self.credentials, rate_limiter=self.rate_limiter,
+            services=self.services, usage=self.usage, rate_limits=self.rate_limits, limits=self.limits,
+            expressions=self.expressions,
+        )
+
+    @contextlib.asynccontextmanager
+    async def embedded_worker(self, workspaces: Iterable[str] = ("default",)) -> AsyncIterator[list[Worker]]:
+        """Run Temporal workers for ``workspaces`` in this process while the block runs
+        (``flowwright run FILE`` on the temporal backend)."""
+        workers = build_workers(await self.client(), self.options, self.activities(), workspaces)
+        async with contextlib.AsyncExitStack() as stack:
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            yield workers
+
+    async def aclose(self) -> None:
+        """Stop following executions (they go on running on Temporal) and close the pools."""
+        self.closing = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.store.flush()
+        await self.expression_pool.aclose()
+
+
+def build_workers(client: Client, options: TemporalOptions, activities: InterpreterActivities,
+                  workspaces: Iterable[str], *, max_concurrent_activities: int = 100) -> list[Worker]:
+    """One Temporal worker per workspace task queue, running the interpreter and its activities."""
+    return [
+        Worker(client, task_queue=options.task_queue(workspace), workflows=[FlowwrightInterpreter],
+               activities=activities.all(), max_concurrent_activities=max_concurrent_activities,
+               graceful_shutdown_timeout=timedelta(seconds=5))
+        for workspace in dict.fromkeys(workspaces)
+    ]
+
+
+__all__ = ["TemporalOptions", "TemporalRuntime", "build_workers", "connect"]
