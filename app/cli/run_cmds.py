@@ -11,6 +11,7 @@ duration_ms}]}`` (loop-body steps add ``loop_path``). Exit codes: 0 completed wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -120,20 +121,34 @@ async def _run(services: Container, workflow: Any, trigger_input: Any, *, as_jso
                                                 trigger="manual", user_id="cli")
         return execution_id
 
-    return await _drive(services, start, as_json=as_json, note=" (dry run)" if dry_run else "")
+    return await _drive(services, start, as_json=as_json, note=" (dry run)" if dry_run else "", workspace=workspace)
+
+
+def _driver(services: Container, runtime: Any, workspace: str) -> contextlib.AbstractAsyncContextManager[Any]:
+    """What drives the run in this process: on the local backend its heartbeats (a live worker
+    adopts the run if this process dies); on the Temporal backend an embedded Temporal worker
+    for the workspace's task queue, for the duration of the command."""
+    if services.settings.backend == "temporal":
+        return runtime.embedded_worker([workspace])  # type: ignore[no-any-return]
+    from engine.worker import Worker
+
+    return Worker(runtime, services.queue, capacity=0, heartbeat_s=services.settings.worker_heartbeat_s,
+                  kind="cli").attached()
 
 
 async def _drive(services: Container, start: Callable[[Any], Awaitable[str]], *, as_json: bool, note: str = "",
-                 refused_exit: int = 2) -> dict[str, Any]:
+                 refused_exit: int = 2, workspace: str = "default") -> dict[str, Any]:
     """Start an execution with ``start(runtime)`` and drive it here to its end (live view unless
     ``as_json``); a Flowwright error from ``start`` is one line and exit ``refused_exit``."""
     from engine.errors import FlowwrightError
-    from engine.worker import Worker
 
     runtime = services.runtime
-    # This process drives the run itself; its heartbeats let a live worker adopt it if it dies.
-    async with Worker(runtime, services.queue, capacity=0, heartbeat_s=services.settings.worker_heartbeat_s,
-                      kind="cli").attached():
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(_driver(services, runtime, workspace))
+        except FlowwrightError as exc:  # the Temporal service is unreachable
+            err_console.print(f"[bold red]error:[/] {exc.message}")
+            raise typer.Exit(1) from None
         try:
             execution_id = await start(runtime)
         except FlowwrightError as exc:
@@ -384,7 +399,8 @@ def executions_rerun(
                           workflow_version=number)
 
     note = f" (re-run of {execution_id}" + (f" from {from_node})" if from_node else ")")
-    outcome = asyncio.run(_drive(services, start, as_json=as_json, note=note, refused_exit=1))
+    outcome = asyncio.run(_drive(services, start, as_json=as_json, note=note, refused_exit=1,
+                                 workspace=source.workspace_id))
     if as_json:
         print_json(outcome)
     else:

@@ -41,7 +41,16 @@ from engine.collaborators import (
 from engine.context import Scope
 from engine.errors import FlowwrightError, LoopLimitError, NodeFailed
 from engine.execution_run import Checkpoint, ExecutionRun, RuntimeLimits
-from engine.execution_store import ExecutionRow, ExecutionStore, aware, dumps, loads, now, steps_update_where
+from engine.execution_store import (
+    ExecutionRow,
+    ExecutionStore,
+    approvals_cancel,
+    aware,
+    dumps,
+    loads,
+    now,
+    steps_update_where,
+)
 from engine.execution_views import duration_ms
 from engine.expression_pool import Evaluator
 from engine.node_runner import NodeRunner, error_payload
@@ -350,9 +359,10 @@ class InterpreterActivities:
             completed = now()
             duration = duration_ms(run.started_at, completed)
             failed = int(inp.get("failed_steps") or 0)
-            if status == "timed_out":  # attempts cut off by the workflow's timeout
-                run.store.write(steps_update_where(execution_id, ["running", "waiting", "suspended"], status="timed_out",
+            if status in ("timed_out", "cancelled"):  # attempts cut off by the workflow's timeout or a cancel
+                run.store.write(steps_update_where(execution_id, ["running", "waiting", "suspended"], status=status,
                                                    completed_at=now()))
+                run.store.write(approvals_cancel(execution_id))
             run.store.set_state(execution_id, status, output=dumps(output) if output is not None else None,
                                 error=dumps(error) if error is not None else None, completed_at=completed,
                                 duration_ms=duration, failed_steps=failed)

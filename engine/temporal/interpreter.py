@@ -132,9 +132,15 @@ class FlowwrightInterpreter:
                                           "message": f"the workflow ran longer than {definition.get('timeout_s')} s"}
         except FailureError as exc:  # an activity of the interpreter's own failed for good (its store is down...)
             status, error = "failed", {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+        except asyncio.CancelledError:  # Runtime.cancel: record it, then end as cancelled on Temporal too
+            await self._finish("cancelled", None, None)
+            raise
+        await self._finish(status, output, error)
+        return {"status": status}
+
+    async def _finish(self, status: str, output: Any, error: Any) -> None:
         await self._local(FINISH, {"execution_id": self.execution_id, "status": status, "output": output,
                                    "error": error, "failed_steps": self.failed_steps()})
-        return {"status": status}
 
     def attempt_base(self, loop_path: str, node_id: str) -> int:
         """Attempts of the node already stored (a retried execution numbers on from them)."""

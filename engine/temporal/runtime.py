@@ -26,10 +26,10 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from engine import events as ev
-from engine.errors import BackendUnavailable
+from engine.errors import BackendUnavailable, ConflictError
 from engine.event_stream import follow_events
 from engine.execution_run import ExecutionRun
-from engine.execution_state import TERMINAL
+from engine.execution_state import TERMINAL, check_transition
 from engine.execution_store import ExecutionStore, dumps, now
 from engine.execution_views import duration_ms
 from engine.runtime import Runtime
@@ -39,6 +39,7 @@ from engine.temporal.interpreter import WORKFLOW_NAME, FlowwrightInterpreter
 log = logging.getLogger(__name__)
 
 STOP_POLL_MAX_S = 0.5
+CONTROL_TIMEOUT_S = 30.0  # how long pause/cancel wait for the workflow to record the change
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,56 @@ class TemporalRuntime(Runtime):
                                          driven_here=lambda _id: False):
             yield event
 
+    # -- control --
+
+    async def cancel(self, execution_id: str) -> None:
+        """Cancel the execution's workflow (in-flight activities are cancelled at their next
+        heartbeat) and wait until its end is recorded."""
+        row = await self.get(execution_id)
+        check_transition(row.status, "cancelled", execution_id)
+        handle = (await self.client()).get_workflow_handle(execution_id)
+        try:
+            await handle.cancel()
+        except RPCError as exc:
+            raise BackendUnavailable(f"Temporal did not cancel execution {execution_id}: {exc}",
+                                     address=self.options.address) from None
+        await self._await_status(execution_id, lambda status: status in TERMINAL)
+
+    async def pause(self, execution_id: str) -> None:
+        """Not yet on this backend (refused with ``backend_unsupported``, nothing changes)."""
+        raise _unsupported("pause", execution_id)
+
+    async def resume(self, execution_id: str) -> None:
+        """Not yet on this backend (refused with ``backend_unsupported``)."""
+        raise _unsupported("resume", execution_id)
+
+    async def retry(self, execution_id: str) -> None:
+        """Not yet on this backend (refused with ``backend_unsupported``)."""
+        raise _unsupported("retry", execution_id)
+
+    async def _decide(self, execution_id: str, node_id: str, decision: Any, by: str | None,  # noqa: ARG002
+                      loop_path: str | None) -> None:  # noqa: ARG002
+        raise _unsupported("approve or reject", execution_id)
+
+    async def recover(self, *, workspace_id: str | None = None) -> list[str]:  # noqa: ARG002 - Runtime's signature
+        """Nothing to recover here: Temporal keeps every execution's workflow, and a worker that
+        died loses only its in-flight attempts, which run again on another worker."""
+        return []
+
+    async def _await_status(self, execution_id: str, done: Any, timeout_s: float = CONTROL_TIMEOUT_S) -> str:
+        delay, waited = 0.02, 0.0
+        while True:
+            status = (await asyncio.to_thread(self.store.get, execution_id)).status
+            if done(status):
+                return status
+            if waited >= timeout_s:
+                raise ConflictError(f"execution {execution_id} did not react within {timeout_s:.0f} s (its "
+                                    "Temporal workers may be down)", code="worker_unresponsive",
+                                    execution_id=execution_id)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(0.25, delay * 1.5)
+
     # -- workers --
 
     def activities(self) -> InterpreterActivities:
@@ -235,6 +286,11 @@ class TemporalRuntime(Runtime):
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.store.flush()
         await self.expression_pool.aclose()
+
+
+def _unsupported(what: str, execution_id: str) -> ConflictError:
+    return ConflictError(f"cannot {what} execution {execution_id}: the temporal backend does not support it yet",
+                         code="backend_unsupported", execution_id=execution_id)
 
 
 def build_workers(client: Client, options: TemporalOptions, activities: InterpreterActivities,

@@ -286,9 +286,13 @@ async def temporal_runtime_at(db_path: Path, address: str, **kwargs: Any) -> Asy
     options = TemporalOptions(address=address, task_queue_prefix=f"fw-test-{uuid.uuid4().hex[:12]}",
                               heartbeat_timeout_s=kwargs.pop("heartbeat_timeout_s", 10.0))
     workspaces = kwargs.pop("workspaces", ("default",))
+    embedded = kwargs.pop("embedded", True)
     runtime = TemporalRuntime(store, kwargs.pop("registry", None) or registry(), options=options, **kwargs)
     try:
-        async with runtime.embedded_worker(workspaces):
+        if embedded:
+            async with runtime.embedded_worker(workspaces):
+                yield runtime
+        else:
             yield runtime
     finally:
         await runtime.aclose()

@@ -3,6 +3,7 @@ nodes run as activities, and the step rows and events read back as on the local 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,32 @@ async def test_condition_skips_the_branch_not_taken(db: Path, tmp_path: Path, te
     assert statuses(result) == {"start": "completed", "check": "completed", "big": "completed",
                                 "small": "skipped", "after_small": "skipped"}
     assert log.read_text().split() == ["big"]
+
+
+async def test_cancel_stops_the_workflow_and_its_in_flight_node(db: Path, temporal_address: str) -> None:
+    workflow = wf([{"id": "slow", "type": "action", "connector": "probe", "operation": "sleep",
+                    "config": {"seconds": 30}}], [("start", "slow")])
+    async with temporal_runtime_at(db, temporal_address, heartbeat_timeout_s=2.0) as rt:
+        execution_id = await rt.start(workflow)
+        for _ in range(200):
+            if statuses(await rt.describe(execution_id)).get("slow") == "running":
+                break
+            await asyncio.sleep(0.05)
+        await rt.cancel(execution_id)
+        result = await rt.wait(execution_id)
+        handle = (await rt.client()).get_workflow_handle(execution_id)
+        described = await handle.describe()
+    assert result["status"] == "cancelled"
+    assert statuses(result)["slow"] == "cancelled"
+    assert described.status is not None and described.status.name == "CANCELED"
+
+
+async def test_an_unreachable_temporal_fails_the_start_clearly(db: Path) -> None:
+    from engine.errors import BackendUnavailable
+    from tests.temporal_fixture import free_port
+
+    async with temporal_runtime_at(db, f"127.0.0.1:{free_port()}", embedded=False) as rt:
+        with pytest.raises(BackendUnavailable, match="cannot reach the Temporal service"):
+            await rt.start(wf([transform("a", "1")], [("start", "a")]))
+        rows = await asyncio.to_thread(rt.store.list, None, limit=10)
+    assert [r.status for r in rows] == ["failed"]
