@@ -5,7 +5,7 @@ zero-argument callable returning one)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -81,6 +81,10 @@ class Operation:
     # engine fails the node with ``outcome_unknown`` instead of repeating a side effect that may
     # already have happened (an email, a POST, a Slack message).
     replay_safe: Callable[[Any], bool] | None = None
+    # Extra validation of a step's config beyond its input model, given the catalog and the nodes
+    # (JSON) its plain edges lead to (core.map checks its fields against the target operation's
+    # input model): ``(path under config, code, message)`` per problem.
+    check: Callable[[Mapping[str, Any], Any, Sequence[Mapping[str, Any]]], list[tuple[str, str, str]]] | None = None
 
     def safe_to_replay(self, inp: Any) -> bool:
         """True when re-running an interrupted attempt with ``inp`` cannot repeat a side effect."""

@@ -1,4 +1,4 @@
-"""The ``core`` connector: transform, set, delay, log, fail, run_workflow — steps that never leave Flowwright."""
+"""The ``core`` connector: transform, set, map, delay, log, fail, run_workflow — steps that never leave Flowwright."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.contract import AuthType, Connector, Operation, OperationContext
+from connectors.core_map import MapInput, MapOutput, check_target, run_map
 from connectors.errors import PermanentError, Suspend
 
 
@@ -119,7 +120,7 @@ async def _run_workflow(inp: RunWorkflowInput, ctx: OperationContext) -> RunWork
 CONNECTOR = Connector(
     name="core",
     title="Core",
-    description="Built-in steps that never leave Flowwright: compute, set values, wait, log, fail, run another workflow.",
+    description="Built-in steps that never leave Flowwright: compute, set values, map fields, wait, log, fail, run another workflow.",
     category="core",
     icon="⚙️",
     auth=AuthType.NONE,
@@ -128,6 +129,10 @@ CONNECTOR = Connector(
                   TransformInput, ValueOutput, _transform, idempotent=True, external=False),
         Operation("set", "Output fixed values (expressions inside are interpolated).",
                   SetInput, SetOutput, _set, idempotent=True, external=False),
+        Operation("map", "Map and convert fields of an object or a list of objects: rename, pick nested "
+                  "values, convert types (string, integer, number, boolean, date, datetime, json), fill "
+                  "defaults, parse dates; checked against a target operation's input.",
+                  MapInput, MapOutput, run_map, idempotent=True, external=False, check=check_target),
         Operation("delay", "Wait a number of seconds or until a date-time; the wait survives restarts.",
                   DelayInput, DelayOutput, _delay, idempotent=True, external=False),
         Operation("log", "Write a line to the execution log.", LogInput, LogOutput, _log,

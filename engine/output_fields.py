@@ -11,7 +11,7 @@ re-ask loop and its repair pass can act on:
   ``data``, a query's ``rows``), a model that allows extra fields (``core.set``), and nodes whose
   output is not a model at all (triggers, loops, merges, guardrails, unknown operations). A node
   with ``on_error: route`` also offers its error's fields (``code``, ``message``...) to its
-  error branch.
+  error branch. A ``core.map`` step's ``value`` has the fields it maps (unless ``keep_unmapped``).
 * ``switch_case_not_label`` — a switch on ``nodes.<id>.label`` of an ``llm.classify`` step whose
   case ``equals`` is not one of that step's labels (classify answers a label exactly, so a case
   differing in case or spelling never matches).
@@ -171,12 +171,28 @@ def _field_references(source: str, path: str, nodes: dict[str, _Located], catalo
     return problems
 
 
+def _mapped_fields(node: dict[str, Any]) -> list[str] | None:
+    """The field names a ``core.map`` step's ``value`` has (None: not such a step, or open)."""
+    if node.get("type") != "action" or (node.get("connector"), node.get("operation")) != ("core", "map"):
+        return None
+    config = node.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("fields"), dict) or config.get("keep_unmapped"):
+        return None
+    return [str(name) for name in config["fields"]]
+
+
 def _check_segments(ref: str, node: dict[str, Any], segments: list[str], path: str,
                     catalog: Any | None) -> Problem | None:
     extra = list(ERROR_FIELDS) if node.get("on_error") == "route" else []
     fixed = STRUCTURAL_FIELDS.get(str(node.get("type")))
     model = _output_model(node, catalog)
-    if fixed is not None:
+    mapped = _mapped_fields(node)
+    if mapped is not None and len(segments) > 1 and segments[0] == "value":
+        # core.map: its value holds exactly the fields it maps (of one object, or of each in a list)
+        fields, what, segments = mapped, "core.map", segments[:2]
+        if segments[1] in fields:
+            return None
+    elif fixed is not None:
         fields, what = [*fixed, *extra], f"a {node.get('type')}"
         if segments[0] in fields:
             return None

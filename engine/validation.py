@@ -155,6 +155,7 @@ class _GraphChecker:
     def __init__(self, catalog: Catalog | None) -> None:
         self.catalog = catalog
         self.problems: list[Problem] = []
+        self._successors: dict[str, list[dict[str, Any]]] = {}  # node path -> nodes its plain edges lead to
 
     def add(self, code: str, path: str, message: str, hint: str | None = None, **extra: Any) -> None:
         self.problems.append(Problem(code, path, message, hint, extra))
@@ -182,6 +183,9 @@ class _GraphChecker:
         self._check_cycles(valid_edges, path)
         self._check_reachability(nodes, valid_edges, by_id, path, top_level)
         self._check_error_routes(nodes, valid_edges, path)
+        for _k, source, target, branch in valid_edges:  # what each node's plain edges lead to
+            if branch is None and target in by_id:
+                self._successors.setdefault(f"{path}.nodes[{by_id[source][0]}]", []).append(by_id[target][1])
         for i, node in enumerate(nodes):
             if isinstance(node, dict):
                 self._check_node(node, f"{path}.nodes[{i}]")
@@ -507,6 +511,10 @@ class _GraphChecker:
                              f"did you mean {suggestion!r}?" if suggestion else None)
                 elif isinstance(node.get("config", {}), dict):
                     self._check_config(spec.input_model, config, f"{path}.config")
+                    check = getattr(spec, "check", None)
+                    successors = self._successors.get(path, [])
+                    for sub, code, message in check(config, self.catalog, successors) if check is not None else ():
+                        self.add(code, f"{path}.config{sub}", message)
         bare_fields = {"expression"} if connector == "core" and operation == "transform" else set()
         for spath, value in iter_strings(config, f"{path}.config"):
             if spath.removeprefix(f"{path}.config.") in bare_fields:

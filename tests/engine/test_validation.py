@@ -467,3 +467,68 @@ def test_poll_settings_on_other_triggers_and_schedule_settings_on_poll() -> None
     found = problems(wf)
     assert ("config_not_applicable", "$.nodes[0].connector") in found
     assert ("config_not_applicable", "$.nodes[0].config.interval_s") in found
+
+
+def _mapping(config: dict[str, Any], then: dict[str, Any] | None = None) -> dict[str, Any]:
+    nodes = [{"id": "start", "type": "trigger", "kind": "manual"},
+             {"id": "tidy", "type": "action", "connector": "core", "operation": "map", "config": config}]
+    edges = [{"source": "start", "target": "tidy"}]
+    if then is not None:
+        nodes.append({"id": "next_step", "type": "action", **then})
+        edges.append({"source": "tidy", "target": "next_step"})
+    return {"name": "mapping", "nodes": nodes, "edges": edges}
+
+
+def test_map_fields_are_checked_against_the_target_operation() -> None:
+    config = {"source": "{{ trigger.rows }}", "target": "slack.post_message", "fields": {
+        "channel": {"value": "#sales"}, "txt": "summary", "thread_ts": {"from": "ts", "type": "integer"}}}
+    found = validate_workflow(_mapping(config), REGISTRY).problems
+    assert {(p.code, p.path) for p in found} >= {
+        ("map_target_field_unknown", "$.nodes[1].config.fields.txt"),
+        ("map_target_type_mismatch", "$.nodes[1].config.fields.thread_ts.type"),
+    }
+    config["fields"]["text"] = config["fields"].pop("txt")
+    config["fields"]["thread_ts"]["type"] = "string"
+    assert problems(_mapping(config)) == set()
+    config["target"] = "email.send"
+    config["fields"] = {"to": "email", "body": "text", "cc": {"from": "copy", "type": "boolean"}}
+    found = problems(_mapping(config))
+    assert ("map_target_field_missing", "$.nodes[1].config.fields") in found  # subject
+    assert ("map_target_type_mismatch", "$.nodes[1].config.fields.cc.type") in found
+    config["fields"] = {"to": {"from": "email", "type": "string"}, "subject": {"value": "Hi"}}
+    assert problems(_mapping(config)) == set()  # email.send takes one address as a string too
+    config["target"] = "slack.post_messages"
+    assert ("map_target_unknown", "$.nodes[1].config.target") in problems(_mapping(config))
+
+
+def test_map_target_next_is_the_step_it_leads_to() -> None:
+    config = {"source": "{{ trigger }}", "target": "next", "fields": {"to": "email", "subject": {"value": "Hi"},
+                                                                      "bodyy": "text"}}
+    then = {"connector": "email", "operation": "send", "config": {
+        "to": "{{ nodes.tidy.value.to }}", "subject": "{{ nodes.tidy.value.subject }}", "body": "x"}}
+    found = problems(_mapping(config, then))
+    assert ("map_target_field_unknown", "$.nodes[1].config.fields.bodyy") in found
+    assert ("map_target_unknown", "$.nodes[1].config.target") in problems(_mapping(config))  # no next step
+
+
+def test_map_field_specs_have_json_paths() -> None:
+    config = {"source": "{{ trigger }}", "fields": {"amount": {"from": "total", "type": "money"},
+                                                    "both": {"from": "a", "value": 1}}}
+    found = problems(_mapping(config))
+    assert any(code == "config_invalid_value" and path.startswith("$.nodes[1].config.fields.amount")
+               for code, path in found), found
+    assert any(path.startswith("$.nodes[1].config.fields.both") for _code, path in found), found
+
+
+def test_later_steps_read_only_the_fields_a_map_makes() -> None:
+    config = {"source": "{{ trigger }}", "fields": {"email": "contact.email", "name": "contact.name"}}
+    then = {"connector": "core", "operation": "log", "config": {"message": "{{ nodes.tidy.value.emial }}"}}
+    found = validate_workflow(_mapping(config, then), REGISTRY).problems
+    [problem] = [p for p in found if p.code == "unknown_output_field"]
+    assert problem.path == "$.nodes[2].config.message"
+    assert problem.hint == "did you mean 'email'?"
+    then["config"]["message"] = "{{ nodes.tidy.value.email & nodes.tidy.count }}"
+    assert problems(_mapping(config, then)) == set()
+    config["keep_unmapped"] = True  # the source's other fields pass through: anything may be read
+    then["config"]["message"] = "{{ nodes.tidy.value.phone }}"
+    assert problems(_mapping(config, then)) == set()
