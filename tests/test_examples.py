@@ -50,3 +50,20 @@ def test_every_example_the_readme_names_exists() -> None:
     readme = (EXAMPLES.parent / "README.md").read_text()
     named = set(re.findall(r"(?<![\w/])examples/([\w.-]+\.json)(?!\w)", readme))
     assert named and {n for n in named if not (EXAMPLES / n).exists()} == set()
+
+
+async def test_new_orders_example_validates_and_dry_runs_one_row(tmp_path: Path) -> None:
+    workflow = json.loads((EXAMPLES / "new-orders.json").read_text())
+    assert validate_workflow(workflow, default_registry()).problems == []
+    store = ExecutionStore(make_engine(f"sqlite:///{tmp_path / 'x.db'}"))
+    runtime = Runtime(store, default_registry())
+    try:  # a polled row is the run's input; by hand it can be given as one
+        result = await runtime.run(workflow, {"id": 7, "email": "ada@example.com", "customer_name": "Ada"},
+                                   dry_run=True)
+    finally:
+        await runtime.aclose()
+        store.close()
+    assert result["status"] == "completed", result
+    steps = {s["node_id"]: s for s in result["steps"]}
+    assert steps["tidy"]["output"]["value"] == {"to": "ada@example.com", "subject": "Thank you for your order",
+                                                "body": "Ada"}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, ValidationInfo, model_validator
+from pydantic import ConfigDict, ValidationError, ValidationInfo, model_validator
 
 from app.copilot.context import ContextBuilder, OperationEntry, WorkflowSummary, catalog_entries
 from app.copilot.credentials import CredentialNote, CredentialRef, bind_credentials
@@ -164,7 +164,7 @@ class Pipeline:
         credentials; ``None``: unknown, nothing is attached) are offered to the model and attached to
         the steps that need them (``app.copilot.credentials``)."""
         started = self.clock()
-        base_plan = plan_from_workflow(strip_inserted(current)) if current is not None else None
+        base_plan = self._base_plan(current)
         prefs = dict(preferences or {})
         mark = self.clock()
         catalog, extra = self._workspace_catalog(workspace_id)
@@ -235,6 +235,20 @@ class Pipeline:
         return out
 
     # --- checking, repair and passes -------------------------------------------------------
+
+    @staticmethod
+    def _base_plan(current: Any) -> WorkflowPlan | None:
+        """The plan of the workflow being refined; a CopilotError (422) when the plan cannot hold
+        it (a polling trigger: edit such a workflow's JSON, the copilot does not write them yet)."""
+        if current is None:
+            return None
+        try:
+            return plan_from_workflow(strip_inserted(current))
+        except ValidationError as exc:
+            where = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
+            raise CopilotError(f"the copilot cannot refine this workflow ({where} is not something it writes yet, "
+                               "e.g. a poll trigger); edit its JSON instead",
+                               problems=[{"path": "$", "message": str(e["msg"])} for e in exc.errors()[:3]]) from None
 
     def _workspace_catalog(self, workspace_id: str) -> tuple[Any, list[OperationEntry]]:
         """The catalog as the workspace sees it, and the operations it adds (its imported connectors)."""

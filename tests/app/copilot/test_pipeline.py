@@ -172,3 +172,18 @@ def test_a_workspaces_imported_operations_are_retrieved_and_usable(tmp_path: Any
     other = p.run("find pet by id 7 in the pet store and log its status", workspace_id="other")
     assert not any(op.startswith("pets.") for op in other.context["operations"])
     assert other.kind == "error"  # another workspace has no such connector
+
+
+def test_a_workflow_the_plan_cannot_hold_is_a_clear_422(tmp_path: Any, fake: FakeModel) -> None:
+    import pathlib
+
+    import pytest
+
+    from app.copilot.pipeline import CopilotError
+    from engine.workflow import Workflow
+
+    polled = Workflow.model_validate(json.loads(
+        (pathlib.Path(__file__).resolve().parents[3] / "examples" / "new-orders.json").read_text()))
+    with pytest.raises(CopilotError) as refused:
+        pipeline(tmp_path).run("also log it", workspace_id="w", current=polled)
+    assert refused.value.status == 422 and "poll trigger" in str(refused.value)
