@@ -22,7 +22,8 @@ from connectors.services import ConnectorServices, DatabasePolicy
 from connectors.ssrf import HttpClients
 from connectors.vault import Keyring, Vault, new_master_key
 from engine.db import make_engine
-from engine.execution_store import ExecutionRow
+from engine.execution_run import RuntimeLimits
+from engine.execution_store import ExecutionRow, ExecutionStore
 from engine.poll_scheduler import PollScheduler, PollStateRow
 from engine.runtime import Runtime
 from engine.workflow import Workflow
@@ -79,28 +80,48 @@ class Service:
         """(input, output) of every polled run, in the order they were created."""
         with self.runtime.store.engine.connect() as conn:
             table = ExecutionRow.__table__  # type: ignore[attr-defined]
-            rows = conn.execute(table.select().where(table.c.trigger == "poll").order_by(table.c.created_at)).all()
+            rows = conn.execute(table.select().where(table.c.trigger == "poll")
+                                .order_by(table.c.created_at, table.c.input)).all()
         return [(json.loads(r.input), json.loads(r.output) if r.output else None) for r in rows]
 
 
 @contextlib.asynccontextmanager
-async def service(db_path: Path, services: ConnectorServices, master: str,
+async def service(db: Path | str, services: ConnectorServices, master: str,
                   secrets: dict[str, dict[str, Any]] | None = None) -> AsyncIterator[Service]:
+    """One life of the service over ``db`` (a SQLite file, or a PostgreSQL URL)."""
     registry = default_registry(plugins=False)
-    async with runtime_at(db_path, registry=registry, services=services) as runtime:
-        workflows = WorkflowStore(runtime.store.engine)
-        vault = Vault(runtime.store.engine, Keyring.of(master))
-        for name, secret in (secrets or {}).items():
-            vault.set("default", name, "url", secret)
+    if isinstance(db, str):
+        store = ExecutionStore(make_engine(db))
+        runtime = Runtime(store, registry, services=services, limits=RuntimeLimits())
+        try:
+            async with _service(runtime, registry, services, master, secrets) as svc:
+                yield svc
+        finally:
+            await runtime.aclose()
+            store.close()
+            store.engine.dispose()
+        return
+    async with runtime_at(db, registry=registry, services=services) as runtime, \
+            _service(runtime, registry, services, master, secrets) as svc:
+        yield svc
 
-        async def start(row: WorkflowRow, version: WorkflowVersionRow, payload: Any, execution_id: str,
-                        writes: Sequence[tuple[Any, dict[str, Any]]]) -> str:
-            return await runtime.start(version.definition_dict(), payload, workspace_id=row.workspace_id,
-                                       workflow_id=row.id, workflow_version=version.version, trigger="poll",
-                                       execution_id=execution_id, writes=writes)
 
-        yield Service(runtime, workflows, PollScheduler(workflows, runtime.store.engine, registry.get, start,
-                                                        credentials=vault, services=services))
+@contextlib.asynccontextmanager
+async def _service(runtime: Runtime, registry: Any, services: ConnectorServices, master: str,
+                   secrets: dict[str, dict[str, Any]] | None) -> AsyncIterator[Service]:
+    workflows = WorkflowStore(runtime.store.engine)
+    vault = Vault(runtime.store.engine, Keyring.of(master))
+    for name, secret in (secrets or {}).items():
+        vault.set("default", name, "url", secret)
+
+    async def start(row: WorkflowRow, version: WorkflowVersionRow, payload: Any, execution_id: str,
+                    writes: Sequence[tuple[Any, dict[str, Any]]]) -> str:
+        return await runtime.start(version.definition_dict(), payload, workspace_id=row.workspace_id,
+                                   workflow_id=row.id, workflow_version=version.version, trigger="poll",
+                                   execution_id=execution_id, writes=writes)
+
+    yield Service(runtime, workflows, PollScheduler(workflows, runtime.store.engine, registry.get, start,
+                                                    credentials=vault, services=services))
 
 
 def activate(svc: Service, definition: dict[str, Any]) -> str:
@@ -110,6 +131,25 @@ def activate(svc: Service, definition: dict[str, Any]) -> str:
 
 
 # -- the database trigger -------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def flowwright_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """Flowwright's own database: a SQLite file, or a database of its own on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        yield tmp_path / "flowwright.db"
+        return
+    from sqlalchemy.engine import make_url
+
+    server = make_url(request.getfixturevalue("postgres_url"))
+    name = f"polling_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(server.render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @dataclass
@@ -157,8 +197,8 @@ def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Source]:
     engine.dispose()
 
 
-async def test_new_rows_start_one_run_each_and_survive_a_restart(tmp_path: Path, source: Source) -> None:
-    db, master = tmp_path / "flowwright.db", new_master_key()
+async def test_new_rows_start_one_run_each_and_survive_a_restart(flowwright_db: Path | str, source: Source) -> None:
+    db, master = flowwright_db, new_master_key()
     definition = database_workflow()
     definition["nodes"][0]["config"]["input"]["table"] = source.table
     source.insert("EMEA")  # there before activation: never fires (start: new)
@@ -186,14 +226,14 @@ async def test_new_rows_start_one_run_each_and_survive_a_restart(tmp_path: Path,
         assert (state.items_started, state.executions_started, state.failures) == (4, 4, 0)
 
 
-async def test_a_cursor_that_did_not_move_starts_nothing_twice(tmp_path: Path, source: Source) -> None:
+async def test_a_cursor_that_did_not_move_starts_nothing_twice(flowwright_db: Path | str, source: Source) -> None:
     """Two service processes, or a cursor restored from a backup: the item's execution id is
     derived from the item, so what already ran only moves the cursor."""
     definition = database_workflow(start="all")
     definition["nodes"][0]["config"]["input"]["table"] = source.table
     for region in ("EMEA", "APAC", "AMER"):
         source.insert(region)
-    async with service(tmp_path / "fw.db", source.services, new_master_key(), {"shop": {"url": source.url}}) as svc:
+    async with service(flowwright_db, source.services, new_master_key(), {"shop": {"url": source.url}}) as svc:
         workflow_id = activate(svc, definition)
         assert len(await svc.tick()) == 3  # start: all fires for what is there already
         with svc.runtime.store.engine.begin() as conn:  # the cursor goes back to before the second row
