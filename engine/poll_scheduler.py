@@ -3,10 +3,10 @@ one execution per new item (or one per poll's batch), exactly once per item.
 
 A durable cursor per workflow lives in ``poll_state``. Each execution is created in the same
 transaction as the cursor advance past its item (the runtime commits ``writes`` with the
-execution row), and its id is derived from the workflow, the trigger and the item, so even a
-cursor that did not move (two service processes, a crash between polls) cannot start an item
-twice: the second insert fails on the primary key, and an item whose execution exists only
-moves the cursor. Items that arrive while the service is down are found by the first poll after
+execution row), and its id is derived from the workflow, the trigger and the item (a batch: its
+first item), so even a cursor that did not move (two service processes, a restored backup) cannot
+start an item twice: the second insert fails on the primary key, and an item whose execution
+exists only moves the cursor past what that execution took. Items that arrive while the service is down are found by the first poll after
 it starts again. The first poll of a trigger (or of a changed one) arms it: ``start: new``
 records "now" as the cursor, ``start: all`` fires for what is there already.
 
@@ -284,36 +284,43 @@ class PollScheduler:
             await asyncio.to_thread(self._failed, state, exc)
             log.warning("polling trigger of workflow %s failed: %s", row.id, exc)
             return []
-        started, ok = await self._start_items(due, items, per=config.get("per") or "item")
+        started, ok, again = await self._start_items(due, items, per=config.get("per") or "item")
         if ok:
-            await asyncio.to_thread(self._settled, state, more=len(items) >= max_items)
+            await asyncio.to_thread(self._settled, state, more=again or len(items) >= max_items)
         return started
 
-    async def _start_items(self, due: _Due, items: list[PolledItem], *, per: str) -> tuple[list[str], bool]:
+    async def _start_items(self, due: _Due, items: list[PolledItem], *, per: str) -> tuple[list[str], bool, bool]:
         """Start the executions of ``items`` in order, each with its cursor advance; stop at the first
         that cannot start (the cursor stays before it, so the next poll tries it again). Returns
-        the ids started and whether every item was handled."""
+        the ids started, whether every item was handled, and whether some are left for a poll at once."""
         if not items:
-            return [], True
+            return [], True, False
         batches = [items] if per == "batch" else [[item] for item in items]
-        started = []
+        started: list[str] = []
         for batch in batches:
             last = batch[-1]
-            key = batch[0].key if len(batch) == 1 else f"{batch[0].key}..{last.key}"
+            # a batch is named by its first item: polled again from a cursor that did not move, it
+            # may hold more items than the run that exists, which covered only its own count
+            key = batch[0].key if per != "batch" else f"batch:{batch[0].key}"
             execution_id = execution_id_for(due.row.id, due.state.fingerprint, key)
             value = batch[0].value if per != "batch" else {"items": [i.value for i in batch], "count": len(batch)}
             advance = {"_workflow_id": due.row.id, "_fingerprint": due.state.fingerprint,
                        "cursor": json.dumps(last.cursor), "_items": len(batch), "_executions": 1}
             try:
-                if await asyncio.to_thread(self._exists, execution_id):  # started before the cursor moved
-                    await asyncio.to_thread(self._advance, {**advance, "_items": 0, "_executions": 0})
+                covered = await asyncio.to_thread(self._covered, execution_id)
+                if covered is not None:  # started before the cursor moved: only move the cursor past it
+                    handled = batch[min(covered, len(batch)) - 1]
+                    await asyncio.to_thread(self._advance, {**advance, "cursor": json.dumps(handled.cursor),
+                                                            "_items": 0, "_executions": 0})
+                    if covered < len(batch):  # the rest are new: the next poll, right away, takes them
+                        return started, True, True
                     continue
                 started.append(await self.start(due.row, due.version, value, execution_id, [(CURSOR_ADVANCE, advance)]))
             except Exception as exc:
                 log.exception("could not start the run of a polled item of workflow %s", due.row.id)
                 await asyncio.to_thread(self._failed, due.state, exc)
-                return started, False
-        return started, True
+                return started, False, False
+        return started, True, False
 
     # -- state writes (in a thread) -----------------------------------------------------------------
 
@@ -328,10 +335,19 @@ class PollScheduler:
         with self.db.begin() as conn:
             conn.execute(CURSOR_ADVANCE, params)
 
-    def _exists(self, execution_id: str) -> bool:
+    def _covered(self, execution_id: str) -> int | None:
+        """How many items the execution with this id took (None: there is none)."""
         with self.db.connect() as conn:
             table = ExecutionRow.__table__  # type: ignore[attr-defined]
-            return conn.execute(select(table.c.id).where(table.c.id == execution_id)).first() is not None
+            found = conn.execute(select(table.c.input).where(table.c.id == execution_id)).first()
+        if found is None:
+            return None
+        try:
+            data = json.loads(found[0]) if found[0] else None
+        except ValueError:
+            data = None
+        count = data.get("count") if isinstance(data, dict) and isinstance(data.get("items"), list) else None
+        return count if isinstance(count, int) and count > 0 else 1
 
     def _failed(self, state: PollStateRow, exc: BaseException) -> None:
         message = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"[:500]

@@ -263,6 +263,25 @@ async def test_batches_and_a_full_poll_polls_again_at_once(tmp_path: Path, sourc
             ([1, 2], 2, {"value": 2}), ([3], 1, {"value": 1})]
 
 
+async def test_a_batch_polled_again_from_a_cursor_that_did_not_move(tmp_path: Path, source: Source) -> None:
+    """The batch that exists covered rows 1-2; polled again from before it, rows 1-3 are new: only
+    row 3 starts a run (the batch is named by its first row and knows its count)."""
+    definition = database_workflow(per="batch", start="all")
+    definition["nodes"][0]["config"]["input"]["table"] = source.table
+    source.insert("EMEA")
+    source.insert("APAC")
+    async with service(tmp_path / "fw.db", source.services, new_master_key(), {"shop": {"url": source.url}}) as svc:
+        workflow_id = activate(svc, definition)
+        assert len(await svc.tick()) == 1
+        with svc.runtime.store.engine.begin() as conn:
+            conn.execute(update(PollStateRow.__table__).where(  # type: ignore[attr-defined]
+                PollStateRow.__table__.c.workflow_id == workflow_id).values(cursor=None))  # type: ignore[attr-defined]
+        source.insert("AMER")
+        assert await svc.tick(datetime.now(UTC) + LATER) == []  # the batch of rows 1-2 exists: the cursor moves to 2
+        assert len(await svc.tick(datetime.now(UTC) + LATER)) == 1  # at once, not after the interval: row 3
+        assert [[r["id"] for r in i["items"]] for i, _o in svc.runs()] == [[1, 2], [3]]
+
+
 async def test_a_failing_poll_is_recorded_and_retried(tmp_path: Path) -> None:
     folder = tmp_path / "shop"
     folder.mkdir()
