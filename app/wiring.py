@@ -38,6 +38,7 @@ from engine.queue import ExecutionQueue
 from engine.workflow_store import WorkflowStore
 
 if TYPE_CHECKING:
+    from app.api.webhook_replays import SeenSignatures
     from app.copilot.service import Copilot
     from app.llm.embeddings import Embedder
     from app.llm.gateway import Gateway
@@ -157,9 +158,21 @@ class Container:
         return KeyStore(self.db)
 
     @functools.cached_property
+    def webhook_signatures(self) -> SeenSignatures:
+        """The signed webhook deliveries accepted inside their window (replays are refused)."""
+        from app.api.webhook_replays import SeenSignatures
+
+        return SeenSignatures(self.db)
+
+    @functools.cached_property
     def request_limiter(self) -> RequestLimiter:
-        """The per-key request rate limit (``FLOWWRIGHT_RATE_LIMIT``)."""
-        return RequestLimiter(self.settings.rate_limit)
+        """The per-key request rate limit (``FLOWWRIGHT_RATE_LIMIT``), counted in the database
+        unless ``FLOWWRIGHT_RATE_LIMIT_STORAGE=memory``."""
+        if self.settings.rate_limit_storage == "memory":
+            return RequestLimiter(self.settings.rate_limit)
+        from app.auth.rate_limit_storage import DatabaseStorage
+
+        return RequestLimiter(self.settings.rate_limit, DatabaseStorage(self.db))
 
     # -- credentials --------------------------------------------------------------------------------
 

@@ -10,7 +10,9 @@ where the secret is the value of the workspace's credential ``NAME`` (type ``api
 be within ``tolerance_s`` of the service's clock, so a captured request cannot be replayed later;
 every comparison is constant-time (``hmac.compare_digest``). A request that does not verify is a
 401 ``webhook_signature_invalid`` whose ``details.reason`` says why (``missing``, ``malformed``,
-``stale``, ``mismatch``, ``secret_unavailable``) — and nothing of it is run or stored.
+``stale``, ``mismatch``, ``secret_unavailable``, ``replayed``) — and nothing of it is run or stored.
+A request that verifies is accepted once: a copy sent again inside the window is ``replayed``
+(``app.api.webhook_replays``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The per-key request rate limit (``FLOWWRIGHT_RATE_LIMIT``), on the ``limits`` library.
 
-A moving window in this process's memory: each service process counts its own requests, so with
-several API processes behind a balancer the effective limit is per process.
+A moving window kept in Flowwright's database by default (``app.auth.rate_limit_storage``), so
+every API process — on one machine over SQLite, on several over PostgreSQL — counts the same
+requests and a key gets its limit once, not once per process; ``FLOWWRIGHT_RATE_LIMIT_STORAGE=memory``
+counts in each process's memory instead.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 import time
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, MovingWindowSupport, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 from app.auth.errors import RateLimitedError
@@ -31,9 +33,13 @@ def parse_rate(text: str) -> RateLimitItem | None:
 class RequestLimiter:
     """Counts each key's requests; :meth:`hit` raises 429 (with ``Retry-After``) past the limit."""
 
-    def __init__(self, rate: str) -> None:
+    def __init__(self, rate: str, storage: Storage | None = None) -> None:
+        """``storage``: where the counts live (a moving-window ``limits`` storage; default this
+        process's memory)."""
         self.limit = parse_rate(rate)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        chosen = storage if storage is not None else MemoryStorage()
+        assert isinstance(chosen, MovingWindowSupport)
+        self._limiter = MovingWindowRateLimiter(chosen)
 
     def hit(self, key_id: str) -> None:
         """Count one request of ``key_id``."""

@@ -122,3 +122,38 @@ def test_signing_is_validated_at_save(client: TestClient) -> None:
         response = client.post("/v1/workflows", json=wf)
         assert response.status_code == 422, response.text
         assert path in response.text
+
+
+def test_a_replay_inside_the_window_is_refused_and_runs_nothing(client: TestClient) -> None:
+    assert client.put("/v1/credentials/signup-hook", json={"type": "api_key", "secret": SECRET.decode()}).status_code == 200
+    wf_id = client.post("/v1/workflows", json=signed_workflow(tolerance_s=300)).json()["id"]
+    assert client.post(f"/v1/workflows/{wf_id}/activate").status_code == 200
+    now = int(time.time())
+    captured = sign(SECRET, BODY, timestamp=now)
+    assert post(client, wf_id, BODY, captured).status_code == 202
+    replayed = post(client, wf_id, BODY, captured)
+    assert replayed.status_code == 401, replayed.text
+    assert replayed.json()["error"]["details"]["reason"] == "replayed"
+    # the same body signed again, as a sender's retry does, is a new delivery
+    assert post(client, wf_id, BODY, sign(SECRET, BODY, timestamp=now + 1)).status_code == 202
+    assert len(client.get("/v1/executions").json()) == 2  # the replay ran nothing
+    # another service process over the same database refuses the copy too
+    with TestClient(create_app(get_settings())) as other:
+        again = other.post(f"/v1/hooks/{wf_id}", content=BODY, headers={"content-type": "application/json",
+                                                                        HEADER: captured})
+    assert again.status_code == 401 and again.json()["error"]["details"]["reason"] == "replayed"
+
+
+def test_seen_signatures_are_forgotten_once_their_window_has_passed(tmp_path: Any) -> None:
+    from app.api.webhook_replays import SEEN, SeenSignatures
+    from engine.db import make_engine
+
+    now = [1_000.0]
+    seen = SeenSignatures(make_engine(f"sqlite:///{tmp_path / 'seen.db'}"), clock=lambda: now[0])
+    assert seen.first_time("wf_a", "a" * 64, expires_at=1_301)
+    assert not seen.first_time("wf_a", "a" * 64, expires_at=1_301)
+    assert seen.first_time("wf_b", "a" * 64, expires_at=1_301)  # per workflow
+    now[0] = 1_302.0
+    assert seen.first_time("wf_c", "c" * 64, expires_at=1_603)  # the passed ones are deleted here
+    with seen.engine.connect() as conn:
+        assert [r.workflow_id for r in conn.execute(SEEN.select())] == ["wf_c"]

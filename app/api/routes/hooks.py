@@ -2,7 +2,7 @@
 
 The workflow id is the capability (as n8n's webhook paths are): callers need no API key. A
 trigger with ``config.signing`` also needs a valid HMAC signature (``app.api.webhook_signature``;
-401 otherwise, before anything runs). The run's ``trigger`` input is the request envelope ``{body,
+401 otherwise, before anything runs), seen for the first time (``app.api.webhook_replays``). The run's ``trigger`` input is the request envelope ``{body,
 headers, query, method, path}``; a trigger ``input_schema`` describes the body and a mismatch is a
 422 listing each path.
 """
@@ -98,8 +98,9 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
 
 async def _verify(request: Request, raw: bytes, signing: dict[str, Any], workspace_id: str, workflow_id: str,
                   container: Any) -> None:
-    """The request's signature verifies under the trigger's secret, else 401 (before the body is
-    even decoded). A secret that cannot be read fails closed: the caller learns only that."""
+    """The request's signature verifies under the trigger's secret and was not accepted before,
+    else 401 (before the body is even decoded). A secret that cannot be read fails closed: the
+    caller learns only that."""
     name = str(signing.get("credential", ""))
     try:
         if container.vault is None:
@@ -111,8 +112,16 @@ async def _verify(request: Request, raw: bytes, signing: dict[str, Any], workspa
         log.warning("webhook %s: its signing credential %r cannot be used: %s", workflow_id, name, message)
         raise WebhookSignatureError("this webhook's signing secret is not available, so no request can verify "
                                     "(its owner must store the credential)", reason="secret_unavailable") from None
-    webhook_signature.verify(request.headers.get(webhook_signature.HEADER), secret, raw,
-                             tolerance_s=int(signing.get("tolerance_s") or 300))
+    tolerance_s = int(signing.get("tolerance_s") or 300)
+    timestamp = webhook_signature.verify(request.headers.get(webhook_signature.HEADER), secret, raw,
+                                         tolerance_s=tolerance_s)
+    delivered = webhook_signature.signature(secret, timestamp, raw)  # the same for every copy of this request
+    first = await asyncio.to_thread(container.webhook_signatures.first_time, workflow_id, delivered,
+                                    expires_at=timestamp + tolerance_s + 1)
+    if not first:
+        raise WebhookSignatureError("this signed request was accepted already: a copy sent again within the "
+                                    f"{tolerance_s} s window is a replay (sign each delivery with a new timestamp)",
+                                    reason="replayed", tolerance_s=tolerance_s)
 
 
 def _decode(raw: bytes, content_type: str) -> Any:
