@@ -56,6 +56,8 @@ ROLES: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/connectors/{name}"): "editor",
     ("GET", "/v1/insights"): "viewer",
     ("GET", "/v1/insights/report.md"): "viewer",
+    ("GET", "/v1/insights/report.html"): "viewer",
+    ("GET", "/v1/insights/report.pdf"): "viewer",
     ("POST", "/v1/conversations"): "editor",
     ("POST", "/v1/conversations/{conversation_id}/messages"): "editor",
     ("POST", "/v1/conversations/{conversation_id}/undo"): "editor",
