@@ -33,6 +33,7 @@ from connectors.ssrf import HttpClients
 from connectors.table_store import Datastore
 from connectors.vault import KeySource, Vault
 from engine.db import make_engine
+from engine.dead_letters import DeadLetters
 from engine.execution_store import ExecutionStore
 from engine.queue import ExecutionQueue
 from engine.workflow_store import WorkflowStore
@@ -125,6 +126,11 @@ class Container:
     def queue(self) -> ExecutionQueue:
         """The durable execution queue and the worker registry."""
         return ExecutionQueue(self.db)
+
+    @functools.cached_property
+    def dead_letters(self) -> DeadLetters:
+        """Executions that exhausted their retries or whose workers kept dying."""
+        return DeadLetters(self.db)
 
     @functools.cached_property
     def datastore(self) -> Datastore:

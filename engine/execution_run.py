@@ -22,6 +22,7 @@ from engine.collaborators import (
     RateLimitStore,
     UsageTotals,
 )
+from engine.dead_letters import RETRIES_EXHAUSTED, entry_statements
 from engine.execution_store import (
     EVENT_INSERT,
     LOG_INSERT,
@@ -270,6 +271,10 @@ class ExecutionRun:
         completed = now()
         duration = duration_ms(self.started_at, completed)
         failed = self.failed_steps()
+        if status == "failed" and isinstance(error, dict) and error.get("retries_exhausted") and not self.dry_run:
+            for statement in entry_statements(self.execution_id, self.workspace_id, self.workflow_id,
+                                              self.workflow.name, RETRIES_EXHAUSTED, error):
+                self.store.write(statement)  # committed with (before) the execution's end below
         await self.store.set_state(
             self.execution_id, status, output=dumps(output) if output is not None else None,
             error=dumps(error) if error is not None else None, completed_at=completed, duration_ms=duration,

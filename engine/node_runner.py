@@ -171,6 +171,8 @@ class NodeRunner:
             return result
         except Exception as exc:
             error = error_payload(exc, node.id, current.number)
+            if _retry_predicate(exc) and current.number >= policy.max_attempts:
+                error["retries_exhausted"] = True  # a dead letter if the execution fails for it
             return await self.handle_failure(node, loop_path, error, current.step_id, current.started)
 
     def _fail_attempt(self, current: _Attempt, node: Node, loop_path: str, exc: BaseException, input_: Any) -> None:

@@ -14,8 +14,9 @@ Every process that drives executions (``flowwright worker``, ``flowwright run``)
 ``workers`` and heartbeats. A worker whose heartbeat is older than the dead-after interval is
 declared dead (compare-and-set, so exactly one live worker does it) and its claimed rows go back
 to ``queued``, where a live worker claims them: the dead worker's executions are adopted with no
-restart. A worker that finds itself declared dead (it was frozen, not killed) is fenced: its
-heartbeat fails and it must stop driving.
+restart — unless it was adopted ``max_adoptions`` times already: then it is poison (it kills
+its workers) and becomes a dead letter (``engine.dead_letters``). A worker that finds itself
+declared dead (it was frozen, not killed) is fenced: its heartbeat fails and it must stop driving.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
+from engine.dead_letters import bury_poison
+from engine.dead_letters import create_table as create_dead_letter_table
 from engine.execution_store import ExecutionRow, aware, now
 from engine.ownership import owner_alive
 
@@ -51,6 +54,7 @@ CLAIMED = "claimed"
 ALIVE = "alive"
 DEAD = "dead"
 STOPPED = "stopped"
+DEFAULT_MAX_ADOPTIONS = 3  # a 4th dead worker makes the execution a dead letter (poison)
 CLAIM_ROUNDS = 8  # rankings tried past candidates that concurrent claimers hold or took
 
 
@@ -109,9 +113,11 @@ class ExecutionQueue:
     """The queue and worker tables. Every method is synchronous (run it in a thread) and commits
     in its own short transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, max_adoptions: int = DEFAULT_MAX_ADOPTIONS) -> None:
         self.engine = engine
+        self.max_adoptions = max_adoptions
         SQLModel.metadata.create_all(engine, tables=TABLES)
+        create_dead_letter_table(engine)
         self.postgres = engine.dialect.name == "postgresql"
 
     # -- enqueueing --
@@ -305,7 +311,12 @@ class ExecutionQueue:
                                                     _W.c.heartbeat_at < cutoff).values(status=DEAD))
                 if _rowcount(won) != 1:
                     continue  # it came back, or another worker reaped it
-                ids = [r[0] for r in conn.execute(select(_Q.c.execution_id).where(_Q.c.worker_id == worker_id))]
+                rows = conn.execute(select(_Q.c.execution_id, _Q.c.adoptions).where(_Q.c.worker_id == worker_id)).all()
+                ids = [r[0] for r in rows if r[1] < self.max_adoptions]
+                for execution_id, adoptions in rows:
+                    if adoptions >= self.max_adoptions:  # poison: it kills its workers; stop handing it out
+                        bury_poison(conn, execution_id, adoptions + 1)
+                        conn.execute(delete(_Q).where(_Q.c.execution_id == execution_id))
                 conn.execute(update(_Q).where(_Q.c.worker_id == worker_id).values(
                     status=QUEUED, worker_id=None, claimed_at=None, adoptions=_Q.c.adoptions + 1))
             requeued.extend(ids)

@@ -35,6 +35,7 @@ from engine.collaborators import (
     UsageTotals,
 )
 from engine.context import Scope
+from engine.dead_letters import create_table as create_dead_letter_table
 from engine.dispatch import Dispatch
 from engine.errors import ConflictError, ControlSignal, NodeFailed, NotFoundError, Parked, Paused
 from engine.event_stream import follow_events, publish_offline
@@ -94,6 +95,7 @@ class Runtime:
         self.bus = bus or ev.EventBus()
         self.owner = owner or current_owner()
         self.queue = queue
+        create_dead_letter_table(store.engine)  # a failed run may write its dead letter
         self.dispatch = Dispatch(store, queue, owner=self.owner, remote=remote)
         self.remote = self.dispatch.remote
         self.on_stop: list[Callable[[str, str | None], None]] = []  # (execution id, status) when a drive ends

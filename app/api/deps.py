@@ -23,6 +23,7 @@ from app.wiring import Container
 from connectors.connector_store import ConnectorStore
 from connectors.registry import Registry
 from connectors.vault import Vault
+from engine.dead_letters import DeadLetters
 from engine.errors import FlowwrightError
 from engine.execution_store import ExecutionStore
 from engine.runtime import Runtime
@@ -70,6 +71,11 @@ def get_execution_store(container: ContainerDep) -> ExecutionStore:
 def get_connector_store(container: ContainerDep) -> ConnectorStore:
     """The workspaces' imported connectors."""
     return container.connector_store
+
+
+def get_dead_letters(container: ContainerDep) -> DeadLetters:
+    """The dead-letter queue."""
+    return container.dead_letters
 
 
 def get_runtime(container: ContainerDep) -> Runtime:
@@ -137,6 +143,7 @@ ExecutionStoreDep = Annotated[ExecutionStore, Depends(get_execution_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 ConnectorStoreDep = Annotated[ConnectorStore, Depends(get_connector_store)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+DeadLettersDep = Annotated[DeadLetters, Depends(get_dead_letters)]
 VaultDep = Annotated[Vault, Depends(get_vault)]
 CopilotDep = Annotated[Copilot, Depends(get_copilot)]
 KeyStoreDep = Annotated[KeyStore, Depends(get_key_store)]

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "app.cli.llm_cmds",
     "app.cli.run_cmds",
     "app.cli.worker_cmds",
+    "app.cli.dlq_cmds",
     "app.cli.connector_cmds",
     "app.cli.eval_cmds",
     "app.cli.copilot_cmds",
