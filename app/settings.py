@@ -128,6 +128,14 @@ class Settings(BaseSettings):
                                      "task queue prefix; a workspace's executions run on `<prefix>-<workspace id>`.")
     temporal_heartbeat_timeout_s: float = Field(10.0, ge=1, le=3600, description="Temporal backend: a node "
                                                 "whose worker went silent this long runs again on another worker.")
+    max_adoptions: int = Field(3, ge=1, le=100, description="An execution whose workers died more than this "
+                               "many times is not handed out again: it fails (worker_lost) into the dead-letter queue.")
+    breaker_failures: int = Field(50, ge=1, le=100_000, description="Consecutive transient failures of a "
+                                  "connector host (within FLOWWRIGHT_BREAKER_WINDOW_S) that open its circuit breaker.")
+    breaker_window_s: float = Field(300.0, gt=0, le=86_400, description="Window of a circuit breaker's failure "
+                                    "count (counted from the first failure).")
+    breaker_open_s: float = Field(300.0, gt=0, le=86_400, description="How long an open circuit fails fast "
+                                  "before one trial call (half-open).")
     expression_time_limit_ms: int = Field(1000, ge=10, le=60_000, description="Time limit of one expression evaluation.")
     expression_memory_limit_mb: int = Field(256, ge=32, le=16_384, description="Memory an expression worker "
                                             "process may use beyond its start-up size.")

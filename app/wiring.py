@@ -32,6 +32,7 @@ from connectors.services import ConnectorServices, DatabasePolicy
 from connectors.ssrf import HttpClients
 from connectors.table_store import Datastore
 from connectors.vault import KeySource, Vault
+from engine.circuit_breaker import BreakerPolicy, CircuitBreakers
 from engine.db import make_engine
 from engine.dead_letters import DeadLetters
 from engine.execution_store import ExecutionStore
@@ -125,7 +126,14 @@ class Container:
     @functools.cached_property
     def queue(self) -> ExecutionQueue:
         """The durable execution queue and the worker registry."""
-        return ExecutionQueue(self.db)
+        return ExecutionQueue(self.db, max_adoptions=self.settings.max_adoptions)
+
+    @functools.cached_property
+    def breakers(self) -> CircuitBreakers:
+        """Circuit breakers per workspace and connector host (state shared through the database)."""
+        policy = BreakerPolicy(failures=self.settings.breaker_failures, window_s=self.settings.breaker_window_s,
+                               open_s=self.settings.breaker_open_s)
+        return CircuitBreakers(self.db, policy)
 
     @functools.cached_property
     def dead_letters(self) -> DeadLetters:
@@ -292,6 +300,7 @@ class Container:
         collaborators: dict[str, Any] = {
             "credentials": self.token_manager, "rate_limiter": self.rate_limiter, "services": self.connector_services,
             "usage": self.gateway.tracker, "limits": limits, "workflows": self.workflow_store,
+            "breakers": self.breakers,
         }
         if settings.backend == "temporal":
             from engine.temporal.runtime import TemporalRuntime

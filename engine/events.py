@@ -30,6 +30,9 @@ NODE_SKIPPED = "node.skipped"
 NODE_SUSPENDED = "node.suspended"
 NODE_WAITING = "node.waiting"
 NODE_CHILD_STARTED = "node.child_started"  # a core.run_workflow step started a sub-workflow execution
+CIRCUIT_OPEN = "circuit.open"  # a connector host's breaker opened (calls fail fast with circuit_open)
+CIRCUIT_HALF_OPEN = "circuit.half_open"  # this node makes the breaker's one trial call
+CIRCUIT_CLOSED = "circuit.closed"
 LOG = "log"
 
 TERMINAL_EVENTS = frozenset({EXECUTION_COMPLETED, EXECUTION_FAILED, EXECUTION_CANCELLED, EXECUTION_TIMED_OUT})

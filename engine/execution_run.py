@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.services import ConnectorServices
 from engine import events as ev
+from engine.circuit_breaker import CircuitBreakers
 from engine.collaborators import (
     ConnectorRateLimiter,
     CredentialResolver,
@@ -22,7 +23,7 @@ from engine.collaborators import (
     RateLimitStore,
     UsageTotals,
 )
-from engine.dead_letters import RETRIES_EXHAUSTED, entry_statements
+from engine.dead_letters import CIRCUIT_OPEN, RETRIES_EXHAUSTED, entry_statements
 from engine.execution_store import (
     EVENT_INSERT,
     LOG_INSERT,
@@ -85,7 +86,7 @@ class ExecutionRun:
         rate_limiter: ConnectorRateLimiter | None, usage: UsageTotals | None, rate_limits: RateLimitStore | None,
         started_at: datetime,
         expressions: Evaluator | None = None,
-        subworkflows: Subworkflows | None = None,
+        subworkflows: Subworkflows | None = None, breakers: CircuitBreakers | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.workflow = workflow
@@ -104,6 +105,7 @@ class ExecutionRun:
         self.rate_limiter = rate_limiter
         self.usage = usage
         self.rate_limits = rate_limits
+        self.breakers = breakers
         self.started_at = started_at
         self.subworkflows = subworkflows  # runs core.run_workflow's children (None: no workflow store)
         self.redact = Redactor()
@@ -271,9 +273,13 @@ class ExecutionRun:
         completed = now()
         duration = duration_ms(self.started_at, completed)
         failed = self.failed_steps()
-        if status == "failed" and isinstance(error, dict) and error.get("retries_exhausted") and not self.dry_run:
+        reason = None
+        if status == "failed" and isinstance(error, dict) and not self.dry_run:
+            reason = RETRIES_EXHAUSTED if error.get("retries_exhausted") else \
+                CIRCUIT_OPEN if error.get("code") == "circuit_open" else None
+        if reason is not None:
             for statement in entry_statements(self.execution_id, self.workspace_id, self.workflow_id,
-                                              self.workflow.name, RETRIES_EXHAUSTED, error):
+                                              self.workflow.name, reason, error):
                 self.store.write(statement)  # committed with (before) the execution's end below
         await self.store.set_state(
             self.execution_id, status, output=dumps(output) if output is not None else None,

@@ -16,6 +16,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from connectors.errors import ApprovalRequired, ConnectorError, CredentialError, PermanentError, Suspend
 from engine import events as ev
+from engine.circuit_breaker import circuit_key
 from engine.collaborators import ReauthorizingCredentials
 from engine.context import Scope, StepContext
 from engine.database_faults import busy_error, describe, is_transient
@@ -269,7 +270,7 @@ class NodeRunner:
                     input=run.redact(rendered) if run.redact else rendered)
             return sample_output(op.output_model)
         await self._rate_limit(connector, op)
-        return await self._call_authorized(op, inp, ctx, node)
+        return await self._call_guarded(op, inp, ctx, node)
 
     async def _call(self, op: Any, inp: Any, ctx: StepContext, timeout_s: float | None) -> Any:
         try:
@@ -284,6 +285,28 @@ class NodeRunner:
         except ApprovalRequired:
             raise PermanentError(f"{op.name} asked for an approval; only an approval guardrail can",
                                  code="approval_outside_guardrail") from None
+
+    async def _call_guarded(self, op: Any, inp: Any, ctx: StepContext, node: ActionNode) -> Any:
+        """``_call_authorized`` behind the circuit breaker of the connector's host (external
+        operations only): an open circuit fails fast; transient failures and successes count."""
+        run, breakers = self.run, self.run.breakers
+        if breakers is None or not op.external:
+            return await self._call_authorized(op, inp, ctx, node)
+        key = circuit_key(node.connector, inp)
+        if await asyncio.to_thread(breakers.before_call, run.workspace_id, key) == "half_open":
+            run.emit(ev.CIRCUIT_HALF_OPEN, node.id, key=key)
+        try:
+            out = await self._call_authorized(op, inp, ctx, node)
+        except Exception as exc:
+            if is_retryable(exc):
+                changed = await asyncio.to_thread(breakers.record, run.workspace_id, key, ok=False)
+                if changed is not None:
+                    run.emit(f"circuit.{changed}", node.id, key=key)
+            raise
+        changed = await asyncio.to_thread(breakers.record, run.workspace_id, key, ok=True)
+        if changed is not None:
+            run.emit(f"circuit.{changed}", node.id, key=key)
+        return out
 
     async def _call_authorized(self, op: Any, inp: Any, ctx: StepContext, node: ActionNode) -> Any:
         """``_call``; after a 401 made with a renewable (OAuth 2.0) credential, one refresh and one retry."""

@@ -27,6 +27,7 @@ from typing import Any
 from connectors.services import ConnectorServices
 from engine import events as ev
 from engine.approval_decisions import Decision, record_decision, reload_decisions
+from engine.circuit_breaker import CircuitBreakers
 from engine.collaborators import (
     ConnectorRateLimiter,
     CredentialResolver,
@@ -78,6 +79,7 @@ class Runtime:
         limits: RuntimeLimits | None = None, bus: ev.EventBus | None = None,
         queue: ExecutionQueue | None = None, remote: bool = False, owner: str | None = None,
         workflows: WorkflowVersions | None = None, subworkflow_max_depth: int = DEFAULT_MAX_DEPTH,
+        breakers: CircuitBreakers | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -86,6 +88,7 @@ class Runtime:
         self.services = services if services is not None else ConnectorServices()
         self.usage = usage
         self.rate_limits = rate_limits
+        self.breakers = breakers
         self.limits = limits or RuntimeLimits()
         self.expression_pool = ExpressionPool(
             workers=self.limits.expression_workers or default_workers(),
@@ -373,7 +376,7 @@ class Runtime:
             limits=self.limits, registry=self.catalog(row.workspace_id), services=self.services, credentials=self.credentials,
             rate_limiter=self.rate_limiter, usage=self.usage, rate_limits=self.rate_limits,
             started_at=aware(row.started_at) or now(),
-            expressions=self.expressions, subworkflows=self.subworkflows,
+            expressions=self.expressions, subworkflows=self.subworkflows, breakers=self.breakers,
         )
 
     def _launch(self, run: ExecutionRun, *, deadline: datetime | None = None) -> None:

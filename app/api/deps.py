@@ -23,6 +23,7 @@ from app.wiring import Container
 from connectors.connector_store import ConnectorStore
 from connectors.registry import Registry
 from connectors.vault import Vault
+from engine.circuit_breaker import CircuitBreakers
 from engine.dead_letters import DeadLetters
 from engine.errors import FlowwrightError
 from engine.execution_store import ExecutionStore
@@ -71,6 +72,11 @@ def get_execution_store(container: ContainerDep) -> ExecutionStore:
 def get_connector_store(container: ContainerDep) -> ConnectorStore:
     """The workspaces' imported connectors."""
     return container.connector_store
+
+
+def get_breakers(container: ContainerDep) -> CircuitBreakers:
+    """The circuit breakers."""
+    return container.breakers
 
 
 def get_dead_letters(container: ContainerDep) -> DeadLetters:
@@ -144,6 +150,7 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 ConnectorStoreDep = Annotated[ConnectorStore, Depends(get_connector_store)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 DeadLettersDep = Annotated[DeadLetters, Depends(get_dead_letters)]
+BreakersDep = Annotated[CircuitBreakers, Depends(get_breakers)]
 VaultDep = Annotated[Vault, Depends(get_vault)]
 CopilotDep = Annotated[Copilot, Depends(get_copilot)]
 KeyStoreDep = Annotated[KeyStore, Depends(get_key_store)]

@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     from app.api.routes import (
         access,
         chat,
+        circuits,
         connectors,
         credentials,
         dead_letters,
@@ -141,8 +142,9 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     # Every /v1 route needs a key (the routes then ask for the role they need); webhooks are
     # capability URLs and need none.
     keyed = [Depends(get_caller)]
-    for router in (workflows.router, executions.router, dead_letters.router, credentials.router, insights.router,
-                   chat.router, connectors.router, access.router):
+    for router in (workflows.router, executions.router, dead_letters.router, circuits.router,
+                   credentials.router, insights.router, chat.router,
+                   connectors.router, access.router):
         app.include_router(router, dependencies=keyed)
     app.include_router(hooks.router)
     # /metrics asks for the metrics token or an admin key itself (a Prometheus job holds no fw_ key)

@@ -1,4 +1,4 @@
-"""`flowwright dlq list|show|replay|purge`: the dead-letter queue (executions that exhausted
+"""`flowwright dlq list|show|replay|purge` and `flowwright circuits`: the dead-letter queue (executions that exhausted
 their retries, or whose workers kept dying). Each command takes ``--json``. Exit codes: 0 done,
 1 no such dead letter, 2 an edited input that is not JSON; ``replay`` drives the new execution to
 its end and exits as ``flowwright run`` does (0 completed, 1 failed, 3 completed with errors)."""
@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
     for name, command in (("list", list_cmd), ("show", show), ("replay", replay_cmd), ("purge", purge)):
         dlq_app.command(name)(command)
     app.add_typer(dlq_app, name="dlq")
+    app.command("circuits")(circuits)
 
 
 def list_cmd(workspace: WorkspaceOpt = "default",
@@ -112,3 +113,25 @@ def purge(execution_id: Annotated[str | None, typer.Argument(help="One dead lett
         print_json({"purged": count})
     else:
         console.print(f"purged {count} dead letter(s)", markup=False)
+
+
+def circuits(workspace: WorkspaceOpt = "default",
+             reset: Annotated[str | None, typer.Option("--reset", help="Close this breaker by hand.")] = None,
+             as_json: JsonOpt = False) -> None:
+    """List the workspace's circuit breakers (per connector host), or reset one."""
+    breakers = container(vault=False).breakers
+    if reset is not None:
+        breakers.reset(workspace, reset)
+        console.print(f"closed {reset}", markup=False)
+        return
+    items = breakers.states(workspace)
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        console.print("[dim]no circuit breaker has seen a failure[/]")
+    style = {"closed": "green", "open": "red", "half_open": "yellow"}
+    for item in items:
+        trial = f", trial in {item['trial_in_s']:.0f} s" if item["trial_in_s"] is not None else ""
+        console.print(f"{item['key']}  [{style.get(item['state'], 'white')}]{item['state']}[/]  "
+                      f"{item['failures']}/{item['threshold']} failures{trial}")
