@@ -61,3 +61,22 @@ def test_list_inspect_replay_and_purge(client: TestClient, service: FlakyService
     assert client.delete(f"/v1/dead-letters/{failed['id']}").status_code == 404
     assert client.get("/v1/dead-letters", params={"all": "true"}).json() == []
     assert client.post("/v1/dead-letters/ex_nope/replay").status_code == 404
+
+
+def test_circuit_state_is_visible_and_resettable(client: TestClient, service: FlakyService,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    breakers = client.app.state.container.breakers  # type: ignore[attr-defined]
+    monkeypatch.setattr(breakers, "policy", type(breakers.policy)(failures=2, window_s=60, open_s=600))
+    wf_id = client.post("/v1/workflows", json=calling(service.url)).json()["id"]
+    first = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {}}).json()
+    assert first["status"] == "failed"
+    (circuit,) = client.get("/v1/circuits").json()
+    assert circuit["key"] == "http:127.0.0.1" and circuit["state"] == "open" and circuit["failures"] == 2
+    assert client.get("/v1/circuits", headers={"X-Workspace": "other"}).json() == []
+    second = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {}}).json()
+    assert second["error"]["code"] == "circuit_open" and service.calls == 2
+    assert client.delete("/v1/circuits/http:127.0.0.1").status_code == 204
+    assert client.delete("/v1/circuits/http:127.0.0.1").status_code == 404
+    service.down = False
+    third = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {}}).json()
+    assert third["status"] == "completed"

@@ -23,6 +23,13 @@ def test_a_failed_run_is_listed_replayed_and_purged(tmp_path: Path, monkeypatch:
         assert code == 1, (out, err)
         failed_id = json.loads(out)["id"]
 
+        (circuit,) = run_json("circuits")  # two failures of 50: still closed, and counted
+        assert circuit["key"] == "http:127.0.0.1" and circuit["state"] == "closed" and circuit["failures"] == 2
+        code, out, _ = run("circuits", "--reset", "http:127.0.0.1")
+        assert code == 0 and run_json("circuits") == []
+        code, _, err = run("circuits", "--reset", "http:nowhere")
+        assert code == 1 and "no circuit breaker" in err
+
         (letter,) = run_json("dlq", "list")
         assert letter["execution_id"] == failed_id and letter["reason"] == "retries_exhausted"
         assert run_json("dlq", "list", "--workspace", "other") == []
