@@ -196,6 +196,41 @@ async def events(execution_id: str, request: Request, runtime: RuntimeDep, calle
     return EventSourceResponse(stream(), ping=15)
 
 
+@router.get("/executions/{execution_id}/events/poll")
+async def poll_events(
+    execution_id: str, runtime: RuntimeDep, caller: ViewerDep,
+    after: Annotated[int, Query(ge=0, description="Events after this sequence number.")] = 0,
+    wait: Annotated[float, Query(ge=0, le=25, description="Seconds to wait for a first event (long poll).")] = 0,
+) -> dict[str, Any]:
+    """Long polling, for clients whose SSE stream cannot stay open (a buffering proxy): the events
+    after ``after`` (at most 500), waiting up to ``wait`` seconds for the first; ``ended`` once
+    the execution's stream is over. The same events, in the same order, as the SSE stream."""
+    workspace = caller.workspace
+    await runtime.get(execution_id, workspace)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    found: list[dict[str, Any]] = []
+    ended = False
+    stream = aiter(runtime.events(execution_id, after, workspace_id=workspace))
+    try:
+        while len(found) < 500:
+            # the first event may take up to `wait`; what follows it is only what is ready now
+            timeout = max(0.001, deadline - loop.time()) if not found else 0.02
+            try:
+                event = await asyncio.wait_for(anext(stream), timeout)
+            except StopAsyncIteration:
+                ended = True
+                break
+            except TimeoutError:
+                break
+            found.append(json.loads(json.dumps(event.to_dict(), default=str)))
+    finally:
+        closer = getattr(stream, "aclose", None)
+        if closer is not None:
+            await closer()
+    return {"events": found, "last_seq": found[-1]["seq"] if found else after, "ended": ended}
+
+
 def _parse_last_event_id(value: str | None) -> int:
     if value is None or value == "":
         return 0

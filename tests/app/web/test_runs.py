@@ -5,6 +5,7 @@ executions list and its filter, reload keeping the place, and another workspace 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,33 @@ def test_branches_are_labelled_and_a_loop_body_is_a_group(open_page: Any, servic
     assert final["each/shout"] == "completed" and final["each"] == "completed" and final["few"] == "skipped"
     assert page.locator("#steps tbody tr[data-node-id=shout]").count() == 3
     page.screenshot(path=str(shots / "loop-1400.png"), full_page=True)
+
+
+SLOW = {
+    "schema_version": "1", "name": "Wait then log",
+    "nodes": [{"id": "start", "type": "trigger", "kind": "manual"},
+              {"id": "pause", "type": "action", "connector": "core", "operation": "delay", "config": {"seconds": 1}},
+              {"id": "done", "type": "action", "connector": "core", "operation": "log", "config": {"message": "done"}}],
+    "edges": [{"source": "start", "target": "pause"}, {"source": "pause", "target": "done"}],
+}
+
+
+def test_the_live_view_falls_back_to_polling_when_the_event_stream_is_cut(
+        open_page: Any, service: Service, workspace: str) -> None:
+    workflow_id = create(service, workspace, SLOW)
+    page = open_page(f"/#/workflows/{workflow_id}")
+    cut: list[str] = []
+
+    def no_stream(route: Any) -> None:  # a proxy that drops every SSE connection
+        cut.append(route.request.url)
+        route.abort()
+
+    page.route(re.compile(r"/v1/executions/[^/]+/events(\?|$)"), no_stream)
+    run_from_page(page, "")
+    wait_status(page, "completed")
+    assert cut, "the page never tried the SSE stream"
+    assert page.locator("#exec-status").get_attribute("data-transport") == "poll"
+    events = [t.split(" ")[1] for t in page.locator("#events li").all_text_contents()]
+    assert events[0] == "execution.started" and events[-1] == "execution.completed"
+    assert "node.completed" in events and len(events) == len(set(page.locator("#events li").all_text_contents()))
+    assert states(page) == {"start": "completed", "pause": "completed", "done": "completed"}

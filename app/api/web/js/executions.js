@@ -239,15 +239,43 @@ export async function executionView(root, executionId) {
     }
   };
   let source = null;
+  // Long polling when the SSE stream cannot stay open (a proxy that buffers or cuts it): the same
+  // events, in order, from /events/poll; `current` tells a superseded follower to stop.
+  const pollToken = () => ({ readyState: 1, close() { this.readyState = CLOSED; } });
+  const poll = async (token) => {
+    statusBox.dataset.transport = "poll";
+    while (current === token && token.readyState !== CLOSED) {
+      let answer;
+      try {
+        answer = await api("GET", `/v1/executions/${encodeURIComponent(executionId)}/events/poll?after=${lastSeq}&wait=20`);
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        continue;
+      }
+      if (current !== token) return;
+      for (const event of answer.events) handle({ data: JSON.stringify(event) });
+      if (answer.ended) {
+        token.close();
+        return;
+      }
+    }
+  };
   const follow = (after) => {
     source = new EventStream(eventsUrl(executionId, after));
     current = source;
-    for (const type of EVENT_TYPES) source.addEventListener(type, handle);
+    statusBox.dataset.transport = "sse";
+    let failures = 0;
+    const opened = source;
+    for (const type of EVENT_TYPES) source.addEventListener(type, (message) => { failures = 0; handle(message); });
     source.onerror = () => {
-      // A connection error, never a step failure: EventStream reconnects by itself (with
-      // Last-Event-ID). If it gave up, say so instead of showing "running" forever.
-      if (source.readyState === CLOSED && current === source) {
-        statusBox.append(el("span", { class: "problem" }, " — lost the live stream; reload to see where it stands"));
+      // A connection error, never a step failure. EventStream reconnects by itself (with
+      // Last-Event-ID); when it gives up, or fails twice running, poll instead.
+      failures += 1;
+      if (current !== opened) return;
+      if (opened.readyState === CLOSED || failures >= 2) {
+        opened.close();
+        current = source = pollToken();
+        poll(current);
       }
     };
   };
