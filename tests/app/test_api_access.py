@@ -42,6 +42,13 @@ ROLES: dict[tuple[str, str], str] = {
     ("GET", "/v1/executions/{execution_id}"): "viewer",
     ("POST", "/v1/executions/{execution_id}/{action}"): "editor",
     ("GET", "/v1/executions/{execution_id}/events"): "viewer",
+    ("GET", "/v1/executions/{execution_id}/events/poll"): "viewer",
+    ("GET", "/v1/dead-letters"): "viewer",
+    ("GET", "/v1/dead-letters/{execution_id}"): "viewer",
+    ("POST", "/v1/dead-letters/{execution_id}/replay"): "editor",
+    ("DELETE", "/v1/dead-letters/{execution_id}"): "editor",
+    ("GET", "/v1/circuits"): "viewer",
+    ("DELETE", "/v1/circuits/{key}"): "editor",
     ("GET", "/v1/approvals"): "viewer",
     ("POST", "/v1/executions/{execution_id}/approvals/{node_id}/{decision}"): "editor",
     ("GET", "/v1/credentials"): "editor",
@@ -139,7 +146,8 @@ def test_revoked_and_expired_keys_stop_working(client: TestClient, api_key: Any)
 def test_a_role_below_the_routes_is_403_and_at_it_passes(client: TestClient, api_key: Any) -> None:
     keys = {role: api_key(role=role) for role in ("viewer", "editor", "admin")}
     ids = {"workflow_id": "wf_missing", "execution_id": "ex_missing", "conversation_id": "conv_missing", "proposal_id": "prop_missing",
-           "name": "missing", "key_id": "000000000000", "action": "retry", "node_id": "n", "decision": "approve"}
+           "name": "missing", "key_id": "000000000000", "action": "retry", "node_id": "n", "decision": "approve",
+           "key": "http:nowhere"}
     for (method, path), role in ROLES.items():
         url = fill(path, ids)
         for lower in BELOW[role]:
@@ -168,7 +176,8 @@ def test_another_workspace_finds_nothing(client: TestClient, api_key: Any) -> No
     assert client.post("/v1/connectors/import?name=stripe", content=PETSTORE, headers=a).status_code == 201
     key_id = client.get("/v1/api-keys", headers=a).json()[0]["id"]
     ids = {"workflow_id": wf_id, "execution_id": ex["id"], "conversation_id": conv["conversation_id"], "proposal_id": "prop_missing",
-           "name": "stripe", "key_id": key_id, "action": "cancel", "node_id": "ok_to_go", "decision": "approve"}
+           "name": "stripe", "key_id": key_id, "action": "cancel", "node_id": "ok_to_go", "decision": "approve",
+           "key": "http:127.0.0.1"}
     foreign = [wf_id, ex["id"], conv["conversation_id"], key_id, "stripe", "team a secret plan", "team-a"]
     for method, path in keyed_routes():
         url = fill(path, ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,15 +20,16 @@ def service() -> Iterator[FlakyService]:
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]) -> Iterator[TestClient]:
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     monkeypatch.setenv("FLOWWRIGHT_HTTP_ALLOW_HOSTS", "127.0.0.1")
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings())) as c:
+    with TestClient(create_app(get_settings()), headers=admin_headers) as c:
         yield c
 
 
-def test_list_inspect_replay_and_purge(client: TestClient, service: FlakyService) -> None:
+def test_list_inspect_replay_and_purge(client: TestClient, service: FlakyService,
+                                      api_key: Callable[..., dict[str, str]]) -> None:
     created = client.post("/v1/workflows", json=calling(service.url))
     assert created.status_code == 201, created.text
     wf_id = created.json()["id"]
@@ -38,8 +39,13 @@ def test_list_inspect_replay_and_purge(client: TestClient, service: FlakyService
     (letter,) = client.get("/v1/dead-letters").json()
     assert letter["execution_id"] == failed["id"] and letter["reason"] == "retries_exhausted"
     assert letter["node_id"] == "check" and letter["error"]["retries_exhausted"] is True
-    assert client.get("/v1/dead-letters", headers={"X-Workspace": "other"}).json() == []
-    assert client.get(f"/v1/dead-letters/{failed['id']}", headers={"X-Workspace": "other"}).status_code == 404
+    other, viewer = api_key("other"), api_key(role="viewer")
+    assert client.get("/v1/dead-letters", headers=other).json() == []
+    assert client.get(f"/v1/dead-letters/{failed['id']}", headers=other).status_code == 404
+    assert client.post(f"/v1/dead-letters/{failed['id']}/replay", headers=other).status_code == 404
+    assert client.get("/v1/dead-letters", headers=viewer).json() == [letter]
+    assert client.post(f"/v1/dead-letters/{failed['id']}/replay", headers=viewer).status_code == 403
+    assert client.delete(f"/v1/dead-letters/{failed['id']}", headers=viewer).status_code == 403
     assert client.get(f"/v1/dead-letters/{failed['id']}").json() == letter
 
     service.down = False
@@ -64,7 +70,8 @@ def test_list_inspect_replay_and_purge(client: TestClient, service: FlakyService
 
 
 def test_circuit_state_is_visible_and_resettable(client: TestClient, service: FlakyService,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 api_key: Callable[..., dict[str, str]]) -> None:
     breakers = client.app.state.container.breakers  # type: ignore[attr-defined]
     monkeypatch.setattr(breakers, "policy", type(breakers.policy)(failures=2, window_s=60, open_s=600))
     wf_id = client.post("/v1/workflows", json=calling(service.url)).json()["id"]
@@ -72,7 +79,8 @@ def test_circuit_state_is_visible_and_resettable(client: TestClient, service: Fl
     assert first["status"] == "failed"
     (circuit,) = client.get("/v1/circuits").json()
     assert circuit["key"] == "http:127.0.0.1" and circuit["state"] == "open" and circuit["failures"] == 2
-    assert client.get("/v1/circuits", headers={"X-Workspace": "other"}).json() == []
+    assert client.get("/v1/circuits", headers=api_key("other")).json() == []
+    assert client.delete("/v1/circuits/http:127.0.0.1", headers=api_key(role="viewer")).status_code == 403
     second = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {}}).json()
     assert second["error"]["code"] == "circuit_open" and service.calls == 2
     assert client.delete("/v1/circuits/http:127.0.0.1").status_code == 204
