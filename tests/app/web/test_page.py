@@ -27,9 +27,11 @@ def node_ids(page: Any) -> list[str]:
 
 
 def wait_status(page: Any, status: str) -> None:
-    """Until the live view has received the run's terminal event and shows ``status``."""
+    """Until the live view has received the run's terminal event, shows ``status`` and its steps
+    table has been redrawn from the finished execution (that redraw is a fetch of its own)."""
     page.locator(f"#events li.execution-{status}").wait_for()
     page.wait_for_function(f"document.querySelector('#exec-status')?.dataset.status === {status!r}")
+    page.wait_for_function(f"document.querySelector('#steps tbody')?.dataset.status === {status!r}")
 
 
 def test_chat_draws_the_guarded_workflow_as_a_graph_and_runs_it_live(open_page: Any, shots: Path) -> None:

@@ -156,11 +156,18 @@ export async function executionView(root, executionId) {
       el("td", {}, ms(s.duration_ms !== undefined ? s.duration_ms : null))))
       : [el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No step has run yet."))]));
   };
+  // Answers can come back out of order (a debounced refresh sent while the run was going, then
+  // the one sent at its end): only the newest request draws, so older rows never overwrite newer.
+  // The table says which execution status its rows are from (data-status), for readers and tests.
+  let refreshes = 0;
   const refreshSteps = async () => {
+    const mine = ++refreshes;
     const fresh = await api("GET", `/v1/executions/${executionId}`);
+    if (mine !== refreshes) return fresh;
     steps = fresh.steps || [];
     failedSteps = fresh.failed_steps !== undefined ? fresh.failed_steps : steps.filter((s) => s.status === "failed").length;
     drawSteps();
+    stepsBody.dataset.status = fresh.status;
     return fresh;
   };
 
@@ -182,6 +189,7 @@ export async function executionView(root, executionId) {
     el("div", { class: "table-wrap" }, el("table", { id: "steps" }, el("thead", {}, el("tr", {}, ["Step", "Status", "Attempt", "Loop item", "Took"].map((h) => el("th", {}, h)))), stepsBody))));
   setStatus(status, execution.error);
   drawSteps();
+  stepsBody.dataset.status = execution.status;
 
   const pending = new Map();
   const showApproval = (approval) => {
@@ -229,6 +237,7 @@ export async function executionView(root, executionId) {
       // The server ends the stream here; close it so the stream does not reconnect. A retried
       // run goes on after its first end: then follow from this event on.
       source.close();
+      clearTimeout(handle.timer);
       refreshSteps().then((fresh) => {
         if (["completed", "failed", "cancelled", "timed_out"].includes(fresh.status)) setStatus(fresh.status, fresh.error);
         else if (current === source) follow(lastSeq);
