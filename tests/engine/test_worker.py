@@ -37,14 +37,22 @@ class Workers:
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self, capacity: int = 8) -> tuple[subprocess.Popen[str], str]:
+        return self.start_many(1, capacity)[0]
+
+    def start_many(self, n: int, capacity: int = 8) -> list[tuple[subprocess.Popen[str], str]]:
+        """Start ``n`` workers at once (their imports overlap) and wait until each is ready."""
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        proc = subprocess.Popen([sys.executable, "-m", "tests.engine.queue_worker", str(self.db), str(capacity),
-                                 str(HEARTBEAT_S)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-        self.procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline().split()
-        assert line and line[0] == "ready", line
-        return proc, line[1]
+        procs = [subprocess.Popen([sys.executable, "-m", "tests.engine.queue_worker", str(self.db), str(capacity),
+                                   str(HEARTBEAT_S)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+                 for _ in range(n)]
+        self.procs.extend(procs)
+        started = []
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().split()
+            assert line and line[0] == "ready", line
+            started.append((proc, line[1]))
+        return started
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -76,15 +84,25 @@ async def api(tmp_path: Path) -> AsyncIterator[Runtime]:
     store.engine.dispose()
 
 
-def chain(log: Path, n: int, sleep_s: float) -> dict[str, Any]:
+def chain(log: Path, n: int, sleep_s: float, *, gate: Path | None = None, gate_after: int = 3) -> dict[str, Any]:
+    """``n`` count nodes in a row; with ``gate``, after the first ``gate_after`` of them a node
+    waits until the test opens the gate (:func:`open_gate`), however slow the machine is."""
     nodes: list[dict[str, Any]] = [{"id": "start", "type": "trigger", "kind": "manual"}]
     for i in range(n):
+        if gate is not None and i == gate_after:
+            nodes.append({"id": "gate", "type": "action", "connector": "probe", "operation": "rendezvous",
+                          "config": {"dir": str(gate), "index": 1, "count": 2, "timeout_s": 120}})
         nodes.append({"id": f"n{i}", "type": "action", "connector": "probe", "operation": "count",
                       "config": {"file": str(log), "tag": f"{{{{ execution.id }}}}.n{i}", "sleep_s": sleep_s,
                                  "value": i}})
     ids = [n["id"] for n in nodes]
     return {"name": "chain", "nodes": nodes, "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:],
                                                                                                   strict=False)]}
+
+
+def open_gate(gate: Path) -> None:
+    """Let every run waiting at a :func:`chain` gate go on (its rendezvous counts two arrivals)."""
+    (gate / "arrived_0").touch()
 
 
 def tags(log: Path) -> Counter[str]:
@@ -122,12 +140,16 @@ async def test_a_killed_workers_executions_are_adopted_within_two_heartbeats(
 ) -> None:
     victim, victim_id = workers.start(capacity=3)
     log = tmp_path / "count.log"
-    ids = [await api.start(chain(log, 25, 0.4), {}, workspace_id=f"ws{i}") for i in range(3)]
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    # the runs wait at a gate after 3 nodes, so they are mid-run at the kill however long the
+    # survivor takes to start on a loaded machine
+    ids = [await api.start(chain(log, 25, 0.05, gate=gate), {}, workspace_id=f"ws{i}") for i in range(3)]
     queue = api.queue
     assert queue is not None
     await _until(lambda: len(queue.claimed_by(victim_id)) == 3)
     _, survivor_id = workers.start(capacity=3)  # already running before the kill: no restart involved
-    await _until(lambda: min(_steps(api, i) for i in ids) >= 3)
+    await _until(lambda: min(_steps(api, i) for i in ids) >= 3, timeout=30)
     assert len(queue.claimed_by(victim_id)) == 3, [((await api.describe(i))["status"], queue.get(i)) for i in ids]
     victim.send_signal(signal.SIGKILL)
     victim.wait()
@@ -138,6 +160,7 @@ async def test_a_killed_workers_executions_are_adopted_within_two_heartbeats(
     await _until(lambda: all((row := queue.get(i)) is None or row.worker_id == survivor_id for i in ids), timeout=10)
     adopted_after = time.monotonic() - killed_at
     assert adopted_after <= 2 * HEARTBEAT_S + 0.4, adopted_after  # 0.4 s: the claim poll and the test's own poll
+    open_gate(gate)
     for execution_id in ids:
         result = await api.wait(execution_id, timeout=30)
         assert result["status"] == "completed", result
