@@ -22,7 +22,8 @@ character classes; the token patterns are a character class with a bounded tail,
 backtrack more than a constant per character on any engine. They run on the standard library's
 ``re`` rather than RE2 on purpose: RE2's Python wrapper builds every match and substitution in
 Python (about 40 µs each, so a text of 200,000 tokens took 8 s and 500,000 HTML entities 38 s),
-where ``re`` does them in C. The decoded readings together are capped at ``MAX_DECODED_CHARS``,
+where ``re`` does them in C; a one-pass RE2 probe first says whether a text has a token at all.
+The decoded readings together are capped at ``MAX_DECODED_CHARS``,
 so a text of encoded tokens cannot multiply the work without bound.
 """
 
@@ -42,12 +43,19 @@ from urllib.parse import unquote_plus
 
 from anyascii import anyascii
 
+from engine import linear_regex
+
 MAX_DECODED_CHARS = 1_000_000
 """At most this many characters are decoded from one text (all layers and encodings together)."""
 MAX_LAYERS = 2
 
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
-_HEX = re.compile(r"(?:\\x[0-9A-Fa-f]{2}){4,}|(?:[0-9A-Fa-f]{2}[ :]?){8,}")
+# Tokens start only where the previous character cannot be part of them (a one-character look
+# behind), so each character is looked at a bounded number of times.
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX = re.compile(r"(?:\\x[0-9A-Fa-f]{2}){4,}|(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){8,}")
+# One pass in C (RE2) says whether a text has a token at all, before re looks for each one.
+_PROBE_BASE64 = linear_regex.compile(r"[A-Za-z0-9+/_-]{16}")
+_PROBE_HEX = linear_regex.compile(r"[0-9A-Fa-f]{8}|\\x[0-9A-Fa-f]{2}")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _ESCAPE = re.compile(r"(?:\\u[0-9A-Fa-f]{4}){3,}")
 _ENTITY = re.compile(r"&#?[0-9A-Za-z]{2,8};")
@@ -59,10 +67,11 @@ _INVISIBLE = re.compile(
     "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
     "\U000e0001\U000e0020-\U000e007f\U000e0100-\U000e01ef]")
 
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
-                       "@": "a", "$": "s", "!": "i", "|": "i", "+": "t"})
-_MARKUP = str.maketrans(dict.fromkeys("[]()*_~`>#|<>/\\=", " "))
-_ONLY_ALNUM = str.maketrans(dict.fromkeys(c for c in map(chr, range(128)) if not c.isalnum()))
+# The folded text is ASCII, so these run as bytes.translate (in C, about 1 ms per MB).
+_LEET = bytes.maketrans(b"0134578@$!|+9", b"oieastbasiitg")
+_NOT_ALNUM = bytes(c for c in range(128) if not chr(c).isalnum())
+_MARKUP = bytes.maketrans(b"[]()*_~`>#|<>/\\=", b" " * 16)
+_LETTER = re.compile(r"[^\W\d_]")
 # Confusables whose first Latin look-alike in the data is not the letter people read.
 _PREFERRED = {"ı": "i", "ȷ": "j", "ɩ": "i", "ǀ": "l"}
 
@@ -89,11 +98,14 @@ def fold(text: str) -> str:
 def readings(text: str) -> list[Reading]:
     """Every reading of ``text`` (the ``text`` reading first), without repeats."""
     folded = fold(text)
-    found = [Reading("text", folded), Reading("markup", " ".join(folded.translate(_MARKUP).split()))]
+    ascii_bytes = folded.encode("ascii")
+    found = [Reading("text", folded), Reading("markup", " ".join(ascii_bytes.translate(_MARKUP).decode().split()))]
     budget = [MAX_DECODED_CHARS]
-    for via, decoded in _decoded(_visible(text), 1, budget):
-        found.append(Reading(via, fold(decoded)))
-    found.append(Reading("squeezed", folded.translate(_LEET).translate(_ONLY_ALNUM)))
+    decoded: dict[str, list[str]] = {}  # one reading per kind of decoding, its tokens a line each
+    for via, token_text in _decoded(_visible(text), 1, budget):
+        decoded.setdefault(via, []).append(fold(token_text))
+    found.extend(Reading(via, "\n".join(texts)) for via, texts in decoded.items())
+    found.append(Reading("squeezed", ascii_bytes.translate(_LEET).translate(None, _NOT_ALNUM).decode()))
     seen: set[str] = set()
     unique = []
     for reading in found:
@@ -104,7 +116,8 @@ def readings(text: str) -> list[Reading]:
 
 
 def _decoded(text: str, layer: int, budget: list[int]) -> list[tuple[str, str]]:
-    """(how, decoded text) for each encoded token of ``text``, and for encodings inside those."""
+    """(how, decoded text) for each encoded token of ``text``, and for encodings inside those
+    (the tokens of one layer are looked into together, once)."""
     out: list[tuple[str, str]] = []
     for via, decoded in _decode_once(text):
         if budget[0] <= 0:
@@ -112,19 +125,21 @@ def _decoded(text: str, layer: int, budget: list[int]) -> list[tuple[str, str]]:
         decoded = decoded[: budget[0]]
         budget[0] -= len(decoded)
         out.append((via, decoded))
-        if layer < MAX_LAYERS:
-            out.extend((f"{via}+{inner}", d) for inner, d in _decoded(decoded, layer + 1, budget))
+    if layer < MAX_LAYERS and out and budget[0] > 0:
+        inner = _decoded("\n".join(d for _, d in out), layer + 1, budget)
+        vias = sorted({v for v, _ in out})
+        out.extend((f"{'|'.join(vias)}+{how}", d) for how, d in inner)
     return out
 
 
 def _decode_once(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     whole = text[:MAX_DECODED_CHARS]
-    for match in _BASE64.finditer(whole):
+    for match in _BASE64.finditer(whole) if _PROBE_BASE64.search(whole) else ():
         decoded = _from_base64(match.group(0))
         if decoded is not None:
             out.append(("base64", decoded))
-    for match in _HEX.finditer(whole):
+    for match in _HEX.finditer(whole) if _PROBE_HEX.search(whole) else ():
         decoded = _printable(_hex_bytes(match.group(0)))
         if decoded is not None:
             out.append(("hex", decoded))
@@ -132,7 +147,7 @@ def _decode_once(text: str) -> list[tuple[str, str]]:
         out.append(("percent", unquote_plus(whole)))
     if _ENTITY.search(whole):
         out.append(("html", html.unescape(whole)))
-    for match in _ESCAPE.finditer(whole):
+    for match in _ESCAPE.finditer(whole) if "\\u" in whole else ():
         try:
             out.append(("escapes", json.loads(f'"{match.group(0)}"')))
         except ValueError:
@@ -143,9 +158,11 @@ def _decode_once(text: str) -> list[tuple[str, str]]:
 def _from_base64(token: str) -> str | None:
     padded = token.rstrip("=")
     padded += "=" * (-len(padded) % 4)
-    altchars = b"-_" if ("-" in token or "_" in token) else None
+    urlsafe, standard = ("-" in token or "_" in token), ("+" in token or "/" in token)
+    if urlsafe and standard:
+        return None  # no base64 alphabet has all four
     try:
-        raw = base64.b64decode(padded, altchars=altchars, validate=True)
+        raw = base64.b64decode(padded, altchars=b"-_" if urlsafe else None, validate=True)
     except (binascii.Error, ValueError):
         return None
     return _printable(raw)
@@ -164,8 +181,12 @@ def _printable(raw: bytes) -> str | None:
         return None
     if not decoded:
         return None
+    if not _LETTER.search(decoded):
+        return None
+    if decoded.isprintable():
+        return decoded
     shown = sum(1 for ch in decoded if ch.isprintable() or ch in "\n\r\t")
-    return decoded if shown >= 0.9 * len(decoded) and any(ch.isalpha() for ch in decoded) else None
+    return decoded if shown >= 0.9 * len(decoded) else None
 
 
 def _visible(text: str) -> str:
