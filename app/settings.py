@@ -105,6 +105,9 @@ class Settings(BaseSettings):
                                            "per_1k_tokens.")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024, description="Largest output stored per step.")
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
+    workflow_max_concurrent: int = Field(0, ge=0, le=100_000, description="Executions of one saved workflow "
+                                         "running at once when the workflow sets no max_concurrent_executions "
+                                         "(0: no limit); later ones wait, pending, in start order.")
     retention_max_age_days: float = Field(30.0, ge=0, le=36_500, description="Service: finished executions "
                                           "older than this are deleted with their steps, logs and events (0 keeps them).")
     retention_max_per_workflow: int = Field(10_000, ge=0, le=10_000_000, description="Service: finished executions "

@@ -296,6 +296,7 @@ class Container:
             expression_output_limit_bytes=settings.step_output_limit_bytes,
             expression_memory_limit_mb=settings.expression_memory_limit_mb,
             expression_workers=settings.expression_workers,
+            workflow_max_concurrent=settings.workflow_max_concurrent,
         )
         collaborators: dict[str, Any] = {
             "credentials": self.token_manager, "rate_limiter": self.rate_limiter, "services": self.connector_services,

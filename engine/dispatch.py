@@ -43,13 +43,14 @@ class Dispatch:
         return None if self.remote else self.owner
 
     def enqueue_new(self, execution_id: str, workspace_id: str, *, workflow_id: str | None,
-                    priority: int) -> Any:
+                    priority: int, max_concurrent: int | None = None) -> Any:
         """Queue a new execution through the store's group-commit writer (ordered after the
         execution's own insert); ``None`` without a queue."""
         if self.queue is None:
             return None
         statement = self.queue.statement_enqueue(execution_id, workspace_id, workflow_id=workflow_id,
-                                                 priority=priority, worker_id=self.claim_owner)
+                                                 priority=priority, worker_id=self.claim_owner,
+                                                 max_concurrent=max_concurrent)
         return self.store.write(statement, None, durable=True)
 
     async def requeue(self, row: ExecutionRow, *, claimed: bool | None = None) -> None:
@@ -60,7 +61,7 @@ class Dispatch:
             return
         owner = self.owner if claimed else self.claim_owner
         await asyncio.to_thread(self.queue.enqueue, row.id, row.workspace_id, workflow_id=row.workflow_id,
-                                worker_id=owner)
+                                worker_id=owner, max_concurrent=row.max_concurrent)
 
     async def await_stopped(self, execution_id: str) -> str:
         """Poll the store until a worker has stopped driving the execution (ended, paused or

@@ -57,6 +57,7 @@ class RuntimeLimits:
     expression_output_limit_bytes: int = 1024 * 1024
     expression_memory_limit_mb: int = 256
     expression_workers: int = 0  # 0: one per two CPUs (engine.expression_pool.default_workers)
+    workflow_max_concurrent: int = 0  # a saved workflow's max_concurrent_executions when it sets none (0: no limit)
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,10 @@ class ExecutionRun:
         started_at: datetime,
         expressions: Evaluator | None = None,
         subworkflows: Subworkflows | None = None, breakers: CircuitBreakers | None = None,
+        max_concurrent: int | None = None,
     ) -> None:
         self.execution_id = execution_id
+        self.max_concurrent = max_concurrent  # the workflow's concurrency limit (engine.execution_slots)
         self.workflow = workflow
         self.workspace_id = workspace_id
         self.workflow_id = workflow_id

@@ -72,7 +72,10 @@ class ExecutionRow(SQLModel, table=True):
                       # a workflow's stats (engine.execution_stats): its runs in duration order, covering
                       # the window and the status
                       Index("ix_executions_stats", "workspace_id", "workflow_id", "duration_ms", "created_at",
-                            "status", "dry_run", "failed_steps"))
+                            "status", "dry_run", "failed_steps"),
+                      # per-workflow concurrency limits (engine.execution_slots): a workflow's runs
+                      # holding a slot, and those waiting for one in order
+                      Index("ix_executions_slots", "workspace_id", "workflow_id", "status", "created_at", "id"))
 
     id: str = Field(primary_key=True)
     workspace_id: str = Field(index=True)
@@ -102,6 +105,8 @@ class ExecutionRow(SQLModel, table=True):
     parent_node_id: str | None = None
     parent_loop_path: str | None = None
     detached: bool = False
+    # the workflow's max_concurrent_executions when it started (engine.execution_slots); None: no limit
+    max_concurrent: int | None = None
 
 
 class StepRow(SQLModel, table=True):

@@ -44,8 +44,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
+from engine.db import add_missing_columns
 from engine.dead_letters import bury_poison
 from engine.dead_letters import create_table as create_dead_letter_table
+from engine.execution_slots import claimable
 from engine.execution_store import ExecutionRow, aware, now
 from engine.ownership import owner_alive
 
@@ -79,6 +81,7 @@ class QueueRow(SQLModel, table=True):
     worker_id: str | None = None
     control: str | None = Field(default=None, sa_column=Column(String(16)))
     adoptions: int = 0
+    max_concurrent: int | None = None  # the workflow's limit (engine.execution_slots); None: none
     enqueued_at: datetime = Field(default_factory=now)
     available_at: datetime = Field(default_factory=now)
     claimed_at: datetime | None = None
@@ -117,6 +120,7 @@ class ExecutionQueue:
         self.engine = engine
         self.max_adoptions = max_adoptions
         SQLModel.metadata.create_all(engine, tables=TABLES)
+        add_missing_columns(engine, _Q)
         create_dead_letter_table(engine)
         self.postgres = engine.dialect.name == "postgresql"
 
@@ -124,7 +128,7 @@ class ExecutionQueue:
 
     def enqueue(
         self, execution_id: str, workspace_id: str, *, workflow_id: str | None = None, priority: int = 0,
-        worker_id: str | None = None, available_at: datetime | None = None,
+        worker_id: str | None = None, available_at: datetime | None = None, max_concurrent: int | None = None,
     ) -> None:
         """Put an execution in the queue (or, with ``worker_id``, record it as claimed by that
         worker: a process that drives its own execution). Re-enqueueing replaces the row."""
@@ -133,7 +137,7 @@ class ExecutionQueue:
             "execution_id": execution_id, "workspace_id": workspace_id, "workflow_id": workflow_id,
             "priority": priority, "status": CLAIMED if worker_id else QUEUED, "worker_id": worker_id,
             "control": None, "adoptions": 0, "enqueued_at": at, "available_at": available_at or at,
-            "claimed_at": at if worker_id else None,
+            "claimed_at": at if worker_id else None, "max_concurrent": max_concurrent,
         }
         with self.engine.begin() as conn:
             old = conn.execute(select(_Q.c.adoptions).where(_Q.c.execution_id == execution_id)).first()
@@ -143,14 +147,14 @@ class ExecutionQueue:
             conn.execute(insert(_Q).values(**row))
 
     def statement_enqueue(self, execution_id: str, workspace_id: str, *, workflow_id: str | None,
-                          priority: int, worker_id: str | None) -> Any:
+                          priority: int, worker_id: str | None, max_concurrent: int | None = None) -> Any:
         """The insert of a fresh queue row, for the store's group-commit writer (a new execution
         has no row yet)."""
         at = now()
         return insert(_Q).values(
             execution_id=execution_id, workspace_id=workspace_id, workflow_id=workflow_id, priority=priority,
             status=CLAIMED if worker_id else QUEUED, worker_id=worker_id, control=None, adoptions=0,
-            enqueued_at=at, available_at=at, claimed_at=at if worker_id else None,
+            enqueued_at=at, available_at=at, claimed_at=at if worker_id else None, max_concurrent=max_concurrent,
         )
 
     # -- claiming --
@@ -169,8 +173,9 @@ class ExecutionQueue:
         got: builtins.list[str] = []
         with self.engine.begin() as conn:
             skipped: set[str] = set()
+            limited = self._limited(conn)
             for _ in range(CLAIM_ROUNDS):
-                ids = [r[0] for r in conn.execute(self._ranked(limit - len(got), at, skipped | set(got)))]
+                ids = [r[0] for r in conn.execute(self._ranked(limit - len(got), at, skipped | set(got), limited))]
                 if not ids:
                     break
                 if self.postgres:  # lock what nobody else holds; the rest is someone else's claim
@@ -192,8 +197,16 @@ class ExecutionQueue:
                     break
         return got
 
-    def _ranked(self, limit: int, at: datetime, exclude: set[str]) -> Any:
-        """The fair order of claimable executions (see the module docstring), ``limit`` of them."""
+    def _limited(self, conn: Any) -> set[str] | None:
+        """The queued executions of limited workflows that may be claimed now (``None``: the queue
+        holds none of a limited workflow); the rest wait for a slot (``engine.execution_slots``)."""
+        queued = conn.execute(select(_Q.c.execution_id, _Q.c.workspace_id, _Q.c.workflow_id, _Q.c.max_concurrent)
+                              .where(_Q.c.status == QUEUED, _Q.c.max_concurrent.is_not(None))).all()
+        return claimable(conn, [tuple(r) for r in queued]) if queued else None
+
+    def _ranked(self, limit: int, at: datetime, exclude: set[str], limited: set[str] | None = None) -> Any:
+        """The fair order of claimable executions (see the module docstring), ``limit`` of them;
+        of limited workflows' executions only those in ``limited``."""
         busy_q = _Q.alias("busy")
         busy = (
             select(busy_q.c.workspace_id, func.count().label("n"))
@@ -205,6 +218,8 @@ class ExecutionQueue:
                             rank.label("rank")).where(_Q.c.status == QUEUED, _Q.c.available_at <= at)
         if exclude:
             candidates = candidates.where(_Q.c.execution_id.not_in(sorted(exclude)))
+        if limited is not None:
+            candidates = candidates.where(or_(_Q.c.max_concurrent.is_(None), _Q.c.execution_id.in_(sorted(limited))))
         waiting = candidates.subquery()
         return (
             select(waiting.c.execution_id)
@@ -333,7 +348,7 @@ class ExecutionQueue:
         known = {w.id: w for w in self.workers()}
         live = self.live_worker_ids(dead_after_s)
         query = (
-            select(_EX.c.id, _EX.c.workspace_id, _EX.c.workflow_id, _EX.c.owner, _EX.c.updated_at)
+            select(_EX.c.id, _EX.c.workspace_id, _EX.c.workflow_id, _EX.c.owner, _EX.c.updated_at, _EX.c.max_concurrent)
             .where(_EX.c.status.in_(list(statuses)),
                    ~exists().where(_Q.c.execution_id == _EX.c.id))
         )
@@ -352,7 +367,7 @@ class ExecutionQueue:
                                               adoptions=_Q.c.adoptions + 1))
             if _rowcount(result) == 1:
                 out.append(execution_id)
-        for execution_id, workspace_id, workflow_id, owner, updated_at in rows:
+        for execution_id, workspace_id, workflow_id, owner, updated_at, max_concurrent in rows:
             if owner in live:
                 continue
             if owner is not None and owner not in known and owner_alive(owner):
@@ -363,7 +378,7 @@ class ExecutionQueue:
                 if conn.execute(select(_Q.c.execution_id).where(_Q.c.execution_id == execution_id)).first():
                     continue
                 conn.execute(self.statement_enqueue(execution_id, workspace_id, workflow_id=workflow_id,
-                                                    priority=0, worker_id=None))
+                                                    priority=0, worker_id=None, max_concurrent=max_concurrent))
             out.append(execution_id)
         return out
 

@@ -41,6 +41,7 @@ from engine.dispatch import Dispatch
 from engine.errors import ConflictError, ControlSignal, NodeFailed, NotFoundError, Parked, Paused
 from engine.event_stream import follow_events, publish_offline
 from engine.execution_run import ExecutionRun, RuntimeLimits
+from engine.execution_slots import take_slot
 from engine.execution_state import check_transition
 from engine.execution_store import (
     STEP_INSERT,
@@ -107,6 +108,7 @@ class Runtime:
         self._status: dict[str, str] = {}
         self._cancelling: set[str] = set()
         self._recheck: set[str] = set()
+        self._slot_freed = asyncio.Event()  # an execution stopped here: waiters for a slot look again
         self.closing = False  # set by aclose: a shutdown, not a cancel (children are left to recovery)
         # core.run_workflow steps need the workflow store to find the workflows they run
         self.subworkflows = Subworkflows(self, workflows, max_depth=subworkflow_max_depth) if workflows else None
@@ -132,6 +134,8 @@ class Runtime:
         check_trigger_input(wf, input)
         execution_id = execution_id or new_id("ex")
         started = now()
+        # a limit is per saved workflow: a file run shares its slots with nobody
+        limit = (wf.max_concurrent_executions or self.limits.workflow_max_concurrent or None) if workflow_id else None
         row: dict[str, Any] = {
             "id": execution_id, "workspace_id": workspace_id, "user_id": user_id, "workflow_id": workflow_id,
             "workflow_version": workflow_version, "workflow_name": wf.name,
@@ -140,7 +144,7 @@ class Runtime:
             "node_count": len(iter_graph_nodes(wf.nodes)), "owner": None if self.remote else self.owner,
             "created_at": started,
             "started_at": started, "deadline_at": started + timedelta(seconds=wf.timeout_s) if wf.timeout_s else None,
-            "updated_at": started, **(parent.columns() if parent else {}),
+            "updated_at": started, "max_concurrent": limit, **(parent.columns() if parent else {}),
         }
         inserted = self.store.insert_execution(row)
         for stmt, params in writes:  # queued in this same turn: the writer commits them with the row
@@ -148,7 +152,8 @@ class Runtime:
         seeded = [StepRow(**step) for step in seed(execution_id)] if seed is not None else []
         for step in seeded:  # committed with the execution, before a worker can claim it
             self.store.write(STEP_INSERT, step.model_dump())
-        queued = self.dispatch.enqueue_new(execution_id, workspace_id, workflow_id=workflow_id, priority=priority)
+        queued = self.dispatch.enqueue_new(execution_id, workspace_id, workflow_id=workflow_id, priority=priority,
+                                           max_concurrent=limit)
         await inserted
         if queued is not None:
             await queued
@@ -303,7 +308,7 @@ class Runtime:
                 continue
             if not await asyncio.to_thread(self.store.claim, row.id, row.owner, self.owner):
                 continue  # another process took it first
-            if row.status == "pending":
+            if row.status == "pending" and not row.max_concurrent:  # a limited one waits for its slot
                 await self.store.update_execution(row.id, status="running")
                 row.status = "running"
             await self.dispatch.requeue(row, claimed=True)
@@ -377,6 +382,7 @@ class Runtime:
             rate_limiter=self.rate_limiter, usage=self.usage, rate_limits=self.rate_limits,
             started_at=aware(row.started_at) or now(),
             expressions=self.expressions, subworkflows=self.subworkflows, breakers=self.breakers,
+            max_concurrent=row.max_concurrent,
         )
 
     def _launch(self, run: ExecutionRun, *, deadline: datetime | None = None) -> None:
@@ -450,6 +456,14 @@ class Runtime:
 
     # -- internals: driving --
 
+    async def _take_slot(self, run: ExecutionRun) -> None:
+        """A new execution of a limited workflow waits here for a slot (engine.execution_slots)."""
+        if not run.max_concurrent or self._status.get(run.execution_id) != "pending":
+            return
+        await take_slot(self.store.engine, run.execution_id, self._slot_freed, lambda: run.emit(
+            ev.LOG, level="info", message=f"waiting for a free slot: this workflow runs at most "
+                                          f"{run.max_concurrent} execution(s) at once"))
+
     def _announce(self, run: ExecutionRun) -> None:
         """The execution (re)starts in this process: ``execution.started`` or ``execution.resumed``."""
         execution_id = run.execution_id
@@ -476,6 +490,7 @@ class Runtime:
         cm: asyncio.Timeout | None = None
         try:
             await run.seed_secrets()
+            await self._take_slot(run)
             self._announce(run)
             while True:
                 try:
@@ -536,6 +551,7 @@ class Runtime:
         return final
 
     def _notify_stopped(self, execution_id: str, final: str | None) -> None:
+        self._slot_freed.set()
         for callback in self.on_stop:
             callback(execution_id, final)
 

@@ -226,6 +226,10 @@ class Workflow(_Model):
         None, description="auto (the default): every saved version gets the guardrail passes; manual: an "
         "admin saved this version as written, without them.",
     )
+    max_concurrent_executions: int | None = Field(
+        None, ge=1, le=100_000,
+        description="Executions of this saved workflow holding a slot at once (from start to end, delays, approvals "
+                    "and pauses included); later ones wait, pending, in start order. Unset: no limit.")
 
     def to_json_dict(self) -> dict[str, Any]:
         """The canonical JSON form: defaults that were never set are left out, as in the input."""
