@@ -237,3 +237,19 @@ def test_a_parents_tree_streams_as_one_sse_and_reads_back_nested(client: TestCli
     assert {"node.completed"} <= {e["event"] for e in theirs}
     assert len(tree) == len(own) + len(theirs)
     assert client.get(f"/v1/executions/{child['id']}").json()["parent_execution_id"] == done["id"]
+
+
+def test_a_manual_run_of_a_webhook_workflow_gets_the_envelope(client: TestClient) -> None:
+    """The input of /run is the body, as a real call sends it: ``trigger.body.email`` reads it."""
+    wf_id = create(client, webhook_workflow())
+    done = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": {"email": "a@example.com"}})
+    assert done.status_code == 202, done.text
+    assert done.json()["output"] == {"value": "hello a@example.com"}
+    envelope = client.get(f"/v1/executions/{done.json()['id']}").json()["steps"][0]["output"]
+    assert envelope == {"body": {"email": "a@example.com"}, "headers": {}, "query": {}, "method": "POST", "path": ""}
+    # an envelope stays as it is; the input_schema still checks the body, naming the path
+    given = {"body": {"email": "b@example.com"}, "headers": {"x-source": "test"}, "query": {}, "method": "POST", "path": ""}
+    again = client.post(f"/v1/workflows/{wf_id}/run", params={"wait": "true"}, json={"input": given})
+    assert again.json()["output"] == {"value": "hello b@example.com"}
+    bad = client.post(f"/v1/workflows/{wf_id}/run", json={"input": {"mail": "x"}})
+    assert bad.status_code == 422 and bad.json()["error"]["details"]["problems"][0]["path"] == "$.body"

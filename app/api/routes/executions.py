@@ -17,6 +17,7 @@ from engine.errors import ConflictError, FlowwrightError
 from engine.event_tree import tree_events
 from engine.execution_history import HistoryQuery, parse_moment, statuses_from
 from engine.execution_views import execution_summary
+from engine.trigger_input import manual_input
 
 router = APIRouter(prefix="/v1", tags=["executions"])
 
@@ -47,7 +48,9 @@ def summary(row: Any) -> dict[str, Any]:
 async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowStoreDep, caller: EditorDep,
                        body: RunIn | None = None, wait: bool = False) -> dict[str, Any]:
     """Start a manual run of the current version (202 with the execution id; ``wait=true`` returns
-    the finished execution)."""
+    the finished execution). A webhook workflow's ``input`` is the request body: the run gets it in
+    the envelope a real call makes (``{body, headers: {}, query: {}, method, path}``), unless it
+    already is one."""
     body = body or RunIn()
     workspace = caller.workspace
     row = await asyncio.to_thread(store.get, workspace, workflow_id)
@@ -55,7 +58,8 @@ async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowSto
         raise ConflictError(f"workflow {workflow_id} is archived; set its status to active to run it",
                             field="status")
     version = await asyncio.to_thread(store.version, workspace, workflow_id)
-    execution_id = await runtime.start(version.definition_dict(), body.input, workspace_id=workspace,
+    definition = version.definition_dict()
+    execution_id = await runtime.start(definition, manual_input(definition, body.input), workspace_id=workspace,
                                        workflow_id=row.id, workflow_version=version.version, trigger="manual",
                                        dry_run=body.dry_run)
     if wait:

@@ -165,19 +165,21 @@ def shots(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def open_page(chromium: Any, service: Service, workspace: str) -> Iterator[Any]:
-    """``open_page(path="/", viewport=WIDE, role="editor")``: a page in a fresh context, signed in with a key of
-    this test's workspace (in sessionStorage, as the sign-in form leaves it). Any request to a host other than the service fails the test (nothing may load
+    """``open_page(path="/", viewport=WIDE, role="editor", sign_in=True)``: a page in a fresh context, signed in
+    (unless ``sign_in=False``) with a key of this test's workspace (in sessionStorage, as the sign-in form leaves it). Any request to a host other than the service fails the test (nothing may load
     from a CDN)."""
     contexts: list[Any] = []
     outside: list[str] = []
 
-    def opener(path: str = "/", viewport: dict[str, int] | None = None, role: str = "editor") -> Any:
+    def opener(path: str = "/", viewport: dict[str, int] | None = None, role: str = "editor",
+               sign_in: bool = True) -> Any:
         # Playwright's wait_for_function evaluates strings, which the page's CSP (script-src 'self')
         # forbids: the harness bypasses it here; test_page.py runs the page under its CSP too.
         context = chromium.new_context(viewport=viewport or WIDE, base_url=service.base, bypass_csp=True)
-        key = json.dumps(service.key(workspace, role))
-        context.add_init_script(f"if (!sessionStorage.getItem('flowwright.key')) "
-                                f"sessionStorage.setItem('flowwright.key', {key});")
+        if sign_in:
+            key = json.dumps(service.key(workspace, role))
+            context.add_init_script(f"if (!sessionStorage.getItem('flowwright.key')) "
+                                    f"sessionStorage.setItem('flowwright.key', {key});")
 
         def guard(route: Any) -> None:
             if route.request.url.startswith(service.base) or route.request.url.startswith("data:"):

@@ -56,7 +56,10 @@ export function workflowPanel(workflow, workflowId, { onSelect, runnable = true,
   const meta = el("p", { class: "meta", id: "wf-meta" },
     `${allNodes(workflow).length} steps · ${guards} inserted guardrail${guards === 1 ? "" : "s"}`);
   element.append(meta, graphBox, legend());
-  if (runnable && workflowId) element.append(runForm(workflowId, navigate));
+  if (runnable && workflowId) {
+    const trigger = (workflow.nodes || []).find((n) => n.type === "trigger");
+    element.append(runForm(workflowId, navigate, trigger ? trigger.kind : "manual"));
+  }
   element.append(el("h3", {}, "Inserted for you"), insertedList(workflow));
   // With onSelect the caller shows the selected step somewhere of its own.
   if (!onSelect) element.append(el("h3", {}, "Selected step"), detail);
@@ -67,7 +70,12 @@ export function workflowPanel(workflow, workflowId, { onSelect, runnable = true,
   return { element, graph };
 }
 
-function runForm(workflowId, navigate) {
+const INPUT_LABEL = {
+  webhook: "Run input (JSON: the request body; the run sees it as trigger.body)",
+  schedule: "Run input (JSON, optional: a scheduled run gets none)",
+};
+
+function runForm(workflowId, navigate, kind) {
   const input = el("textarea", { id: "run-input", rows: 3, spellcheck: false, placeholder: '{"name": "Ada"}', "aria-describedby": "run-error" });
   const problem = el("p", { class: "problem", id: "run-error", role: "alert" });
   const start = async (dryRun) => {
@@ -88,7 +96,7 @@ function runForm(workflowId, navigate) {
     }
   };
   return el("form", { class: "run-form", id: "run-form", onsubmit: (event) => { event.preventDefault(); start(false); } },
-    el("label", { for: "run-input" }, "Run input (JSON, the trigger's payload)"), input, problem,
+    el("label", { for: "run-input" }, INPUT_LABEL[kind] || "Run input (JSON, the trigger's payload)"), input, problem,
     el("div", { class: "actions" },
       el("button", { type: "submit", id: "run" }, "Run"),
       el("button", { type: "button", id: "dry-run", class: "secondary", onclick: () => start(true) }, "Dry run")));
