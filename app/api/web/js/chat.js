@@ -14,7 +14,22 @@ function turnMeta(turn) {
   if (usage.cost_usd !== undefined) parts.push(`$${Number(usage.cost_usd).toFixed(4)}`);
   if (turn.cache) parts.push(`cache ${turn.cache}`);
   if (turn.latency_ms !== undefined) parts.push(`${Math.round(turn.latency_ms)} ms`);
-  return el("span", { class: "meta" }, parts.join(" · "));
+  return el("span", { class: "meta" }, parts.join(" · "), stages(turn));
+}
+
+// The stages the turn went through, with the time each took (the service measures them).
+const STAGES = [["context_ms", "retrieved context"], ["model_ms", "called the model"], ["finish_ms", "validated and inserted guardrails"]];
+
+function stages(turn) {
+  const t = turn.timings || {};
+  const done = STAGES.filter(([key]) => t[key] !== undefined);
+  if (!done.length) return null;
+  const extra = [];
+  if (turn.reasks) extra.push(`${turn.reasks} re-ask${turn.reasks === 1 ? "" : "s"} after validation errors`);
+  if (turn.repaired && turn.repaired.length) extra.push(`repaired: ${turn.repaired.join(", ")}`);
+  return el("ol", { class: "stages", "aria-label": "what the copilot did" },
+    done.map(([key, text]) => el("li", { "data-stage": key }, `${text} (${Math.round(t[key])} ms)`)),
+    extra.map((x) => el("li", {}, x)));
 }
 
 function diffLine(diff) {
@@ -80,6 +95,8 @@ export async function chatView(root, conversationId) {
   const submit = async (message) => {
     say("user", message);
     send.disabled = true;
+    const working = say("working", "Working: reading your request, retrieving context, calling the model, validating…");
+    working.setAttribute("role", "status");
     try {
       const turn = state.conversation
         ? await api("POST", `/v1/conversations/${state.conversation}/messages`, { message })
@@ -92,6 +109,7 @@ export async function chatView(root, conversationId) {
     } catch (error) {
       say("error", error.message);
     } finally {
+      working.remove();
       send.disabled = false;
     }
   };

@@ -121,6 +121,10 @@ export async function executionView(root, executionId) {
     });
     controlBar.append(controls[action]);
   }
+  const runAgain = el("button", { type: "button", class: "secondary", "data-action": "rerun",
+    title: "A new run with the same input on the workflow's current version" }, "Run again");
+  runAgain.addEventListener("click", () => rerun(null, runAgain));
+  controlBar.append(runAgain);
   const approvals = el("ul", { id: "exec-approvals", class: "approvals" });
   const log = el("ol", { id: "events", class: "events", "aria-label": "events", "aria-live": "off" });
   const stepsBody = el("tbody");
@@ -135,12 +139,26 @@ export async function executionView(root, executionId) {
     statusBox.replaceChildren(pill(shown, value), execution.dry_run ? " (dry run)" : "",
       error ? el("span", { class: "problem" }, ` — ${error.message}${error.node_id ? ` (at ${error.node_id})` : ""}`) : "");
     for (const [action, allowed] of Object.entries(CONTROLS)) controls[action].disabled = !allowed.includes(value);
+    runAgain.disabled = !finished();
   };
 
+  const finished = () => ["completed", "failed", "cancelled", "timed_out"].includes(status);
+  const rerun = async (fromNode, button) => {
+    button.disabled = true;
+    try {
+      const started = await api("POST", `/v1/executions/${executionId}/rerun`, fromNode ? { from_node: fromNode } : {});
+      location.hash = `#/executions/${started.id}`;
+    } catch (error) {
+      button.disabled = false;
+      button.after(el("span", { class: "problem", role: "alert" }, error.message));
+    }
+  };
   const inspect = (nodeId) => {
     const attempts = steps.filter((s) => s.node_id === nodeId);
     const node = workflow ? allNodes(workflow).find((n) => n.node.id === nodeId) : null;
-    inspector.replaceChildren(el("h4", {}, nodeId, node ? ` · ${nodeLabel(node.node)}` : ""),
+    const again = finished() && node && node.node.type !== "trigger" && !node.parent
+      ? el("button", { type: "button", class: "secondary rerun-from", onclick: (e) => rerun(nodeId, e.currentTarget) }, `Run again from ${nodeId}`) : null;
+    inspector.replaceChildren(el("h4", {}, nodeId, node ? ` · ${nodeLabel(node.node)}` : ""), again,
       ...(attempts.length ? attempts.map((s) => el("div", { class: "attempt" },
         el("p", {}, pill(s.status), ` attempt ${s.attempt}${s.loop_path ? ` · ${s.loop_path}` : ""} · ${when(s.started_at)}${s.duration_ms !== undefined ? ` · ${ms(s.duration_ms)}` : ""}`),
         s.input !== undefined ? [el("h5", {}, "Input"), el("pre", { class: "step-input" }, json(s.input))] : null,

@@ -55,6 +55,13 @@ export function workflowPanel(workflow, workflowId, { onSelect, runnable = true,
   const guards = allNodes(workflow).filter(({ node }) => node.origin === "guardrail").length;
   const meta = el("p", { class: "meta", id: "wf-meta" },
     `${allNodes(workflow).length} steps · ${guards} inserted guardrail${guards === 1 ? "" : "s"}`);
+  // A big graph scrolls at full size (readable); "whole graph" shrinks it to fit for the overview.
+  const fit = el("button", { type: "button", class: "link graph-fit", "aria-pressed": "false" }, "whole graph");
+  fit.addEventListener("click", () => {
+    const on = graphBox.classList.toggle("fit");
+    fit.setAttribute("aria-pressed", String(on));
+  });
+  meta.append(" · ", fit);
   element.append(meta, graphBox, legend());
   if (runnable && workflowId) {
     const trigger = (workflow.nodes || []).find((n) => n.type === "trigger");
