@@ -92,7 +92,8 @@ def test_run_with_input_waits_for_approval_and_is_approved_from_the_page(
     page = open_page(f"/#/workflows/{workflow_id}")
     run_from_page(page, '{"name": "Ada"}')
     page.locator("#exec-approvals li.approval").wait_for()
-    assert page.locator("#exec-status").get_attribute("data-status") == "waiting"
+    # node.waiting (which shows the approval) comes before execution.waiting: wait for the status too
+    page.locator("#exec-status[data-status=waiting]").wait_for()
     assert "Greet this person?" in (page.text_content("#exec-approvals") or "")
     assert states(page)["check"] == "waiting"
     page.screenshot(path=str(shots / "approval-1400.png"), full_page=True)
