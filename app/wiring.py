@@ -42,6 +42,7 @@ from engine.workflow_store import WorkflowStore
 if TYPE_CHECKING:
     from app.api.webhook_replays import SeenSignatures
     from app.copilot.service import Copilot
+    from app.insights.schedule import ReportSchedules
     from app.llm.embeddings import Embedder
     from app.llm.gateway import Gateway
     from app.llm.model_service import GatewayModelService
@@ -150,6 +151,11 @@ class Container:
         """The connectors: built-ins and entry-point plugins; each workspace's imported connectors
         come in through :meth:`Registry.for_workspace` (the database is opened on first use)."""
         registry = default_registry()
+        # the insight report step: its service is the app's (ctx.services.insights), so the
+        # composition root adds it rather than the built-ins every process loads
+        from connectors.insights import CONNECTOR as INSIGHTS
+
+        registry.add(INSIGHTS)
         registry.imported = _LazyImports(self)
         return registry
 
@@ -262,12 +268,22 @@ class Container:
         return GatewayModelService(self.gateway)
 
     @functools.cached_property
+    def report_schedules(self) -> ReportSchedules:
+        """The workspaces' scheduled insight reports (each a workflow of its workspace)."""
+        from app.insights.schedule import ReportSchedules
+
+        return ReportSchedules(self.db, self.workflow_store, self.registry)
+
+    @functools.cached_property
     def copilot(self) -> Copilot:
         """The copilot on this container's database, registry and gateway."""
         from app.copilot.service import build_copilot
 
         self.settings.ensure_data_dir()
-        return build_copilot(self.settings, gateway=self.gateway, db=self.db, catalog=self.registry,
+        # the insights connector is for the scheduled report Flowwright writes itself (app/insights/
+        # schedule.py); the copilot does not offer it
+        return build_copilot(self.settings, gateway=self.gateway, db=self.db,
+                             catalog=self.registry.without("insights"),
                              embedder=self.embedder, use_cache=self.settings.cache_enabled,
                              credentials=self.vault)  # names and types only: steps get the workspace's own
 
@@ -280,8 +296,13 @@ class Container:
         # The database connector never reaches Flowwright's own database or data dir
         # (connectors/database_target.py); SQLite files only under FLOWWRIGHT_DATABASE_FILES.
         databases = DatabasePolicy.of(settings.database_files, refused=[settings.data_dir], own=self.db.url)
+        from app.insights.report_service import ReportService
+
+        reports = ReportService(self.db, lambda workspace: self.registry.for_workspace(workspace),
+                                settings.insights_cost_rates)
         return ConnectorServices(http=HttpClients.allowing(settings.http_allow_hosts),
-                                 model=self.model_service, datastore=self.datastore, databases=databases)
+                                 model=self.model_service, datastore=self.datastore, databases=databases,
+                                 insights=reports)
 
     @functools.cached_property
     def runtime(self) -> Runtime:

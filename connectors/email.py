@@ -18,6 +18,9 @@ Services used: ``ctx.services.tls`` (an ``ssl.SSLContext``, e.g. trusting a priv
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -66,6 +69,48 @@ def _addresses(value: str | list[str] | None) -> list[str]:
     return out
 
 
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # all attachments of one message, decoded
+_FILENAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,200}$")
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
+
+
+class AttachmentInput(BaseModel):
+    """A file sent with the message (e.g. ``insights.report``'s PDF)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(description="The file's name (no folders).")
+    content_type: str = Field("application/octet-stream", description="MIME type, e.g. application/pdf.")
+    content_base64: str = Field(description="The file's bytes, base64-encoded.")
+
+    @field_validator("filename")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _FILENAME.match(value) or value in (".", ".."):
+            raise ValueError("a file name of 1 to 200 characters, without folders or control characters")
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if not _CONTENT_TYPE.match(value.lower()):
+            raise ValueError(f"{value!r} is not a MIME type such as application/pdf")
+        return value.lower()
+
+    @field_validator("content_base64")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not valid base64") from None
+        return value
+
+    def content(self) -> bytes:
+        """The decoded bytes."""
+        return base64.b64decode(self.content_base64)
+
+
 class SendInput(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -77,6 +122,7 @@ class SendInput(BaseModel):
     html: str | None = Field(None, description="HTML body (sent as an alternative to the text body).")
     sender: str | None = Field(None, alias="from", description="Sender; default: the credential's `from`.")
     reply_to: str | None = None
+    attachments: list[AttachmentInput] = Field(default_factory=list, description="Files to attach (base64).")
 
     @field_validator("to", "cc", "bcc", mode="before")
     @classmethod
@@ -99,6 +145,9 @@ class SendInput(BaseModel):
     def _some_body(self) -> SendInput:
         if self.body is None and self.html is None:
             raise ValueError("give 'body' (text), 'html', or both")
+        size = sum(len(a.content_base64) * 3 // 4 for a in self.attachments)
+        if size > MAX_ATTACHMENT_BYTES:
+            raise ValueError(f"attachments: {size} bytes, over the {MAX_ATTACHMENT_BYTES} a message may carry")
         return self
 
 
@@ -126,6 +175,9 @@ def build_message(inp: SendInput, sender: str) -> EmailMessage:
             msg.add_alternative(inp.html, subtype="html")
     else:
         msg.set_content(inp.html or "", subtype="html")
+    for a in inp.attachments:
+        maintype, subtype = a.content_type.split("/", 1)
+        msg.add_attachment(a.content(), maintype=maintype, subtype=subtype, filename=a.filename)
     return msg
 
 

@@ -57,6 +57,10 @@ class Registry:
                 view.add(connector)
         return view
 
+    def without(self, *names: str) -> Registry:
+        """This registry less the connectors ``names`` (imported ones still come in per workspace)."""
+        return Registry((c for n, c in self._connectors.items() if n not in names), imported=self.imported)
+
     def add(self, connector: Connector) -> None:
         if connector.name in self._connectors:
             raise ValueError(f"connector {connector.name!r} is registered twice")

@@ -47,6 +47,17 @@ class ModelService(Protocol):
         ...
 
 
+@runtime_checkable
+class InsightService(Protocol):
+    """What the ``insights.report`` step needs: the workspace's insight report, rendered."""
+
+    async def report(self, workspace_id: str, *, days: float, workflow_id: str | None,
+                     attach: str) -> Mapping[str, Any]:
+        """``{"subject", "text", "totals", "findings", "attachments": [{"filename", "content_type",
+        "content_base64"}]}`` for the last ``days`` (``attach``: ``pdf``, ``html`` or ``none``)."""
+        ...
+
+
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (the default clock)."""
     return datetime.now(UTC)
@@ -67,6 +78,7 @@ class ConnectorServices:
         databases: where ``database`` credentials may point (SQLite directories, never
             Flowwright's own database or data directory); non-HTTP hosts (PostgreSQL, SMTP) go
             through ``http.policy`` like HTTP ones.
+        insights: the insight reports, for the ``insights.report`` steps (``None``: not here).
     """
 
     http: HttpClients = field(default_factory=HttpClients)
@@ -76,6 +88,7 @@ class ConnectorServices:
     tls: ssl.SSLContext | None = None
     endpoints: Mapping[str, str] = field(default_factory=dict)
     databases: DatabasePolicy = field(default_factory=DatabasePolicy)
+    insights: InsightService | None = None
 
 
-__all__ = ["ConnectorServices", "DatabasePolicy", "HttpClients", "ModelService", "utc_now"]
+__all__ = ["ConnectorServices", "DatabasePolicy", "HttpClients", "InsightService", "ModelService", "utc_now"]

@@ -18,8 +18,19 @@ _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNIT_DAYS = {"m": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0}
 
 
+insights_app = typer.Typer(invoke_without_command=True, help="What fails, what is slow, what costs, what is "
+                           "risky, and the fix; `insights schedule` emails the report on a schedule.")
+schedule_app = typer.Typer(no_args_is_help=True, help="The workspace's scheduled insight report (a workflow).")
+
+
 def register(app: typer.Typer) -> None:
-    app.command("insights")(insights)
+    from app.cli.insights_schedule_cmds import off, set_cmd, show
+
+    insights_app.callback()(insights)
+    for name, command in (("set", set_cmd), ("show", show), ("off", off)):
+        schedule_app.command(name)(command)
+    insights_app.add_typer(schedule_app, name="schedule")
+    app.add_typer(insights_app, name="insights")
 
 
 def since_days(text: str) -> float:
@@ -34,6 +45,7 @@ def since_days(text: str) -> float:
 
 
 def insights(
+    ctx: typer.Context,
     since: Annotated[str | None, typer.Option(help="Look back this long: 30m, 24h, 7d, 2w (default 7d).")] = None,
     days: Annotated[float | None, typer.Option(min=0.01, max=366, help="Look back this many days.")] = None,
     workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow (its id).")] = None,
@@ -45,6 +57,8 @@ def insights(
                                                                "ins_… id) as the workflow's new version.")] = None,
 ) -> None:
     """Write an insight report over recent executions and model usage, or accept a proposed fix."""
+    if ctx.invoked_subcommand is not None:  # `insights schedule ...`
+        return
     import json
 
     from app.cli.container import container

@@ -65,6 +65,9 @@ ROLES: dict[tuple[str, str], str] = {
     ("GET", "/v1/insights/report.md"): "viewer",
     ("GET", "/v1/insights/report.html"): "viewer",
     ("GET", "/v1/insights/report.pdf"): "viewer",
+    ("GET", "/v1/insights/schedule"): "viewer",
+    ("PUT", "/v1/insights/schedule"): "admin",
+    ("DELETE", "/v1/insights/schedule"): "admin",
     ("POST", "/v1/conversations"): "editor",
     ("POST", "/v1/conversations/{conversation_id}/messages"): "editor",
     ("POST", "/v1/conversations/{conversation_id}/undo"): "editor",
@@ -87,6 +90,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/workflows/{workflow_id}/rollback"): {"version": 1},
     ("POST", "/v1/conversations/{conversation_id}/messages"): {"message": "and log it too"},
     ("PUT", "/v1/credentials/{name}"): {"type": "api_key", "secret": "sk-b"},
+    ("PUT", "/v1/insights/schedule"): {"to": "ops@example.com", "credential": "mail"},
 }
 
 

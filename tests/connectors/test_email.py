@@ -229,3 +229,45 @@ async def test_errors_name_the_host_and_kind_never_the_remote_banner(banner_serv
         text = str(err.value)
         assert f"127.0.0.1:{banner_server}" in text, text
         assert "SSH" not in text and "banner" not in text and "OpenSSH" not in text, text
+
+
+async def test_attachments_arrive_as_sent(plain_smtp) -> None:
+    import base64
+
+    inbox, port = plain_smtp
+    ctx = Ctx(services=LOOPBACK, credential={"host": "127.0.0.1", "port": port, "security": "none", "from": "bot@example.com"})
+    pdf = b"%PDF-1.4 not really, but bytes" + bytes(range(256))
+    inp = SendInput.model_validate({"to": "alice@example.com", "subject": "report", "body": "attached",
+                                    "attachments": [{"filename": "report.pdf", "content_type": "application/pdf",
+                                                     "content_base64": base64.b64encode(pdf).decode()}]})
+    await send.run(inp, ctx)
+    msg = message_from_bytes(inbox.messages[0][2], policy=default)
+    assert msg.get_body(("plain",)).get_content().strip() == "attached"
+    [part] = list(msg.iter_attachments())
+    assert (part.get_filename(), part.get_content_type(), part.get_content()) == ("report.pdf", "application/pdf", pdf)
+
+
+@pytest.mark.parametrize(("attachment", "message"), [
+    ({"filename": "../etc/passwd", "content_base64": "aGk="}, "without folders"),
+    ({"filename": "a\r\nBcc: x@y.z", "content_base64": "aGk="}, "control characters"),
+    ({"filename": "a.txt", "content_base64": "not base64!"}, "not valid base64"),
+    ({"filename": "a.txt", "content_type": "text", "content_base64": "aGk="}, "not a MIME type"),
+])
+def test_bad_attachments_are_input_errors(attachment, message) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        SendInput.model_validate({"to": "a@example.com", "subject": "s", "body": "b", "attachments": [attachment]})
+
+
+def test_attachments_have_a_size_limit() -> None:
+    import base64
+
+    from pydantic import ValidationError
+
+    from connectors.email import MAX_ATTACHMENT_BYTES
+
+    big = base64.b64encode(b"x" * (MAX_ATTACHMENT_BYTES + 3)).decode()
+    with pytest.raises(ValidationError, match="over the"):
+        SendInput.model_validate({"to": "a@example.com", "subject": "s", "body": "b",
+                                  "attachments": [{"filename": "big.bin", "content_base64": big}]})

@@ -8,8 +8,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from app.api.deps import DbDep, EditorDep, RegistryDep, SettingsDep, ViewerDep, WorkflowStoreDep
+from app.api.deps import (
+    AdminDep,
+    ContainerDep,
+    DbDep,
+    EditorDep,
+    RegistryDep,
+    SettingsDep,
+    ViewerDep,
+    WorkflowStoreDep,
+)
 from app.insights.errors import ProposalNotFoundError
+from app.insights.schedule import ReportSchedule
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -99,3 +109,31 @@ async def accept_proposal(proposal_id: str, db: DbDep, caller: EditorDep, regist
     version = await asyncio.to_thread(accept, store, caller.workspace, proposal, registry)
     return {"workflow_id": proposal.workflow_id, "version": version, "summary": proposal.summary,
             "changes": proposal.changes}
+
+
+@router.get("/schedule")
+async def get_schedule(container: ContainerDep, caller: ViewerDep) -> dict[str, Any]:
+    """The workspace's scheduled insight report: ``enabled``, its workflow, the setting and the
+    next times it fires."""
+    result: dict[str, Any] = await asyncio.to_thread(container.report_schedules.get, caller.workspace)
+    return result
+
+
+@router.put("/schedule")
+async def put_schedule(schedule: ReportSchedule, container: ContainerDep, caller: AdminDep) -> dict[str, Any]:
+    """Email the insight report on a schedule (a workspace setting, kept as the workflow "Weekly
+    insight report", activated): ``to``, ``credential`` (an smtp credential of the workspace),
+    ``cron`` (default Mondays 08:00), ``timezone``, ``days``, ``attach`` (pdf, html, none)."""
+    def write() -> dict[str, Any]:
+        vault = container.vault
+        smtp = [c.name for c in vault.list(caller.workspace) if c.type == "smtp"] if vault is not None else None
+        return container.report_schedules.set(caller.workspace, schedule, user=caller.user, credentials=smtp)
+
+    return await asyncio.to_thread(write)
+
+
+@router.delete("/schedule")
+async def delete_schedule(container: ContainerDep, caller: AdminDep) -> dict[str, Any]:
+    """Stop the scheduled report (its workflow is deactivated and kept; 404 when there is none)."""
+    result: dict[str, Any] = await asyncio.to_thread(container.report_schedules.disable, caller.workspace)
+    return result
