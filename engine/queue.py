@@ -313,12 +313,17 @@ class ExecutionQueue:
         with self.engine.connect() as conn:
             return [WorkerRow(**r) for r in conn.execute(select(_W).order_by(_W.c.started_at)).mappings()]
 
-    def reap(self, dead_after_s: float) -> builtins.list[str]:
+    def reap(self, dead_after_s: float, *, reaper: str | None = None) -> builtins.list[str]:
         """Declare workers silent for ``dead_after_s`` dead and put their executions back in the
-        queue; returns the ids of the executions put back."""
+        queue; returns the ids of the executions put back. ``reaper``, the worker asking, is never
+        among them: it is alive, whatever its row says (a heartbeat that waited for another
+        writer's lock stores the time it was issued, older than the time it committed)."""
         cutoff = now() - timedelta(seconds=dead_after_s)
+        silent = [_W.c.status == ALIVE, _W.c.heartbeat_at < cutoff]
+        if reaper is not None:
+            silent.append(_W.c.id != reaper)
         with self.engine.connect() as conn:
-            stale = [r[0] for r in conn.execute(select(_W.c.id).where(_W.c.status == ALIVE, _W.c.heartbeat_at < cutoff))]
+            stale = [r[0] for r in conn.execute(select(_W.c.id).where(*silent))]
         requeued: list[str] = []
         for worker_id in stale:
             with self.engine.begin() as conn:

@@ -191,7 +191,7 @@ class Worker:
                 if tick % 2 == 0 and not await asyncio.to_thread(self.queue.heartbeat, self.id):
                     await self._fence()
                     return
-                adopted = await asyncio.to_thread(self.queue.reap, self.dead_after_s)
+                adopted = await asyncio.to_thread(self.queue.reap, self.dead_after_s, reaper=self.id)
                 if tick % 20 == 0:
                     adopted += await asyncio.to_thread(self.queue.enqueue_orphans, self.dead_after_s * 4)
             except Exception:  # a busy database delays a heartbeat; it does not stop the worker

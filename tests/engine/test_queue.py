@@ -127,6 +127,20 @@ def test_dead_worker_is_reaped_fenced_and_its_executions_requeued(engine: Engine
     assert statuses == {"dead:1": "dead", "live:2": "alive"}
 
 
+def test_a_worker_never_reaps_itself(engine: Engine) -> None:
+    """Its heartbeat waited for another writer (a long report's rollup refresh): the stored time is
+    when it was issued, older than the dead-after limit by the time the same worker reaps."""
+    queue = ExecutionQueue(engine)
+    queue.register("slow:1")
+    queue.enqueue("ex_mine", "ws", worker_id="slow:1")
+    with engine.begin() as conn:
+        conn.execute(update(_W).where(_W.c.id == "slow:1").values(heartbeat_at=now() - timedelta(seconds=10)))
+    assert queue.reap(5.0, reaper="slow:1") == []
+    assert queue.heartbeat("slow:1") is True  # not fenced
+    assert queue.reap(5.0, reaper="other:2") == []  # its heartbeat is fresh again: nobody takes its run
+    assert queue.get("ex_mine").worker_id == "slow:1"  # type: ignore[union-attr]
+
+
 def test_release_returns_a_pending_request_and_unregister_hands_rows_back(engine: Engine) -> None:
     queue = ExecutionQueue(engine)
     queue.register("w:1")
