@@ -363,4 +363,23 @@ class PollScheduler:
             conn.execute(update(_STATE).where(_STATE.c.workflow_id == state.workflow_id).values(**values))
 
 
-__all__ = ["PollScheduler", "PollStateRow", "execution_id_for", "fingerprint"]
+def polling_state(db: Engine, workspace_id: str, workflow_id: str) -> dict[str, Any] | None:
+    """How a workflow's polling trigger is doing, for the workspace's own workflow only (None:
+    never polled): ``armed``, ``last_poll_at``, ``next_poll_at``, ``items_started``,
+    ``executions_started``, ``failures`` (consecutive failed polls) and ``last_error``."""
+    from sqlalchemy import inspect as inspect_db
+
+    if not inspect_db(db).has_table(_STATE.name):
+        return None
+    with db.connect() as conn:
+        row = conn.execute(select(_STATE).where(_STATE.c.workflow_id == workflow_id,
+                                                _STATE.c.workspace_id == workspace_id)).first()
+    if row is None:
+        return None
+    moment = {k: (_utc(getattr(row, k)).isoformat() if getattr(row, k) is not None else None)  # type: ignore[union-attr]
+              for k in ("last_poll_at", "next_poll_at")}
+    return {"armed": bool(row.armed), **moment, "items_started": row.items_started,
+            "executions_started": row.executions_started, "failures": row.failures, "last_error": row.last_error}
+
+
+__all__ = ["PollScheduler", "PollStateRow", "execution_id_for", "fingerprint", "polling_state"]

@@ -73,6 +73,12 @@ def _print_fires(fires: dict[str, Any] | None) -> None:
     if not fires:
         return
     console.print(f"  fires: {fires['description']}", markup=False)
+    polling = fires.get("polling")
+    if polling:
+        console.print(f"  polling: last poll {polling['last_poll_at'] or 'never'}, {polling['executions_started']} "
+                      f"run(s) for {polling['items_started']} item(s)", markup=False)
+        if polling["failures"]:
+            console.print(f"  {polling['failures']} failed poll(s) in a row: {polling['last_error']}", markup=False)
     if fires.get("url"):
         console.print(f"  {fires['method']} {fires['url']}", markup=False)
     for moment in fires.get("next") or []:
@@ -129,11 +135,14 @@ def show(workflow: WorkflowArg, workspace: WorkspaceOpt = "default",
          as_json: JsonOpt = False) -> None:
     """Show a workflow: status, draft and active versions, what it fires, and its definition."""
     from engine.activation import preview
+    from engine.poll_scheduler import polling_state
 
     services = container(vault=False)
     row = _resolve(workspace, workflow)
     found = services.workflow_store.version(workspace, row.id, version)
     fires = _webhook_url(preview(found.workflow(), row.id))
+    if fires.get("kind") == "poll":
+        fires["polling"] = polling_state(services.db, workspace, row.id)
     if as_json:
         print_json({**row_dict(row), "version": found.version, "fires": fires, "definition": found.definition_dict()})
         return

@@ -146,3 +146,41 @@ def test_soft_delete_and_restore(client: TestClient, api_key: Any) -> None:
     restored = client.post(f"/v1/workflows/{wf_id}/restore").json()
     assert (restored["deleted"], restored["status"]) == (False, "inactive")
     assert client.post(f"/v1/hooks/{wf_id}/orders", json={}).status_code == 404  # until activated again
+
+
+def test_a_poll_trigger_through_the_service(monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]) -> None:
+    from tests.connectors.conftest import LoopbackServer
+
+    listed: list[dict[str, Any]] = [{"id": 1, "title": "old"}]
+    status = [200]
+    server = LoopbackServer()
+    server.routes["/items"] = lambda rec: (status[0], {}, list(listed) if status[0] == 200 else {"error": "down"})
+    server.start()
+    monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
+    monkeypatch.setenv("FLOWWRIGHT_HTTP_ALLOW_HOSTS", "127.0.0.1")
+    get_settings.cache_clear()
+    wf = minimal()
+    wf["schema_version"] = "1.1"
+    wf["nodes"][0] = {"id": "start", "type": "trigger", "kind": "poll", "connector": "http", "operation": "new_items",
+                      "config": {"interval_s": 1, "input": {"url": f"{server.url}/items"}}}
+    try:
+        with TestClient(create_app(get_settings()), headers=admin_headers) as client:
+            poller = client.app.state.container.poll_scheduler  # type: ignore[attr-defined]
+            wf_id = client.post("/v1/workflows", json=wf).json()["id"]
+            fires = client.post(f"/v1/workflows/{wf_id}/activate").json()["fires"]
+            assert fires["description"] == "polls http.new_items every 1 s: one run per new item " \
+                                           "(only items that appear from now on)"
+            assert client.get(f"/v1/workflows/{wf_id}/preview").json()["fires"]["polling"] is None  # not yet polled
+            later = datetime.now(UTC)
+            assert client.portal.call(poller.tick, later) == []  # type: ignore[union-attr]  # arms
+            listed.append({"id": 2, "title": "new"})
+            [started] = client.portal.call(poller.tick, later + timedelta(seconds=2))  # type: ignore[union-attr]
+            runs = client.get("/v1/executions", params={"trigger": "poll"}).json()
+            assert [r["id"] for r in runs] == [started]
+            status[0] = 500
+            assert client.portal.call(poller.tick, later + timedelta(seconds=4)) == []  # type: ignore[union-attr]
+            polling = client.get(f"/v1/workflows/{wf_id}/preview").json()["fires"]["polling"]
+            assert (polling["armed"], polling["items_started"], polling["executions_started"]) == (True, 1, 1)
+            assert polling["failures"] == 1 and "answered 500" in polling["last_error"]
+    finally:
+        server.stop()

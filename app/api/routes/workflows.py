@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel
 
-from app.api.deps import EditorDep, ExecutionStoreDep, RegistryDep, ViewerDep, WorkflowStoreDep
+from app.api.deps import DbDep, EditorDep, ExecutionStoreDep, RegistryDep, ViewerDep, WorkflowStoreDep
 from app.auth.errors import ForbiddenError
 from app.auth.models import Caller
 from app.copilot.diff import diff_workflows, unified_diff
@@ -206,13 +206,18 @@ def rollback(workflow_id: str, body: RollbackIn, store: WorkflowStoreDep, regist
 
 
 @router.get("/workflows/{workflow_id}/preview")
-def preview(workflow_id: str, store: WorkflowStoreDep, caller: ViewerDep, request: Request,
+def preview(workflow_id: str, store: WorkflowStoreDep, caller: ViewerDep, request: Request, db: DbDep,
             version: int | None = None) -> dict[str, Any]:
-    """What activating a version (the draft by default) would make fire, without activating it."""
+    """What activating a version (the draft by default) would make fire, without activating it;
+    for a polling trigger also ``polling``, how its polls go (``engine.poll_scheduler.polling_state``)."""
+    from engine.poll_scheduler import polling_state
+
     found = store.version(caller.workspace, workflow_id, version)
     fires = activation.preview(found.workflow(), workflow_id)
     if fires.get("kind") == "webhook":
         fires["url"] = str(request.base_url).rstrip("/") + fires["path"]
+    if fires.get("kind") == "poll":
+        fires["polling"] = polling_state(db, caller.workspace, workflow_id)
     return {"version": found.version, "fires": fires}
 
 
