@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, select, update
@@ -33,12 +33,14 @@ from sqlmodel import Field, Session, SQLModel
 from sqlmodel import select as select_rows
 
 from connectors.contract import Connector, PolledItem, PollTrigger
+from connectors.errors import ConnectorError
 from connectors.services import ConnectorServices
-from engine.collaborators import CredentialResolver
+from engine.collaborators import CredentialResolver, ReauthorizingCredentials
 from engine.execution_store import ExecutionRow
 from engine.workflow_store import WorkflowRow, WorkflowStore, WorkflowVersionRow
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_MAX_ITEMS = 100
@@ -272,14 +274,15 @@ class PollScheduler:
             inp = trigger.input_model.model_validate(config.get("input") or {})
             ctx = await self._context(row.workspace_id, node)
             if not state.armed:
-                cursor = await trigger.arm(inp, ctx) if (config.get("start") or "new") == "new" else None
+                cursor = await self._authorized(lambda: trigger.arm(inp, ctx), ctx, node) \
+                    if (config.get("start") or "new") == "new" else None
                 await asyncio.to_thread(self._arm, state, cursor)
                 if (config.get("start") or "new") == "new":
                     return []
                 state.cursor = None
             cursor = json.loads(state.cursor) if state.cursor is not None else None
             max_items = int(config.get("max_items") or DEFAULT_MAX_ITEMS)
-            items = await trigger.poll(inp, ctx, cursor, max_items)
+            items = await self._authorized(lambda: trigger.poll(inp, ctx, cursor, max_items), ctx, node)
         except (Exception, ValidationError) as exc:
             await asyncio.to_thread(self._failed, state, exc)
             log.warning("polling trigger of workflow %s failed: %s", row.id, exc)
@@ -288,6 +291,23 @@ class PollScheduler:
         if ok:
             await asyncio.to_thread(self._settled, state, more=again or len(items) >= max_items)
         return started
+
+    async def _authorized(self, call: Callable[[], Awaitable[_T]], ctx: PollContext, node: Mapping[str, Any]) -> _T:
+        """``call()``; after a 401 made with a renewable (OAuth 2.0) credential, one refresh and one
+        retry (as a step gets)."""
+        try:
+            return await call()
+        except ConnectorError as exc:
+            name = node.get("credential")
+            if exc.details.get("status_code") != 401 or not name or ctx.credential is None \
+                    or not isinstance(self.credentials, ReauthorizingCredentials):
+                raise
+            fresh = await self.credentials.refresh_after_unauthorized(ctx.workspace_id, str(name))
+            if fresh is None:
+                raise
+            ctx.credential = fresh
+            ctx.log("info", f"credential {name!r} was refreshed after a 401; polling again")
+            return await call()
 
     async def _start_items(self, due: _Due, items: list[PolledItem], *, per: str) -> tuple[list[str], bool, bool]:
         """Start the executions of ``items`` in order, each with its cursor advance; stop at the first

@@ -245,7 +245,8 @@ class OAuthServer:
                     if token is None or token.is_expired() or token.revoked:
                         self._send(401, {"error": "invalid_token"}, {"WWW-Authenticate": "Bearer"})
                     else:
-                        self._send(200, {"login": "ada", "scope": token.scope}, {})
+                        self._send(200, {"login": "ada", "scope": token.scope,
+                                         "repos": [{"id": 1, "name": "flowwright"}]}, {})
                 else:
                     self._send(404, {"error": "not_found"}, {})
 

@@ -365,3 +365,44 @@ async def test_changing_the_trigger_arms_it_anew(tmp_path: Path, tickets: tuple[
         listed.append({"key": "C", "title": "c"})
         assert len(await svc.tick(datetime.now(UTC) + 2 * LATER)) == 1
         assert [i["key"] for i, _o in svc.runs()] == ["C"]
+
+
+async def test_a_401_with_an_oauth_credential_refreshes_once_and_polls_again(tmp_path: Path) -> None:
+    """The poll's own request gets what a step gets: one refresh and one retry after a 401."""
+    import time as clock
+
+    from tests.connectors.oauth_server import OAuthServer
+    from tests.connectors.test_oauth_tokens import connect, manager
+
+    server = OAuthServer().start()
+    try:
+        tokens = manager(tmp_path)
+        await connect(server, tokens)  # the credential "api" of workspace "ws"
+        for token in server.state.tokens:
+            token.expires_at = clock.time() - 1  # the provider ended it early: the API answers 401
+        services = ConnectorServices(http=HttpClients.allowing("127.0.0.1"))
+        registry = default_registry(plugins=False)
+        definition = http_workflow(f"{server.url}/api/me", start="all",
+                                   input={"url": f"{server.url}/api/me", "items": "repos"})
+        definition["nodes"][0]["credential"] = "api"
+        definition["nodes"][1]["config"]["expression"] = "trigger.name"
+        async with runtime_at(tmp_path / "ex.db", registry=registry, services=services) as runtime:
+            workflows = WorkflowStore(runtime.store.engine)
+            row, _v = workflows.create("ws", Workflow.model_validate(definition))
+            workflows.activate("ws", row.id)
+
+            async def start(row: WorkflowRow, version: WorkflowVersionRow, payload: Any, execution_id: str,
+                            writes: Sequence[tuple[Any, dict[str, Any]]]) -> str:
+                return await runtime.start(version.definition_dict(), payload, workspace_id=row.workspace_id,
+                                           workflow_id=row.id, trigger="poll", execution_id=execution_id, writes=writes)
+
+            poller = PollScheduler(workflows, runtime.store.engine, registry.get, start, credentials=tokens,
+                                   services=services)
+            [started] = await poller.tick()
+            done = await runtime.wait(started, timeout=30)
+        assert done["status"] == "completed" and done["output"] == {"value": "flowwright"}
+        calls = server.state.api_calls
+        assert len(calls) == 2 and calls[0] != calls[1]  # the old token, then the refreshed one
+        assert server.grant_types() == ["authorization_code", "refresh_token"]
+    finally:
+        server.stop()
