@@ -402,4 +402,24 @@ def polling_state(db: Engine, workspace_id: str, workflow_id: str) -> dict[str, 
             "executions_started": row.executions_started, "failures": row.failures, "last_error": row.last_error}
 
 
-__all__ = ["PollScheduler", "PollStateRow", "execution_id_for", "fingerprint", "polling_state"]
+def failing_triggers(db: Engine, workspace_id: str, min_failures: int = 3) -> list[dict[str, Any]]:
+    """The workspace's active workflows whose polling trigger failed ``min_failures`` polls or more in
+    a row: ``workflow_id``, ``name``, ``failures``, ``last_error``, ``last_poll_at`` (for insights)."""
+    from sqlalchemy import inspect as inspect_db
+
+    if not inspect_db(db).has_table(_STATE.name):
+        return []
+    workflows = WorkflowRow.__table__  # type: ignore[attr-defined]
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(_STATE.c.workflow_id, workflows.c.name, _STATE.c.failures, _STATE.c.last_error, _STATE.c.last_poll_at)
+            .join(workflows, workflows.c.id == _STATE.c.workflow_id)
+            .where(_STATE.c.workspace_id == workspace_id, workflows.c.workspace_id == workspace_id,
+                   workflows.c.status == "active", _STATE.c.failures >= min_failures)
+            .order_by(_STATE.c.failures.desc())).all()
+    return [{"workflow_id": r.workflow_id, "name": r.name, "failures": r.failures, "last_error": r.last_error,
+             "last_poll_at": _utc(r.last_poll_at).isoformat() if r.last_poll_at else None}  # type: ignore[union-attr]
+            for r in rows]
+
+
+__all__ = ["PollScheduler", "PollStateRow", "execution_id_for", "failing_triggers", "fingerprint", "polling_state"]

@@ -67,16 +67,19 @@ def build_report(db: Engine, workspace_id: str, *, days: float = 7, now: datetim
     t = thresholds or Thresholds()
     ctx = Context(stats, t, Evidence(db, workspace_id, since, now), rates or CostRates(), catalog)
     report = analyse(stats, t, pending=_pending_approvals(db, workspace_id),
-                     reauth=_needing_reauth(db, workspace_id), ctx=ctx, db=db, previous=previous)
+                     reauth=_needing_reauth(db, workspace_id), ctx=ctx, db=db, previous=previous,
+                     polls=_failing_polls(db, workspace_id))
     report.timeline = timeline(db, workspace_id, since, now, workflow_id)
     return report
 
 
 def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = None,
             reauth: list[dict[str, Any]] | None = None, *, ctx: Context | None = None,
-            db: Engine | None = None, previous: Stats | None = None) -> InsightReport:
+            db: Engine | None = None, previous: Stats | None = None,
+            polls: list[dict[str, Any]] | None = None) -> InsightReport:
     """Apply every rule to the figures (``db`` adds the anomaly rules, ``previous`` the trend,
-    ``reauth`` the OAuth credentials that need a person)."""
+    ``reauth`` the OAuth credentials that need a person, ``polls`` the polling triggers that keep
+    failing)."""
     ctx = ctx or Context(stats, t)
     findings: list[Finding] = []
     ordered = sorted(stats.workflows.values(), key=lambda w: -w.runs)
@@ -88,6 +91,7 @@ def analyse(stats: Stats, t: Thresholds, pending: list[dict[str, Any]] | None = 
     findings.extend(_model_findings(stats, t))
     findings.extend(_approval_findings(pending or [], stats.until, t))
     findings.extend(_credential_findings(reauth or []))
+    findings.extend(_poll_findings(polls or []))
     findings = sort_findings(findings)
     rows = [_workflow_row(wf, ctx, findings, previous.workflows.get(key) if previous else None)
             for key, wf in sorted(stats.workflows.items(), key=lambda kv: -kv[1].runs)]
@@ -199,6 +203,23 @@ def _credential_findings(reauth: list[dict[str, Any]]) -> list[Finding]:
             f"/v1/credentials/{c['name']}/connect)", implementation_effort="low",
         impact="every run that uses it fails until a person connects it again",
         figures={"credential": c["name"], "provider": c["provider"]}) for c in reauth]
+
+
+def _poll_findings(polls: list[dict[str, Any]]) -> list[Finding]:
+    return [Finding(
+        severity="high", category="reliability", title=f"the polling trigger of {p['name']} keeps failing",
+        detail=f"{p['failures']} polls in a row failed (last at {p['last_poll_at']}): {p['last_error']}; no run "
+               "starts until a poll succeeds (the cursor waits, so nothing is lost).",
+        fix="fix what the error names (the credential, the URL or table, the host allowlist); "
+            f"`flowwright workflows show {p['workflow_id']}` shows the polling state",
+        implementation_effort="low", impact="new items wait, unprocessed, until a poll succeeds",
+        workflow_id=p["workflow_id"], figures={"failures": p["failures"]}) for p in polls]
+
+
+def _failing_polls(db: Engine, workspace_id: str) -> list[dict[str, Any]]:
+    from engine.poll_scheduler import failing_triggers
+
+    return failing_triggers(db, workspace_id)
 
 
 def _needing_reauth(db: Engine, workspace_id: str) -> list[dict[str, Any]]:

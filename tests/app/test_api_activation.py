@@ -182,5 +182,11 @@ def test_a_poll_trigger_through_the_service(monkeypatch: pytest.MonkeyPatch, adm
             polling = client.get(f"/v1/workflows/{wf_id}/preview").json()["fires"]["polling"]
             assert (polling["armed"], polling["items_started"], polling["executions_started"]) == (True, 1, 1)
             assert polling["failures"] == 1 and "answered 500" in polling["last_error"]
+            assert not [f for f in client.get("/v1/insights").json()["findings"] if "polling trigger" in f["title"]]
+            for k in (6, 8):  # three failed polls in a row: insights say so
+                client.portal.call(poller.tick, later + timedelta(seconds=k))  # type: ignore[union-attr]
+            [finding] = [f for f in client.get("/v1/insights").json()["findings"] if "polling trigger" in f["title"]]
+            assert finding["severity"] == "high" and finding["workflow_id"] == wf_id
+            assert "3 polls in a row failed" in finding["detail"] and "answered 500" in finding["detail"]
     finally:
         server.stop()
