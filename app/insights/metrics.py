@@ -16,9 +16,9 @@ rather than from one process's memory: a scrape of any API process sees every wo
 - ``flowwright_llm_tokens_total{workspace,purpose,model,type}`` (``prompt`` / ``completion``),
   ``flowwright_llm_cost_usd_total``, ``flowwright_llm_calls_total{…,outcome}`` and
   ``flowwright_llm_cache_hits_total`` / ``flowwright_llm_cache_saved_tokens_total``.
+- ``flowwright_circuit_breaker_state{workspace,key,state}`` (1 for the breaker's stored state),
+  ``flowwright_circuit_breaker_failures{workspace,key}`` and ``flowwright_dead_letters{workspace}``.
 - Operator scope only (every workspace): ``flowwright_workers{kind,status}``.
-
-There are no circuit breakers in the engine yet, so there is no breaker metric.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class FlowwrightCollector(Collector):
         yield from self._steps(tables)
         yield from self._queue(tables)
         yield from self._llm(tables)
+        yield from self._breakers(tables)
         if self.workspace is None:
             yield from self._workers(tables)
 
@@ -163,6 +164,36 @@ class FlowwrightCollector(Collector):
                 hits.add_metric(list(key), n_hits)
                 saved.add_metric(list(key), n_saved)
         yield from (tokens, cost, calls, hits, saved)
+
+    def _breakers(self, tables: set[str]) -> Iterable[Metric]:
+        from engine.circuit_breaker import CLOSED, HALF_OPEN, OPEN, BreakerRow
+        from engine.dead_letters import DeadLetterRow
+
+        state = GaugeMetricFamily("flowwright_circuit_breaker_state", "1 for the state each circuit breaker "
+                                  "(connector:host) is in, 0 for the others (closed, open, half_open).",
+                                  labels=["workspace", "key", "state"])
+        failures = GaugeMetricFamily("flowwright_circuit_breaker_failures", "Consecutive retryable failures "
+                                     "a breaker counts in its window.", labels=["workspace", "key"])
+        letters = GaugeMetricFamily("flowwright_dead_letters", "Dead-lettered executions not replayed yet.",
+                                    labels=["workspace"])
+        if "circuit_breakers" in tables:
+            b = BreakerRow.__table__  # type: ignore[attr-defined]
+            with self.db.connect() as conn:
+                for workspace, key, current, n in conn.execute(
+                        select(b.c.workspace_id, b.c.key, b.c.state, b.c.failures)
+                        .where(*self._scoped(b.c.workspace_id)).order_by(b.c.workspace_id, b.c.key)):
+                    for name in (CLOSED, OPEN, HALF_OPEN):
+                        state.add_metric([workspace, key, name], 1.0 if current == name else 0.0)
+                    failures.add_metric([workspace, key], int(n or 0))
+        if "dead_letters" in tables:
+            d = DeadLetterRow.__table__  # type: ignore[attr-defined]
+            with self.db.connect() as conn:
+                for workspace, count in conn.execute(
+                        select(d.c.workspace_id, func.count()).where(d.c.replayed_as.is_(None),
+                                                                     *self._scoped(d.c.workspace_id))
+                        .group_by(d.c.workspace_id)):
+                    letters.add_metric([workspace], int(count))
+        yield from (state, failures, letters)
 
     def _workers(self, tables: set[str]) -> Iterable[Metric]:
         from engine.queue import WorkerRow

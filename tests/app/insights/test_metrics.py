@@ -134,3 +134,29 @@ def test_an_empty_database_answers_every_family(tmp_path: Path) -> None:
     for name in ("flowwright_executions", "flowwright_step_duration_seconds", "flowwright_queue_depth",
                  "flowwright_llm_tokens_total", "flowwright_llm_cost_usd_total"):
         assert f"# TYPE {name.removesuffix('_total')}" in text
+
+
+def test_breaker_states_and_dead_letters(tmp_path: Path) -> None:
+    from engine.circuit_breaker import BreakerPolicy, CircuitBreakers
+    from engine.dead_letters import create_table, entry_statements
+
+    db = make_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    clock = [1_000.0]
+    breakers = CircuitBreakers(db, BreakerPolicy(failures=2, window_s=60, open_s=30), clock=lambda: clock[0])
+    for _ in range(2):
+        breakers.record("default", "http:api.example.com", ok=False)
+    breakers.record("default", "slack", ok=False)
+    breakers.record("other", "http:elsewhere.example.com", ok=False)
+    create_table(db)
+    with db.begin() as conn:
+        for statement in entry_statements("ex_dead", "default", "wf_1", "Orders", "retries_exhausted",
+                                          {"code": "http_status", "node_id": "fetch"}):
+            conn.execute(statement)
+    found = samples(exposition(db, "default").decode())
+    db.dispose()
+    assert value(found, "flowwright_circuit_breaker_state", key="http:api.example.com", state="open") == 1
+    assert value(found, "flowwright_circuit_breaker_state", key="http:api.example.com", state="closed") == 0
+    assert value(found, "flowwright_circuit_breaker_state", key="slack", state="closed") == 1
+    assert value(found, "flowwright_circuit_breaker_failures", key="slack") == 1
+    assert value(found, "flowwright_dead_letters", workspace="default") == 1
+    assert not [s for s in found["flowwright_circuit_breaker_state"] if s.labels["workspace"] != "default"]
