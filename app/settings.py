@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(None, min_length=16, description="A bearer token (16+ characters) "
                                             "for Prometheus: GET /metrics with it shows every workspace and the "
                                             "workers; without it only an admin API key's own workspace.")
+    insights_hourly_rollup_days: float = Field(35.0, ge=0, le=3660, description="Service: hourly insight "
+                                               "rollups of days older than this are deleted (the daily ones "
+                                               "stay; 0 keeps them).")
     insights_cost_rates: CostRates = Field(default_factory=CostRates, description="The insights cost model's "
                                            "rates in USD, as JSON: base, per_node, per_second, per_external_call, "
                                            "per_1k_tokens.")

@@ -60,7 +60,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if tokens is not None and settings.oauth_refresh_poll_s > 0 else None
     sweeping = asyncio.create_task(container.retention.run(settings.retention_interval_s, stop)) \
         if settings.retention_interval_s > 0 and container.retention.enabled else None
-    rolling = asyncio.create_task(rollups.run(container.db, settings.insights_rollup_interval_s, stop)) \
+    rolling = asyncio.create_task(rollups.run(container.db, settings.insights_rollup_interval_s, stop,
+                                              keep_hourly_days=settings.insights_hourly_rollup_days)) \
         if settings.insights_rollup_interval_s > 0 else None
     try:
         yield

@@ -137,6 +137,7 @@ def refresh(db: Engine) -> int:
             hours.add((workspace_id, hour_of(hour)))
         if created is not None:
             hours.add((ex_workspace, hour_of(created)))
+    hours = _after_horizon(db, hours)
     by_workspace: dict[str, list[datetime]] = defaultdict(list)
     for workspace_id, hour in sorted(hours):
         by_workspace[workspace_id].append(hour)
@@ -159,12 +160,58 @@ def refresh(db: Engine) -> int:
     return len(hours)
 
 
-async def run(db: Engine, interval_s: float, stop: asyncio.Event) -> None:
+def _after_horizon(db: Engine, hours: set[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
+    """The hours not pruned: a pruned hour stays pruned, and its day keeps the figures it had
+    (recomputing the day from its remaining hours would lose the rest of it)."""
+    horizon = hourly_since(db)
+    if horizon is None:
+        return hours
+    dropped = {(w, h) for w, h in hours if _aware(h) < horizon}
+    if dropped:
+        log.info("insight rollups: %d changed hour(s) before the hourly horizon %s are not recomputed",
+                 len(dropped), horizon.isoformat())
+    return hours - dropped
+
+
+def hourly_since(db: Engine) -> datetime | None:
+    """Where the hourly rollups start (a midnight): older hours were pruned (``None``: never)."""
+    with db.connect() as conn:
+        value = conn.execute(select(_S.c.value).where(_S.c.key == "hourly_since")).scalar()
+    return datetime.fromisoformat(value) if value else None
+
+
+def prune(db: Engine, keep_days: float, *, now: datetime | None = None) -> int:
+    """Delete the hourly rollups of the days that ended more than ``keep_days`` ago (their daily
+    rows stay); returns how many rows went. ``keep_days`` 0 keeps them all. The horizon only moves
+    forward; :func:`collect` reads a window's partial days before it from the raw rows."""
+    if keep_days <= 0:
+        return 0
+    ensure_tables(db)
+    now = now or datetime.now(UTC)
+    horizon = (_aware(now) - timedelta(days=keep_days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    current = hourly_since(db)
+    if current is not None and current >= horizon:
+        return 0
+    with db.begin() as conn:
+        gone = conn.execute(delete(_R).where(_R.c.grain == "h", _R.c.start < horizon))
+        conn.execute(delete(_S).where(_S.c.key == "hourly_since"))
+        conn.execute(insert(_S).values(key="hourly_since", value=horizon.isoformat()))
+    return int(getattr(gone, "rowcount", 0) or 0)
+
+
+async def run(db: Engine, interval_s: float, stop: asyncio.Event, *, keep_hourly_days: float = 0.0) -> None:
     """The service's job: refresh every ``interval_s`` until ``stop`` (errors logged, not fatal), so
-    that finished executions reach the rollups within an interval and a report has little to do."""
+    that finished executions reach the rollups within an interval and a report has little to do;
+    once an hour, prune the hourly rows older than ``keep_hourly_days`` (0: never)."""
+    pruned_at: datetime | None = None
     while not stop.is_set():
         try:
             await asyncio.to_thread(refresh, db)
+            if keep_hourly_days > 0 and (pruned_at is None or datetime.now(UTC) - pruned_at >= HOUR):
+                gone = await asyncio.to_thread(prune, db, keep_hourly_days)
+                pruned_at = datetime.now(UTC)
+                if gone:
+                    log.info("insight rollups: pruned %d hourly row(s) older than %g days", gone, keep_hourly_days)
         except Exception:
             log.exception("insight rollups: refresh failed; trying again in %.0f s", interval_s)
         try:
@@ -305,6 +352,18 @@ def collect(db: Engine, workspace_id: str, since: datetime, until: datetime | No
     if not fresh:
         refresh(db)
     days, hours, raw = spans(since, until)
+    horizon = hourly_since(db)
+    if horizon is not None:  # hours pruned before it: those stretches come from the raw rows
+        kept: list[tuple[datetime, datetime]] = []
+        for start, end in hours:
+            if end <= horizon:
+                raw.append((start, end, False))
+            elif start < horizon:
+                raw.append((start, horizon, False))
+                kept.append((horizon, end))
+            else:
+                kept.append((start, end))
+        hours = kept
     stats = Stats(workspace_id=workspace_id, since=since, until=until)
     with db.connect() as conn:
         for grain, ranges in (("d", days), ("h", hours)):

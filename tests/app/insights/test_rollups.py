@@ -150,3 +150,33 @@ def test_the_service_keeps_the_rollups_as_runs_finish(monkeypatch: pytest.Monkey
                 break
             time.sleep(0.1)
         assert (marks, runs) == (0, 1)
+
+
+def test_pruned_hours_leave_the_figures_exact(tmp_path: Path) -> None:
+    db = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    seed(db, realistic(0.2), now=NOW, days=20)
+    ExecutionStore(db).close()
+    rollups.refresh(db)
+    before = rollups.describe(db)
+    gone = rollups.prune(db, 10, now=NOW)
+    horizon = rollups.hourly_since(db)
+    assert horizon == datetime(2026, 11, 21, tzinfo=UTC) and gone > 0
+    assert rollups.describe(db)["daily_rows"] == before["daily_rows"]  # the days stay
+    assert rollups.row_count(db, "h") == before["hourly_rows"] - gone
+    assert rollups.prune(db, 10, now=NOW) == 0 and rollups.prune(db, 15, now=NOW) == 0  # never moves back
+    # windows whose partial days lie before the horizon read those stretches from the raw rows
+    for since, until in [(NOW - timedelta(days=14, hours=5, minutes=3), NOW),
+                         (datetime(2026, 11, 18, 7, 30, tzinfo=UTC), datetime(2026, 11, 18, 19, 10, tzinfo=UTC)),
+                         (datetime(2026, 11, 20, 22, 0, tzinfo=UTC), datetime(2026, 11, 21, 3, 0, tzinfo=UTC))]:
+        rolled = rollups.collect(db, "default", since, until)
+        assert rolled.workflows and figures(rolled) == figures(collect(db, "default", since, until)), (since, until)
+    # a change before the horizon is not recomputed from its remaining hours (that would lose the rest of its day)
+    day = datetime(2026, 11, 19, tzinfo=UTC)
+    daily = rollups.collect(db, "default", day, day + timedelta(days=1))
+    with db.begin() as conn:
+        conn.execute(RollupMarkRow.__table__.insert().values(  # type: ignore[attr-defined]
+            execution_id=None, workspace_id="default", hour=day + timedelta(hours=9)))
+    rollups.refresh(db)
+    assert rollups.row_count(db, "h") == before["hourly_rows"] - gone
+    assert figures(rollups.collect(db, "default", day, day + timedelta(days=1))) == figures(daily)
+    db.dispose()
