@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean venv
+.PHONY: run test lint bench reliability clean venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_throughput.py
+
+# The long crash matrix (SIGKILLs of worker processes at every durable point, SQLite and a
+# throw-away PostgreSQL) and the PostgreSQL restart test; rewrites docs/reliability.md.
+reliability: $(STAMP)
+	$(BIN)/python -m tests.engine.crash_matrix --kills 200 --postgres-kills 40 --report docs/reliability.md
+	FLOWWRIGHT_RELIABILITY=1 $(BIN)/python -m pytest -q -p no:randomly tests/engine/test_postgres_restart.py
 
 clean:
 	rm -rf $(VENV) .flowwright

@@ -32,7 +32,7 @@ HEARTBEAT_S = 0.5
 class Workers:
     """Worker processes started by a test (killed at its end)."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path | str) -> None:  # a SQLite file or a database URL
         self.db = db
         self.procs: list[subprocess.Popen[str]] = []
 
