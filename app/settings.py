@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     rate_limit: str = Field("600/minute", description="Requests one API key may make (limits notation: "
                             "600/minute, 10/second; off: no limit); over it: 429 with Retry-After.")
     rate_limit_storage: Literal["database", "memory"] = Field(
-        "database", description="Where the per-key request counts live: database (shared by every API process "
-        "using the same database) or memory (each process counts its own).")
+        "memory", description="Where the per-key request counts live: memory (each process counts its own) or "
+        "database (shared by every API process using the same database; each request then writes to it).")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Service log level.")
     model: str = Field("local/flowwright-planner", description="A litellm model string.")
     model_api_base: str | None = Field(None, description="Model endpoint (Ollama, a proxy, Azure...).")

@@ -186,8 +186,8 @@ class Container:
 
     @functools.cached_property
     def request_limiter(self) -> RequestLimiter:
-        """The per-key request rate limit (``FLOWWRIGHT_RATE_LIMIT``), counted in the database
-        unless ``FLOWWRIGHT_RATE_LIMIT_STORAGE=memory``."""
+        """The per-key request rate limit (``FLOWWRIGHT_RATE_LIMIT``), counted in this process's
+        memory, or in the database with ``FLOWWRIGHT_RATE_LIMIT_STORAGE=database``."""
         if self.settings.rate_limit_storage == "memory":
             return RequestLimiter(self.settings.rate_limit)
         from app.auth.rate_limit_storage import DatabaseStorage

@@ -1,9 +1,10 @@
 """The per-key request rate limit (``FLOWWRIGHT_RATE_LIMIT``), on the ``limits`` library.
 
-A moving window kept in Flowwright's database by default (``app.auth.rate_limit_storage``), so
-every API process — on one machine over SQLite, on several over PostgreSQL — counts the same
-requests and a key gets its limit once, not once per process; ``FLOWWRIGHT_RATE_LIMIT_STORAGE=memory``
-counts in each process's memory instead.
+A moving window in this process's memory by default; with ``FLOWWRIGHT_RATE_LIMIT_STORAGE=database``
+it is kept in Flowwright's database (``app.auth.rate_limit_storage``), so every API process — on
+one machine over SQLite, on several over PostgreSQL — counts the same requests and a key gets its
+limit once, not once per process. Not the default: every request then writes to the database, so
+on SQLite a read waits while another writer holds the lock (WAL lets reads go on otherwise).
 """
 
 from __future__ import annotations

@@ -90,6 +90,7 @@ def test_the_window_moves_and_retry_after_says_when(tmp_path: Path) -> None:
 def two_processes(monkeypatch: pytest.MonkeyPatch, _isolated_data_dir: Path) -> Iterator[tuple[TestClient, TestClient]]:
     """Two service apps over one data dir, each with its own container, as two API processes are."""
     monkeypatch.setenv("FLOWWRIGHT_RATE_LIMIT", "3/minute")
+    monkeypatch.setenv("FLOWWRIGHT_RATE_LIMIT_STORAGE", "database")
     monkeypatch.setenv("FLOWWRIGHT_SCHEDULER_ENABLED", "false")
     get_settings.cache_clear()
     with TestClient(create_app(get_settings())) as first, TestClient(create_app(get_settings())) as second:
