@@ -301,6 +301,11 @@ class Pipeline:
         result.plan = plan
         fixed = repair(document, catalog)
         result.repaired = fixed.fixed
+        if not fixed.ok and (asked := _field_question(fixed.problems)) is not None:
+            # a test of data the webhook does not send: ask which field it is, never fail the turn
+            result.kind, result.question, result.missing = "question", asked, ["trigger field"]
+            result.explanation, result.valid = asked, True
+            return
         if not fixed.ok:
             result.problems = [p.to_dict() for p in fixed.problems]
             result.error = CopilotError(
@@ -318,6 +323,17 @@ class Pipeline:
         result.valid = final.ok
         result.problems = [p.to_dict() for p in final.problems]
         result.kind = "workflow"
+
+
+def _field_question(problems: list[Problem]) -> str | None:
+    """The question to ask when the only problems are reads of webhook fields nobody declared."""
+    if not problems or any(p.code != "undeclared_trigger_field" for p in problems):
+        return None
+    unknown = list(dict.fromkeys(str(p.extra.get("field")) for p in problems))
+    declared = [str(f) for f in problems[0].extra.get("fields") or []]
+    named = ", ".join(f"'{f.replace('_', ' ')}'" for f in unknown)
+    return (f"Which field of the webhook's data holds {named}? It receives: {', '.join(declared)}. "
+            f"(Or tell me the field's name, and I will add it to what the webhook accepts.)")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.copilot.nlu import clauses, structure, templates
+from app.copilot.nlu import clauses, judgements, structure, templates
 from app.copilot.nlu.actions import MissingValue, choose_operation, object_noun, refine_operation
 from app.copilot.nlu.conditions import DataRef, condition_expression, has_data, value_expression
 from app.copilot.nlu.entities import Protected, channels, snake
@@ -361,6 +361,12 @@ class _Builder:
 
     def condition(self, item: structure.Item, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
         text = self.p.restore(item.text)
+        judged = judgements.read(text, self.trigger.fields) if data.operation != "llm.classify" else None
+        if judged is not None:
+            # "if the AI thinks the customer is angry": the model classifies first, the branch reads its label
+            frontier, data = self._one_action(f"classify {judged.subject} as {judged.label} or other", frontier, loop,
+                                              data, force="llm.classify")
+            text = f"it is {judged.label}"
         if self.last_subject and re.match(r"^(?:it|that|this)\s+(?:is|'s|was)\s+(?:above|over|below|under|at least|at most|more|less|greater|lower|higher|bigger|smaller|exactly|equal)", text, re.I):
             text = re.sub(r"^(?:it|that|this)\s+(?:'s|is|was)\s+", f"{self.last_subject} is ", text, flags=re.I)
         if subject := re.match(r"^(?:the\s+)?([a-z_][\w ]{0,30}?)\s+(?:is|are|was|exceeds|has)\b", text, re.I):

@@ -35,7 +35,12 @@ TABLE_AFTER_RE = re.compile(
 TABLE_BEFORE_RE = re.compile(
     r"\b(?:the\s+|a\s+|our\s+|my\s+)?[`'\"]?([a-z][a-z0-9_]*)[`'\"]?\s+(?:datastore\s+|database\s+)?"
     r"(?:table|collection|list|sheet|spreadsheet)\b", re.IGNORECASE)
-_NOT_TABLES = {"datastore", "database", "db", "is", "with", "for", "by", "whose", "where", "that", "which", "the", "a", "an", "this", "same", "new", "our", "my", "your", "their", "its", "data", "mailing", "email", "to", "do", "contact", "sql", "and", "or", "of", "in", "into", "from"}
+# "in the datastore under signups", "in the datastore as `leads`", "to our signups datastore"
+TABLE_UNDER_RE = re.compile(r"\b(?:datastore|data\s+store)\s+(?:under|as|at|in|named|called)\s+(?:the\s+)?(?:key\s+|name\s+|table\s+)?[`'\"]?"
+                            r"([a-z][a-z0-9_]*)|\b(?:the|our|my|a|an)\s+[`'\"]?([a-z][a-z0-9_]*)[`'\"]?\s+(?:datastore|data\s+store|store)\b",
+                            re.IGNORECASE)
+_NOT_TABLES = {"datastore", "database", "db", "is", "with", "for", "by", "whose", "where", "that", "which", "the", "a", "an", "this", "same", "new", "our", "my", "your", "their", "its", "data", "mailing", "email", "to", "do", "contact", "sql", "and", "or", "of", "in", "into", "from",
+               "value", "key", "kv", "object", "blob", "file", "local", "internal", "built", "own", "it", "them", "each", "every", "all"}
 
 
 @dataclass
@@ -166,9 +171,9 @@ def channels(text: str) -> list[str]:
 
 def tables(text: str) -> list[str]:
     found = []
-    for regex in (TABLE_AFTER_RE, TABLE_BEFORE_RE):
+    for regex in (TABLE_AFTER_RE, TABLE_BEFORE_RE, TABLE_UNDER_RE):
         for match in regex.finditer(text):
-            found.append((match.start(), match.group(1).lower()))
+            found.append((match.start(), (match.group(1) or match.group(2)).lower()))
     return list(dict.fromkeys(name for _, name in sorted(found) if name not in _NOT_TABLES))
 
 

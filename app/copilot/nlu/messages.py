@@ -307,7 +307,10 @@ def build_config(key: str, clause: str, p: Protected, data: DataRef, prefs: Pref
     if key == "core.log":
         quoted = _quoted(p, clause)
         message = quoted[0] if quoted else _message(p, clause, data, ai_text, topic, loop_noun)
-        return {"message": message, "level": "error" if data.expr == "execution.error" else "info"}
+        said = re.search(r"\b(warn(?:ing)?|error|debug)\b", re.sub(r"⟦\d+⟧", "", clause), re.I)
+        level = "error" if data.expr == "execution.error" else {"warn": "warning", "warning": "warning", "error": "error",
+                                                                 "debug": "debug"}[said.group(1).lower()] if said else "info"
+        return {"message": message, "level": level}
     return {}
 
 

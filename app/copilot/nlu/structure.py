@@ -71,7 +71,8 @@ LOOP_RE = re.compile(
     r"\b(?:for\s+(?:each|every|all(?:\s+of\s+the)?)|loop(?:ing)?\s+(?:over|through)|iterate\s+(?:over|through)|"
     r"go(?:ing)?\s+through\s+(?:each|every|all|the)|one\s+by\s+one\s+for|for\s+each\s+of\s+(?:the|these|those))"
     r"\s+(?:of\s+)?(?:the\s+|these\s+|those\s+|them\b)?\s*([a-z][\w-]*(?:\s+(?!in\b|from\b|of\b|on\b|at\b|and\b|to\b|with\b|whose\b|where\b|that\b|"
-    r"over\b|above\b|under\b|below\b|more\b|less\b|worth\b|"
+    r"over\b|above\b|under\b|below\b|more\b|less\b|worth\b|returned\b|listed\b|coming\b|fetched\b|received\b|pulled\b|"
+    r"retrieved\b|found\b|we\b|you\b|i\b|they\b|"
     r"which\b|having\b|(?:" + ACTION_VERBS + r")\b)[a-z][\w-]*)?)?",
     re.IGNORECASE,
 )
@@ -206,6 +207,9 @@ def parse(text: str) -> list[Item]:
     for part in parts:
         if merged and re.match(r"^(?:for|if it(?:'s| is))\s+⟦\d+⟧", part, re.I) and re.match(r"^(?:for|if it(?:'s| is))\s+⟦\d+⟧", merged[-1], re.I):
             merged[-1] = f"{merged[-1]}; {part}"
+        elif merged and re.match(r"^(?:otherwise|else|if not|or else|in all other cases)\b", part, re.I) \
+                and re.match(r"^(?:if|when|in case)\b", merged[-1], re.I) and not ELSE_RE.search(merged[-1]):
+            merged[-1] = f"{merged[-1].rstrip('.!')}, {part[0].lower()}{part[1:]}"  # "If ... . Otherwise ...": one condition
         else:
             merged.append(part)
     parsed = [(sentence, parse_sentence(sentence)) for sentence in merged]
@@ -258,16 +262,29 @@ def _resolve_checks(items: list[Item]) -> list[Item]:
     out: list[Item] = []
     for item in items:
         previous = out[-1] if out else None
-        check = re.match(r"^(?:and\s+)?(?:check|see|find out|determine|test)\s+(?:whether|if)\s+(.+)$", previous.text, re.I) \
-            if previous is not None and previous.kind == "action" else None
+        check = _CHECK_RE.match(previous.text) if previous is not None and previous.kind == "action" else None
         if check and item.kind == "condition" and re.match(r"^(?:it|they|that|so|yes)\b(?:\s+(?:does|do|is|are|matches|contains|has))?(?:\s+not|n't)?\s*$",
                                                            item.text.strip(), re.I):
             out.pop()
             negate = bool(re.search(r"\bnot\b|n't", item.text))
             out.append(Item("condition", text=check.group(1), then=item.then, otherwise=item.otherwise, negate=negate))
             continue
+        subject = re.match(r"^(?:that\s+)?((?:the\s+|its\s+|their\s+)?[a-z_]\w*(?:\s+[a-z_]\w*)?)\s+(?:is|isn't|is not|are|aren't|has|hasn't|contains|was)\b",
+                           check.group(1), re.I) if check else None
+        pronoun = re.match(r"^(?:it|they|that)(?:'s|\s+is|\s+are|\s+isn't|\s+has|\s+contains|\s+was)\b", item.text.strip(), re.I)
+        if subject and pronoun and item.kind == "condition":
+            # "Check the email isn't empty. If it's empty, ...": the check names what "it" is
+            out.pop()
+            rest = item.text.strip()[pronoun.end():]
+            verb = pronoun.group(0).split("'")[-1].split()[-1] if "'" not in pronoun.group(0) else "is"
+            item = Item("condition", text=f"{subject.group(1)} {verb}{rest}", then=item.then, otherwise=item.otherwise,
+                        negate=item.negate)
         out.append(item)
     return out
+
+
+_CHECK_RE = re.compile(r"^(?:and\s+|first\s*,?\s+|then\s+)*(?:check|see|find out|determine|test|verify|make sure|ensure|confirm)\s+"
+                       r"(?:whether\s+|if\s+|that\s+)?(.+)$", re.I)
 
 
 def parse_sentence(sentence: str) -> list[Item]:
@@ -355,7 +372,10 @@ def parse_clauses(text: str) -> list[Item]:
         items = parse_clauses(before) if before else []
         if count := re.search(r"\bafter\s+(\d+)\s+(?:retries|attempts|tries)\b", m.group(0), re.I):
             items.append(Item("retry", count=int(count.group(1)), text=m.group(0)))
-        return [*items, Item("failure", text=m.group(0), then=parse_clauses(after))]
+        handler = parse_clauses(after)
+        if handler and all(h.kind == "retry" for h in handler):
+            return [*items, *handler]  # "if it fails, retry 3 times": a retry policy, not a failure path
+        return [*items, Item("failure", text=m.group(0), then=handler)]
     # retries anywhere in the clause
     if m := RETRY_RE.search(text):
         groups = m.groups()
@@ -365,6 +385,9 @@ def parse_clauses(text: str) -> list[Item]:
             tries += 1  # "retry twice more": the first attempt plus two
         retry_text = m.group(0)
         rest = (text[:m.start()] + " " + text[m.end():]).strip(" ,")
+        if gap := _RETRY_GAP_RE.search(rest):
+            retry_text = f"{retry_text} {gap.group(0).strip()}"  # "..., with 30s between tries"
+            rest = (rest[:gap.start()] + " " + rest[gap.end():]).strip(" ,")
         rest = re.sub(r"\s*,?\s*\b(and|but)\s*$", "", rest).strip(" ,")
         items = parse_clauses(rest) if rest else []
         return [*items, Item("retry", count=tries, text=retry_text)]
@@ -379,6 +402,10 @@ def parse_clauses(text: str) -> list[Item]:
         # "for each URL in the datastore table monitored_sites": read the table first
         if m := re.match(r"^(?:in|from|of)\s+(?:the\s+)?((?:datastore\s+|database\s+)?table\s+\w+|\w+\s+(?:datastore\s+)?table)\s*,?\s*", body, re.I):
             source = [Item("action", text=f"read all rows from the {m.group(1)}")]
+            body = body[m.end():]
+        elif m := _LOOP_URL_RE.match(body):
+            # "for every user returned by GET <url>, email them": fetch the list first
+            source = [Item("action", text=f"fetch the {noun} from {m.group(1)}")]
             body = body[m.end():]
         elif m := re.match(r"^(?:in|from|of)\s+(?:the\s+)?(?:webhook\s+|request\s+)?(?:payload|body|request|data)(?:'s)?\s+(\w+)(?:\s+(?:list|array|field))?\s*,?\s*",
                            body, re.I):
@@ -474,11 +501,24 @@ def parse_clauses(text: str) -> list[Item]:
         # "send a welcome email to each of them": one step per item of what came before
         to = "to them" if them.group(0).strip().lower().startswith("to ") else "them"
         return [_loop("one", re.sub(r"\s{2,}", " ", f"{text[:them.start()]} {to} {text[them.end():]}").strip())]
+    if m := _AGGREGATE_RE.search(text):
+        # "add up the price of each item": one sum over the list, not a loop
+        func = {"add": "sum", "sum": "sum", "total": "sum", "tally": "sum", "count": "count", "average": "average",
+                "averag": "average"}.get(m.group("verb").lower().rstrip("e"), "sum")
+        container = _singular_word(m.group("container").split()[-1])
+        aggregate = f"compute the {func} of the {container} {_singular_word(m.group('field'))}"
+        before, after = text[:m.start()].strip(" ,"), text[m.end():].strip(" ,")
+        after = re.sub(r"^(?:and\s+|then\s+)+", "", after, flags=re.I)
+        return [*(parse_clauses(before) if before else []), Item("action", text=aggregate),
+                *(parse_clauses(after) if after else [])]
     each = EACH_RE.search(text)
     if each and _VERB_START.search(text) and not re.search(r"\beach\s+(?:of\s+)?(?:them|time)\b", text, re.I):
         # "send each customer an email", "email every new lead"
         noun = each.group(1)
         after = text[each.end():]
+        if _EVENT_RE.match(after):
+            # "store every signup from the webhook": each call of the trigger, not a list
+            return [Item("action", text=(text[:each.start()] + "the " + noun + after).strip())]
         source = []
         # "classify each row in the datastore table tickets ...": read the table first
         writes = re.match(r"^(?:and\s+|then\s+)*(?:save|store|insert|add|write|upsert|append|record|put|log|keep)\b", text, re.I)
@@ -489,6 +529,28 @@ def parse_clauses(text: str) -> list[Item]:
         body = (text[:each.start()] + after).replace("  ", " ").strip()
         return [*source, _loop(noun, body)]
     return [Item("action", text=text)]
+
+
+_AGGREGATE_RE = re.compile(r"\b(?P<verb>add|sum|total|tally|count|average)(?:\s+up)?\s+(?:the\s+|all\s+(?:the\s+)?)?(?P<field>[a-z_]\w*)\s+"
+                           r"(?:of|for|across|from|on|in)\s+(?:each|every|all(?:\s+(?:of\s+)?the)?|the)\s+(?P<container>[a-z_]\w*(?:\s+[a-z_]\w*)?)\b",
+                           re.I)
+
+
+def _singular_word(word: str) -> str:
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+_RETRY_GAP_RE = re.compile(r"(?:^|,|\band\b|\bwith\b|\bwaiting\b|\s)\s*(?:an?\s+)?(?:fixed\s+|constant\s+|exponential\s+)?"
+                           r"\d+(?:\.\d+)?\s*-?\s*(?:seconds?|secs?|s|minutes?|mins?|m)\b\s*(?:wait|delay|pause|gap|backoff)?s?\s*"
+                           r"(?:(?:in\s+)?between|apart|after\s+each)\s*(?:each\s+|the\s+)?(?:tries|try|attempts?|retries|retry|them|failures?)?\b|"
+                           r"(?:,|\band\b|\bwith\b)?\s*(?:wait(?:ing)?|pause|sleep)\s+\d+(?:\.\d+)?\s*-?\s*(?:seconds?|secs?|s|minutes?|mins?|m)\b"
+                           r"\s*(?:(?:in\s+)?between|before\s+(?:each|the\s+next)|after\s+each)\s*(?:each\s+|the\s+)?(?:tries|try|attempts?|retries|retry|one)?\b",
+                           re.I)
+_EVENT_RE = re.compile(r"^\s*(?:(?:from|via|through|on|in|sent\s+to|posted\s+to)\s+(?:the\s+|our\s+|a\s+|this\s+|my\s+)?(?:[\w-]+\s+)?"
+                       r"(?:webhook|hook|form|endpoint)\b|(?:that|which)?\s*(?:arrives?|comes?\s+in|we\s+(?:get|receive)|"
+                       r"(?:is|gets?)\s+(?:received|submitted|posted|sent\s+in)|hits?\s+(?:the|our)\s+(?:webhook|endpoint))\b)", re.I)
+_LOOP_URL_RE = re.compile(r"^(?:(?:that\s+(?:are\s+|were\s+)?)?(?:returned|listed|given|sent\s+back|served)\s+(?:by|from|at)\s+|from\s+|at\s+|in\s+)"
+                          r"(?:(?:a|the)\s+)?(?:GET\s+|calling\s+|the\s+(?:api|endpoint|url)\s+|api\s+|endpoint\s+)?(⟦\d+⟧)\s*,?\s*", re.I)
 
 
 def _loop(noun: str, body: str) -> Item:

@@ -85,6 +85,17 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
     return re.sub(r"\s{2,}", " ", re.sub(r"\s+([,.;])", r"\1", out)).strip(" ,")
 
 
+def _each_call(text: str, trigger_text: str, rest: str) -> str:
+    """'store every signup from the webhook': each call of the webhook is one signup, not a list to
+    loop over; the request reads 'store the signup'."""
+    at = text.find(trigger_text)
+    lead = re.search(r"(?<!\bfor\s)\b(?:each|every)\s+((?:new\s+|incoming\s+)?[a-z][\w-]*)\s*$", text[:at]) if at > 0 else None
+    if lead is None or not re.match(r"\s*(?:from|via|on|through|sent\s+to|posted\s+to|that|which|coming|arriving)\b",
+                                    trigger_text, re.I):
+        return rest
+    return rest.replace(lead.group(0), f"the {lead.group(1)}", 1)
+
+
 def _paren_fields(text: str) -> list[str]:
     """'(order_id, customer, total)' or '(name and email)' right in the trigger clause."""
     m = re.search(r"\((?:(?:fields?|payload|body|keys?)\s*:\s*)?([a-z_][\w ]*(?:\s*(?:,|and)\s*[a-z_][\w ]*)*)\)", text, re.I)
@@ -163,7 +174,7 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
             else:
                 m = WEBHOOK_WORD_RE.search(text)
                 assert m is not None
-                sentence_end = re.search(r"[,.;:]", text[m.end():])
+                sentence_end = re.search(r"[,.;:](?![^(]*\))", text[m.end():])  # a comma inside "(name, email)" does not end it
                 start = text.rfind(".", 0, m.start()) + 1
                 end = m.end() + (sentence_end.end() if sentence_end else len(text) - m.end())
                 trigger_text, rest = text[start:end], (text[:start] + " " + text[end:])
@@ -193,6 +204,11 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
         if not fields and (m := re.match(r"^\s*(with|containing)\b[^,.;]*[,.;]?", rest)):
             fields = _fields(m.group(0))
             rest = rest[m.end():]
+        if not fields and (paren := re.search(r"^[^.;:]*?(\([^)]*\))", rest)) and (listed := _paren_fields(paren.group(1))):
+            # "store every signup from the webhook (email, plan) ...": the list left behind names the payload
+            fields = listed
+            rest = rest[:paren.start(1)] + rest[paren.end(1):]
+        rest = _each_call(text, trigger_text, rest)
         rest = re.sub(r"^\s*(?:,|\s|then\b)*", "", rest)
         only_if = None
         if what and (amount := re.search(r"\b(over|above|more than|greater than|exceeding|below|under|less than)\s+(\$?[\d,.]+\s*[km]?)\b",

@@ -79,6 +79,18 @@ def test_unrepairable_reply_is_an_error_with_problems(tmp_path: Any, fake: FakeM
     assert {p["code"] for p in result.problems} == {"unknown_reference"}
 
 
+def test_reading_a_field_the_webhook_does_not_declare_is_asked_about_not_an_error(tmp_path: Any, fake: FakeModel) -> None:
+    bad = json.loads(support_triage())
+    bad["reply"]["steps"].insert(1, {"type": "condition", "id": "gold", "expression": "trigger.body.customer_tier = 'gold' "
+                                     "and trigger.body.vip_level > 2"})
+    bad["reply"]["steps"][2]["branch"] = "true"
+    fake.enqueue(json.dumps(bad))
+    result = pipeline(tmp_path, max_reasks=0).run("triage tickets", workspace_id="w")
+    assert result.kind == "question", result.problems
+    assert result.workflow is None and result.error is None
+    assert "'customer tier', 'vip level'" in result.question and "It receives: message" in result.question
+
+
 def test_question(tmp_path: Any, fake: FakeModel) -> None:
     fake.enqueue(reply("question", question="Who should receive it?", missing=["recipient"]))
     result = pipeline(tmp_path).run("send a weekly report", workspace_id="w")
