@@ -27,7 +27,7 @@ def test_judgements_are_told_from_tests_of_data(text: str, fields: tuple[str, ..
 
 
 def _condition(wf: dict[str, Any]) -> str:
-    [check] = [n for n in of_type(wf, "condition")] or [
+    [check] = of_type(wf, "condition") or [
         n for loop in of_type(wf, "loop") for n in loop["body"]["nodes"] if n["type"] == "condition"]
     return str(check["config"]["expression"])
 
