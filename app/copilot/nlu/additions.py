@@ -113,15 +113,25 @@ def switch_case(text: str, plan: WorkflowPlan, new_steps: NewSteps) -> EditPlan 
     return _edit([UpdateStep(id=switch.id, changes={"cases": cases}), *added], f"Added the case '{value}' to {switch.id}.")
 
 
+# "summarize it first", "can the AI summarize it first in 50 words and send me the summary instead?"
+_FIRST_RE = re.compile(r"^(.*?)\s*,?\s*\b(?:first|beforehand|before that|before it goes out)\b\s*(?P<size>(?:in|to|under)\s+(?:about\s+)?\d+\s+words)?"
+                       r"\s*(?:,?\s*(?:and|then)\s+(?:just\s+)?(?P<out>send|post|email|mail|forward|save|store)\b[^.!?]*)?[.!?]*$", re.I)
+_ASK_AI_RE = re.compile(r"^(?:(?:can|could|would|will)\s+(?:you\s+)?)?(?:please\s+)?(?:(?:have|let|get|ask|make)\s+)?(?:the\s+)?(?:ai|model|llm|gpt)?\s*"
+                        r"(?:to\s+)?", re.I)
+
+
 def step_before(text: str, plan: WorkflowPlan, new_steps: NewSteps) -> EditPlan | None:
     """'Summarize the feedback with AI before emailing it' → a model step in front of the output."""
     m = re.search(r"^(.*?)\bbefore\s+(?:you\s+)?(emailing|sending|posting|saving|storing|mailing|it is sent|it's sent)\b", text, re.I)
-    first = re.search(r"^(.*?)\s*,?\s*\b(?:first|beforehand|before that|before it goes out)\s*[.!]?$", text.strip(), re.I)
-    if first and _STARTS_WITH_VERB.search(first.group(1).strip()) and re.match(
-            r"^(?:(?:also|then|and|please|just)\s+)*(?:summari[sz]e|classify|translate|extract|rewrite|draft|condense|shorten)\b",
-            first.group(1).strip(), re.I):
-        m = re.match(r"^(.*)$", first.group(1))
-        kind = "sending"
+    said = [part for part in re.split(r"(?<=[.!?])\s+", text.strip()) if re.search(r"\b(?:first|beforehand|before)\b", part, re.I)]
+    text = said[-1] if said else text  # "people write novels in there. can the AI summarize it first ...?"
+    first = _FIRST_RE.search(text.strip())
+    ask = _ASK_AI_RE.sub("", first.group(1).strip()) if first else ""
+    if first and _STARTS_WITH_VERB.search(ask) and re.match(
+            r"^(?:(?:also|then|and|please|just)\s+)*(?:summari[sz]e|classify|translate|extract|rewrite|draft|condense|shorten|"
+            r"write|compose|generate|turn)\b", ask, re.I):
+        m = re.match(r"^(.*)$", f"{ask} {first.group('size') or ''}".strip())
+        kind = (first.group("out") or "sending").lower()
     elif not m or not _STARTS_WITH_VERB.search(m.group(1).strip()):
         return None
     else:

@@ -451,6 +451,11 @@ class _Builder:
         noun = _singular(noun_text.split()[-1] if noun_text else "item")
         if noun in ("one", "them", "it") and not source_expr and data.source is None and not item.count:
             return self.walk(item.then, frontier, loop, data)  # "saves each one" of a single webhook payload
+        if (not source_expr and not item.count and data.expr == "trigger.body" and data.source is None and self.trigger.fields
+                and snake(_plural(noun)) not in self.trigger.fields
+                and not any(f.endswith("s") and not f.endswith("ss") for f in self.trigger.fields if f not in ("status", "address"))):
+            # "email each message to me" when the webhook sends (sender, message): each call is one message
+            return self.walk(item.then, frontier, loop, data)
         if noun in ("one", "item", "them", "it") and data.source:
             noun = _singular(data.source.rsplit("_", 1)[-1]) or noun
         if source_expr:

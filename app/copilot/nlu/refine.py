@@ -26,6 +26,7 @@ from app.copilot.plan import (
     ConditionStep,
     DelayStep,
     EditPlan,
+    GuardrailStep,
     Question,
     RemoveStep,
     Rename,
@@ -216,6 +217,48 @@ def _schedule_edit(text: str, plan: WorkflowPlan, today: date | None) -> ChangeT
     return ChangeTrigger(trigger=TriggerSpec(**spec))
 
 
+_ONLY_THOSE_RE = re.compile(
+    r"\bonly\s+(?:for\s+|send\s+|post\s+|keep\s+|do\s+(?:it\s+)?for\s+)?(?:the\s+|those\s+)?(?:ones|those|items|[a-z]+s)?\s*"
+    r"(?:that\s+(?:are|cost|have)\s+|which\s+are\s+|with\s+(?:an?\s+|the\s+)?(?P<field>[a-z_]+)?\s*(?:of\s+)?)?"
+    r"(?P<op>over|above|under|below|more than|less than|greater than|at least|at most|worth(?:\s+(?:over|more than))?)\s+(?P<value>[$€£]?[\d.,]+[km]?)",
+    re.I)
+_MONEY_FIELDS = ("total", "amount", "price", "value", "sum", "cost", "revenue")
+
+
+def _only_those(text: str, plan: WorkflowPlan) -> str | None:
+    """'only the ones over 50', 'only orders worth more than $100': the test on the amount it names."""
+    m = _ONLY_THOSE_RE.search(text)
+    if m is None:
+        return None
+    fields = list(getattr(plan.trigger, "fields", None) or [])
+    field = m.group("field") if m.group("field") and m.group("field") not in ("a", "an", "the") else next(
+        (f for f in fields if f in _MONEY_FIELDS), next((f for f in fields if any(w in f for w in _MONEY_FIELDS)), "amount"))
+    op = m.group("op").lower().replace("worth over", "over").replace("worth more than", "more than")
+    return f"the {field} is {'over' if op == 'worth' else op} {m.group('value')}"
+
+
+_APPROVAL_RE = re.compile(
+    r"\b(?:add\s+(?:an?\s+)?(?:manual\s+|human\s+)?approval(?:\s+(?:step|gate|check))?|(?:ask|check\s+with)\s+(?:me|us|someone|a\s+manager|my\s+boss)"
+    r"(?:\s+for\s+approval)?(?:\s+first)?|require\s+(?:an?\s+|my\s+)?approval|needs?\s+(?:my\s+|an?\s+|manager\s+)?approval|"
+    r"(?:get|wait\s+for)\s+(?:my\s+|an?\s+)?approval|let\s+me\s+(?:approve|sign\s+off)(?:\s+it)?)\b\s*(?:first\s*)?(?:before\s+(?P<what>.+))?",
+    re.I)
+
+
+def _approval_before(text: str, plan: WorkflowPlan) -> EditPlan | None:
+    """'add an approval step before the post', 'ask me first before emailing': a person approves that step."""
+    m = _APPROVAL_RE.search(text)
+    if m is None or any(isinstance(s, GuardrailStep) and s.kind == "approval" for s in plan.steps):
+        return None
+    target = (_targets(m.group("what"), plan) if m.group("what") else []) or [_main_output(plan) or _last_main(plan)]
+    step = target[0]
+    if step is None:
+        return None
+    gate = GuardrailStep(id=_new_id("ask_for_approval", plan), kind="approval", name="Ask for approval",
+                         config={"message": f"Approve {step.id} of '{plan.name}'?"})
+    return EditPlan(edits=[AddStep(step=gate, before=step.id)],
+                    explanation=f"A person now approves before {step.id} runs; everything else is unchanged.")
+
+
 def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new: Any = None) -> EditPlan | Question | None:
     """Edits for ``text`` against ``plan``; ``None`` when the text does not read as a change."""
     p = Protected.of(text)
@@ -391,17 +434,21 @@ def refine(text: str, plan: WorkflowPlan, *, today: date | None = None, plan_new
             edits.append(AddStep(step=DelayStep(id=_new_id(f"wait_{_duration_words(seconds)}", plan), seconds=seconds),
                                  before=targets[0].id))
             said.append(f"waits {int(seconds)} s before {targets[0].id}")
-    if m := re.search(r"\bonly\s+(?:send|post|do|run|email|notify)?\s*(?:it|this|that)?\s*(?:if|when)\s+(.+)$", p.text, re.I):
+    only = re.search(r"\bonly\s+(?:send|post|do|run|email|notify)?\s*(?:it|this|that)?\s*(?:if|when)\s+(.+)$", p.text, re.I)
+    condition_text = p.restore(only.group(1)) if only else _only_those(p.text, plan)
+    if condition_text:
         from app.copilot.nlu.conditions import DataRef, condition_expression
 
         target = _main_output(plan) or _last_main(plan)
         source = next((s for s in reversed(plan.steps) if _is(s, "http")), None)
         data = DataRef(expr=f"nodes.{source.id}.body", source=source.id, operation="http.request") if source else DataRef(
             expr="trigger.body" if plan.trigger.kind == "webhook" else "trigger")
-        condition = ConditionStep(id=_new_id("check_condition", plan), expression=condition_expression(p.restore(m.group(1)), data))
+        condition = ConditionStep(id=_new_id("check_condition", plan), expression=condition_expression(condition_text, data))
         edits.append(AddStep(step=condition, before=target.id))
         edits.append(UpdateStep(id=target.id, changes={"branch": "true"}))
-        said.append(f"only continues if {p.restore(m.group(1))}")
+        said.append(f"only continues if {condition_text}")
+    if not edits and (approval := _approval_before(p.text, plan)) is not None:
+        return approval
     if not edits and plan_new is not None:
         from app.copilot.nlu import additions
 

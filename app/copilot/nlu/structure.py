@@ -53,7 +53,10 @@ RETRY_RE = re.compile(
     r"|\bretry(?:ing)?\s+(?:it\s+)?(?:on|if|when)\s+(?:failure|it\s+fails|errors?)\b|\b(?:and\s+)?retry\s+(?:it\s+)?(?:if\s+needed)?$"
     r"|,?\s*\bwith\s+(?:automatic\s+)?retries\b"
     rf"|\b(?:add\s+)?retr(?:y|ies)\b[^.;]*?\b(?:up\s+to|max(?:imum)?(?:\s+of)?|at\s+most)\s+{NUMBER}\s*(?:attempts|times|tries)\b"
-    r"|\badd\s+(?:some\s+)?retries\b",
+    r"|\badd\s+(?:some\s+)?retries\b"
+    rf"|\bretr(?:y|ies)(?:\s+(?:of|count\s+(?:of\s+|to\s+)?|limit\s+(?:of\s+|to\s+)?|policy\s+of|set\s+to)|\s*[:=])\s*(?:up\s+to\s+)?{NUMBER}(?:\s*(?:times|attempts|tries|x))?\b"
+    rf"|\b(?:try|attempt)\s+(?:it\s+|that\s+)?again\s+(?:up\s+to\s+|at\s+most\s+)?{NUMBER}\s*(?:more\s+)?(?:times|x)?\b"
+    rf"|\bmax(?:imum)?\s+(?:of\s+)?{NUMBER}\s+(?:retries|attempts|tries)\b|\b{NUMBER}\s+(?:attempts|tries)\b",
     re.IGNORECASE,
 )
 BATCH_RE = re.compile(

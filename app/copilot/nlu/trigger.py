@@ -85,6 +85,12 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
     return re.sub(r"\s{2,}", " ", re.sub(r"\s+([,.;])", r"\1", out)).strip(" ,")
 
 
+_SENDS_FIELDS_RE = re.compile(
+    r"\b(?:posts?|sends?|submits?|pushes|push|delivers?|forwards?)\s+(?:the\s+|its\s+|their\s+)?(?:fields?\s+)?"
+    r"(?P<list>[a-z_]\w*(?:\s*,\s*[a-z_]\w*)*(?:,?\s+and\s+[a-z_]\w*))\s+(?:fields?\s+)?(?:to|into|at)\s+(?:a|an|the|our|my)\s+"
+    r"(?:[\w-]+\s+)?web-?hook\b", re.I)
+
+
 def _each_call(text: str, trigger_text: str, rest: str) -> str:
     """'store every signup from the webhook': each call of the webhook is one signup, not a list to
     loop over; the request reads 'store the signup'."""
@@ -208,6 +214,8 @@ def read_trigger(text: str, today: date | None = None) -> TriggerRead:
             # "store every signup from the webhook (email, plan) ...": the list left behind names the payload
             fields = listed
             rest = rest[:paren.start(1)] + rest[paren.end(1):]
+        if not fields and (sends := _SENDS_FIELDS_RE.search(text)):
+            fields = _fields(f"with {sends.group('list')}")  # "a form that posts sender and message to a webhook"
         rest = _each_call(text, trigger_text, rest)
         rest = re.sub(r"^\s*(?:,|\s|then\b)*", "", rest)
         only_if = None

@@ -98,3 +98,11 @@ def test_a_check_names_it_and_otherwise_opens_the_next_sentence() -> None:
     assert (check["id"], log["id"], "true") in edges(wf) and (check["id"], save["id"], "false") in edges(wf)
     assert node(wf, "email.send")["config"]["to"] == ["hello@example.com"]
     assert len(actions(wf)) >= 3
+
+
+def test_each_message_of_a_webhook_that_posts_fields_is_one_message() -> None:
+    wf = workflow("My shop's contact form posts sender and message to a webhook. Email each message to me at "
+                  "owner@example.com with the subject 'Message from <sender>'.")
+    assert not of_type(wf, "loop")
+    assert wf["nodes"][0]["config"]["input_schema"]["required"] == ["sender", "message"]
+    assert node(wf, "email.send")["config"]["subject"] == "Message from {{ trigger.body.sender }}"

@@ -168,3 +168,31 @@ def test_refining_a_polling_workflow_keeps_its_while_loop() -> None:
         "while": "previous.check_export.body.status != 'ready'", "max_concurrency": 1, "max_iterations": 20,
         "delay_s": 60, "output": "last"}
     assert "email.send" in ops(after)
+
+
+def test_refinements_in_words_people_use() -> None:
+    """'a retry of 5 times', 'only the ones over 50', 'add an approval step before the post',
+    'can the AI summarize it first in 50 words and send me the summary instead?'."""
+    from app.copilot.plan import GuardrailStep
+
+    base = reply("When our webhook gets a new order (order_id, total, customer), post 'New order <order_id>' to #orders")
+    assert isinstance(base, WorkflowPlan)
+    retry = reply("could you add a retry of 5 times?", plan=base)
+    assert isinstance(retry, EditPlan)
+    assert [s.max_attempts for s in apply_edits(base, retry).steps if s.id == "post_to_orders"] == [5]
+    only = reply("actualy only the ones over 50", plan=base)
+    assert isinstance(only, EditPlan)
+    checks = [s for s in apply_edits(base, only).steps if s.type == "condition"]
+    assert [c.expression for c in checks] == ["trigger.body.total > 50"]
+    gate = reply("add an approval step before the post", plan=base)
+    assert isinstance(gate, EditPlan)
+    gated = apply_edits(base, gate)
+    approval = next(s for s in gated.steps if isinstance(s, GuardrailStep))
+    assert approval.kind == "approval" and next(s for s in gated.steps if s.id == "post_to_orders").after == [approval.id]
+    first = reply("people write novels in there. can the AI summarize it first in 50 words and post the summary instead?",
+                  plan=base)
+    assert isinstance(first, EditPlan)
+    summarized = apply_edits(base, first)
+    summary = next(s for s in summarized.steps if getattr(s, "operation", None) == "summarize")
+    post = next(s for s in summarized.steps if s.id == "post_to_orders")
+    assert post.config["text"] == f"{{{{ nodes.{summary.id}.summary }}}}"
