@@ -92,15 +92,26 @@ class _Builder:
     def walk(self, items: list[structure.Item], frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
         before_condition: Frontier | None = None
         leaves: Frontier = []
+        last_check: str | None = None
         for item in items:
+            if item.kind == "action" and last_check is not None and (either := _EITHER_WAY_RE.search(item.text)):
+                # "Either way, log the numbers": after the check, on both of its branches
+                item = structure.Item("action", text=(item.text[:either.start()] + " " + item.text[either.end():]).strip(" ,."))
+                if (last_check, "false") not in frontier and not any(s.branch == "false" and last_check in (s.after or [])
+                                                                      for s in self.steps):
+                    frontier = [*frontier, (last_check, "false")]
+            known = len(self.steps)
             if item.kind == "condition" and before_condition is not None:
                 # "if X, do A; if Y, do B": independent checks of the same data
                 out, data = self.walk_one(item, before_condition, loop, data)
                 leaves.extend(out)
                 frontier = leaves
+                last_check = None
                 continue
             start = frontier
             frontier, data = self.walk_one(item, frontier, loop, data)
+            last_check = next((st.id for st in self.steps[known:] if isinstance(st, ConditionStep)), None) \
+                if item.kind == "condition" else None
             if item.kind == "condition" and not item.otherwise:
                 before_condition, leaves = start, list(frontier)
             else:
@@ -199,7 +210,8 @@ class _Builder:
 
     def action(self, clause: str, frontier: Frontier, loop: str | None, data: DataRef) -> tuple[Frontier, DataRef]:
         if structure._VERB_START.search(clause) is None and not re.search(r"⟦\d+⟧|#\w", clause):
-            if not re.search(r"\b(slack|email|table|database|api|summary)\b", clause, re.I) and not clauses.wants(clause):
+            if not re.search(r"\b(slack|email|table|database|api|summary)\b", clause, re.I) and not clauses.wants(clause) \
+                    and not _TELL_RE.match(clause):
                 return frontier, data  # not an action: a remark
         if re.match(r"^(?:and\s+|then\s+)*(?:just\s+)?(?:stop|do nothing|nothing|skip(?: it)?|ignore(?: it| them)?|"
                     r"drop it|end|discard(?: it)?|that's it|done)\.?$", clause.strip(), re.I):
@@ -261,6 +273,10 @@ class _Builder:
         if force is None and self.index.embedder is not None:
             vector = self.index.embedder.embed([self.p.restore(clause)])[0]
         key, score = (force, 2.0) if force else choose_operation(clause, self.p, self.index, vector, self.request.allowed_ops)
+        said = next((f"{st.connector}.{st.operation}" for st in reversed(self.steps)
+                     if f"{getattr(st, 'connector', '')}.{getattr(st, 'operation', '')}" in ("email.send", "slack.post_message")), None)
+        if score < 0.3 and said and _TELL_RE.match(clause):
+            key, score = said, 1.0  # "..., and a week later ask for feedback": the same channel as the message before
         if score < 0.3:
             self.notes.append(f"ignored '{self.p.restore(clause)}' (no matching operation)")
             return frontier, data
@@ -483,6 +499,12 @@ class _Builder:
         if not any(s.in_loop == step.id for s in self.steps):
             raise MissingValue(f"What should happen for each {noun}?", [f"action for each {noun}"])
         return [(step.id, None)], DataRef(expr=f"nodes.{step.id}", source=step.id, operation="loop")
+
+
+_EITHER_WAY_RE = re.compile(r"\b(?:either way|in any case|in either case|in both cases|regardless(?: of the result)?|no matter what|"
+                            r"whatever happens|anyway|in all cases)\b,?", re.I)
+_TELL_RE = re.compile(r"^(?:and\s+|then\s+|also\s+)*(?:ask|remind|tell|thank|invite|nudge|follow\s+up|check\s+in|notify|let\s+\w+\s+know|"
+                      r"congratulate|welcome|warn|inform|update)\b", re.I)
 
 
 def _parsable(expression: str, fallback: str) -> str:

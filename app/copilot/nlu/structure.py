@@ -95,8 +95,12 @@ SWITCH_HEAD_RE = re.compile(
     re.IGNORECASE,
 )
 DELAY_RE = re.compile(r"^(?:and\s+|then\s+)*(?:wait|pause|sleep|delay|hold)\b(?:\s+(?:for|about|around))?", re.IGNORECASE)
-AFTER_DELAY_RE = re.compile(rf"^(?:and\s+|then\s+)*(?:after|in)\s+(?:another\s+)?(?P<span>{NUMBER}\s*\w+|half an hour),?\s+(?P<rest>.+)$|"
-                            rf"^(?:and\s+|then\s+)*(?P<span2>{NUMBER}\s+\w+)\s+later,?\s+(?P<rest2>.+)$", re.IGNORECASE)
+AFTER_DELAY_RE = re.compile(rf"^(?:and\s+|then\s+)*(?:after|in)\s+(?:another\s+)?(?P<span>{NUMBER}\s*\w+|half an hour|an?\s+(?:minute|hour|day|week|month)),?\s+(?P<rest>.+)$|"
+                            rf"^(?:and\s+|then\s+)*(?P<span2>(?:{NUMBER}|an?|another)\s+\w+)\s+(?:later|after\s+that|afterwards|on)\b,?\s+(?P<rest2>.+)$",
+                            re.IGNORECASE)
+# "3 days later send ...", "a week after that ask ...": a wait, then the step
+_LATER_RE = re.compile(r"\b((?:a|an|one|another|\d+|two|three|four|five|six|seven|ten|twelve|fifteen|twenty|thirty)\s+"
+                       r"(?:seconds?|minutes?|mins?|hours?|days?|weeks?|months?))\s+(?:after\s+that|afterwards|later)\b,?", re.I)
 
 
 @dataclass
@@ -175,6 +179,8 @@ def _arrows_as_steps(text: str) -> str:
 
 def split_actions(text: str) -> list[str]:
     """Split a clause list on 'then', ', and <verb>', 'after that' (never inside a value)."""
+    text = _LATER_RE.sub(lambda m: f"then {m.group(1)} later", text)
+    text = re.sub(r"\b(?:and\s+)?then\s+then\b", "then", text, flags=re.I)
     parts = re.split(r"\s*(?:,|;)?\s*\b(?:and\s+then|then|after\s+that|afterwards|finally|next|and\s+finally)\b,?\s+|\s*;\s*", text,
                      flags=re.IGNORECASE)
     out: list[str] = []
@@ -195,6 +201,7 @@ def split_actions(text: str) -> list[str]:
     for piece in out:
         # "post it and the summary" would be one action; keep pieces that start with a verb
         if merged and not _VERB_START.search(piece) and not re.match(r"^(if|when|for|unless|otherwise|else|wait|after|retry)\b", piece, re.I) \
+                and not AFTER_DELAY_RE.match(piece) \
                 and not re.match(r"^(?:the|its|their)\s+[\w ]{1,25}?\s+(?:is|are|gets|get)\s+\w+ed\b|^(?:have|let|use|ask)\s+(?:the\s+)?ai\b", piece, re.I):
             merged[-1] = f"{merged[-1]} and {piece}"
         else:

@@ -104,7 +104,7 @@ def _each_call(text: str, trigger_text: str, rest: str) -> str:
 
 def _paren_fields(text: str) -> list[str]:
     """'(order_id, customer, total)' or '(name and email)' right in the trigger clause."""
-    m = re.search(r"\((?:(?:fields?|payload|body|keys?)\s*:\s*)?([a-z_][\w ]*(?:\s*(?:,|and)\s*[a-z_][\w ]*)*)\)", text, re.I)
+    m = re.search(r"\((?:(?:fields?|payload|body|keys?|web-?hook|data|json|form|with|it has|has|sends?)\s*:?\s*)?([a-z_][\w ]*(?:\s*(?:,|and)\s*[a-z_][\w ]*)*)\)", text, re.I)
     if not m:
         return []
     parts = re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+", m.group(1))
