@@ -13,7 +13,7 @@ from typing import Any
 
 from app.copilot.nlu import cases, clauses, phrasebook, structure
 from app.copilot.nlu.actions import MissingValue
-from app.copilot.nlu.builder import Frontier, Request, _Builder, _unlabelled_classify
+from app.copilot.nlu.builder import _EITHER_WAY_RE, Frontier, Request, _Builder, _unlabelled_classify
 from app.copilot.nlu.conditions import DataRef
 from app.copilot.nlu.entities import Protected
 from app.copilot.nlu.messages import Preferences
@@ -75,7 +75,7 @@ def _instructions(items: list[structure.Item], trigger: TriggerRead, index: Any)
             if described and trigger.kind in ("webhook", "manual"):
                 trigger.fields.extend(f for f in described if f not in trigger.fields)
                 continue
-            if clauses.is_remark(item.text, index.embedder):
+            if clauses.is_remark(_EITHER_WAY_RE.sub("", item.text).strip(" ,"), index.embedder):
                 continue
         kept.append(item)
     return kept

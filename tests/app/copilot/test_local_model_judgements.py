@@ -106,3 +106,22 @@ def test_each_message_of_a_webhook_that_posts_fields_is_one_message() -> None:
     assert not of_type(wf, "loop")
     assert wf["nodes"][0]["config"]["input_schema"]["required"] == ["sender", "message"]
     assert node(wf, "email.send")["config"]["subject"] == "Message from {{ trigger.body.sender }}"
+
+
+def test_later_and_after_that_are_waits_and_ask_is_another_email() -> None:
+    wf = workflow("When a new user signs up (webhook: email, name), send them a welcome email right away, then 3 days "
+                  "later send a tips email, and a week after that ask for feedback.")
+    assert ops(wf) == ["email.send", "core.delay", "email.send", "core.delay", "email.send"]
+    assert [n["config"]["seconds"] for n in actions(wf) if n["operation"] == "delay"] == [3 * 86400, 7 * 86400]
+    assert {str(n["config"]["to"]) for n in actions(wf) if n["operation"] == "send"} == {"{{ trigger.body.email }}"}
+
+
+def test_either_way_runs_after_both_branches_of_the_check() -> None:
+    wf = workflow("Every Monday 8am: GET https://api.example.com/kpis. If signups are below 100, email "
+                  "growth@example.com. Either way log the numbers.")
+    [check] = of_type(wf, "condition")
+    log, mail = node(wf, "core.log"), node(wf, "email.send")
+    merges = {n["id"] for n in of_type(wf, "merge")}
+    into = {(e["source"], e.get("branch")) for e in wf["edges"] if e["target"] == log["id"]}
+    into |= {(e["source"], e.get("branch")) for e in wf["edges"] if e["target"] in merges and (e["target"], None) in into}
+    assert (check["id"], "false") in into and (mail["id"], None) in into
