@@ -39,7 +39,7 @@ from engine.collaborators import (
     UsageTotals,
 )
 from engine.context import Scope
-from engine.errors import FlowwrightError, LoopLimitError, NodeFailed
+from engine.errors import FlowwrightError, LoopLimitError, NodeFailed, Parked
 from engine.execution_run import Checkpoint, ExecutionRun, RuntimeLimits
 from engine.execution_store import (
     ExecutionRow,
@@ -79,8 +79,25 @@ class _AttemptFailed(Exception):
         self.started = started
 
 
+class _Suspended(BaseException):
+    """The operation suspended itself (``core.delay``): the workflow sleeps on a durable timer and
+    calls the node again. A ``BaseException``, as the engine's control signals are: the attempt's
+    error handling must not take it for a failure."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
+        self.step_id: str | None = None
+        self.attempt = 1
+
+
 class _OneAttempt(NodeRunner):
-    """A node runner that makes one attempt and leaves retries to Temporal."""
+    """A node runner that makes one attempt and leaves retries to Temporal, and a suspension's
+    sleep to a Temporal timer (``resuming``: the timer fired; go on at once)."""
+
+    def __init__(self, run: ExecutionRun, *, resuming: bool = False) -> None:
+        super().__init__(run)
+        self.resuming = resuming
 
     async def _with_retries(self, node: Any, loop_path: str, attempt_fn: Any) -> Checkpoint:  # noqa: ARG002 - NodeRunner's signature
         from engine.node_runner import _Attempt
@@ -89,8 +106,18 @@ class _OneAttempt(NodeRunner):
         try:
             result: Checkpoint = await attempt_fn(current)
             return result
+        except _Suspended as suspended:
+            suspended.step_id, suspended.attempt = current.step_id, current.number
+            raise
         except Exception as exc:
             raise _AttemptFailed(exc, current.step_id, current.started) from exc
+
+    async def sleep_until(self, until: datetime) -> None:
+        """Not here: the suspended row is written; the workflow's durable timer does the waiting."""
+        if self.resuming:
+            self.resuming = False
+            return
+        raise _Suspended(until)
 
 
 @dataclass(frozen=True)
@@ -147,7 +174,7 @@ class InterpreterActivities:
 
     def all(self) -> list[Any]:
         """The activity callables to register with a Temporal worker."""
-        return [self.begin, self.node, self.skip, self.lost, self.loop, self.finish]
+        return [self.begin, self.node, self.state, self.skip, self.lost, self.loop, self.finish]
 
     # -- the execution and its run --
 
@@ -181,6 +208,7 @@ class InterpreterActivities:
             rate_limiter=self.rate_limiter, usage=self.usage, rate_limits=self.rate_limits,
             started_at=aware(row.started_at) or now(), expressions=self.expressions,
         )
+        await run.seed_secrets()  # the redactor knows every secret of the workflow before anything is written
         try:
             yield run
         finally:
@@ -234,12 +262,41 @@ class InterpreterActivities:
             run.attempts[key] = base + attempt - 1
             if attempt > 1:
                 await self._note_interrupted(run, node.id, loop_path)
-            graph.runner = _OneAttempt(run)
+            resume = inp.get("resume")
+            if resume is not None:  # the durable timer of a suspension fired
+                run.suspended[key] = (resume["step_id"], datetime.fromisoformat(resume["until"]))
+                run.attempts[key] = int(resume["attempt"])
+            if node.type == "guardrail":
+                approvals = await asyncio.to_thread(self.store.approvals, None, execution_id=run.execution_id,
+                                                    status=None)
+                for approval in approvals:
+                    if approval.node_id == node.id and approval.loop_path == loop_path:
+                        run.approval_rows[key] = approval
+            graph.runner = _OneAttempt(run, resuming=resume is not None)
             try:
                 checkpoint = await graph._execute_node(node)
             except _AttemptFailed as failed:
                 return await self._attempt_failed(run, node, loop_path, failed, base + attempt, attempt, max_attempts)
+            except Parked:  # an approval guardrail asked a person (its row and event are written)
+                return {"status": "waiting"}
+            except _Suspended as suspended:
+                return {"status": "suspended", "until": suspended.until.isoformat(), "step_id": suspended.step_id,
+                        "attempt": suspended.attempt}
             return _checkpoint_dict(checkpoint)
+
+    @activity.defn(name=names.STATE)
+    async def state(self, inp: dict[str, Any]) -> None:
+        """The execution's status follows the walk: ``paused`` (``execution.paused``), ``waiting``
+        (``execution.waiting`` with the guardrails that wait) or ``running`` again (``resumed``)."""
+        execution_id, status = inp["execution_id"], inp["status"]
+        async with self._run(execution_id) as run:
+            if status == "paused":
+                run.emit(ev.EXECUTION_PAUSED)
+            elif status == "waiting":
+                run.emit(ev.EXECUTION_WAITING, approvals=inp.get("approvals") or [])
+            else:
+                run.emit(ev.EXECUTION_RESUMED)
+            run.store.update_execution(execution_id, status=status)
 
     @activity.defn(name=names.SKIP)
     async def skip(self, inp: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ NODE = "flowwright.node"
 SKIP = "flowwright.skip"
 LOST = "flowwright.lost"
 LOOP = "flowwright.loop"
+STATE = "flowwright.state"
 FINISH = "flowwright.finish"
 NODE_FAILED = "NodeFailed"  # the ApplicationError type of a node that failed the execution
 
@@ -103,6 +104,33 @@ class FlowwrightInterpreter:
         self.checkpoints: dict[str, dict[str, Any]] = {}
         self.attempts: dict[str, int] = {}
         self.semaphore = asyncio.Semaphore(16)
+        self.pausing = False
+        self.in_flight = 0  # node activities running now
+        self.blocked: dict[str, dict[str, Any]] = {}  # guardrails waiting for a person: key -> where
+        self.decisions: set[str] = set()  # keys whose approval was decided (the decision is in the store)
+        self.state = "running"  # what the store says, as far as this workflow wrote it
+
+    # -- signals and queries (Runtime.pause/resume/approve/reject) --
+
+    @workflow.signal
+    def pause(self) -> None:
+        """Start no new node; running ones finish (``execution.paused`` is recorded at once)."""
+        self.pausing = True
+
+    @workflow.signal
+    def resume(self) -> None:
+        """Go on from where the pause stopped (``execution.resumed``)."""
+        self.pausing = False
+
+    @workflow.signal
+    def decide(self, decision: dict[str, Any]) -> None:
+        """An approval of ``{"node_id", "loop_path"}`` was decided (recorded in the store first)."""
+        self.decisions.add(_key(decision.get("loop_path") or "", decision["node_id"]))
+
+    @workflow.query
+    def quiet(self) -> bool:
+        """No node is running (a paused or waiting execution has stopped moving)."""
+        return self.in_flight == 0
 
     @workflow.run
     async def run(self, inp: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +147,7 @@ class FlowwrightInterpreter:
             self.attempts[_key(stored["loop_path"], stored["node_id"])] = stored["attempt"]
         status, output, error = "completed", None, None
         graph = _Graph(self, definition["nodes"], definition["edges"], _Scope(trigger=inp.get("input")), "")
+        supervisor = asyncio.create_task(self._supervise())
         try:
             if inp.get("deadline"):
                 remaining = (datetime.fromisoformat(inp["deadline"]) - workflow.now()).total_seconds()
@@ -133,10 +162,29 @@ class FlowwrightInterpreter:
         except FailureError as exc:  # an activity of the interpreter's own failed for good (its store is down...)
             status, error = "failed", {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
         except asyncio.CancelledError:  # Runtime.cancel: record it, then end as cancelled on Temporal too
+            supervisor.cancel()
             await self._finish("cancelled", None, None)
             raise
+        supervisor.cancel()
         await self._finish(status, output, error)
         return {"status": status}
+
+    def _wanted_state(self) -> str:
+        if self.pausing:
+            return "paused"
+        if self.blocked and self.in_flight == 0:
+            return "waiting"
+        return "running"
+
+    async def _supervise(self) -> None:
+        """Keep the store's status in step with the walk: ``paused`` as soon as a pause arrives,
+        ``waiting`` once only guardrails waiting for a person are left, ``running`` (resumed) after."""
+        while True:
+            await workflow.wait_condition(lambda: self._wanted_state() != self.state)
+            wanted = self._wanted_state()
+            await self._local(STATE, {"execution_id": self.execution_id, "status": wanted, "was": self.state,
+                                      "approvals": sorted({b["node_id"] for b in self.blocked.values()})})
+            self.state = wanted
 
     async def _finish(self, status: str, output: Any, error: Any) -> None:
         await self._local(FINISH, {"execution_id": self.execution_id, "status": status, "output": output,
@@ -172,8 +220,35 @@ class FlowwrightInterpreter:
         payload: dict[str, Any] = {"execution_id": self.execution_id, "node": node, "loop_path": loop_path,
                                    "scope": scope.payload(), "inputs": inputs,
                                    "attempt_base": self.attempt_base(loop_path, node["id"])}
-        if node["type"] not in ACTIVITY_TYPES:
-            return await self._call(lambda: self._local(NODE, payload), node, loop_path)
+        key = _key(loop_path, node["id"])
+        while True:
+            await workflow.wait_condition(lambda: not self.pausing)
+            self.in_flight += 1
+            try:
+                if node["type"] not in ACTIVITY_TYPES:
+                    return await self._call(lambda: self._local(NODE, payload), node, loop_path)
+                result = await self._activity(node, loop_path, payload)
+            finally:
+                self.in_flight -= 1
+            if result.get("status") == "waiting":  # an approval guardrail: wait for the decision
+                self.blocked[key] = {"node_id": node["id"], "loop_path": loop_path}
+                try:
+                    await workflow.wait_condition(lambda: key in self.decisions)
+                finally:
+                    self.blocked.pop(key, None)
+                self.decisions.discard(key)
+                self.attempts[key] = self.attempt_base(loop_path, node["id"]) + 1
+                payload["attempt_base"] = self.attempts[key]
+                continue
+            if result.get("status") == "suspended":  # core.delay and the like: a durable timer
+                until = datetime.fromisoformat(result["until"])
+                await workflow.sleep(max(0.0, (until - workflow.now()).total_seconds()))
+                payload["resume"] = {"step_id": result["step_id"], "until": result["until"],
+                                     "attempt": result["attempt"]}
+                continue
+            return result
+
+    async def _activity(self, node: dict[str, Any], loop_path: str, payload: dict[str, Any]) -> dict[str, Any]:
         retry = node.get("retry") or {}
         max_attempts = int(retry.get("max_attempts") or 1)
         timeout_s = node.get("timeout_s")
@@ -299,6 +374,7 @@ class _Graph:
 
     async def _node(self, node_id: str) -> dict[str, Any]:
         node = self.nodes[node_id]
+        await workflow.wait_condition(lambda: not self.owner.pausing)  # a pause starts nothing new
         if node["type"] == "loop":
             return await self._loop(node)
         inputs = {s: _scope_value(self.settled[s]) for s in self.arrivals.get(node_id, [])}

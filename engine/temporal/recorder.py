@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,8 @@ from engine.execution_store import (
     loads,
     now,
 )
+
+log = logging.getLogger(__name__)
 
 COMMIT_RETRY_S = 30.0
 
@@ -61,19 +64,31 @@ class SharedRecorder:
         self._waiters: list[asyncio.Future[None]] = []
         self._lock = asyncio.Lock()
         self._scheduled = False
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # -- the ExecutionStore surface ExecutionRun, NodeRunner and StepContext use --
 
-    def write(self, stmt: Any, params: dict[str, Any] | None = None, *, durable: bool = False) -> Any:
-        """Queue a write; the returned future resolves once it is committed."""
+    def write(self, stmt: Any, params: dict[str, Any] | None = None, *, durable: bool = False) -> Any:  # noqa: ARG002
+        """Queue a write; the returned future resolves once it is committed. Every write is
+        committed soon (``durable`` is the store's flag: here each write is awaitable alike)."""
         self._pending.append((stmt, None if params is None else dict(params)))
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
-        if durable and not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(lambda: asyncio.ensure_future(self.flush()))
+        if not self._scheduled:  # committed soon either way (listeners see "running" live); durable
+            self._scheduled = True  # writers await the future
+            loop.call_soon(self._flush_soon)
         return waiter
+
+    def _flush_soon(self) -> None:
+        task = asyncio.ensure_future(self.flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("execution %s: writing back failed: %s", self.execution_id, task.exception())
 
     def mark(self, execution_id: str, workspace_id: str | None = None, created_at: datetime | None = None) -> None:
         """Tell the insight rollups the execution's figures changed (as the store does)."""

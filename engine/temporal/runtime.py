@@ -26,6 +26,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from engine import events as ev
+from engine.approval_decisions import Decision, record_decision
 from engine.errors import BackendUnavailable, ConflictError
 from engine.event_stream import follow_events
 from engine.execution_run import ExecutionRun
@@ -57,10 +58,11 @@ class TemporalOptions:
     namespace: str = "default"
     task_queue_prefix: str = "flowwright"
     heartbeat_timeout_s: float = 10.0
+    per_workspace: bool = True  # False: every workspace on the one queue ``<prefix>`` (tests, tiny setups)
 
     def task_queue(self, workspace_id: str) -> str:
         """The task queue of a workspace's executions."""
-        return f"{self.task_queue_prefix}-{workspace_id}"
+        return f"{self.task_queue_prefix}-{workspace_id}" if self.per_workspace else self.task_queue_prefix
 
 
 async def connect(options: TemporalOptions) -> Client:
@@ -150,23 +152,23 @@ class TemporalRuntime(Runtime):
             if not started.done():
                 started.cancel()
             self._tasks.pop(execution_id, None)
+            self._status.pop(execution_id, None)
             self._notify_stopped(execution_id, None)
 
     async def _until_stopped(self, execution_id: str, handle: WorkflowHandle[Any, Any]) -> str:
         """Until the workflow ends, or the execution pauses or waits for a person."""
         result = asyncio.ensure_future(handle.result())
-        parked = asyncio.ensure_future(self._parked(execution_id))
+        parked = asyncio.ensure_future(self._parked(execution_id, handle))
         try:
             await asyncio.wait({result, parked}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in (result, parked):
                 waiter.cancel()
             await asyncio.gather(result, parked, return_exceptions=True)
-        failure: BaseException | None = None
-        if result.done() and not result.cancelled():
-            failure = result.exception()
+        ended = result.done() and not result.cancelled()
+        failure = result.exception() if ended else None
         row = await self.get(execution_id)
-        if result.done() and row.status not in TERMINAL:
+        if ended and row.status not in TERMINAL:
             # the workflow ended without recording an end (terminated, or failed outside the interpreter)
             reason = failure.cause if isinstance(failure, WorkflowFailureError) and failure.cause else failure
             error = {"code": "backend_error", "message": f"the Temporal workflow ended: {reason or 'without a result'}"}
@@ -179,14 +181,34 @@ class TemporalRuntime(Runtime):
             return "failed"
         return row.status
 
-    async def _parked(self, execution_id: str) -> None:
+    async def _parked(self, execution_id: str, handle: WorkflowHandle[Any, Any]) -> None:
+        """Until the execution is paused or waiting and no node of it runs any more."""
         delay = 0.05
         while True:
             await asyncio.sleep(delay)
             delay = min(STOP_POLL_MAX_S, delay * 1.5)
             status = (await asyncio.to_thread(self.store.get, execution_id)).status
             if status in ("paused", "waiting"):
-                return
+                try:
+                    if await handle.query("quiet"):
+                        return
+                except RPCError:  # the workflow just closed, or no worker answers yet: look again
+                    continue
+
+    def _refollow(self, execution_id: str) -> None:
+        """Follow a running workflow again (after resume or a decision) so that ``wait`` waits."""
+        if execution_id in self._tasks:
+            return
+
+        async def follow() -> str | None:
+            try:
+                handle = (await self.client()).get_workflow_handle(execution_id)
+                return await self._until_stopped(execution_id, handle)
+            finally:
+                self._tasks.pop(execution_id, None)
+                self._notify_stopped(execution_id, None)
+
+        self._tasks[execution_id] = asyncio.create_task(follow(), name=f"temporal execution {execution_id}")
 
     async def _fail_unstarted(self, execution_id: str, error: BackendUnavailable) -> None:
         completed = now()
@@ -223,20 +245,52 @@ class TemporalRuntime(Runtime):
         await self._await_status(execution_id, lambda status: status in TERMINAL)
 
     async def pause(self, execution_id: str) -> None:
-        """Not yet on this backend (refused with ``backend_unsupported``, nothing changes)."""
-        raise _unsupported("pause", execution_id)
+        """Start no new node; running ones finish (signal ``pause``; returns once the execution
+        is recorded ``paused``)."""
+        row = await self.get(execution_id)
+        check_transition(row.status, "paused", execution_id)
+        await self._signal(execution_id, "pause")
+        await self._await_status(execution_id, lambda status: status == "paused" or status in TERMINAL)
 
     async def resume(self, execution_id: str) -> None:
-        """Not yet on this backend (refused with ``backend_unsupported``)."""
-        raise _unsupported("resume", execution_id)
+        """Continue a paused execution (signal ``resume``)."""
+        row = await self.get(execution_id)
+        check_transition(row.status, "running", execution_id)
+        if row.status != "paused":
+            raise ConflictError(f"execution {execution_id} is {row.status}, not paused", code="illegal_transition")
+        await self._signal(execution_id, "resume")
+        await self._await_status(execution_id, lambda status: status != "paused")
+        self._refollow(execution_id)
 
     async def retry(self, execution_id: str) -> None:
-        """Not yet on this backend (refused with ``backend_unsupported``)."""
-        raise _unsupported("retry", execution_id)
+        """Re-run a failed or timed-out execution from its failed nodes: a new run of its
+        workflow (same workflow id) that starts from the stored checkpoints."""
+        task = self._tasks.get(execution_id)
+        if task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(task)
+        await super().retry(execution_id)
+        started = self._starts.pop(execution_id, None)
+        if started is not None:
+            await started
 
-    async def _decide(self, execution_id: str, node_id: str, decision: Any, by: str | None,  # noqa: ARG002
-                      loop_path: str | None) -> None:  # noqa: ARG002
-        raise _unsupported("approve or reject", execution_id)
+    async def _decide(self, execution_id: str, node_id: str, decision: Decision, by: str | None,
+                      loop_path: str | None) -> None:
+        pending = await record_decision(self.store, execution_id, node_id, decision, by, loop_path)
+        for approval in pending:  # the decision is stored first; the signal wakes the guardrail
+            await self._signal(execution_id, "decide", {"node_id": approval.node_id, "loop_path": approval.loop_path})
+        self._refollow(execution_id)
+
+    async def _signal(self, execution_id: str, name: str, arg: Any = None) -> None:
+        handle = (await self.client()).get_workflow_handle(execution_id)
+        try:
+            if arg is None:
+                await handle.signal(name)
+            else:
+                await handle.signal(name, arg)
+        except RPCError as exc:
+            raise BackendUnavailable(f"Temporal did not take the {name} of execution {execution_id}: {exc}",
+                                     address=self.options.address) from None
 
     async def recover(self, *, workspace_id: str | None = None) -> list[str]:  # noqa: ARG002 - Runtime's signature
         """Nothing to recover here: Temporal keeps every execution's workflow, and a worker that
@@ -288,19 +342,14 @@ class TemporalRuntime(Runtime):
         await self.expression_pool.aclose()
 
 
-def _unsupported(what: str, execution_id: str) -> ConflictError:
-    return ConflictError(f"cannot {what} execution {execution_id}: the temporal backend does not support it yet",
-                         code="backend_unsupported", execution_id=execution_id)
-
-
 def build_workers(client: Client, options: TemporalOptions, activities: InterpreterActivities,
                   workspaces: Iterable[str], *, max_concurrent_activities: int = 100) -> list[Worker]:
     """One Temporal worker per workspace task queue, running the interpreter and its activities."""
     return [
-        Worker(client, task_queue=options.task_queue(workspace), workflows=[FlowwrightInterpreter],
+        Worker(client, task_queue=queue, workflows=[FlowwrightInterpreter],
                activities=activities.all(), max_concurrent_activities=max_concurrent_activities,
                graceful_shutdown_timeout=timedelta(seconds=5))
-        for workspace in dict.fromkeys(workspaces)
+        for queue in dict.fromkeys(options.task_queue(w) for w in workspaces)
     ]
 
 

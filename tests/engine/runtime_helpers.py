@@ -276,14 +276,18 @@ def statuses(result: dict[str, Any]) -> dict[str, str]:
 async def temporal_runtime_at(db_path: Path, address: str, **kwargs: Any) -> AsyncIterator[Runtime]:
     """A Temporal-backed runtime over a real SQLite file and a real Temporal server, with an
     embedded worker on a task queue of its own (tests share one server)."""
-    import uuid
+    import hashlib
 
     from engine.temporal.runtime import TemporalOptions, TemporalRuntime
 
     store = ExecutionStore(make_engine(f"sqlite:///{db_path}"))
     kwargs.setdefault("limits", RuntimeLimits())
     kwargs.setdefault("workflows", WorkflowStore(store.engine))
-    options = TemporalOptions(address=address, task_queue_prefix=f"fw-test-{uuid.uuid4().hex[:12]}",
+    # a task queue of this database's own: a later runtime over the same file (another process,
+    # later) serves its executions; other tests' workflows never reach it
+    queue = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:16]
+    options = TemporalOptions(address=address, task_queue_prefix=f"fw-test-{queue}",
+                              per_workspace=kwargs.pop("per_workspace", False),
                               heartbeat_timeout_s=kwargs.pop("heartbeat_timeout_s", 10.0))
     workspaces = kwargs.pop("workspaces", ("default",))
     embedded = kwargs.pop("embedded", True)

@@ -49,9 +49,9 @@ async def test_cancel_stops_the_workflow_and_its_in_flight_node(db: Path, tempor
                     "config": {"seconds": 30}}], [("start", "slow")])
     async with temporal_runtime_at(db, temporal_address, heartbeat_timeout_s=2.0) as rt:
         execution_id = await rt.start(workflow)
-        for _ in range(200):
-            if statuses(await rt.describe(execution_id)).get("slow") == "running":
-                break
+        deadline = asyncio.get_running_loop().time() + 60
+        while statuses(await rt.describe(execution_id)).get("slow") != "running":  # its row is live
+            assert asyncio.get_running_loop().time() < deadline, "the slow node never showed as running"
             await asyncio.sleep(0.05)
         await rt.cancel(execution_id)
         result = await rt.wait(execution_id)
