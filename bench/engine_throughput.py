@@ -10,6 +10,9 @@ process CPU time per node during the throughput run (both threads); ``peak_rss_m
 peak RSS of a fresh process running 1,000 executions at once (a child process, so it starts clean).
 
     python bench/engine_throughput.py [--executions 200] [--in-flight 20]
+    python bench/engine_throughput.py --backend temporal [--executions 100] [--temporal-address HOST:PORT]
+
+(``--backend temporal``: ``bench/temporal_throughput.py``, beside plain Temporal, 1 and 2 workers.)
 """
 
 from __future__ import annotations
@@ -132,7 +135,16 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=20)
     parser.add_argument("--concurrent", type=int, default=1000, help="executions at once for the RSS figure")
     parser.add_argument("--mode", choices=["all", "concurrent"], default="all", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", choices=["local", "temporal"], default="local",
+                        help="temporal: linear10 on the Temporal backend beside plain Temporal, 1 and 2 workers")
+    parser.add_argument("--temporal-address", default=None,
+                        help="a Temporal frontend to use (default: start a dev server from the temporal CLI)")
     args = parser.parse_args()
+    if args.backend == "temporal":
+        from bench.temporal_throughput import run
+
+        print(json.dumps(run(args.executions, args.in_flight, args.temporal_address)))
+        return
     with tempfile.TemporaryDirectory(prefix="flowwright-bench-") as tmp:
         if args.mode == "concurrent":
             print(json.dumps(asyncio.run(_concurrent(Path(tmp), args.concurrent))))

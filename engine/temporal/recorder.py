@@ -41,6 +41,7 @@ from engine.execution_store import (
 log = logging.getLogger(__name__)
 
 COMMIT_RETRY_S = 30.0
+COALESCE_S = 0.02  # how long a fire-and-forget write waits for company before it commits
 
 
 class SharedRecorder:
@@ -75,9 +76,12 @@ class SharedRecorder:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
-        if not self._scheduled:  # committed soon either way (listeners see "running" live); durable
-            self._scheduled = True  # writers await the future
+        if durable:  # a durable writer awaits the future: commit now (with whatever is queued)
+            self._scheduled = True
             loop.call_soon(self._flush_soon)
+        elif not self._scheduled:  # committed soon anyway (listeners see "running" live); a fast
+            self._scheduled = True  # node's end joins its start in one transaction
+            loop.call_later(COALESCE_S, self._flush_soon)
         return waiter
 
     def _flush_soon(self) -> None:

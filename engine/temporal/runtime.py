@@ -39,7 +39,7 @@ from engine.temporal.interpreter import WORKFLOW_NAME, FlowwrightInterpreter
 
 log = logging.getLogger(__name__)
 
-STOP_POLL_MAX_S = 0.5
+STOP_POLL_MAX_S = 1.0
 CONTROL_TIMEOUT_S = 30.0  # how long pause/cancel wait for the workflow to record the change
 
 
@@ -182,8 +182,9 @@ class TemporalRuntime(Runtime):
         return row.status
 
     async def _parked(self, execution_id: str, handle: WorkflowHandle[Any, Any]) -> None:
-        """Until the execution is paused or waiting and no node of it runs any more."""
-        delay = 0.05
+        """Until the execution is paused or waiting and no node of it runs any more (the end
+        itself comes from the workflow's result, not from here)."""
+        delay = 0.2
         while True:
             await asyncio.sleep(delay)
             delay = min(STOP_POLL_MAX_S, delay * 1.5)
