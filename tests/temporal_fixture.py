@@ -44,10 +44,10 @@ def _accepting(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def temporal_address() -> Iterator[str]:
-    """``host:port`` of a Temporal dev server: $FLOWWRIGHT_TEST_TEMPORAL_ADDRESS, or one started
+    """``host:port`` of a Temporal dev server: $TEMPORAL_TEST_ADDRESS, or one started
     here on a free loopback port (its SQLite file in a temp folder, removed afterwards)."""
-    if os.environ.get("FLOWWRIGHT_TEST_TEMPORAL_ADDRESS"):
-        yield os.environ["FLOWWRIGHT_TEST_TEMPORAL_ADDRESS"]
+    if os.environ.get("TEMPORAL_TEST_ADDRESS"):
+        yield os.environ["TEMPORAL_TEST_ADDRESS"]
         return
     cli = temporal_cli()
     if cli is None:
