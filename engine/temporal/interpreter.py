@@ -140,7 +140,11 @@ class FlowwrightInterpreter:
         definition = inp["definition"]
         limit = definition.get("max_concurrency") or self.options.get("max_concurrency") or 16
         self.semaphore = asyncio.Semaphore(int(limit))
-        begun = await self._local(BEGIN, {"execution_id": self.execution_id})
+        try:
+            begun = await self._local(BEGIN, {"execution_id": self.execution_id})
+        except asyncio.CancelledError:  # cancelled before it began
+            await self._finish("cancelled", None, None)
+            raise
         for checkpoint in begun.get("checkpoints", []):
             self.checkpoints[_key(checkpoint["loop_path"], checkpoint["node_id"])] = checkpoint
         for stored in begun.get("attempts", []):

@@ -69,7 +69,7 @@ class SharedRecorder:
 
     # -- the ExecutionStore surface ExecutionRun, NodeRunner and StepContext use --
 
-    def write(self, stmt: Any, params: dict[str, Any] | None = None, *, durable: bool = False) -> Any:  # noqa: ARG002
+    def write(self, stmt: Any, params: dict[str, Any] | None = None, *, durable: bool = False) -> Any:
         """Queue a write; the returned future resolves once it is committed. Every write is
         committed soon (``durable`` is the store's flag: here each write is awaitable alike)."""
         self._pending.append((stmt, None if params is None else dict(params)))

@@ -22,6 +22,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import CancelledError as TemporalCancelled
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -171,14 +172,18 @@ class TemporalRuntime(Runtime):
         if ended and row.status not in TERMINAL:
             # the workflow ended without recording an end (terminated, or failed outside the interpreter)
             reason = failure.cause if isinstance(failure, WorkflowFailureError) and failure.cause else failure
-            error = {"code": "backend_error", "message": f"the Temporal workflow ended: {reason or 'without a result'}"}
+            cancelled = isinstance(reason, TemporalCancelled)
+            status = "cancelled" if cancelled else "failed"
+            error = None if cancelled else {
+                "code": "backend_error", "message": f"the Temporal workflow ended: {reason or 'without a result'}"}
             completed = now()
-            await self.store.set_state(execution_id, "failed", error=dumps(error), completed_at=completed,
-                                       duration_ms=duration_ms(row.started_at, completed))
+            await self.store.set_state(execution_id, status, error=dumps(error) if error else None,
+                                       completed_at=completed, duration_ms=duration_ms(row.started_at, completed))
             from engine.event_stream import publish_offline
 
-            await publish_offline(self.store, self.bus, execution_id, ev.EXECUTION_FAILED, error=error)
-            return "failed"
+            await publish_offline(self.store, self.bus, execution_id, f"execution.{status}",
+                                  **({"error": error} if error else {}))
+            return status
         return row.status
 
     async def _parked(self, execution_id: str, handle: WorkflowHandle[Any, Any]) -> None:

@@ -89,7 +89,9 @@ async def test_cancel_stops_in_flight_nodes_and_writes_no_phantom_rows(db: Path)
     workflow = wf([sleep("slow", 10), transform("after", "1")], [("start", "slow"), ("slow", "after")])
     async with runtime_at(db) as rt:
         execution_id = await rt.start(workflow)
-        await asyncio.sleep(0.2)
+        # the slow node is in flight (its row says so; on a busy machine that may take a while)
+        await _wait_for(lambda: any(s.node_id == "slow" and s.status == "running" for s in rt.store.steps(execution_id)),
+                        timeout=30)
         await rt.cancel(execution_id)
         result = await rt.wait(execution_id)
         with pytest.raises(ConflictError):
