@@ -31,6 +31,7 @@ from temporalio.exceptions import ApplicationError
 
 from connectors.services import ConnectorServices
 from engine import events as ev
+from engine.circuit_breaker import CircuitBreakers
 from engine.collaborators import (
     ConnectorRateLimiter,
     CredentialResolver,
@@ -156,7 +157,7 @@ class InterpreterActivities:
         credentials: CredentialResolver | None = None, rate_limiter: ConnectorRateLimiter | None = None,
         services: ConnectorServices | None = None, usage: UsageTotals | None = None,
         rate_limits: RateLimitStore | None = None, limits: RuntimeLimits | None = None,
-        expressions: Evaluator | None = None, heartbeat_s: float = 2.0,
+        expressions: Evaluator | None = None, heartbeat_s: float = 2.0, breakers: CircuitBreakers | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -170,6 +171,7 @@ class InterpreterActivities:
         self.expressions = expressions or Evaluator(self.limits.expression_time_limit_ms,
                                                     self.limits.expression_output_limit_bytes)
         self.heartbeat_s = heartbeat_s
+        self.breakers = breakers
         self._executions: OrderedDict[str, _Execution] = OrderedDict()
 
     def all(self) -> list[Any]:
@@ -206,7 +208,7 @@ class InterpreterActivities:
             store=recorder, bus=ev.EventBus(), limits=self.limits,  # type: ignore[arg-type]
             registry=self._catalog(row.workspace_id), services=self.services, credentials=self.credentials,
             rate_limiter=self.rate_limiter, usage=self.usage, rate_limits=self.rate_limits,
-            started_at=aware(row.started_at) or now(), expressions=self.expressions,
+            started_at=aware(row.started_at) or now(), expressions=self.expressions, breakers=self.breakers,
         )
         await run.seed_secrets()  # the redactor knows every secret of the workflow before anything is written
         try:

@@ -324,7 +324,7 @@ class TemporalRuntime(Runtime):
         return InterpreterActivities(
             self.store, self.registry, bus=self.bus, credentials=self.credentials, rate_limiter=self.rate_limiter,
             services=self.services, usage=self.usage, rate_limits=self.rate_limits, limits=self.limits,
-            expressions=self.expressions,
+            expressions=self.expressions, breakers=self.breakers,
         )
 
     @contextlib.asynccontextmanager
