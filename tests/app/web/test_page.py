@@ -39,6 +39,9 @@ def test_chat_draws_the_guarded_workflow_as_a_graph_and_runs_it_live(open_page: 
     send(page, REQUEST)
     page.locator("#messages li.assistant").first.wait_for()
     assert page.url.split("#")[1].startswith("/chat/conv_")
+    stages = page.locator("#messages li.assistant .stages li").all_text_contents()  # what the turn went through
+    assert stages and stages[0].startswith("retrieved context (") and any("called the model" in s for s in stages)
+    assert page.locator("#messages li.working").count() == 0  # the working notice is gone
     ids = node_ids(page)
     assert "trigger" in ids and len(ids) >= 4
     graph = page.locator("svg.graph")

@@ -75,6 +75,13 @@ def test_a_failing_run_reaches_failed_live(open_page: Any, service: Service, wor
     assert page.locator("[data-action=retry]").is_enabled() and page.locator("[data-action=cancel]").is_disabled()
     page.click("#steps button:text('boom')")
     assert "broken on purpose" in (page.text_content("#step-detail .step-error") or "")
+    first = page.url
+    page.click("#step-detail button.rerun-from")  # run again from the failed step: a new execution
+    page.wait_for_function(f"location.href !== {first!r} && location.hash.startsWith('#/executions/ex_')")
+    second = page.url.rsplit("/", 1)[1]
+    page.locator(f"#exec-id:text-is('{second}')").wait_for()  # the new run's view, not the old one's
+    wait_status(page, "failed")
+    assert states(page)["boom"] == "failed"
 
 
 def test_bad_run_input_is_named_before_anything_starts(open_page: Any, service: Service, workspace: str) -> None:
@@ -152,6 +159,17 @@ def test_lists_switches_filters_and_workspaces(open_page: Any, service: Service,
     page.screenshot(path=str(shots / "executions-1400.png"), full_page=True)
     page.reload()
     assert page.locator("#status-filter").input_value() == "failed"
+    page.select_option("#status-filter", "")
+    page.wait_for_function("location.hash === '#/executions'"
+                           " && document.querySelectorAll('#executions tbody tr[data-execution-id]').length === 2")
+    page.fill("#exec-search", "Greet after")  # text in the workflow's name
+    page.click("#exec-filters button[type=submit]")
+    page.wait_for_function("location.hash === '#/executions?q=Greet+after'")
+    page.wait_for_function("document.querySelectorAll('#executions tbody tr[data-execution-id]').length === 1")
+    assert "Greet after approval" in (page.text_content("#executions tbody tr") or "")
+    page.select_option("#trigger-filter", "webhook")  # the filters combine, and stay in the address
+    page.wait_for_function("location.hash === '#/executions?trigger=webhook&q=Greet+after'")
+    page.locator("#executions td.muted:text('No executions match.')").wait_for()
 
     page.click("#sign-out")  # another workspace's key sees none of it
     page.fill("#api-key", service.key(f"{workspace}-other"))

@@ -8,6 +8,7 @@ import { allNodes, nodeLabel } from "./graph.js";
 import { workflowPanel } from "./panel.js";
 import { CLOSED, EventStream } from "./stream.js";
 
+const TRIGGERS = ["manual", "webhook", "schedule", "poll"];
 const STATUSES = ["pending", "running", "paused", "waiting", "completed", "failed", "cancelled", "timed_out"];
 const TERMINAL = new Set(["execution.completed", "execution.failed", "execution.cancelled", "execution.timed_out"]);
 // Every event is named by its type; none is named "error", which EventSource keeps for its own
@@ -62,12 +63,35 @@ function approvalItem(approval, { showExecution }) {
 }
 
 export async function executionsView(root, params) {
+  // The filters live in the address (#/executions?status=failed&trigger=webhook&since=24h&q=digest).
   const status = params.get("status") || "";
+  const trigger = params.get("trigger") || "";
+  const since = params.get("since") || "";
+  const text = params.get("q") || "";
   const filter = el("select", { id: "status-filter", "aria-label": "filter by status" },
     el("option", { value: "" }, "all statuses"), STATUSES.map((s) => el("option", { value: s, selected: s === status }, s.replace("_", " "))));
-  filter.addEventListener("change", () => { location.hash = filter.value ? `#/executions?status=${filter.value}` : "#/executions"; });
-  const [rows, approvals] = await Promise.all([
-    api("GET", `/v1/executions?limit=100${status ? `&status=${status}` : ""}`), api("GET", "/v1/approvals")]);
+  const triggerFilter = el("select", { id: "trigger-filter", "aria-label": "filter by trigger" },
+    el("option", { value: "" }, "any trigger"), TRIGGERS.map((t) => el("option", { value: t, selected: t === trigger }, t)));
+  const sinceFilter = el("select", { id: "since-filter", "aria-label": "started within" },
+    [["", "any time"], ["1h", "last hour"], ["24h", "last 24 hours"], ["7d", "last 7 days"]].map(([v, t]) => el("option", { value: v, selected: v === since }, t)));
+  const search = el("input", { id: "exec-search", type: "search", value: text, placeholder: "name, id or error", "aria-label": "search runs" });
+  const apply = () => {
+    const next = new URLSearchParams();
+    for (const [key, input] of [["status", filter], ["trigger", triggerFilter], ["since", sinceFilter], ["q", search]]) {
+      if (input.value.trim()) next.set(key, input.value.trim());
+    }
+    const query = next.toString();
+    location.hash = query ? `#/executions?${query}` : "#/executions";
+  };
+  for (const input of [filter, triggerFilter, sinceFilter]) input.addEventListener("change", apply);
+  const filters = el("form", { class: "filters", id: "exec-filters", role: "search", onsubmit: (e) => { e.preventDefault(); apply(); } },
+    filter, triggerFilter, sinceFilter, search, el("button", { type: "submit", class: "secondary" }, "Search"));
+  const query = new URLSearchParams({ limit: "100" });
+  if (status) query.set("status", status);
+  if (trigger) query.set("trigger", trigger);
+  if (since) query.set("since", since);
+  if (text) query.set("q", text);
+  const [rows, approvals] = await Promise.all([api("GET", `/v1/executions?${query}`), api("GET", "/v1/approvals")]);
   const body = el("tbody", {}, rows.length ? rows.map((r) => el("tr", { "data-execution-id": r.id, class: r.status },
     el("td", {}, el("a", { href: `#/executions/${r.id}` }, r.id)),
     el("td", { "data-label": "Workflow" }, r.workflow_id ? el("a", { href: `#/workflows/${r.workflow_id}` }, r.workflow_name || r.workflow_id) : (r.workflow_name || "—"),
@@ -77,7 +101,7 @@ export async function executionsView(root, params) {
     el("td", { "data-label": "Took" }, ms(r.duration_ms))))
     : el("tr", {}, el("td", { colSpan: 6, class: "muted" }, "No executions match.")));
   root.replaceChildren(el("section", { class: "wide", "aria-label": "executions" },
-    el("div", { class: "bar" }, el("h2", {}, "Executions"), el("label", {}, "Status ", filter)),
+    el("div", { class: "bar" }, el("h2", {}, "Executions"), filters),
     el("h3", {}, "Waiting for approval"),
     el("ul", { id: "approvals", class: "approvals" }, approvals.length ? approvals.map((a) => approvalItem(a, { showExecution: true }))
       : el("li", { class: "muted" }, "Nothing is waiting for a person.")),

@@ -56,33 +56,40 @@ export async function workflowsView(root) {
     body.append(el("tr", {}, el("td", { colSpan: 6, class: "muted" }, "No workflows yet — describe one in the chat.")));
     return;
   }
-  const draw = (row, fires) => {
+  // One entry per workflow: the latest row and preview; a row is redrawn from it whenever either
+  // changes (a preview answering after a switch must not bring back the old status).
+  const state = new Map(rows.map((row) => [row.id, { row, fires: null, tr: null }]));
+  const render = (id) => {
+    const entry = state.get(id);
+    const { row, fires } = entry;
     const active = row.status === "active";
-    const firesCell = el("td", { class: "fires-cell", "data-label": "Fires" }, firesShort(fires, active));
     const tr = el("tr", { "data-workflow-id": row.id, "data-status": row.status },
       el("th", { scope: "row" }, el("a", { href: `#/workflows/${row.id}` }, row.name)),
       el("td", { "data-label": "Status" }, pill(row.status)),
       el("td", { "data-label": "Health" }, healthPill(health.get(row.id))),
-      firesCell,
+      el("td", { class: "fires-cell", "data-label": "Fires" }, firesShort(fires, active)),
       el("td", { "data-label": "Version" }, row.current_version ? `v${row.current_version}` : "—",
         active && row.active_version && row.active_version !== row.current_version
           ? el("span", { class: "muted small" }, ` (v${row.active_version} runs)`) : null),
       el("td", {}, toggleButton(row, (updated) => {
-        tr.replaceWith(draw({ ...row, ...updated }, updated.fires || fires));
+        entry.row = { ...entry.row, ...updated };
+        if (updated.fires) entry.fires = updated.fires;
+        render(id);
       })));
+    if (entry.tr) entry.tr.replaceWith(tr);
+    entry.tr = tr;
     return tr;
   };
-  const drawn = rows.map((row) => {
-    const tr = draw(row, null);
-    body.append(tr);
-    return tr;
-  });
+  for (const row of rows) body.append(render(row.id));
   // What fires comes from the server's preview (the schedule's next times in the workflow's zone).
-  await Promise.all(rows.map(async (row, i) => {
+  await Promise.all(rows.map(async (row) => {
     try {
       const fires = await preview(row);
-      const current = body.querySelector(`tr[data-workflow-id="${CSS.escape(row.id)}"]`);
-      if (current === drawn[i]) current.replaceWith(draw(row, fires));
+      const entry = state.get(row.id);
+      if (!entry.fires) {
+        entry.fires = fires;
+        render(row.id);
+      }
     } catch {
       // leave "—": a stored version the server cannot preview is shown on its own page
     }
