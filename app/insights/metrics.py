@@ -212,7 +212,8 @@ class FlowwrightCollector(Collector):
 def _step_histograms(db: Engine, workspace: str | None) -> dict[tuple[str, str], tuple[list[tuple[str, float]], float]]:
     """Per (workspace, node kind): cumulative Prometheus buckets and the sum of seconds, from the
     day rollups' duration histograms (each value a duration in ms rounded to the rollup grid)."""
-    from app.insights.rollups import _R, WORKFLOW
+    from app.insights.rollups.tables import ROLLUPS as _R
+    from app.insights.rollups.tables import WORKFLOW
 
     scope = [] if workspace is None else [_R.c.workspace_id == workspace]
     with db.connect() as conn:

@@ -356,7 +356,7 @@ class _Collector:
 
 # Histogram grid: exact below 100 ms, then steps of 2, 5 and 10 per hundred (1-2-5 by decade), so
 # a bucket is at most 2.5% wide; a workflow's durations in a day fall into a few dozen buckets,
-# which is what keeps the rollups (app/insights/rollups.py) small.
+# which is what keeps the rollups (app/insights/rollups/) small.
 _STEPS = [(upper * 10**d, step * 10**d) for d in range(6) for upper, step in ((200, 2), (500, 5), (1000, 10))]
 
 

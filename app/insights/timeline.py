@@ -19,7 +19,8 @@ def timeline(db: Engine, workspace_id: str, since: datetime, until: datetime,
     """``{"grain": "hour"|"day", "buckets": [{"start": ISO, "runs": n, "statuses": {status: n},
     "with_errors": n}]}`` over every hour (or day) the window touches, empty ones included.
     Call it after :func:`app.insights.rollups.refresh`."""
-    from app.insights.rollups import _R, WORKFLOW
+    from app.insights.rollups.tables import ROLLUPS as _R
+    from app.insights.rollups.tables import WORKFLOW
 
     since, until = _aware(since), _aware(until)
     hourly = until - since <= HOURLY_UP_TO
