@@ -32,6 +32,7 @@ from connectors.services import ConnectorServices, DatabasePolicy
 from connectors.ssrf import HttpClients
 from connectors.table_store import Datastore
 from connectors.vault import KeySource, Vault
+from engine.audit_log import Actor, AuditLog, AuditTrail
 from engine.circuit_breaker import BreakerPolicy, CircuitBreakers
 from engine.db import make_engine
 from engine.dead_letters import DeadLetters
@@ -108,6 +109,21 @@ class Container:
     def execution_store(self) -> ExecutionStore:
         """Executions, steps, events, logs and approvals (writes are group-committed)."""
         return ExecutionStore(self.db, retry_s=self.settings.db_retry_s)
+
+    @functools.cached_property
+    def audit_log(self) -> AuditLog:
+        """Who created, changed, activated, ran, approved or deleted what, and when."""
+        return AuditLog(self.db)
+
+    def cli_audit(self, workspace: str) -> AuditTrail:
+        """The audit trail of a CLI command in ``workspace``: the operating-system user, ``via="cli"``."""
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a bare container)
+            user = "unknown"
+        return AuditTrail(self.audit_log, workspace, Actor(user=user, via="cli"))
 
     @functools.cached_property
     def retention(self) -> Retention:

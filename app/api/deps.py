@@ -23,6 +23,7 @@ from app.wiring import Container
 from connectors.connector_store import ConnectorStore
 from connectors.registry import Registry
 from connectors.vault import Vault
+from engine.audit_log import Actor, AuditTrail
 from engine.circuit_breaker import CircuitBreakers
 from engine.dead_letters import DeadLetters
 from engine.errors import FlowwrightError
@@ -137,6 +138,11 @@ require_editor = _requiring("editor")
 require_admin = _requiring("admin")
 
 
+def get_audit(container: ContainerDep, caller: Annotated[Caller, Depends(get_caller)]) -> AuditTrail:
+    """The audit trail of this request: its key's workspace, user and key id."""
+    return AuditTrail(container.audit_log, caller.workspace, Actor(user=caller.user, via="api", key_id=caller.key_id))
+
+
 def get_registry(container: ContainerDep, caller: Annotated[Caller, Depends(get_caller)]) -> Registry:
     """The connector catalog as the caller's workspace sees it (with its imported connectors)."""
     return container.registry.for_workspace(caller.workspace)
@@ -154,6 +160,8 @@ BreakersDep = Annotated[CircuitBreakers, Depends(get_breakers)]
 VaultDep = Annotated[Vault, Depends(get_vault)]
 CopilotDep = Annotated[Copilot, Depends(get_copilot)]
 KeyStoreDep = Annotated[KeyStore, Depends(get_key_store)]
+AuditDep = Annotated[AuditTrail, Depends(get_audit)]
+"""Records what this request's caller did (``audit("workflow.activated", "workflow", id, version=3)``)."""
 ViewerDep = Annotated[Caller, Depends(require_viewer)]
 """Any valid key (read)."""
 EditorDep = Annotated[Caller, Depends(require_editor)]

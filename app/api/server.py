@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     from app.api.deps import get_caller
     from app.api.routes import (
         access,
+        audit,
         chat,
         circuits,
         connectors,
@@ -145,7 +146,7 @@ def create_app(settings: Settings | None = None, *, dispatch: Literal["inline", 
     keyed = [Depends(get_caller)]
     for router in (workflows.router, executions.router, dead_letters.router, circuits.router,
                    credentials.router, insights.router, chat.router,
-                   connectors.router, access.router):
+                   connectors.router, access.router, audit.router):
         app.include_router(router, dependencies=keyed)
     app.include_router(hooks.router)
     # /metrics asks for the metrics token or an admin key itself (a Prometheus job holds no fw_ key)

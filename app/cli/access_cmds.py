@@ -100,6 +100,8 @@ def keys_create(
         _store().ensure_workspace(workspace)
     expires_at = _checked(lambda: parse_expiry(expires)) if expires is not None else None
     issued = _checked(lambda: _store().issue(workspace, role, name=name, user=user, expires_at=expires_at))
+    container(vault=False).cli_audit(workspace)("api_key.created", "api_key", issued.info.id, role=issued.info.role,
+                                                user=issued.info.user)
     if as_json:
         print_json({**issued.info.to_dict(), "token": issued.token})
         return
@@ -142,6 +144,7 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id (fw_<id>_â
                 as_json: JsonOpt = False) -> None:
     """Revoke a key: it stops working at once (a running service checks every request)."""
     info = _checked(lambda: _store().revoke(key, workspace=workspace))
+    container(vault=False).cli_audit(info.workspace)("api_key.revoked", "api_key", info.id)
     if as_json:
         print_json(info.to_dict())
         return

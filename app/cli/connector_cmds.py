@@ -231,6 +231,7 @@ def credentials_set(
     tokens = container().token_manager
     if tokens is not None:  # set by hand: not an OAuth connection, never refreshed
         tokens.forget(workspace, name)
+    container().cli_audit(workspace)("credential.set", "credential", info.name, type=info.type)
     err_console.print(f"[green]✓[/] credential [bold]{info.name}[/] ({info.type}) saved in workspace {workspace}")
 
 
@@ -266,6 +267,7 @@ def credentials_delete(name: Annotated[str, typer.Argument(help="Credential name
     tokens = container().token_manager
     if tokens is not None:
         tokens.forget(workspace, name)
+    container().cli_audit(workspace)("credential.deleted", "credential", name)
     err_console.print(f"[green]✓[/] credential [bold]{name}[/] deleted")
 
 

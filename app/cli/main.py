@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "app.cli.insights_cmds",
     "app.cli.cache_cmds",
     "app.cli.access_cmds",
+    "app.cli.audit_cmds",
 )
 
 def _print_version(value: bool) -> None:

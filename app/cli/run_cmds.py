@@ -533,6 +533,9 @@ def _decide(execution_id: str, node_id: str, decision: str, by: str | None, as_j
             await runtime.approve(execution_id, node_id, by)
         else:
             await runtime.reject(execution_id, node_id, by)
+        row = await runtime.get(execution_id)
+        audit = services.cli_audit(row.workspace_id)
+        await asyncio.to_thread(audit, f"approval.{decision}", "execution", execution_id, node_id=node_id, by=by)
         outcome: dict[str, Any] = await runtime.wait(execution_id)
         return outcome
 

@@ -169,6 +169,7 @@ def activate(workflow: WorkflowArg, workspace: WorkspaceOpt = "default",
         row, fires = activation.activate(services.workflow_store, services.registry, workspace, row.id, version)
     except WorkflowInvalidError as exc:
         _invalid(exc, workflow, as_json)
+    services.cli_audit(workspace)("workflow.activated", "workflow", row.id, version=row.active_version)
     fires = _webhook_url(fires)
     if as_json:
         print_json({**row_dict(row), "fires": fires})
@@ -178,8 +179,10 @@ def activate(workflow: WorkflowArg, workspace: WorkspaceOpt = "default",
 
 
 def _set_status(workflow: str, workspace: str, status: str, as_json: bool) -> None:
-    store = container(vault=False).workflow_store
-    row = store.set_status(workspace, _resolve(workspace, workflow).id, status)  # type: ignore[arg-type]
+    services = container(vault=False)
+    row = services.workflow_store.set_status(workspace, _resolve(workspace, workflow).id, status)  # type: ignore[arg-type]
+    services.cli_audit(workspace)("workflow.archived" if status == "archived" else "workflow.deactivated",
+                                  "workflow", row.id)
     if as_json:
         print_json(row_dict(row))
     else:
@@ -198,8 +201,9 @@ def archive(workflow: WorkflowArg, workspace: WorkspaceOpt = "default", as_json:
 
 def delete(workflow: WorkflowArg, workspace: WorkspaceOpt = "default", as_json: JsonOpt = False) -> None:
     """Delete a workflow (soft: it never fires again; `workflows restore` brings it back)."""
-    store = container(vault=False).workflow_store
-    row = store.delete(workspace, _resolve(workspace, workflow).id)
+    services = container(vault=False)
+    row = services.workflow_store.delete(workspace, _resolve(workspace, workflow).id)
+    services.cli_audit(workspace)("workflow.deleted", "workflow", row.id)
     if as_json:
         print_json(row_dict(row))
     else:
@@ -208,8 +212,9 @@ def delete(workflow: WorkflowArg, workspace: WorkspaceOpt = "default", as_json: 
 
 def restore(workflow: WorkflowArg, workspace: WorkspaceOpt = "default", as_json: JsonOpt = False) -> None:
     """Bring a deleted workflow back, inactive."""
-    store = container(vault=False).workflow_store
-    row = store.restore(workspace, _resolve(workspace, workflow, include_deleted=True).id)
+    services = container(vault=False)
+    row = services.workflow_store.restore(workspace, _resolve(workspace, workflow, include_deleted=True).id)
+    services.cli_audit(workspace)("workflow.restored", "workflow", row.id)
     if as_json:
         print_json(row_dict(row))
     else:
@@ -274,6 +279,7 @@ def rollback(workflow: WorkflowArg, version: Annotated[int, typer.Argument(help=
         row, fires = activation.rollback(services.workflow_store, services.registry, workspace, row.id, version)
     except WorkflowInvalidError as exc:
         _invalid(exc, workflow, as_json)
+    services.cli_audit(workspace)("workflow.rolled_back", "workflow", row.id, version=version)
     fires = _webhook_url(fires) if fires else None
     if as_json:
         print_json({**row_dict(row), "fires": fires})
@@ -318,11 +324,14 @@ def import_cmd(file: Annotated[Path, typer.Argument(help="Workflow JSON file.")]
         if guarded.changes:
             parsed = parse_workflow(guarded.workflow.to_json_dict(), services.registry)
         # saving checks its sub-workflow calls against the workspace (unknown ids, cycles)
+        audit = services.cli_audit(workspace)
         if target is not None:
-            store.add_version(workspace, target.id, parsed, source="import", created_by="cli")
+            added = store.add_version(workspace, target.id, parsed, source="import", created_by="cli")
             row = store.get(workspace, target.id)
+            audit("workflow.changed", "workflow", row.id, version=added.version, source="import")
         else:
-            row, _ = store.create(workspace, parsed, source="import", created_by="cli")
+            row, first = store.create(workspace, parsed, source="import", created_by="cli")
+            audit("workflow.created", "workflow", row.id, version=first.version, source="import", name=row.name)
     except WorkflowInvalidError as exc:
         if as_json:
             print_json({"error": exc.to_dict()})

@@ -76,6 +76,7 @@ ROLES: dict[tuple[str, str], str] = {
     ("GET", "/v1/api-keys"): "admin",
     ("POST", "/v1/api-keys"): "admin",
     ("DELETE", "/v1/api-keys/{key_id}"): "admin",
+    ("GET", "/v1/audit"): "admin",
 }
 # Reachable without a key, each for its own reason: webhooks are capability URLs; the OAuth
 # provider's redirect back carries a single-use state parameter instead.

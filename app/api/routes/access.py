@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import AdminDep, KeyStoreDep, ViewerDep
+from app.api.deps import AdminDep, AuditDep, KeyStoreDep, ViewerDep
 from app.auth.models import Role
 
 router = APIRouter(prefix="/v1", tags=["access"])
@@ -35,14 +35,17 @@ async def list_keys(keys: KeyStoreDep, caller: AdminDep) -> list[dict[str, Any]]
 
 
 @router.post("/api-keys", status_code=201)
-async def create_key(body: KeyIn, keys: KeyStoreDep, caller: AdminDep) -> dict[str, Any]:
+async def create_key(body: KeyIn, keys: KeyStoreDep, caller: AdminDep, audit: AuditDep) -> dict[str, Any]:
     """A new key of this workspace; ``token`` is in this answer and nowhere else, ever."""
     issued = await asyncio.to_thread(keys.issue, caller.workspace, body.role, name=body.name, user=body.user,
                                      expires_at=body.expires_at)
+    await asyncio.to_thread(audit, "api_key.created", "api_key", issued.info.id, role=body.role, user=issued.info.user)
     return {**issued.info.to_dict(), "token": issued.token}
 
 
 @router.delete("/api-keys/{key_id}")
-async def revoke_key(key_id: str, keys: KeyStoreDep, caller: AdminDep) -> dict[str, Any]:
+async def revoke_key(key_id: str, keys: KeyStoreDep, caller: AdminDep, audit: AuditDep) -> dict[str, Any]:
     """Revoke a key of this workspace; it stops working at once."""
-    return (await asyncio.to_thread(keys.revoke, key_id, workspace=caller.workspace)).to_dict()
+    revoked = await asyncio.to_thread(keys.revoke, key_id, workspace=caller.workspace)
+    await asyncio.to_thread(audit, "api_key.revoked", "api_key", key_id)
+    return revoked.to_dict()

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import CopilotDep, EditorDep, ViewerDep
+from app.api.deps import AuditDep, CopilotDep, EditorDep, ViewerDep
 
 router = APIRouter(prefix="/v1/conversations", tags=["copilot"])
 
@@ -22,21 +22,33 @@ class StartIn(MessageIn):
 
 
 @router.post("", status_code=201)
-async def start(body: StartIn, copilot: CopilotDep, caller: EditorDep) -> dict[str, Any]:
+async def start(body: StartIn, copilot: CopilotDep, caller: EditorDep, audit: AuditDep) -> dict[str, Any]:
     """Start a conversation with its first message; returns the assistant's turn."""
     conversation_id = await asyncio.to_thread(copilot.start, caller.workspace, workflow_id=body.workflow_id,
                                               title=body.message, user_id=caller.user)
     turn = await copilot.asend(conversation_id, body.message)
     result: dict[str, Any] = turn.to_dict()
+    await _audit_version(audit, turn, conversation_id, new=body.workflow_id is None)
     return result
 
 
+async def _audit_version(audit: AuditDep, turn: Any, conversation_id: str, *, new: bool) -> None:
+    """A turn that saved a version: the workflow was created (its first) or changed, via the copilot."""
+    if turn.workflow_id is None or turn.version is None or turn.version == turn.base_version:
+        return
+    action = "workflow.created" if new and turn.version == 1 else "workflow.changed"
+    await asyncio.to_thread(audit, action, "workflow", turn.workflow_id, version=turn.version,
+                            conversation_id=conversation_id, source="copilot")
+
+
 @router.post("/{conversation_id}/messages")
-async def send(conversation_id: str, body: MessageIn, copilot: CopilotDep, caller: EditorDep) -> dict[str, Any]:
+async def send(conversation_id: str, body: MessageIn, copilot: CopilotDep, caller: EditorDep,
+               audit: AuditDep) -> dict[str, Any]:
     """The assistant's turn after this message (a question, or a new version with its diff)."""
     await asyncio.to_thread(copilot.chat.get, conversation_id, caller.workspace)  # 404 outside the workspace
     turn = await copilot.asend(conversation_id, body.message)
     result: dict[str, Any] = turn.to_dict()
+    await _audit_version(audit, turn, conversation_id, new=False)
     return result
 
 

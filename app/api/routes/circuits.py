@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import BreakersDep, EditorDep, ViewerDep
+from app.api.deps import AuditDep, BreakersDep, EditorDep, ViewerDep
 
 router = APIRouter(prefix="/v1", tags=["circuit breakers"])
 
@@ -19,7 +19,8 @@ async def list_circuits(breakers: BreakersDep, caller: ViewerDep) -> list[dict[s
 
 
 @router.delete("/circuits/{key}", status_code=204)
-async def reset_circuit(key: str, breakers: BreakersDep, caller: EditorDep) -> Response:
+async def reset_circuit(key: str, breakers: BreakersDep, caller: EditorDep, audit: AuditDep) -> Response:
     """Close a breaker by hand (after fixing the host); 404 when it has no state."""
     await asyncio.to_thread(breakers.reset, caller.workspace, key)
+    await asyncio.to_thread(audit, "circuit.reset", "circuit", key)
     return Response(status_code=204)

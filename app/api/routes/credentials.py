@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import AdminDep, ContainerDep, EditorDep, VaultDep, WorkflowStoreDep
+from app.api.deps import AdminDep, AuditDep, ContainerDep, EditorDep, VaultDep, WorkflowStoreDep
 from connectors.errors import CredentialError
 from engine.credential_refs import credential_refs
 from engine.errors import FlowwrightError
@@ -59,7 +59,7 @@ async def list_credentials(vault: VaultDep, container: ContainerDep, store: Work
 
 @router.put("/{name}")
 async def set_credential(name: str, body: CredentialIn, vault: VaultDep, container: ContainerDep,
-                         caller: AdminDep) -> dict[str, Any]:
+                         caller: AdminDep, audit: AuditDep) -> dict[str, Any]:
     """Create or replace a credential (admin); the response never echoes the secret (a credential
     set by hand is not an OAuth connection: it is never refreshed)."""
     try:
@@ -68,12 +68,15 @@ async def set_credential(name: str, body: CredentialIn, vault: VaultDep, contain
         raise CredentialInvalidError(exc.message, code=exc.code, **exc.details) from None
     if container.token_manager is not None:
         await asyncio.to_thread(container.token_manager.forget, caller.workspace, name)
+    await asyncio.to_thread(audit, "credential.set", "credential", name, type=body.type)
     return dict(info.to_dict())
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_credential(name: str, vault: VaultDep, container: ContainerDep, caller: AdminDep) -> None:
+async def delete_credential(name: str, vault: VaultDep, container: ContainerDep, caller: AdminDep,
+                            audit: AuditDep) -> None:
     """Delete a credential (admin), and an OAuth 2.0 credential's refresh state."""
     await asyncio.to_thread(vault.delete, caller.workspace, name)
+    await asyncio.to_thread(audit, "credential.deleted", "credential", name)
     if container.token_manager is not None:
         await asyncio.to_thread(container.token_manager.forget, caller.workspace, name)

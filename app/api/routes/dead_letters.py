@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from app.api.deps import DeadLettersDep, EditorDep, RuntimeDep, ViewerDep
+from app.api.deps import AuditDep, DeadLettersDep, EditorDep, RuntimeDep, ViewerDep
 from engine.dead_letters import KEEP_INPUT, letter_dict, replay
 
 router = APIRouter(prefix="/v1", tags=["dead letters"])
@@ -41,16 +41,20 @@ async def get_dead_letter(execution_id: str, letters: DeadLettersDep, caller: Vi
 
 @router.post("/dead-letters/{execution_id}/replay", status_code=202)
 async def replay_dead_letter(execution_id: str, letters: DeadLettersDep, runtime: RuntimeDep,
-                             caller: EditorDep, body: ReplayIn | None = None) -> dict[str, Any]:
+                             caller: EditorDep, audit: AuditDep, body: ReplayIn | None = None) -> dict[str, Any]:
     """Run the dead execution's workflow snapshot again as a new execution (202 with its id)."""
     given = body is not None and "input" in body.model_fields_set
     new_id = await replay(runtime, letters, caller.workspace, execution_id,
                           input=body.input if given and body is not None else KEEP_INPUT)
+    await asyncio.to_thread(audit, "execution.replayed", "execution", new_id, replay_of=execution_id,
+                            edited_input=given or None)
     return {"id": new_id, "status": "running", "replay_of": execution_id}
 
 
 @router.delete("/dead-letters/{execution_id}", status_code=204)
-async def purge_dead_letter(execution_id: str, letters: DeadLettersDep, caller: EditorDep) -> Response:
+async def purge_dead_letter(execution_id: str, letters: DeadLettersDep, caller: EditorDep,
+                            audit: AuditDep) -> Response:
     """Remove the entry (the execution stays in the history)."""
     await asyncio.to_thread(letters.purge, caller.workspace, execution_id)
+    await asyncio.to_thread(audit, "dead_letter.purged", "execution", execution_id)
     return Response(status_code=204)

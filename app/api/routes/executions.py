@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
-from app.api.deps import EditorDep, ExecutionStoreDep, RuntimeDep, ViewerDep, WorkflowStoreDep
+from app.api.deps import AuditDep, EditorDep, ExecutionStoreDep, RuntimeDep, ViewerDep, WorkflowStoreDep
 from engine.errors import ConflictError, FlowwrightError
 from engine.event_tree import tree_events
 from engine.execution_history import HistoryQuery, parse_moment, statuses_from
@@ -46,7 +46,7 @@ def summary(row: Any) -> dict[str, Any]:
 
 @router.post("/workflows/{workflow_id}/run", status_code=202)
 async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowStoreDep, caller: EditorDep,
-                       body: RunIn | None = None, wait: bool = False) -> dict[str, Any]:
+                       audit: AuditDep, body: RunIn | None = None, wait: bool = False) -> dict[str, Any]:
     """Start a manual run of the current version (202 with the execution id; ``wait=true`` returns
     the finished execution). A webhook workflow's ``input`` is the request body: the run gets it in
     the envelope a real call makes (``{body, headers: {}, query: {}, method, path}``), unless it
@@ -62,6 +62,8 @@ async def run_workflow(workflow_id: str, runtime: RuntimeDep, store: WorkflowSto
     execution_id = await runtime.start(definition, manual_input(definition, body.input), workspace_id=workspace,
                                        workflow_id=row.id, workflow_version=version.version, trigger="manual",
                                        dry_run=body.dry_run)
+    await asyncio.to_thread(audit, "execution.started", "execution", execution_id, workflow_id=row.id,
+                            version=version.version, dry_run=body.dry_run or None)
     if wait:
         result: dict[str, Any] = await runtime.wait(execution_id)
         return result
@@ -130,7 +132,7 @@ class RerunIn(BaseModel):
 
 @router.post("/executions/{execution_id}/rerun", status_code=202)
 async def rerun(execution_id: str, runtime: RuntimeDep, store: WorkflowStoreDep, caller: EditorDep,
-                body: RerunIn | None = None, wait: bool = False) -> dict[str, Any]:
+                audit: AuditDep, body: RerunIn | None = None, wait: bool = False) -> dict[str, Any]:
     """Run a finished execution again with the same input, on the workflow's current version (or
     ``version``): from the start, or with ``from_node`` from that node, reusing the recorded
     results of every node upstream of it (they do not run again). A run of a file (no workflow)
@@ -150,6 +152,8 @@ async def rerun(execution_id: str, runtime: RuntimeDep, store: WorkflowStoreDep,
                               field="version")
     new_id = await fork(runtime, execution_id, definition, from_node=body.from_node, workspace_id=workspace,
                         workflow_version=version_number)
+    await asyncio.to_thread(audit, "execution.rerun", "execution", new_id, rerun_of=execution_id,
+                            from_node=body.from_node, workflow_id=source.workflow_id, version=version_number)
     if wait:
         result: dict[str, Any] = await runtime.wait(new_id)
         return {**result, "rerun_of": execution_id, "from_node": body.from_node}
@@ -158,12 +162,16 @@ async def rerun(execution_id: str, runtime: RuntimeDep, store: WorkflowStoreDep,
 
 @router.post("/executions/{execution_id}/{action}")
 async def control(execution_id: str, action: Literal["pause", "resume", "cancel", "retry"], runtime: RuntimeDep,
-                  caller: EditorDep) -> dict[str, Any]:
+                  caller: EditorDep, audit: AuditDep) -> dict[str, Any]:
     """Pause, resume, cancel or retry (409 when the execution's state does not allow it)."""
     await runtime.get(execution_id, caller.workspace)  # 404 outside the workspace
     await getattr(runtime, action)(execution_id)
+    await asyncio.to_thread(audit, f"execution.{_PAST[action]}", "execution", execution_id)
     row = await runtime.get(execution_id, caller.workspace)
     return {"id": execution_id, "status": row.status}
+
+
+_PAST = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "retry": "retried"}
 
 
 @router.get("/executions/{execution_id}/events")
@@ -261,11 +269,13 @@ class DecisionIn(BaseModel):
 
 @router.post("/executions/{execution_id}/approvals/{node_id}/{decision}", tags=["approvals"])
 async def decide(execution_id: str, node_id: str, decision: Literal["approve", "reject"], runtime: RuntimeDep,
-                 caller: EditorDep, body: DecisionIn | None = None) -> dict[str, Any]:
+                 caller: EditorDep, audit: AuditDep, body: DecisionIn | None = None) -> dict[str, Any]:
     """Approve or reject a waiting guardrail; the execution continues (or the node fails). The
     decision is recorded under the key's user."""
     body = body or DecisionIn()
     await runtime.get(execution_id, caller.workspace)
     await getattr(runtime, decision)(execution_id, node_id, caller.user, loop_path=body.loop_path)
+    await asyncio.to_thread(audit, f"approval.{decision}d", "execution", execution_id, node_id=node_id,
+                            loop_path=body.loop_path)
     row = await runtime.get(execution_id, caller.workspace)
     return {"id": execution_id, "status": row.status}

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from app.api.deps import (
     AdminDep,
+    AuditDep,
     ContainerDep,
     DbDep,
     EditorDep,
@@ -95,7 +96,7 @@ async def insights_pdf(db: DbDep, caller: ViewerDep, registry: RegistryDep, sett
 
 
 @router.post("/proposals/{proposal_id}/accept")
-async def accept_proposal(proposal_id: str, db: DbDep, caller: EditorDep, registry: RegistryDep,
+async def accept_proposal(proposal_id: str, db: DbDep, caller: EditorDep, audit: AuditDep, registry: RegistryDep,
                           settings: SettingsDep, store: WorkflowStoreDep, days: Days = 7,
                           workflow: WorkflowQ = None) -> dict[str, Any]:
     """Store a proposal (``prop_…``, or its finding's ``ins_…`` id) as the workflow's new current
@@ -107,6 +108,8 @@ async def accept_proposal(proposal_id: str, db: DbDep, caller: EditorDep, regist
     if proposal is None:
         raise ProposalNotFoundError(f"no proposal {proposal_id} in the report over the last {days:g} day(s)")
     version = await asyncio.to_thread(accept, store, caller.workspace, proposal, registry)
+    await asyncio.to_thread(audit, "workflow.changed", "workflow", proposal.workflow_id, version=version,
+                            source="insights", proposal_id=proposal_id)
     return {"workflow_id": proposal.workflow_id, "version": version, "summary": proposal.summary,
             "changes": proposal.changes}
 
@@ -120,20 +123,24 @@ async def get_schedule(container: ContainerDep, caller: ViewerDep) -> dict[str, 
 
 
 @router.put("/schedule")
-async def put_schedule(schedule: ReportSchedule, container: ContainerDep, caller: AdminDep) -> dict[str, Any]:
+async def put_schedule(schedule: ReportSchedule, container: ContainerDep, caller: AdminDep,
+                       audit: AuditDep) -> dict[str, Any]:
     """Email the insight report on a schedule (a workspace setting, kept as the workflow "Weekly
     insight report", activated): ``to``, ``credential`` (an smtp credential of the workspace),
     ``cron`` (default Mondays 08:00), ``timezone``, ``days``, ``attach`` (pdf, html, none)."""
     def write() -> dict[str, Any]:
         vault = container.vault
         smtp = [c.name for c in vault.list(caller.workspace) if c.type == "smtp"] if vault is not None else None
-        return container.report_schedules.set(caller.workspace, schedule, user=caller.user, credentials=smtp)
+        result = container.report_schedules.set(caller.workspace, schedule, user=caller.user, credentials=smtp)
+        audit("insights_schedule.set", "workflow", str(result.get("workflow_id") or ""), cron=schedule.cron)
+        return result
 
     return await asyncio.to_thread(write)
 
 
 @router.delete("/schedule")
-async def delete_schedule(container: ContainerDep, caller: AdminDep) -> dict[str, Any]:
+async def delete_schedule(container: ContainerDep, caller: AdminDep, audit: AuditDep) -> dict[str, Any]:
     """Stop the scheduled report (its workflow is deactivated and kept; 404 when there is none)."""
     result: dict[str, Any] = await asyncio.to_thread(container.report_schedules.disable, caller.workspace)
+    await asyncio.to_thread(audit, "insights_schedule.off", "workflow", str(result.get("workflow_id") or ""))
     return result

@@ -20,12 +20,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from app.api.deps import AdminDep, ContainerDep, EditorDep, ViewerDep
+from app.api.deps import AdminDep, AuditDep, ContainerDep, EditorDep, ViewerDep
 from connectors.errors import CredentialError
 from connectors.oauth import PendingAuthorization, authorization_url, client_credentials, exchange_code
 from connectors.oauth_providers import Provider, custom_provider
 from connectors.oauth_tokens import TokenManager
 from connectors.vault import NAME_PATTERN
+from engine.audit_log import AuditTrail
 from engine.errors import FlowwrightError, NotFoundError
 
 router = APIRouter(tags=["credentials"])
@@ -65,6 +66,7 @@ class _Pending:
     client_secret: str | None
     authorization: PendingAuthorization
     created: float
+    audit: AuditTrail  # who asked for the connection (recorded when the provider's redirect completes it)
 
 
 def _pending(request: Request) -> dict[str, _Pending]:
@@ -115,7 +117,7 @@ async def providers(container: ContainerDep, caller: ViewerDep) -> list[dict[str
 
 @router.post("/v1/credentials/{name}/connect")
 async def connect(name: str, body: ConnectIn, request: Request, container: ContainerDep,
-                  caller: AdminDep) -> dict[str, Any]:
+                  caller: AdminDep, audit: AuditDep) -> dict[str, Any]:
     """Connect an OAuth 2.0 credential (admin, as setting any credential is): client credentials are fetched now (the answer is the
     credential's state); the code flow answers ``authorization_url`` for a person to open."""
     _check_name(name)
@@ -131,6 +133,8 @@ async def connect(name: str, body: ConnectIn, request: Request, container: Conta
         except CredentialError as exc:
             raise OAuthRequestError(exc.message, code=exc.code) from None
         state = await asyncio.to_thread(tokens.save, workspace, name, credential)
+        await asyncio.to_thread(audit, "credential.connected", "credential", name, provider=provider.name,
+                                grant="client_credentials")
         return {"status": "connected", "credential": state.to_dict()}
     if not provider.authorize_url:
         raise OAuthRequestError(f"provider {provider.name!r} has no authorize_url", field="authorize_url")
@@ -141,7 +145,7 @@ async def connect(name: str, body: ConnectIn, request: Request, container: Conta
         raise OAuthRequestError("too many authorizations are pending; try again in a few minutes",
                                 code="oauth_busy")
     table[authorization.state] = _Pending(workspace, name, provider, body.client_id, body.client_secret,
-                                          authorization, time.monotonic())
+                                          authorization, time.monotonic(), audit)
     return {"status": "pending", "authorization_url": authorization.url, "redirect_uri": redirect_uri,
             "expires_in": int(PENDING_TTL_S)}
 
@@ -168,6 +172,8 @@ async def callback(request: Request, container: ContainerDep,
     except CredentialError as exc:
         return _page(502, f"The provider did not hand out tokens: {exc.message}")
     await asyncio.to_thread(tokens.save, flow.workspace_id, flow.name, credential)
+    await asyncio.to_thread(flow.audit, "credential.connected", "credential", flow.name, provider=flow.provider.name,
+                            grant="authorization_code")
     return _page(200, f"Flowwright is connected: credential {flow.name} is stored. You can close this tab.")
 
 

@@ -9,7 +9,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel
 
-from app.api.deps import DbDep, EditorDep, ExecutionStoreDep, RegistryDep, ViewerDep, WorkflowStoreDep
+from app.api.deps import (
+    AuditDep,
+    DbDep,
+    EditorDep,
+    ExecutionStoreDep,
+    RegistryDep,
+    ViewerDep,
+    WorkflowStoreDep,
+)
 from app.auth.errors import ForbiddenError
 from app.auth.models import Caller
 from app.copilot.diff import diff_workflows, unified_diff
@@ -96,12 +104,13 @@ def validate(registry: RegistryDep, store: WorkflowStoreDep, caller: ViewerDep,
 
 
 @router.post("/workflows", status_code=201)
-def create(store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep,
+def create(store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep, audit: AuditDep,
            document: Any = Body(...)) -> WorkflowOut:  # noqa: B008
     """Create a workflow, as an inactive draft, from a format-v1 document (422 listing every problem
     if it is invalid); ``POST …/activate`` makes its triggers fire."""
     workflow, applied = _guarded(document, registry, caller)
     row, version = store.create(caller.workspace, workflow, source="api", created_by=caller.user)
+    audit("workflow.created", "workflow", row.id, version=version.version, name=row.name)
     return _out(row, version).model_copy(update={"guardrails_applied": applied})
 
 
@@ -121,12 +130,15 @@ def get_workflow(workflow_id: str, store: WorkflowStoreDep, caller: ViewerDep, v
 
 
 @router.put("/workflows/{workflow_id}")
-def new_version(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep,
+def new_version(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep, audit: AuditDep,
                 document: Any = Body(...)) -> WorkflowOut:  # noqa: B008
     """Store a new immutable version as the draft (an active workflow keeps running its active
     version until it is activated again). The guardrail passes run on it as on a create."""
     workflow, applied = _guarded(document, registry, caller)
+    before = store.get(caller.workspace, workflow_id).current_version
     version = store.add_version(caller.workspace, workflow_id, workflow, source="api", created_by=caller.user)
+    if version.version != before:  # the same document again stores nothing new
+        audit("workflow.changed", "workflow", workflow_id, version=version.version)
     return _out(store.get(caller.workspace, workflow_id), version).model_copy(update={"guardrails_applied": applied})
 
 
@@ -183,25 +195,29 @@ class RollbackIn(BaseModel):
 
 @router.post("/workflows/{workflow_id}/activate")
 def activate(workflow_id: str, store: WorkflowStoreDep, registry: RegistryDep, caller: EditorDep,
-             request: Request, body: ActivateIn | None = None) -> ActivationOut:
+             audit: AuditDep, request: Request, body: ActivateIn | None = None) -> ActivationOut:
     """Validate a version (the draft by default) and make it the one the triggers run; the answer's
     ``fires`` shows what now fires (the next five schedule times in words and in UTC, or the
     webhook URL). 422 listing every problem if the version is invalid (nothing changes then)."""
     row, fires = activation.activate(store, registry, caller.workspace, workflow_id, (body or ActivateIn()).version)
+    audit("workflow.activated", "workflow", workflow_id, version=row.active_version)
     return _activation(row, fires, request)
 
 
 @router.post("/workflows/{workflow_id}/deactivate")
-def deactivate(workflow_id: str, store: WorkflowStoreDep, caller: EditorDep) -> WorkflowOut:
+def deactivate(workflow_id: str, store: WorkflowStoreDep, caller: EditorDep, audit: AuditDep) -> WorkflowOut:
     """Stop the triggers (the versions stay; activating again resumes)."""
-    return _out(store.set_status(caller.workspace, workflow_id, "inactive"))
+    row = store.set_status(caller.workspace, workflow_id, "inactive")
+    audit("workflow.deactivated", "workflow", workflow_id)
+    return _out(row)
 
 
 @router.post("/workflows/{workflow_id}/rollback")
 def rollback(workflow_id: str, body: RollbackIn, store: WorkflowStoreDep, registry: RegistryDep,
-             caller: EditorDep, request: Request) -> ActivationOut:
+             caller: EditorDep, audit: AuditDep, request: Request) -> ActivationOut:
     """Make an earlier version the draft again and, if the workflow is active, the one that runs."""
     row, fires = activation.rollback(store, registry, caller.workspace, workflow_id, body.version)
+    audit("workflow.rolled_back", "workflow", workflow_id, version=body.version)
     return _activation(row, fires, request)
 
 
@@ -227,23 +243,29 @@ class StatusIn(BaseModel):
 
 @router.post("/workflows/{workflow_id}/status")
 def set_status(workflow_id: str, body: StatusIn, store: WorkflowStoreDep, registry: RegistryDep,
-               caller: EditorDep, request: Request) -> ActivationOut:
+               caller: EditorDep, audit: AuditDep, request: Request) -> ActivationOut:
     """Set the status; ``active`` is an activation of the draft (validated, with ``fires``)."""
     if body.status == "active":
-        return activate(workflow_id, store, registry, caller, request)
-    return _activation(store.set_status(caller.workspace, workflow_id, body.status), None, request)
+        return activate(workflow_id, store, registry, caller, audit, request)
+    row = store.set_status(caller.workspace, workflow_id, body.status)
+    audit("workflow.archived" if body.status == "archived" else "workflow.deactivated", "workflow", workflow_id)
+    return _activation(row, None, request)
 
 
 @router.delete("/workflows/{workflow_id}")
-def delete(workflow_id: str, store: WorkflowStoreDep, caller: EditorDep) -> WorkflowOut:
+def delete(workflow_id: str, store: WorkflowStoreDep, caller: EditorDep, audit: AuditDep) -> WorkflowOut:
     """Soft delete: the workflow leaves the lists and never fires; ``POST …/restore`` brings it back."""
-    return _out(store.delete(caller.workspace, workflow_id))
+    row = store.delete(caller.workspace, workflow_id)
+    audit("workflow.deleted", "workflow", workflow_id)
+    return _out(row)
 
 
 @router.post("/workflows/{workflow_id}/restore")
-def restore(workflow_id: str, store: WorkflowStoreDep, caller: EditorDep) -> WorkflowOut:
+def restore(workflow_id: str, store: WorkflowStoreDep, caller: EditorDep, audit: AuditDep) -> WorkflowOut:
     """Bring a deleted workflow back, inactive."""
-    return _out(store.restore(caller.workspace, workflow_id))
+    row = store.restore(caller.workspace, workflow_id)
+    audit("workflow.restored", "workflow", workflow_id)
+    return _out(row)
 
 
 @router.get("/workflows/{workflow_id}/stats")
