@@ -430,11 +430,13 @@ class _Builder:
         item.cases = [(self.p.in_text(raw, "quoted")[0] if self.p.in_text(raw, "quoted") else raw, items)
                       for raw, items in item.cases]
         for raw, _ in item.cases:
-            name = snake(raw, 30) or "case"
+            number = re.fullmatch(r"-?\d{1,9}", raw.strip())
+            name = (f"{snake(field_text, 20) or 'value'}_{raw.strip().lstrip('-')}" if number else snake(raw, 30)) or "case"
             if name == "default" or name in names:
                 name = f"{name}_case"
             names.add(name)
-            cases.append(SwitchCaseSpec(name=name, equals=raw))
+            # "1 → ..., 2 → ...": a webhook's JSON sends numbers, and a switch compares by type
+            cases.append(SwitchCaseSpec(name=name, equals=int(raw) if number else raw))
         field_name = snake(item.text, 20) or "value"
         step = SwitchStep(id=self.new_id(f"route_by_{field_name}"), value=value, cases=cases,
                           name=f"Route by {self.p.restore(item.text) or 'value'}")

@@ -28,7 +28,7 @@ _NOUNS = r"(?:ones?|tickets?|reviews?|items?|messages?|emails?|cases?|leads?|req
 def _label_at(text: str, labels: list[str]) -> tuple[str, str] | None:
     """(label, the rest) when ``text`` starts with one of ``labels``."""
     m = re.match(r"^\s*(?:[-*•]\s*)?(?:for\s+|if\s+(?:it'?s|it\s+is|the\s+\w+\s+is)\s+|when\s+(?:it'?s|it\s+is)\s+)?(?:the\s+)?"
-                 r"['\"]?([\w-]+)['\"]?(?:\s+" + _NOUNS + r")?\s*(?:[:,→>=-]+\s*|\s+(?=should|go|get|are|must|will|to\b|need))(.*)$",
+                 r"['\"]?([\w-]+)['\"]?(?:\s+" + _NOUNS + r")?\s*(?:[:,→>=-]+\s*|\s+(?=should|go|get|are|must|will|to\b|need|i\b|we\b|please))(.*)$",
                  text, re.I | re.S)
     if not m:
         return None
@@ -54,6 +54,16 @@ def group(items: list[structure.Item], labels_of: Callable[[str], list[str]],
     i = 0
     while i < len(items):
         item = items[i]
+        if item.kind == "action" and enums and declares_values(item.text) and i + 1 < len(items):
+            i += 1  # the sentence listing the values: the switch the next sentences make uses it
+            continue
+        if item.kind == "switch":
+            _name_field(item, enums)
+        if item.kind == "condition" and out and out[-1].kind == "switch" and not out[-1].otherwise and not item.otherwise \
+                and _OTHER_VALUE_RE.match(item.text.strip()):
+            out[-1].otherwise = item.then  # "... If lang is other thing, send to #support-en": the default case
+            i += 1
+            continue
         enum = next(((name, values) for name, values in enums.items()
                      if item.kind == "action" and _label_at(item.text, values)), None)
         if enum is not None:
@@ -71,6 +81,17 @@ def group(items: list[structure.Item], labels_of: Callable[[str], list[str]],
                     out.append(switch)
                     i = after
     return out
+
+
+def _name_field(switch: structure.Item, enums: dict[str, list[str]]) -> None:
+    """A switch whose field the sentence did not name reads the listed field its cases come from."""
+    if switch.text:
+        return
+    labels = {label.lower() for label, _ in switch.cases}
+    for name, values in enums.items():
+        if labels and labels <= {v.lower() for v in values}:
+            switch.text = name
+            return
 
 
 def _collect(items: list[structure.Item], start: int, labels: list[str], field: str) -> tuple[structure.Item | None, int]:
@@ -105,13 +126,38 @@ def _collect(items: list[structure.Item], start: int, labels: list[str], field: 
     if not cases:
         return None, start
     ordered = [(label, cases[label]) for label in labels if label in cases]
-    return structure.Item("switch", text=field, cases=ordered, otherwise=otherwise), j
+    switch = structure.Item("switch", text=field, cases=ordered, otherwise=otherwise)
+    if j < len(items) and items[j].kind == "condition" and not otherwise and _OTHER_VALUE_RE.match(items[j].text.strip()):
+        switch.otherwise = items[j].then
+        j += 1
+    return switch, j
+
+
+_VALUE = r"['\"]?[\w-]{1,20}['\"]?"
+# "The order_type is dine_in, takeout or delivery", "status can be open, pending or closed"
+_DECLARED_RE = re.compile(
+    rf"(?:^|[.;:]\s+|\b(?:the|its|their)\s+)([a-z_]\w*)\s+(?:field\s+|value\s+)?(?:is|are|can\s+be|will\s+be|is\s+always)\s+"
+    rf"(?:either\s+|one\s+of\s+)?((?:{_VALUE}\s*,\s*)*{_VALUE},?\s+or\s+{_VALUE})\s*(?=[.;!]|$)", re.I | re.M)
+_OTHER_VALUE_RE = re.compile(
+    r"^(?:the\s+)?(?:[\w]+\s+)?(?:is|are)\s+(?:an?\s+)?(?:other|another|any\s+other|something\s+else|anything\s+else|different|"
+    r"none\s+of\s+(?:these|those|them)|unknown|not\s+(?:one\s+of\s+)?(?:these|those|them|listed|any\s+of\s+(?:these|those|them)))\b", re.I)
+
+
+def declares_values(text: str) -> bool:
+    """Whether a sentence only lists a field's values ('The order_type is dine_in, takeout or delivery')."""
+    m = _DECLARED_RE.search(text)
+    return m is not None and not text[:m.start()].strip(" .;:") and not structure._VERB_START.search(text)
 
 
 def enumerated_fields(text: str) -> dict[str, list[str]]:
-    """Fields whose values the request lists: 'priority (P1/P2/P3)', "lang ('pt', 'es' or 'en')"."""
+    """Fields whose values the request lists: 'priority (P1/P2/P3)', "lang ('pt', 'es' or 'en')",
+    'the order_type is dine_in, takeout or delivery'."""
     found: dict[str, list[str]] = {}
-    for m in re.finditer(r"\b([a-z_][\w]*)\s*\(([^()]{2,80})\)", text, re.I):
+    for m in _DECLARED_RE.finditer(text):
+        values = [v.strip(" '\"") for v in re.split(r"\s*,\s*(?:or\s+)?|\s+or\s+", m.group(2)) if v.strip(" '\"")]
+        if 2 <= len(values) <= 8 and m.group(1).lower() not in ("it", "this", "that", "which", "what", "there"):
+            found[m.group(1).lower()] = values
+    for m in re.finditer(r"\b([a-z_][\w]*)(?:\s+(?:field|value|column|key|property))?\s*\(([^()]{2,80})\)", text, re.I):
         values = [v.strip(" '\"") for v in re.split(r"\s*(?:,|/|\bor\b|\|)\s*", m.group(2)) if v.strip(" '\"")]
         if 2 <= len(values) <= 8 and all(re.fullmatch(r"[\w-]{1,20}", v) for v in values):
             found[m.group(1).lower()] = values

@@ -40,6 +40,10 @@ _SENDS_RE = re.compile(
     r"(?:with\s+(?:the\s+)?(?:fields?\s+)?)?(?P<list>[a-z_][\w]*(?:\s*(?:,|and|/)\s*(?:and\s+)?[a-z_][\w]*)+)\s*[.;]?\s*$",
     re.IGNORECASE,
 )
+# "priority field (1, 2 or 3) comes in", "a status value arrives with each call"
+_ARRIVES_RE = re.compile(
+    r"^\s*(?:and\s+)?(?:(?:the|a|an|each|every)\s+)?(?P<list>[a-z_]\w*)\s+(?:field|value|key|property|column)(?:\s*\([^)]*\))?\s+"
+    r"(?:(?:always|will|should)\s+)?(?:comes?\s+in|arrives?|is\s+(?:sent|included|given|set|passed))\b.*$", re.IGNORECASE)
 _DESIRE_RE = re.compile(r"\b(?:i want|i'd like|i would like|i need|we need|we want|please|could you|can you|would you|"
                         r"should|must|needs? to|make sure|have to)\b", re.IGNORECASE)
 _VALUE_RE = re.compile(r"⟦\d+⟧|(?<![\w&])#[a-z0-9]", re.IGNORECASE)
@@ -47,7 +51,7 @@ _VALUE_RE = re.compile(r"⟦\d+⟧|(?<![\w&])#[a-z0-9]", re.IGNORECASE)
 
 def payload_fields(clause: str) -> list[str]:
     """The field names a sentence describing the incoming data lists ([] when it is not one)."""
-    m = _PAYLOAD_RE.match(clause) or _SENDS_RE.match(clause)
+    m = _PAYLOAD_RE.match(clause) or _SENDS_RE.match(clause) or _ARRIVES_RE.match(clause)
     if not m or _VALUE_RE.search(re.sub(r"\([^)]*\)", "", clause)):
         return []
     listed = re.sub(r"\s*\([^)]*\)", "", m.group("list"))

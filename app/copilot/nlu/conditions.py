@@ -55,6 +55,9 @@ def _field_path(subject: str, data: DataRef) -> str:
     subject = re.sub(r"'s\b", "", subject)
     if subject in _PRONOUNS or not subject:
         return data.expr
+    dotted = re.fullmatch(r"(?:(?:body|data|payload|response|json|trigger)\.)*([a-z_]\w*(?:\.[a-z_]\w*)*)", subject)
+    if dotted and "." in subject:  # "switch on body.state": a path the person wrote, kept as written
+        return f"{data.expr}.{dotted.group(1)}"
     if data.operation == "http.request" and subject in _STATUS_WORDS:
         return data.expr.rsplit(".", 1)[0] + ".status" if data.expr.endswith(".body") else f"{data.expr}.status"
     name = snake(subject)

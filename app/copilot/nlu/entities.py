@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 URL_RE = re.compile(r"\bhttps?://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]", re.IGNORECASE)
@@ -97,6 +98,20 @@ class Protected:
         return None
 
 
+_LOOSE_VALUE = r"(?:\.\.\.|…|<[\w ]{1,30}>|[a-z_][\w]{0,40})"
+_LOOSE_JSON_RE = re.compile(rf'\{{\s*"[\w-]{{1,40}}"\s*:\s*{_LOOSE_VALUE}\s*(?:,\s*"[\w-]{{1,40}}"\s*:\s*(?:{_LOOSE_VALUE}|"[^"]*"|\d+))*\s*\}}', re.I)
+_LOOSE_PAIR_RE = re.compile(rf'"([\w-]{{1,40}})"\s*:\s*({_LOOSE_VALUE}|"[^"]*"|\d+)', re.I)
+
+
+def _loose_value(key: str, word: str) -> Any:
+    """A value of a JSON-like object a person typed: a literal, or the field a bare word names."""
+    if word.startswith('"'):
+        return word.strip('"')
+    if word.isdigit():
+        return int(word)
+    return "{{ " + (key if word in ("...", "…") or word.startswith("<") else word) + " }}"
+
+
 def _protect_json(text: str, values: list[tuple[str, str]]) -> str:
     """Inline JSON objects ('the heartbeat {"service": "billing"}') become one value."""
     import json
@@ -110,6 +125,15 @@ def _protect_json(text: str, values: list[tuple[str, str]]) -> str:
         try:
             value, end = json.JSONDecoder().raw_decode(text, start)
         except json.JSONDecodeError:
+            loose = _LOOSE_JSON_RE.match(text, start)
+            if loose is None:
+                i = start + 1
+                continue
+            # '{"order_id": ..., "address": ...}', '{"title": title}': each key filled from the field it names
+            value = {key: _loose_value(key, word) for key, word in _LOOSE_PAIR_RE.findall(loose.group(0))}
+            end = loose.end()
+            values.append(("json", json.dumps(value)))
+            text = f"{text[:start]}⟦{len(values) - 1}⟧{text[end:]}"
             i = start + 1
             continue
         if not isinstance(value, dict):

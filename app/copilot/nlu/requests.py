@@ -53,6 +53,12 @@ def _field_value(name: str, data: DataRef, fields: list[str]) -> str:
     return f"{{{{ {base}.{name} }}}}"
 
 
+def _loose_field(value: Any, data: DataRef, fields: list[str]) -> Any:
+    """'{{ title }}' (a bare name from a loosely typed object) → the data's field of that name."""
+    bare = re.fullmatch(r"\{\{\s*([a-z_]\w*)\s*\}\}", value) if isinstance(value, str) else None
+    return _field_value(bare.group(1), data, fields) if bare else value
+
+
 def _url_template(url: str, data: DataRef) -> str:
     """'https://x/payments/{payment_id}' → '.../{{ trigger.body.payment_id }}'."""
     base = "item" if data.expr == "item" else "trigger.body"
@@ -105,7 +111,10 @@ def http_config(clause: str, p: Protected, data: DataRef, fields: list[str], ai_
         listed = re.search(r"\bwith\s+(?:the\s+|its\s+|their\s+)?([a-z][\w ]*?(?:\s*,\s*[a-z][\w ]*?)*\s+and\s+(?:the\s+)?[a-z][\w ]*?)\s*(?:$|[,.;]|\bas\b)",
                            re.sub(r"⟦\d+⟧", "", restored).lower())
         listed_fields = [snake(x) for x in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+(?:the\s+)?", listed.group(1))] if listed else []
-        if inline is not None:
+        if isinstance(inline, dict):
+            # '{"order_id": ..., "address": ...}' typed loosely: a bare name is a field of the data
+            values["json"] = {k: _loose_field(v, data, fields) for k, v in inline.items()}
+        elif inline is not None:
             values["json"] = inline
         elif listed_fields and fields and all(f in fields for f in listed_fields):
             values["json"] = {f: _field_value(f, data, fields) for f in listed_fields}

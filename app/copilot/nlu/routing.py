@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import re
 
-from app.copilot.nlu.structure import _VERB_START, ACTION_VERBS, LOOP_RE, Item, _loop, parse_clauses
+from app.copilot.nlu.structure import (
+    _VERB_START,
+    ACTION_VERBS,
+    LOOP_RE,
+    Item,
+    _is_label,
+    _loop,
+    parse_clauses,
+)
 
 CASE_ARROW_RE = re.compile(
-    r"^\s*(?:and\s+|or\s+|if\s+(?:it(?:'s| is)\s+|the\s+\w+\s+is\s+)?|when\s+)?['\"]?([\w -]{1,30}?)['\"]?\s*"
+    r"^\s*(?:and\s+|or\s+|if\s+(?:it(?:'s| is)\s+|the\s+\w+\s+is\s+)?|when\s+)?['\"]?([\w -]{1,30}?|⟦\d+⟧)['\"]?\s*"
     r"(?:→|->|=>|:|goes?\s+to|go\s+to|should\s+go\s+to|means|gets?|,)\s*(.+)$",
     re.IGNORECASE,
 )
@@ -37,6 +45,9 @@ _LEAD_VERB_RE = re.compile(rf"^(?:and\s+)?((?:{ACTION_VERBS})\b)\s+(.+)$", re.IG
 
 def _case_action(target: str, verb: str | None, how: str = "") -> str:
     target = target.strip(" ,.")
+    both = re.split(r"\s+(?:and|&|\+|plus)\s+(?=(?:also\s+)?(?:slack|email|mail|#|⟦|log\b))", target, flags=re.I)
+    if len(both) > 1:  # "email ⟦0⟧ AND slack #p1": one action each
+        return " and then ".join(_case_action(part, verb, how) for part in both)
     if _VERB_START.search(target):
         return target
     past = re.search(r"\b(\w+)ed\b", how)
@@ -173,3 +184,66 @@ def _multi_if_switch(sentence: str) -> Item | None:
     if len(cases) < 2:
         return None
     return Item("switch", text=field_text, cases=cases, otherwise=default)
+
+
+_ARROW_CASE_RE = re.compile(
+    r"^\s*(?:[-*•]\s*)?(?:(?:if|when)\s+(?:it(?:'s|\s+is)\s+|the\s+[\w.]+\s+is\s+)?|for\s+)?['\"]?(?P<label>[^→'\"]{1,40}?)['\"]?\s*→\s*(?P<target>[^→]*)$")
+_DEFAULT_LABEL_RE = re.compile(
+    r"^(?:(?:anything|everything|something)\s+else|(?:all\s+)?others?|the\s+rest|otherwise|else|default|any\s+other(?:\s+\w+)?|"
+    r"other(?:\s+\w+)?|unknown(?:\s+\w+)?|none\s+of\s+(?:these|those|them|the\s+above))$", re.I)
+_NOOP_TARGET_RE = re.compile(r"^(?:just\s+)?(?:(?:do\s+)?nothing|ignore(?:\s+it|\s+them)?|skip(?:\s+it)?|no\s+action|drop(?:\s+it)?|"
+                             r"(?:don'?t|do\s+not)\s+do\s+anything|leave\s+(?:it|them)(?:\s+alone)?)\b", re.I)
+_ROUTING_HEAD_RE = re.compile(
+    r"^(?:please\s+|then\s+|and\s+)*(?:route|sort|split|switch|branch|dispatch|handle|direct|forward|triage)\b"
+    r"(?:\s+(?:it|them|this|these|those|the\s+\w+|each\s+\w+|every\s+\w+|on|by))*|^(?:depending\s+on|based\s+on|by|according\s+to)\b", re.I)
+_HEAD_FIELD_RE = re.compile(
+    r"\b(?:by|on|based\s+on|depending\s+on|according\s+to|using)\s+(?:the\s+|its\s+|their\s+)?(?:value\s+of\s+(?:the\s+)?)?"
+    r"(?P<field>[a-z_][\w.]{0,30}?)(?:\s+(?:field|value|column|property))?\s*:?\s*$", re.I)
+
+
+def arrow_runs(sentences: list[str]) -> list[tuple[str, list[Item] | None]]:
+    """Lines of 'value → action' (a list under 'Route it:' or 'by region:') are the cases of one
+    switch. Returns each sentence with its items, or ``None`` when ``parse_sentence`` reads it; the
+    head sentence that only announces the routing is folded into the switch and names its field."""
+    out: list[tuple[str, list[Item] | None]] = []
+    i = 0
+    while i < len(sentences):
+        run: list[re.Match[str]] = []
+        j = i
+        while j < len(sentences) and (m := _ARROW_CASE_RE.match(sentences[j])) and _is_label(m.group("label"), listed=True):
+            run.append(m)
+            j += 1
+        labelled = [m for m in run if not _DEFAULT_LABEL_RE.match(m.group("label").strip())]
+        if len(labelled) < 2 and not (labelled and len(run) >= 2):
+            out.append((sentences[i], None))
+            i += 1
+            continue
+        switch = _arrow_switch(run)
+        head = out[-1][0] if out and out[-1][1] is None else ""
+        if head and (routing_head := _ROUTING_HEAD_RE.match(head)):
+            field_m = _HEAD_FIELD_RE.search(head)
+            rest = head[routing_head.end():field_m.start() if field_m else len(head)].strip(" ,:")
+            if field_m:
+                switch.text = field_m.group("field").strip()
+            if not rest or not _VERB_START.search(rest):
+                out.pop()
+        elif head.rstrip().endswith(":") and (field_m := _HEAD_FIELD_RE.search(head)):
+            # "For every order, depending on the plan:" — the head keeps its own steps
+            switch.text = field_m.group("field").strip()
+            out[-1] = (head[:field_m.start()].strip(" ,:"), None)
+        out.append((" ".join(sentences[i:j]), [switch]))
+        i = j
+    return out
+
+
+def _arrow_switch(run: list[re.Match[str]]) -> Item:
+    cases: list[tuple[str, list[Item]]] = []
+    otherwise: list[Item] = []
+    for m in run:
+        label, target = m.group("label").strip(), m.group("target").strip(" .,")
+        items = [] if not target or _NOOP_TARGET_RE.match(target) else parse_clauses(_case_action(target, None))
+        if _DEFAULT_LABEL_RE.match(label):
+            otherwise = items
+        else:
+            cases.append((label, items))
+    return Item("switch", text="", cases=cases, otherwise=otherwise)

@@ -91,7 +91,7 @@ SWITCH_HEAD_RE = re.compile(
     r"\b(?:route|routed|send|sort|split|branch|handle|dispatch|direct|forward)\b[^:]*?\b(?:by|based on|depending on|according to)\s+"
     r"(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)\s*[:\-—]\s*(.+)$"
     r"|^(?:depending on|based on|by)\s+(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)\s*[:,\-—]\s*(.+)$"
-    r"|\b(?:switch|branch|route|split|fork)\s+on\s+(?:the\s+|its\s+|their\s+)?([a-z][\w ]{0,30}?)(?:\s+field)?\s*[:,\-—]\s*(.+)$",
+    r"|\b(?:switch|branch|route|split|fork)\s+on\s+(?:the\s+|its\s+|their\s+)?([a-z][\w .]{0,30}?)(?:\s+field)?\s*[:,\-—]\s*(.+)$",
     re.IGNORECASE,
 )
 DELAY_RE = re.compile(r"^(?:and\s+|then\s+)*(?:wait|pause|sleep|delay|hold)\b(?:\s+(?:for|about|around))?", re.IGNORECASE)
@@ -127,12 +127,12 @@ def sentences(text: str) -> list[str]:
         text = re.sub(r"(?:^|(?<=[\s:]))[-•*]\s+(?=[A-Za-z])", "\n", text)
     text = re.sub(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+", "\n", text)
     text = _model_as_subject(_arrows_as_steps(text))
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-Za-z⟦])|\n+|;\s+(?=(?:then|and then|after that|finally|next)\b)", text)
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Za-z⟦]|\w{1,20}\s*→)|\n+|;\s+(?=(?:then|and then|after that|finally|next)\b)", text)
     return [p.strip().rstrip(".!") for p in parts if p and p.strip().rstrip(".!")]
 
 
 _ARROW_RE = re.compile(r"\s*(?:→|->|=>)\s*")
-_LABEL_SEGMENT_RE = re.compile(r"^\s*(?:[-*•]\s*)?(?:['\"]?[\w-]+(?:\s+[\w-]+){0,2}['\"]?|(?:anything|everything|something|all)\s+else|the\s+rest|others?"
+_LABEL_SEGMENT_RE = re.compile(r"^\s*(?:[-*•]\s*)?(?:['\"]?[\w-]+(?:\s+[\w-]+){0,2}['\"]?|⟦\d+⟧|(?:anything|everything|something|all)\s+else|the\s+rest|others?"
                                r"|any\s+other\s+\w+|other\s+\w+|unknown(?:\s+\w+)?|default)\s*$", re.I)
 _COMPARISON_RE = re.compile(r"(?:[<>]=?|!=|==|≥|≤)\s*[\d.]|\?\s*$|\b(?:not\s+)?\d{3}\b\s*\??\s*$")
 
@@ -164,7 +164,7 @@ def _arrows_as_steps(text: str) -> str:
             continue
         built = pieces[0]
         for left, right in zip(pieces, pieces[1:], strict=False):
-            parts = re.split(r"[,;:]\s*", left)
+            parts = re.split(r"[,;:]\s*|(?<=[.!?])\s+", left)
             segment = parts[-1]
             if _is_label(segment, listed=len(parts) > 1 or bool(re.match(r"^\s*[-*•]", segment))):
                 built += " → " + right
@@ -222,7 +222,9 @@ def parse(text: str) -> list[Item]:
             merged[-1] = f"{merged[-1].rstrip('.!')}, {part[0].lower()}{part[1:]}"  # "If ... . Otherwise ...": one condition
         else:
             merged.append(part)
-    parsed = [(sentence, parse_sentence(sentence)) for sentence in merged]
+    from app.copilot.nlu.routing import arrow_runs  # builds on this module
+
+    parsed = [(sentence, items if items is not None else parse_sentence(sentence)) for sentence, items in arrow_runs(merged)]
     return _resolve_checks(_loop_bodies(parsed))
 
 
