@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     insights_cost_rates: CostRates = Field(default_factory=CostRates, description="The insights cost model's "
                                            "rates in USD, as JSON: base, per_node, per_second, per_external_call, "
                                            "per_1k_tokens.")
+    otel_endpoint: str | None = Field(None, description="OpenTelemetry: the OTLP/HTTP collector's base URL "
+                                      "(http://collector:4318; /v1/traces is added). Each ended execution is "
+                                      "exported as a trace. Unset, the standard OTEL_EXPORTER_OTLP_ENDPOINT is "
+                                      "used; neither: tracing is off.")
     step_output_limit_bytes: int = Field(1024 * 1024, ge=1024, description="Largest output stored per step.")
     max_concurrency: int = Field(16, ge=1, le=1000, description="Nodes running at once per execution.")
     workflow_max_concurrent: int = Field(0, ge=0, le=100_000, description="Executions of one saved workflow "
@@ -168,6 +172,18 @@ class Settings(BaseSettings):
 
         parse_rate(value)
         return value
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _otel_endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL such as http://collector:4318")
+        return value.strip()
 
     @field_validator("public_url")
     @classmethod

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from app.api.webhook_replays import SeenSignatures
     from app.copilot.service import Copilot
     from app.insights.schedule import ReportSchedules
+    from app.insights.trace_export import TraceExport
     from app.llm.embeddings import Embedder
     from app.llm.gateway import Gateway
     from app.llm.model_service import GatewayModelService
@@ -343,8 +344,35 @@ class Container:
         if settings.backend == "temporal":
             from engine.temporal.runtime import TemporalRuntime
 
-            return TemporalRuntime(self.execution_store, self.registry, options=self.temporal_options, **collaborators)
-        return Runtime(self.execution_store, self.registry, queue=self.queue, remote=self.remote, **collaborators)
+            runtime: Runtime = TemporalRuntime(self.execution_store, self.registry, options=self.temporal_options,
+                                               **collaborators)
+        else:
+            runtime = Runtime(self.execution_store, self.registry, queue=self.queue, remote=self.remote,
+                              **collaborators)
+        if self.trace_export is not None:
+            runtime.on_stop.append(self.trace_export.on_stop)
+        return runtime
+
+    @functools.cached_property
+    def trace_export(self) -> TraceExport | None:
+        """Exports each ended execution as an OpenTelemetry trace over OTLP/HTTP, when an endpoint
+        is configured (``FLOWWRIGHT_OTEL_ENDPOINT``, ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``);
+        ``None`` otherwise, and then the SDK is never imported."""
+        import os
+
+        from app.insights.traces import traces_endpoint
+
+        endpoint = traces_endpoint(self.settings.otel_endpoint, os.environ)
+        if endpoint is None:
+            return None
+        try:
+            from app.insights.trace_export import TraceExport
+        except ImportError as exc:
+            raise RuntimeError(f"tracing is configured (traces to {endpoint}) but the OpenTelemetry packages are "
+                               f"missing ({exc.name}): pip install 'flowwright[otel]'") from exc
+
+        log.info("tracing: exporting execution traces over OTLP/HTTP to %s", endpoint)
+        return TraceExport.otlp(self.db, endpoint)
 
     @property
     def temporal_options(self) -> TemporalOptions:
@@ -398,11 +426,17 @@ class Container:
         runtime = self.__dict__.get("runtime")
         if runtime is not None:
             await runtime.aclose()
+        tracing = self.__dict__.get("trace_export")
+        if tracing is not None:
+            await tracing.drain()
         self.close()
 
     def close(self) -> None:
         """Close the execution store's writer and the database engine (those that were built)."""
         built = self.__dict__
+        tracing = built.pop("trace_export", None)
+        if tracing is not None:
+            tracing.close()  # sends the spans it still batches
         if "execution_store" in built:
             built["execution_store"].close()
         if "db" in built:

@@ -110,7 +110,7 @@ class ExecutionRow(SQLModel, table=True):
 
 
 class StepRow(SQLModel, table=True):
-    """One attempt of one node (``loop_path`` ``"2.0"`` = item 2 of the outer loop, item 0 inner).
+    """One attempt of one node (``loop_path`` ``each[2].inner[0]`` = item 0 of loop ``inner`` in item 2 of ``each``).
 
     ``final`` marks the row that settled the node (completed, skipped, or failed and handled by
     ``on_error``); recovery and retries reuse final rows and re-run everything else.
