@@ -39,6 +39,7 @@ from app.copilot.plan import (
     compile_plan,
     plan_from_workflow,
 )
+from app.copilot.progress import ProgressCallback, Stages
 from app.copilot.repair import repair
 from engine.errors import FlowwrightError, Problem
 from engine.passes import PassChange, run_passes
@@ -159,38 +160,48 @@ class Pipeline:
         workflows: Sequence[WorkflowSummary] = (),
         preferences: dict[str, str] | None = None,
         credentials: Sequence[CredentialRef] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> PipelineResult:
         """One message through the pipeline. ``credentials`` (names and types of the workspace's
         credentials; ``None``: unknown, nothing is attached) are offered to the model and attached to
-        the steps that need them (``app.copilot.credentials``)."""
+        the steps that need them (``app.copilot.credentials``). ``progress`` is told each stage as it
+        starts and ends (``app.copilot.progress``), from the thread running this call."""
         started = self.clock()
+        stages = Stages(progress, self.clock)
         base_plan = self._base_plan(current)
         prefs = dict(preferences or {})
-        mark = self.clock()
-        catalog, extra = self._workspace_catalog(workspace_id)
-        ctx = self.context_builder.build(
-            message, workflows=workflows, preferences=prefs, credentials=credentials or (),
-            current_plan=base_plan.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-            if base_plan is not None else None, extra_operations=extra,
-        )
-        messages = self.messages(message, ctx.variables(), history, prefs)
-        validation_context: dict[str, Any] = {"check": self._checker(base_plan, catalog), "reask": self.reask, "replies": []}
+        with stages.stage("context", "retrieve context") as found:
+            catalog, extra = self._workspace_catalog(workspace_id)
+            ctx = self.context_builder.build(
+                message, workflows=workflows, preferences=prefs, credentials=credentials or (),
+                current_plan=base_plan.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+                if base_plan is not None else None, extra_operations=extra,
+            )
+            messages = self.messages(message, ctx.variables(), history, prefs)
+            found.update(operations=len(ctx.operations), tokens=ctx.tokens, similar=len(ctx.duplicates))
+        validation_context: dict[str, Any] = {"check": self._checker(base_plan, catalog, stages),
+                                              "reask": self.reask, "replies": []}
         cacheable = self.use_cache and current is None and not history
         result = PipelineResult(kind="error", context={
             "retrieval": ctx.retrieval, "tokens": ctx.tokens, "duplicates": ctx.duplicates,
             "operations": [f"{o.connector}.{o.operation}" for o in ctx.operations], "left_out": ctx.left_out,
         })
         reply: Any = None
-        result.timings["context_ms"] = round((self.clock() - mark) * 1000, 2)
-        mark = self.clock()
         token = _CHECK.set(validation_context)
         try:
-            answer = self.gateway.generate(
-                messages, CheckedCopilotResponse, purpose=PURPOSE, workspace_id=workspace_id, user_id=user_id,
-                conversation_id=conversation_id, workflow_id=workflow_id, template=self.template_ref,
-                max_retries=self.max_reasks, cache=cacheable, entity_text=message,
-                strict=True,  # its schema keeps OpenAI's strict rules (tests/app/copilot/test_response_schema.py)
-            )
+            with stages.stage("model", "plan (call the model)") as called:
+                try:
+                    answer = self.gateway.generate(
+                        messages, CheckedCopilotResponse, purpose=PURPOSE, workspace_id=workspace_id,
+                        user_id=user_id, conversation_id=conversation_id, workflow_id=workflow_id,
+                        template=self.template_ref, max_retries=self.max_reasks, cache=cacheable,
+                        entity_text=message,
+                        strict=True,  # its schema keeps OpenAI's strict rules (tests/app/copilot/test_response_schema.py)
+                    )
+                except FlowwrightError as exc:
+                    called.update(error=exc.code)
+                    raise
+                called.update(model=answer.model, cache_hit=bool(answer.cache_hit), attempts=answer.attempts)
             reply = answer.value.reply
             result.usage = _usage(answer)
             result.cache_hit = bool(answer.cache_hit)
@@ -201,6 +212,7 @@ class Pipeline:
             if exc.code != "model_output_invalid" or not replies:
                 result.error = exc.to_dict()
                 result.usage = _usage_from_error(exc)
+                result.timings = dict(stages.timings)
                 result.latency_ms = (self.clock() - started) * 1000
                 return result
             reply = replies[-1].reply  # the model's last answer: repair it deterministically
@@ -208,9 +220,9 @@ class Pipeline:
             result.reasks = self.max_reasks
         finally:
             _CHECK.reset(token)
-            result.timings["model_ms"] = round((self.clock() - mark) * 1000, 2)
         mark = self.clock()
-        self._finish(result, reply, base_plan, catalog, _Binding(credentials, workspace_id, current))
+        self._finish(result, reply, base_plan, catalog, _Binding(credentials, workspace_id, current), stages)
+        result.timings = dict(stages.timings)
         result.timings["finish_ms"] = round((self.clock() - mark) * 1000, 2)
         result.latency_ms = (self.clock() - started) * 1000
         return result
@@ -259,8 +271,19 @@ class Pipeline:
         known = {c.name for c in self.catalog}
         return catalog, catalog_entries(c for c in catalog if c.name not in known)
 
-    def _checker(self, base: WorkflowPlan | None, catalog: Any) -> Checker:
+    def _checker(self, base: WorkflowPlan | None, catalog: Any, stages: Stages | None = None) -> Checker:
+        attempts = 0
+
         def check(reply: Any) -> tuple[WorkflowPlan | None, dict[str, Any] | None, list[Problem]]:
+            nonlocal attempts
+            attempts += 1
+            checked = _check(reply)
+            if stages is not None:  # each answer of the model, checked: its problems go back to it
+                stages.note("check", "check the model's answer", attempt=attempts, problems=len(checked[2]),
+                            reply=getattr(reply, "kind", None))
+            return checked
+
+        def _check(reply: Any) -> tuple[WorkflowPlan | None, dict[str, Any] | None, list[Problem]]:
             if isinstance(reply, Question):
                 return None, None, []
             try:
@@ -283,7 +306,7 @@ class Pipeline:
         return reply
 
     def _finish(self, result: PipelineResult, reply: Any, base: WorkflowPlan | None, catalog: Any,
-                binding: _Binding) -> None:
+                binding: _Binding, stages: Stages) -> None:
         result.reply_kind = getattr(reply, "kind", None)
         if isinstance(reply, Question):
             result.kind, result.question, result.missing = "question", reply.question, list(reply.missing)
@@ -291,16 +314,19 @@ class Pipeline:
             result.valid = True
             return
         result.explanation = getattr(reply, "explanation", "") or ""
-        try:
-            plan = self._plan_of(reply, base)
-            document = compile_plan(plan, catalog)
-        except PlanInvalidError as exc:
-            result.problems = [p.to_dict() for p in exc.problems]
-            result.error = CopilotError("the model's plan cannot be compiled", problems=result.problems).to_dict()
-            return
-        result.plan = plan
-        fixed = repair(document, catalog)
-        result.repaired = fixed.fixed
+        with stages.stage("repair", "compile and repair") as repaired:
+            try:
+                plan = self._plan_of(reply, base)
+                document = compile_plan(plan, catalog)
+            except PlanInvalidError as exc:
+                result.problems = [p.to_dict() for p in exc.problems]
+                result.error = CopilotError("the model's plan cannot be compiled", problems=result.problems).to_dict()
+                repaired.update(problems=len(result.problems))
+                return
+            result.plan = plan
+            fixed = repair(document, catalog)
+            result.repaired = fixed.fixed
+            repaired.update(fixed=len(fixed.fixed), problems=len(fixed.problems))
         if not fixed.ok and (asked := _field_question(fixed.problems)) is not None:
             # a test of data the webhook does not send: ask which field it is, never fail the turn
             result.kind, result.question, result.missing = "question", asked, ["trigger field"]
@@ -313,11 +339,17 @@ class Pipeline:
                 problems=result.problems).to_dict()
             return
         if binding.credentials is not None:
-            result.credentials = bind_credentials(fixed.document, catalog, binding.credentials,
-                                                  workspace_id=binding.workspace_id, already=binding.seen())
-        authored = Workflow.model_validate(_as_authored(fixed.document))
-        passes = run_passes(authored, catalog)
-        final = validate_workflow(passes.workflow.to_json_dict(), catalog)
+            with stages.stage("credentials", "attach credentials") as attached:
+                result.credentials = bind_credentials(fixed.document, catalog, binding.credentials,
+                                                      workspace_id=binding.workspace_id, already=binding.seen())
+                attached.update(notes=len(result.credentials))
+        with stages.stage("passes", "guardrail passes") as passed:
+            authored = Workflow.model_validate(_as_authored(fixed.document))
+            passes = run_passes(authored, catalog)
+            passed.update(inserted=sum(1 for c in passes.changes if c.action == "inserted"))
+        with stages.stage("validate", "validate") as validated:
+            final = validate_workflow(passes.workflow.to_json_dict(), catalog)
+            validated.update(valid=final.ok, problems=len(final.problems))
         result.changes = passes.changes
         result.workflow = passes.workflow
         result.valid = final.ok

@@ -33,6 +33,7 @@ from app.copilot.diff import diff_workflows
 from app.copilot.nlu.intents import intent_of
 from app.copilot.pasted_secrets import Redacted, offers, redact_secrets, reply
 from app.copilot.pipeline import Pipeline, PipelineResult
+from app.copilot.progress import ProgressCallback, Stages
 from engine.errors import ConflictError, FlowwrightError, WorkflowInvalidError
 from engine.workflow import Workflow
 from engine.workflow_store import WorkflowRow, WorkflowStore, WorkflowVersionRow
@@ -98,12 +99,14 @@ class Copilot:
         conversation_id = self.start(workspace_id, user_id=user_id, title=prompt)
         return self.send(conversation_id, prompt, user_id=user_id)
 
-    def send(self, conversation_id: str, message: str, *, user_id: str | None = None) -> Turn:
+    def send(self, conversation_id: str, message: str, *, user_id: str | None = None,
+             progress: ProgressCallback | None = None) -> Turn:
         """The assistant's turn after ``message``: a question, a new version, or an error.
 
         Secrets in the message (keys, tokens, passwords) are replaced by ``***`` before anything
         sees it — the stored history, the model, the semantic cache, the workflow — and the reply
-        says how to store each as a credential instead (``turn.secrets``)."""
+        says how to store each as a credential instead (``turn.secrets``). ``progress`` is told
+        each stage as it starts and ends (the pipeline's, then ``store``)."""
         started = time.perf_counter()
         conversation = self.chat.get(conversation_id)
         workspace_id = conversation.workspace_id
@@ -121,15 +124,20 @@ class Copilot:
             message, workspace_id=workspace_id, user_id=user_id or conversation.user_id,
             conversation_id=conversation_id, workflow_id=conversation.workflow_id, history=history,
             current=current, workflows=self._summaries(workspace_id, exclude=conversation.workflow_id),
-            preferences=self.preferences, credentials=self._credentials(workspace_id),
+            preferences=self.preferences, credentials=self._credentials(workspace_id), progress=progress,
         )
         stored_as = None
         if result.kind == "workflow" and result.workflow is not None:
-            try:
-                stored_as = self._store(workspace_id, conversation.workflow_id, result, user_id)
-            except WorkflowInvalidError as exc:  # its sub-workflow calls, checked against the workspace
-                result.kind, result.valid, result.error = "error", False, exc.to_dict()
-                result.problems = [p.to_dict() for p in exc.problems]
+            stages = Stages(progress)
+            with stages.stage("store", "store the version") as kept:
+                try:
+                    stored_as = self._store(workspace_id, conversation.workflow_id, result, user_id)
+                    kept.update(version=stored_as[1])
+                except WorkflowInvalidError as exc:  # its sub-workflow calls, checked against the workspace
+                    result.kind, result.valid, result.error = "error", False, exc.to_dict()
+                    result.problems = [p.to_dict() for p in exc.problems]
+                    kept.update(problems=len(result.problems))
+            result.timings.update(stages.timings)
         turn = self._turn(conversation_id, result)
         if stored_as is not None:
             workflow_id, version = stored_as

@@ -57,6 +57,48 @@ def test_validation_problems_are_fed_back_then_fixed(tmp_path: Any, fake: FakeMo
     assert "step 'email_total'" in reask and "unknown_reference" in reask
 
 
+def test_progress_reports_each_stage_as_it_starts_and_ends(tmp_path: Any, fake: FakeModel) -> None:
+    """A re-asked turn: every stage starts before it ends, in order; each checked answer is told
+    with its problems; the stage times are the turn's timings."""
+    bad = json.loads(weekly_sales())
+    bad["reply"]["steps"][1]["config"]["body"] = "{{ nodes.nowhere.total }}"
+    fake.enqueue(json.dumps(bad), weekly_sales())
+    events: list[Any] = []
+    result = pipeline(tmp_path).run("weekly sales", workspace_id="w", progress=events.append)
+    assert result.kind == "workflow" and result.valid and result.reasks == 1
+    seen = [(e.stage, e.state) for e in events]
+    assert seen == [("context", "started"), ("context", "done"), ("model", "started"),
+                    ("check", "done"), ("check", "done"), ("model", "done"),
+                    ("repair", "started"), ("repair", "done"), ("passes", "started"), ("passes", "done"),
+                    ("validate", "started"), ("validate", "done")]
+    checks = [e.detail for e in events if e.stage == "check"]
+    assert checks[0]["attempt"] == 1 and checks[0]["problems"] >= 1
+    assert checks[1] == {"attempt": 2, "problems": 0, "reply": "workflow"}
+    ends = {e.stage: e for e in events if e.state == "done" and e.ms is not None}
+    assert ends["context"].detail["operations"] > 0 and ends["model"].detail["attempts"] == 2
+    assert ends["passes"].detail["inserted"] == len(result.guardrails) > 0
+    assert ends["validate"].detail == {"valid": True, "problems": 0}
+    assert {k: result.timings[f"{k}_ms"] for k in ends} == {k: e.ms for k, e in ends.items()}
+    assert all(e.label for e in events)
+
+
+def test_a_failing_progress_listener_does_not_fail_the_turn(tmp_path: Any, fake: FakeModel) -> None:
+    def broken(_: Any) -> None:
+        raise RuntimeError("the page went away")
+
+    fake.enqueue(weekly_sales())
+    result = pipeline(tmp_path).run("weekly sales", workspace_id="w", progress=broken)
+    assert result.kind == "workflow" and result.valid
+
+
+def test_model_failure_is_reported_as_a_failed_stage(tmp_path: Any, fake: FakeModel) -> None:
+    fake.enqueue(FakeModel.auth_error())
+    events: list[Any] = []
+    result = pipeline(tmp_path).run("weekly sales", workspace_id="w", progress=events.append)
+    assert result.kind == "error"
+    assert [(e.stage, e.state) for e in events if e.stage == "model"] == [("model", "started"), ("model", "failed")]
+
+
 def test_deterministic_repair_after_the_reasks_run_out(tmp_path: Any, fake: FakeModel) -> None:
     bad = json.loads(weekly_sales())
     bad["reply"]["steps"][0]["connector"] = "htttp"

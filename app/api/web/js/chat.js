@@ -1,11 +1,11 @@
 // The chat: talk to the copilot, see the workflow it wrote, refine, undo. The conversation is in
 // the address (#/chat/ID), so a reload brings it back.
 
-import { api } from "./api.js";
+import { api, apiStream } from "./api.js";
 import { el } from "./dom.js";
 import { workflowPanel } from "./panel.js";
 
-function turnMeta(turn) {
+function turnMeta(turn, seen) {
   const usage = turn.usage || {};
   const parts = [];
   if (turn.version) parts.push(`version ${turn.version}`);
@@ -14,10 +14,55 @@ function turnMeta(turn) {
   if (usage.cost_usd !== undefined) parts.push(`$${Number(usage.cost_usd).toFixed(4)}`);
   if (turn.cache) parts.push(`cache ${turn.cache}`);
   if (turn.latency_ms !== undefined) parts.push(`${Math.round(turn.latency_ms)} ms`);
-  return el("span", { class: "meta" }, parts.join(" · "), stages(turn));
+  return el("span", { class: "meta" }, parts.join(" · "), seen && seen.size ? seen.list(false) : stages(turn));
 }
 
-// The stages the turn went through, with the time each took (the service measures them).
+// What each stage of a turn is called while it runs and once it is done (the stream's `stage`
+// events name them; the texts of a finished stage say what came of it).
+const STAGE_TEXT = {
+  context: ["retrieving context", () => "retrieved context"],
+  model: ["calling the model", (d) => `called the model${d.cache_hit ? " (cached answer)" : ""}`],
+  check: ["checking the model's answer", (d) => d.problems
+    ? `the model's answer ${d.attempt} had ${d.problems} problem${d.problems === 1 ? "" : "s"}: asked again`
+    : `the model's answer ${d.attempt} checked: no problems`],
+  repair: ["compiling the plan", (d) => d.fixed ? `compiled and repaired ${d.fixed} thing${d.fixed === 1 ? "" : "s"}` : "compiled the plan"],
+  credentials: ["checking credentials", (d) => d.notes ? `checked credentials: ${d.notes} note${d.notes === 1 ? "" : "s"}` : "checked credentials"],
+  passes: ["inserting guardrails", (d) => `inserted ${d.inserted || 0} guardrail${d.inserted === 1 ? "" : "s"}`],
+  validate: ["validating", (d) => d.valid === false ? `validated: ${d.problems} problem${d.problems === 1 ? "" : "s"}` : "validated"],
+  store: ["storing the version", (d) => d.version ? `stored version ${d.version}` : "not stored"],
+};
+
+/** The stages of a turn as they stream in: one list item per stage, redrawn as it ends. */
+class LiveStages {
+  constructor() {
+    this.items = [];  // {key, stage, state, text, ms}
+  }
+
+  get size() { return this.items.length; }
+
+  add(event) {
+    const [running, done] = STAGE_TEXT[event.stage] || [event.label, () => event.label];
+    const detail = event.detail || {};
+    const key = event.stage === "check" ? `check-${detail.attempt}` : event.stage;
+    let item = this.items.find((i) => i.key === key);
+    if (!item) {
+      item = { key, stage: event.stage };
+      this.items.push(item);
+    }
+    item.state = event.state;
+    item.ms = event.ms;
+    item.text = event.state === "started" ? `${running}…`
+      : event.state === "failed" ? `${running}: failed` : done(detail);
+  }
+
+  list(live) {
+    return el("ol", { class: "stages", "aria-label": live ? "what the copilot is doing" : "what the copilot did" },
+      this.items.map((i) => el("li", { "data-stage": i.stage, "data-state": i.state, class: i.state === "started" ? "running" : null },
+        i.ms !== undefined && i.ms !== null ? `${i.text} (${Math.round(i.ms)} ms)` : i.text)));
+  }
+}
+
+// A turn read back from the conversation has no stream: its stages come from the times it kept.
 const STAGES = [["context_ms", "retrieved context"], ["model_ms", "called the model"], ["finish_ms", "validated and inserted guardrails"]];
 
 function stages(turn) {
@@ -76,16 +121,16 @@ export async function chatView(root, conversationId) {
     side.replaceChildren(workflowPanel(workflow, state.workflowId).element);
   };
 
-  const applyTurn = (turn) => {
+  const applyTurn = (turn, seen) => {
     if (turn.kind === "question") {
-      say("question", turn.question || turn.message, turnMeta(turn));
+      say("question", turn.question || turn.message, turnMeta(turn, seen));
       return;
     }
     if (turn.kind === "error") {
-      say("error", turn.message || (turn.error && turn.error.message) || "the copilot failed");
+      say("error", turn.message || (turn.error && turn.error.message) || "the copilot failed", seen && seen.size ? seen.list(false) : null);
       return;
     }
-    say("assistant", turn.message, el("span", {}, diffLine(turn.diff), turnMeta(turn)));
+    say("assistant", turn.message, el("span", {}, diffLine(turn.diff), turnMeta(turn, seen)));
     state.workflowId = turn.workflow_id || state.workflowId;
     state.version = turn.version;
     showWorkflow(turn.workflow);
@@ -95,17 +140,25 @@ export async function chatView(root, conversationId) {
   const submit = async (message) => {
     say("user", message);
     send.disabled = true;
-    const working = say("working", "Working: reading your request, retrieving context, calling the model, validating…");
+    // The stages stream in as the service reaches them (SSE): each shows running, then how it ended.
+    const seen = new LiveStages();
+    const live = el("div", { class: "live" });
+    const working = say("working", el("span", {}, "Working…"), live);
     working.setAttribute("role", "status");
+    const onEvent = (type, event) => {
+      if (type !== "stage") return;
+      seen.add(event);
+      live.replaceChildren(seen.list(true));
+    };
     try {
       const turn = state.conversation
-        ? await api("POST", `/v1/conversations/${state.conversation}/messages`, { message })
-        : await api("POST", "/v1/conversations", { message });
+        ? await apiStream("POST", `/v1/conversations/${state.conversation}/messages`, { message }, onEvent)
+        : await apiStream("POST", "/v1/conversations", { message }, onEvent);
       if (!state.conversation) {
         state.conversation = turn.conversation_id;
         history.replaceState(null, "", `#/chat/${turn.conversation_id}`);
       }
-      applyTurn(turn);
+      applyTurn(turn, seen);
     } catch (error) {
       say("error", error.message);
     } finally {

@@ -64,38 +64,50 @@ export class EventStream {
   }
 
   async read(reader) {
-    const decoder = new TextDecoder();
-    let buffer = "";
-    let event = { type: "message", data: [], id: null };
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let cut;
-      while ((cut = buffer.search(/\r\n|\r|\n/)) >= 0) {
-        const line = buffer.slice(0, cut);
-        buffer = buffer.slice(buffer[cut] === "\r" && buffer[cut + 1] === "\n" ? cut + 2 : cut + 1);
-        if (line === "") {
-          if (event.id !== null) this.lastEventId = event.id;
-          if (event.data.length) this.dispatch(event.type, event.data.join("\n"));
-          event = { type: "message", data: [], id: null };
-          if (this.readyState === CLOSED) return;
-          continue;
-        }
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-        if (field === "event") event.type = text;
-        else if (field === "data") event.data.push(text);
-        else if (field === "id") event.id = text;
-      }
-    }
+    await readEvents(reader, (type, data, id) => {
+      if (id !== null) this.lastEventId = id;
+      if (data !== null) this.dispatch(type, data);
+      return this.readyState !== CLOSED;
+    });
   }
 
   dispatch(type, data) {
     this.retriesLeft = 5;
     const message = { type, data, lastEventId: this.lastEventId };
     for (const fn of this.listeners.get(type) || []) fn(message);
+  }
+}
+
+/**
+ * Reads server-sent events from a stream reader until it ends or onEvent returns false.
+ * onEvent(type, data, id) is called once per event (data null for an event with an id only).
+ */
+export async function readEvents(reader, onEvent) {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let event = { type: "message", data: [], id: null };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.search(/\r\n|\r|\n/)) >= 0) {
+      const line = buffer.slice(0, cut);
+      buffer = buffer.slice(buffer[cut] === "\r" && buffer[cut + 1] === "\n" ? cut + 2 : cut + 1);
+      if (line === "") {
+        const go = event.id !== null || event.data.length
+          ? onEvent(event.type, event.data.length ? event.data.join("\n") : null, event.id) : true;
+        event = { type: "message", data: [], id: null };
+        if (go === false) { reader.cancel().catch(() => {}); return; }
+        continue;
+      }
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") event.type = text;
+      else if (field === "data") event.data.push(text);
+      else if (field === "id") event.id = text;
+    }
   }
 }
