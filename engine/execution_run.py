@@ -118,7 +118,7 @@ class ExecutionRun:
         self.step_seq = 0
         self.checkpoints: dict[tuple[str, str], Checkpoint] = {}
         self.attempts: dict[tuple[str, str], int] = {}
-        self.suspended: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self.suspended: dict[tuple[str, str], tuple[str, datetime | None]] = {}  # None: go on at once
         self.approval_rows: dict[tuple[str, str], Any] = {}
         self.live_steps: dict[str, tuple[str, str]] = {}  # step id -> (loop_path, node_id) running now
         self.interrupted: set[tuple[str, str]] = set()  # nodes whose last attempt a crash cut off
@@ -153,7 +153,7 @@ class ExecutionRun:
             if row.final:
                 self.checkpoints[key] = Checkpoint(row.status, loads(row.output), row.branch, loads(row.error))
             elif row.status == "suspended" and row.resume_at is not None:
-                self.suspended[key] = (row.id, aware(row.resume_at))  # type: ignore[assignment]
+                self.suspended[key] = (row.id, aware(row.resume_at))
             elif key in self.suspended and row.status != "suspended":
                 self.suspended.pop(key, None)
         for approval in approvals:

@@ -349,7 +349,8 @@ class GraphRun:
             return
         resume = run.suspended.pop(key, None)
         if resume is not None:
-            wait_id, until = resume
+            wait_id, resumed_until = resume
+            until = resumed_until or now()
             started = now()
         else:
             until = now() + timedelta(seconds=delay_s)

@@ -126,8 +126,7 @@ class Subworkflows:
                      version=version, wait=call.wait, **_where(call))
         else:
             child_id, version = child.id, child.workflow_version
-            run.log("info", f"joined sub-workflow execution {child_id}, started before this attempt",
-                    node_id=call.node_id, loop_path=call.loop_path)
+            self._joined(run, call, child_id)
         if call.step_id is not None:
             await run.store.write(step_update(call.step_id, child_execution_id=child_id), None, durable=True)
         result: dict[str, Any] = {"execution_id": child_id, "workflow_id": call.workflow_id, "version": version}
@@ -164,6 +163,11 @@ class Subworkflows:
                     await self.runtime.cancel(child.id)
 
     # -- internals --
+
+    def _joined(self, run: ExecutionRun, call: ChildCall, child_id: str) -> None:
+        """This attempt takes over a child an earlier one started (logged)."""
+        run.log("info", f"joined sub-workflow execution {child_id}, started before this attempt",
+                node_id=call.node_id, loop_path=call.loop_path)
 
     def _existing_child(self, execution_id: str, call: ChildCall) -> ExecutionRow | None:
         store = self.runtime.store

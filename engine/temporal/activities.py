@@ -57,7 +57,9 @@ from engine.expression_pool import Evaluator
 from engine.node_runner import NodeRunner, error_payload
 from engine.retry import is_retryable
 from engine.scheduler_graph import GraphRun, _truthy
+from engine.subworkflows import DEFAULT_MAX_DEPTH, WorkflowVersions
 from engine.temporal import interpreter as names
+from engine.temporal.children import AwaitChild, ChildStarter, Handoff, TemporalSubworkflows, mark_paused
 from engine.temporal.recorder import SharedRecorder
 from engine.workflow import LoopNode, Node, RetryPolicy, Workflow
 
@@ -80,16 +82,13 @@ class _AttemptFailed(Exception):
         self.started = started
 
 
-class _Suspended(BaseException):
+class _Suspended(Handoff):
     """The operation suspended itself (``core.delay``): the workflow sleeps on a durable timer and
-    calls the node again. A ``BaseException``, as the engine's control signals are: the attempt's
-    error handling must not take it for a failure."""
+    calls the node again."""
 
     def __init__(self, until: datetime) -> None:
         super().__init__(until.isoformat())
         self.until = until
-        self.step_id: str | None = None
-        self.attempt = 1
 
 
 class _OneAttempt(NodeRunner):
@@ -107,8 +106,8 @@ class _OneAttempt(NodeRunner):
         try:
             result: Checkpoint = await attempt_fn(current)
             return result
-        except _Suspended as suspended:
-            suspended.step_id, suspended.attempt = current.step_id, current.number
+        except Handoff as handoff:
+            handoff.step_id, handoff.attempt = current.step_id, current.number
             raise
         except Exception as exc:
             raise _AttemptFailed(exc, current.step_id, current.started) from exc
@@ -158,6 +157,8 @@ class InterpreterActivities:
         services: ConnectorServices | None = None, usage: UsageTotals | None = None,
         rate_limits: RateLimitStore | None = None, limits: RuntimeLimits | None = None,
         expressions: Evaluator | None = None, heartbeat_s: float = 2.0, breakers: CircuitBreakers | None = None,
+        children: ChildStarter | None = None, workflows: WorkflowVersions | None = None,
+        subworkflow_max_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -172,11 +173,14 @@ class InterpreterActivities:
                                                     self.limits.expression_output_limit_bytes)
         self.heartbeat_s = heartbeat_s
         self.breakers = breakers
+        self.children = children  # core.run_workflow: creates child rows (None, or no workflows: unavailable)
+        self.workflows = workflows
+        self.subworkflow_max_depth = subworkflow_max_depth
         self._executions: OrderedDict[str, _Execution] = OrderedDict()
 
     def all(self) -> list[Any]:
         """The activity callables to register with a Temporal worker."""
-        return [self.begin, self.node, self.state, self.skip, self.lost, self.loop, self.finish]
+        return [self.begin, self.node, self.state, self.skip, self.lost, self.loop, self.child, self.finish]
 
     # -- the execution and its run --
 
@@ -198,10 +202,15 @@ class InterpreterActivities:
         return catalog
 
     @contextlib.asynccontextmanager
-    async def _run(self, execution_id: str) -> AsyncIterator[ExecutionRun]:
+    async def _run(self, execution_id: str, child: dict[str, Any] | None = None) -> AsyncIterator[ExecutionRun]:
+        """An ExecutionRun of the execution over a shared recorder (``child``: the interpreter's
+        word on the child a resumed ``core.run_workflow`` step goes on with)."""
         execution = await self._execution(execution_id)
         row = execution.row
         recorder = SharedRecorder(self.store, execution_id, self.bus)
+        subworkflows = TemporalSubworkflows(self.children, self.workflows, self.bus, resume=child,
+                                            max_depth=self.subworkflow_max_depth) \
+            if self.children is not None and self.workflows is not None else None
         run = ExecutionRun(
             execution_id=execution_id, workflow=execution.workflow, workspace_id=row.workspace_id,
             workflow_id=row.workflow_id, trigger_input=loads(row.input), dry_run=bool(row.dry_run),
@@ -209,6 +218,7 @@ class InterpreterActivities:
             registry=self._catalog(row.workspace_id), services=self.services, credentials=self.credentials,
             rate_limiter=self.rate_limiter, usage=self.usage, rate_limits=self.rate_limits,
             started_at=aware(row.started_at) or now(), expressions=self.expressions, breakers=self.breakers,
+            subworkflows=subworkflows,
         )
         await run.seed_secrets()  # the redactor knows every secret of the workflow before anything is written
         try:
@@ -246,45 +256,68 @@ class InterpreterActivities:
 
     @activity.defn(name=names.NODE)
     async def node(self, inp: dict[str, Any]) -> dict[str, Any]:
-        """Run one node (an attempt of an action or guardrail; a structural node at once)."""
-        async with self._heartbeats(), self._run(inp["execution_id"]) as run:
-            node = parse_node(inp["node"])
-            loop_path = inp["loop_path"]
-            key = (loop_path, node.id)
-            scope = _scope(run, inp["scope"])
-            graph = GraphRun(run, [node], [], scope, loop_path)
-            graph.settled = {src: Checkpoint("completed", value, None) for src, value in inp["inputs"].items()}
-            graph.arrivals[node.id] = list(inp["inputs"])
-            if node.type not in names.ACTIVITY_TYPES:
-                run.attempts[key] = int(inp.get("attempt_base") or 0)
-                return await self._settle_structural(graph, node)
-            base = int(inp.get("attempt_base") or 0)
-            attempt = activity.info().attempt if activity.in_activity() else 1
-            max_attempts = int(inp.get("max_attempts") or 1)
-            run.attempts[key] = base + attempt - 1
-            if attempt > 1:
-                await self._note_interrupted(run, node.id, loop_path)
-            resume = inp.get("resume")
-            if resume is not None:  # the durable timer of a suspension fired
-                run.suspended[key] = (resume["step_id"], datetime.fromisoformat(resume["until"]))
-                run.attempts[key] = int(resume["attempt"])
-            if node.type == "guardrail":
-                approvals = await asyncio.to_thread(self.store.approvals, None, execution_id=run.execution_id,
-                                                    status=None)
-                for approval in approvals:
-                    if approval.node_id == node.id and approval.loop_path == loop_path:
-                        run.approval_rows[key] = approval
-            graph.runner = _OneAttempt(run, resuming=resume is not None)
-            try:
-                checkpoint = await graph._execute_node(node)
-            except _AttemptFailed as failed:
-                return await self._attempt_failed(run, node, loop_path, failed, base + attempt, attempt, max_attempts)
-            except Parked:  # an approval guardrail asked a person (its row and event are written)
-                return {"status": "waiting"}
-            except _Suspended as suspended:
-                return {"status": "suspended", "until": suspended.until.isoformat(), "step_id": suspended.step_id,
-                        "attempt": suspended.attempt}
-            return _checkpoint_dict(checkpoint)
+        """Run one node (an attempt of an action or guardrail; a structural node at once).
+        ``children`` in the result: child executions the interpreter is to start."""
+        try_ = activity.info().attempt if activity.in_activity() else 1
+        resume = inp.get("resume") if try_ == 1 else None  # a retry after it is a new attempt
+        child = (resume or {}).get("child")
+        async with self._heartbeats(), self._run(inp["execution_id"], child) as run:
+            result = await self._node(run, inp, try_, resume)
+            if isinstance(run.subworkflows, TemporalSubworkflows) and run.subworkflows.launches:
+                result["children"] = run.subworkflows.launch_list()
+            return result
+
+    async def _node(self, run: ExecutionRun, inp: dict[str, Any], try_: int,
+                    resume: dict[str, Any] | None) -> dict[str, Any]:
+        node = parse_node(inp["node"])
+        loop_path = inp["loop_path"]
+        key = (loop_path, node.id)
+        scope = _scope(run, inp["scope"])
+        graph = GraphRun(run, [node], [], scope, loop_path)
+        graph.settled = {src: Checkpoint("completed", value, None) for src, value in inp["inputs"].items()}
+        graph.arrivals[node.id] = list(inp["inputs"])
+        if node.type not in names.ACTIVITY_TYPES:
+            run.attempts[key] = int(inp.get("attempt_base") or 0)
+            return await self._settle_structural(graph, node)
+        base = int(inp.get("attempt_base") or 0)
+        # the node's attempts so far: earlier calls (a suspension or a child in between) and Temporal's retries
+        attempt = int(inp.get("tries_before") or 0) + try_
+        max_attempts = int(inp.get("max_attempts") or 1)
+        run.attempts[key] = base + attempt - 1
+        if try_ > 1:
+            await self._note_interrupted(run, node.id, loop_path)
+        if resume is not None:  # the durable timer of a suspension fired, or the child ended
+            until = resume.get("until")
+            run.suspended[key] = (resume["step_id"], datetime.fromisoformat(until) if until else None)
+            run.attempts[key] = int(resume["attempt"])
+        if node.type == "guardrail":
+            approvals = await asyncio.to_thread(self.store.approvals, None, execution_id=run.execution_id,
+                                                status=None)
+            for approval in approvals:
+                if approval.node_id == node.id and approval.loop_path == loop_path:
+                    run.approval_rows[key] = approval
+        graph.runner = _OneAttempt(run, resuming=bool(resume and resume.get("until")))
+        try:
+            checkpoint = await graph._execute_node(node)
+        except _AttemptFailed as failed:
+            return await self._attempt_failed(run, node, loop_path, failed, base + attempt, attempt, max_attempts)
+        except Parked:  # an approval guardrail asked a person (its row and event are written)
+            return {"status": "waiting"}
+        except _Suspended as suspended:
+            return {"status": "suspended", "until": suspended.until.isoformat(), "step_id": suspended.step_id,
+                    "attempt": suspended.attempt, "try": attempt}
+        except AwaitChild as waiting:  # the interpreter waits for the child workflow, then resumes
+            await run.store.flush()
+            return {"status": "child", "child_id": waiting.child_id, "step_id": waiting.step_id,
+                    "attempt": waiting.attempt, "try": attempt}
+        return _checkpoint_dict(checkpoint)
+
+    @activity.defn(name=names.CHILD)
+    async def child(self, inp: dict[str, Any]) -> None:
+        """A step that waited for a child stops waiting: ``paused`` (its execution paused)."""
+        async with self._run(inp["execution_id"]) as run:
+            if inp["op"] == "paused":
+                mark_paused(run, inp["step_id"])
 
     @activity.defn(name=names.STATE)
     async def state(self, inp: dict[str, Any]) -> None:

@@ -25,12 +25,15 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
+from engine.temporal.child_calls import ChildCalls
+
 WORKFLOW_NAME = "FlowwrightInterpreter"
 BEGIN = "flowwright.begin"
 NODE = "flowwright.node"
 SKIP = "flowwright.skip"
 LOST = "flowwright.lost"
 LOOP = "flowwright.loop"
+CHILD = "flowwright.child"
 STATE = "flowwright.state"
 FINISH = "flowwright.finish"
 NODE_FAILED = "NodeFailed"  # the ApplicationError type of a node that failed the execution
@@ -109,6 +112,7 @@ class FlowwrightInterpreter:
         self.blocked: dict[str, dict[str, Any]] = {}  # guardrails waiting for a person: key -> where
         self.decisions: set[str] = set()  # keys whose approval was decided (the decision is in the store)
         self.state = "running"  # what the store says, as far as this workflow wrote it
+        self.children = ChildCalls(WORKFLOW_NAME)  # core.run_workflow's child workflows
 
     # -- signals and queries (Runtime.pause/resume/approve/reject) --
 
@@ -167,9 +171,12 @@ class FlowwrightInterpreter:
             status, error = "failed", {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
         except asyncio.CancelledError:  # Runtime.cancel: record it, then end as cancelled on Temporal too
             supervisor.cancel()
+            await self.children.stop_waiting()
             await self._finish("cancelled", None, None)
             raise
         supervisor.cancel()
+        if status != "completed":
+            await self.children.stop_waiting()
         await self._finish(status, output, error)
         return {"status": status}
 
@@ -234,6 +241,25 @@ class FlowwrightInterpreter:
                 result = await self._activity(node, loop_path, payload)
             finally:
                 self.in_flight -= 1
+            launches = result.pop("children", None)
+            if launches:  # core.run_workflow created child executions: run them as child workflows
+                await self.children.launch(launches, node["id"])
+            if result.get("status") == "child":  # wait for the child, then go on in the same step
+                self.in_flight += 1
+                try:
+                    outcome = await self.children.outcome(result["child_id"], lambda: self.pausing)
+                finally:
+                    self.in_flight -= 1
+                payload.pop("resume", None)
+                if outcome is None:  # paused: the step is paused; after the resume a new attempt joins the child
+                    await self._local(CHILD, {"execution_id": self.execution_id, "op": "paused",
+                                              "step_id": result["step_id"]})
+                    payload.pop("tries_before", None)
+                    payload["attempt_base"] = int(result["attempt"])
+                    continue
+                payload["resume"] = {"step_id": result["step_id"], "attempt": result["attempt"], "child": outcome}
+                payload["tries_before"] = int(result["try"]) - 1
+                continue
             if result.get("status") == "waiting":  # an approval guardrail: wait for the decision
                 self.blocked[key] = {"node_id": node["id"], "loop_path": loop_path}
                 try:
@@ -249,6 +275,7 @@ class FlowwrightInterpreter:
                 await workflow.sleep(max(0.0, (until - workflow.now()).total_seconds()))
                 payload["resume"] = {"step_id": result["step_id"], "until": result["until"],
                                      "attempt": result["attempt"]}
+                payload["tries_before"] = int(result.get("try") or 1) - 1
                 continue
             return result
 

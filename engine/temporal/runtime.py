@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import CancelledError as TemporalCancelled
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from engine import events as ev
@@ -32,15 +33,20 @@ from engine.errors import BackendUnavailable, ConflictError
 from engine.event_stream import follow_events
 from engine.execution_run import ExecutionRun
 from engine.execution_state import TERMINAL, check_transition
-from engine.execution_store import ExecutionStore, dumps, now
+from engine.execution_store import ExecutionRow, ExecutionStore, aware, dumps, loads, now
 from engine.execution_views import duration_ms
 from engine.runtime import Runtime
+from engine.subworkflows import DEFAULT_MAX_DEPTH, ParentLink
 from engine.temporal.activities import InterpreterActivities
 from engine.temporal.interpreter import WORKFLOW_NAME, FlowwrightInterpreter
+from engine.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
 STOP_POLL_MAX_S = 1.0
+UNSTARTED_WAIT_S = 30.0  # how long following an execution waits for its workflow to exist (a child not started yet)
+# set while create_child runs Runtime.start: the launch is kept (the interpreter starts the child), not started
+_CHILD_LAUNCH: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("child_launch", default=None)
 CONTROL_TIMEOUT_S = 30.0  # how long pause/cancel wait for the workflow to record the change
 
 
@@ -116,18 +122,27 @@ class TemporalRuntime(Runtime):
             await started
         return execution_id
 
-    def _launch(self, run: ExecutionRun, *, deadline: datetime | None = None) -> None:
-        execution_id = run.execution_id
-        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._starts[execution_id] = started
-        if deadline is None and run.workflow.timeout_s:
-            deadline = run.started_at + timedelta(seconds=run.workflow.timeout_s)
-        payload = {
-            "execution_id": execution_id, "definition": run.workflow.to_json_dict(), "input": run.trigger_input,
+    def _payload(self, execution_id: str, definition: dict[str, Any], input: Any,
+                 deadline: datetime | None) -> dict[str, Any]:
+        """The interpreter workflow's input for an execution."""
+        return {
+            "execution_id": execution_id, "definition": definition, "input": input,
             "deadline": deadline.isoformat() if deadline is not None else None,
             "options": {"heartbeat_timeout_s": self.options.heartbeat_timeout_s,
                         "max_concurrency": self.limits.max_concurrency},
         }
+
+    def _launch(self, run: ExecutionRun, *, deadline: datetime | None = None) -> None:
+        execution_id = run.execution_id
+        if deadline is None and run.workflow.timeout_s:
+            deadline = run.started_at + timedelta(seconds=run.workflow.timeout_s)
+        payload = self._payload(execution_id, run.workflow.to_json_dict(), run.trigger_input, deadline)
+        keep = _CHILD_LAUNCH.get()
+        if keep is not None:  # a child: its parent's interpreter starts it as a child workflow
+            keep.update(payload)
+            return
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._starts[execution_id] = started
         task = asyncio.create_task(self._follow(execution_id, run.workspace_id, payload, started),
                                    name=f"temporal execution {execution_id}")
         self._tasks[execution_id] = task
@@ -156,9 +171,52 @@ class TemporalRuntime(Runtime):
             self._status.pop(execution_id, None)
             self._notify_stopped(execution_id, None)
 
+    async def create_child(self, workflow: Workflow, input: Any, *, workspace_id: str, workflow_id: str | None,
+                           workflow_version: int | None, trigger: str, dry_run: bool,
+                           parent: ParentLink) -> tuple[str, dict[str, Any]]:
+        """Create a sub-workflow's execution (as :meth:`start` does: validated, linked to its
+        parent) without starting its workflow; returns its id and its launch, the child
+        workflow's input, which the parent's interpreter starts (``engine.temporal.child_calls``)."""
+        launch: dict[str, Any] = {}
+        token = _CHILD_LAUNCH.set(launch)
+        try:
+            child_id = await Runtime.start(self, workflow, input, workspace_id=workspace_id, workflow_id=workflow_id,
+                                           workflow_version=workflow_version, trigger=trigger, dry_run=dry_run,
+                                           parent=parent)
+        finally:
+            _CHILD_LAUNCH.reset(token)
+        self._status.pop(child_id, None)
+        return child_id, {**launch, "detached": parent.detached}
+
+    def launch_of(self, row: ExecutionRow) -> dict[str, Any]:
+        """The launch of a child execution created earlier (its row is all it needs)."""
+        payload = self._payload(row.id, loads(row.definition), loads(row.input), aware(row.deadline_at))
+        return {**payload, "detached": bool(row.detached)}
+
+    async def wait(self, execution_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until the execution stops (ends, pauses or waits); describe it. An execution
+        this process did not start (a sub-workflow's child, one started elsewhere) is followed
+        on Temporal."""
+        if execution_id not in self._tasks and (await self.get(execution_id)).status in ("pending", "running"):
+            self._refollow(execution_id)
+        return await super().wait(execution_id, timeout)
+
+    async def _result(self, handle: WorkflowHandle[Any, Any]) -> Any:
+        """The workflow's result; a workflow not started yet (a child whose parent starts it in a
+        moment) is waited for, a while."""
+        waited = 0.0
+        while True:
+            try:
+                return await handle.result()
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND or waited >= UNSTARTED_WAIT_S:
+                    raise
+            await asyncio.sleep(0.1)
+            waited += 0.1
+
     async def _until_stopped(self, execution_id: str, handle: WorkflowHandle[Any, Any]) -> str:
         """Until the workflow ends, or the execution pauses or waits for a person."""
-        result = asyncio.ensure_future(handle.result())
+        result = asyncio.ensure_future(self._result(handle))
         parked = asyncio.ensure_future(self._parked(execution_id, handle))
         try:
             await asyncio.wait({result, parked}, return_when=asyncio.FIRST_COMPLETED)
@@ -169,6 +227,8 @@ class TemporalRuntime(Runtime):
         ended = result.done() and not result.cancelled()
         failure = result.exception() if ended else None
         row = await self.get(execution_id)
+        if isinstance(failure, RPCError):  # not followed to its end (the service answered with an error)
+            return row.status
         if ended and row.status not in TERMINAL:
             # the workflow ended without recording an end (terminated, or failed outside the interpreter)
             reason = failure.cause if isinstance(failure, WorkflowFailureError) and failure.cause else failure
@@ -325,6 +385,8 @@ class TemporalRuntime(Runtime):
             self.store, self.registry, bus=self.bus, credentials=self.credentials, rate_limiter=self.rate_limiter,
             services=self.services, usage=self.usage, rate_limits=self.rate_limits, limits=self.limits,
             expressions=self.expressions, breakers=self.breakers,
+            children=self, workflows=self.subworkflows.workflows if self.subworkflows is not None else None,
+            subworkflow_max_depth=self.subworkflows.max_depth if self.subworkflows is not None else DEFAULT_MAX_DEPTH,
         )
 
     @contextlib.asynccontextmanager

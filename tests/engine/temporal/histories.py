@@ -8,7 +8,7 @@ before it can break executions that are in flight on a real cluster.
 Re-record them (after a deliberate, versioned change of the interpreter) with a dev server:
 
     temporal server start-dev --headless --port 7233 &
-    PYTHONPATH=. python -m tests.engine.temporal.histories 127.0.0.1:7233
+    PYTHONPATH=. python -m tests.engine.temporal.histories 127.0.0.1:7233 [scenario ...]
 """
 
 from __future__ import annotations
@@ -34,8 +34,23 @@ def approval(node_id: str) -> dict[str, Any]:
     return {"id": node_id, "type": "guardrail", "kind": "approval", "config": {"message": "go on?"}}
 
 
-# name -> (workflow, input, what to do while it runs: approve, pause/resume, cancel...)
-Scenario = tuple[dict[str, Any], Any, Callable[[Any, str], Awaitable[None]] | None]
+# name -> (workflow, or what makes it from the runtime (stores its sub-workflows), input, what to
+# do while it runs: approve, pause/resume, cancel...)
+Scenario = tuple[dict[str, Any] | Callable[[Any], dict[str, Any]], Any, Callable[[Any, str], Awaitable[None]] | None]
+
+
+def _with_children(rt: Any) -> dict[str, Any]:
+    """A parent that waits for one stored child workflow and starts another without waiting."""
+    from engine.validation import parse_workflow
+
+    child = wf([transform("double", "trigger.n * 2")], [("start", "double")], name="double it")
+    child_id = rt.subworkflows.workflows.create("default", parse_workflow(child, rt.registry))[0].id
+    run = {"id": "sub", "type": "action", "connector": "core", "operation": "run_workflow",
+           "config": {"workflow_id": child_id, "input": {"n": "{{ trigger.n }}"}}}
+    kick = {"id": "kick", "type": "action", "connector": "core", "operation": "run_workflow",
+            "config": {"workflow_id": child_id, "input": {"n": 1}, "wait": False}}
+    return wf([run, kick, transform("after", "nodes.sub.output.value + 1")],
+              [("start", "sub"), ("start", "kick"), ("sub", "after")])
 
 
 async def _approve(rt: Any, execution_id: str) -> None:
@@ -119,17 +134,20 @@ def scenarios() -> dict[str, Scenario]:
         "cancelled": (wf([delay("nap", 30), transform("after", "'ok'")], [("start", "nap"), ("nap", "after")]),
                       {}, _cancel),
         "timed_out": (wf([delay("nap", 30)], [("start", "nap")], timeout_s=0.5), {}, None),
+        "subworkflow": (_with_children, {"n": 4}, None),
     }
 
 
-async def record(address: str, folder: Path = HISTORIES) -> list[Path]:
-    """Run every scenario on the server at ``address`` and write its history."""
+async def record(address: str, folder: Path = HISTORIES, only: list[str] | None = None) -> list[Path]:
+    """Run every scenario (or those named in ``only``) on the server at ``address`` and write its history."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         async with temporal_runtime_at(Path(tmp) / "db.sqlite", address) as rt:
             for name, (workflow, inp, during) in scenarios().items():
-                execution_id = await rt.start(workflow, inp)
+                if only and name not in only:
+                    continue
+                execution_id = await rt.start(workflow(rt) if callable(workflow) else workflow, inp)
                 if during is not None:
                     await during(rt, execution_id)
                 handle = (await rt.client()).get_workflow_handle(execution_id)
@@ -156,5 +174,7 @@ def _without_stack_traces(value: Any) -> Any:
 
 
 if __name__ == "__main__":
-    for written_path in asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:7233")):
+    # python -m tests.engine.temporal.histories ADDRESS [SCENARIO ...]: record those only
+    chosen = sys.argv[2:] or None
+    for written_path in asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:7233", only=chosen)):
         print(written_path)

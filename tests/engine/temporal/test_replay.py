@@ -26,8 +26,10 @@ def test_the_histories_cover_every_node_type_and_signal() -> None:
 
     types: set[str] = set()
     signals: set[str] = set()
+    kinds: set[str] = set()
     for path in FILES:
         for event in json.loads(path.read_text(encoding="utf-8"))["history"]["events"]:
+            kinds.add(event["eventType"])
             attrs = event.get("workflowExecutionStartedEventAttributes")
             if attrs:
                 payload = json.loads(base64.b64decode(attrs["input"]["payloads"][0]["data"]))
@@ -41,6 +43,7 @@ def test_the_histories_cover_every_node_type_and_signal() -> None:
                 signals.add(signal["signalName"])
     assert types == {"trigger", "action", "condition", "switch", "loop", "merge", "guardrail"}
     assert signals == {"pause", "resume", "decide"}
+    assert "EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED" in kinds  # core.run_workflow's child workflows
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
