@@ -223,21 +223,28 @@ async def test_cancelling_a_paused_parent_cancels_the_child_it_waited_for(tmp_pa
 
 
 async def test_pause_and_resume_joins_the_same_child(tmp_path: Path) -> None:
-    log = tmp_path / "count.txt"
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    # the child's step waits until the test lets it finish (rendezvous with a second, pretend call:
+    # the test writes its files once the parent is paused), so the pause always finds it running
+    held = {"id": "held", "type": "action", "connector": "probe", "operation": "rendezvous",
+            "config": {"dir": str(gate), "index": 0, "count": 2, "timeout_s": 120}}
     async with runtime_at(tmp_path / "fw.db") as rt:
-        slow = store_workflow(rt, wf([count("slow", log, sleep_s=0.5)], [("start", "slow")], name="slow"))
+        slow = store_workflow(rt, wf([held], [("start", "held")], name="slow"))
         execution_id = await rt.start(wf([run_workflow("sub", slow)], [("start", "sub")]))
-        for _ in range(500):
-            if await children(rt, execution_id):
+        for _ in range(3000):
+            if (gate / "arrived_0").exists():
                 break
             await asyncio.sleep(0.01)
         await rt.pause(execution_id)
         assert (await rt.wait(execution_id))["status"] == "paused"
+        (gate / "arrived_1").touch()
+        (gate / "done_1").touch()
         await rt.resume(execution_id)
         result = await rt.wait(execution_id)
         kids = await children(rt, execution_id)
     assert result["status"] == "completed", result["error"]
-    assert len(kids) == 1 and log.read_text().split() == ["slow"]
+    assert len(kids) == 1 and (gate / "order").read_text().split() == ["0"]  # the child ran once
     assert [s["status"] for s in result["steps"] if s["node_id"] == "sub"] == ["paused", "completed"]
     assert result["output"]["execution_id"] == kids[0].id
 
