@@ -44,6 +44,9 @@ _SENDS_RE = re.compile(
 _ARRIVES_RE = re.compile(
     r"^\s*(?:and\s+)?(?:(?:the|a|an|each|every)\s+)?(?P<list>[a-z_]\w*)\s+(?:field|value|key|property|column)(?:\s*\([^)]*\))?\s+"
     r"(?:(?:always|will|should)\s+)?(?:comes?\s+in|arrives?|is\s+(?:sent|included|given|set|passed))\b.*$", re.IGNORECASE)
+# "a ticket with a field team", "each call comes with a key called region"
+_WITH_FIELD_RE = re.compile(r"^.{0,60}?\bwith\s+(?:a|an|the|one)\s+(?:field|key|property)\s+(?:called\s+|named\s+)?(?P<list>[a-z_]\w*)\s*$",
+                            re.IGNORECASE)
 _DESIRE_RE = re.compile(r"\b(?:i want|i'd like|i would like|i need|we need|we want|please|could you|can you|would you|"
                         r"should|must|needs? to|make sure|have to)\b", re.IGNORECASE)
 _VALUE_RE = re.compile(r"⟦\d+⟧|(?<![\w&])#[a-z0-9]", re.IGNORECASE)
@@ -51,7 +54,7 @@ _VALUE_RE = re.compile(r"⟦\d+⟧|(?<![\w&])#[a-z0-9]", re.IGNORECASE)
 
 def payload_fields(clause: str) -> list[str]:
     """The field names a sentence describing the incoming data lists ([] when it is not one)."""
-    m = _PAYLOAD_RE.match(clause) or _SENDS_RE.match(clause) or _ARRIVES_RE.match(clause)
+    m = _PAYLOAD_RE.match(clause) or _SENDS_RE.match(clause) or _ARRIVES_RE.match(clause) or _WITH_FIELD_RE.match(clause)
     if not m or _VALUE_RE.search(re.sub(r"\([^)]*\)", "", clause)):
         return []
     listed = re.sub(r"\s*\([^)]*\)", "", m.group("list"))

@@ -231,6 +231,8 @@ def arrow_runs(sentences: list[str]) -> list[tuple[str, list[Item] | None]]:
             # "For every order, depending on the plan:" — the head keeps its own steps
             switch.text = field_m.group("field").strip()
             out[-1] = (head[:field_m.start()].strip(" ,:"), None)
+        elif head.rstrip().endswith(":") and not re.search(r"⟦\d+⟧|#[\w-]", head):
+            out.pop()  # "Send it on:", "Here is what to do:" — it only announces the list
         out.append((" ".join(sentences[i:j]), [switch]))
         i = j
     return out
